@@ -1,0 +1,56 @@
+# helao-chat: `make run` to try it, `make test` to test it, `make bench` to measure it.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DAPHNE_FLAGS := --websocket-max-message-size 65536 --websocket_timeout 86400 \
+	--websocket_connect_timeout 10 --ping-interval 20 --ping-timeout 30 \
+	--application-close-timeout 10 --access-log /dev/null
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install run test bench lint format migrate clean
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	touch $@
+
+install: $(BIN)/.installed
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput -v0
+
+# Everything on one machine: daphne, a Celery worker and Celery beat. Ctrl-C stops them all.
+run: migrate
+	$(BIN)/python manage.py seed_demo
+	@mkdir -p var
+	@echo
+	@echo "  console:   http://$(HOST):$(PORT)/console/"
+	@echo "  admin:     http://$(HOST):$(PORT)/admin/"
+	@echo "  demo page: http://$(HOST):$(PORT)/demo/  (embeds the widget)"
+	@echo "  privacy:   http://$(HOST):$(PORT)/privacy/"
+	@echo "  health:    http://$(HOST):$(PORT)/healthz"
+	@echo
+	@trap 'kill $$worker $$beat 2>/dev/null; wait' EXIT INT TERM; \
+	$(BIN)/celery -A helao_chat worker --loglevel WARNING --concurrency 1 --pool solo & worker=$$!; \
+	$(BIN)/celery -A helao_chat beat --loglevel WARNING --schedule var/celerybeat-schedule & beat=$$!; \
+	$(BIN)/daphne -b $(HOST) -p $(PORT) $(DAPHNE_FLAGS) helao_chat.asgi:application
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) var staticfiles db.sqlite3

@@ -1,0 +1,86 @@
+"""Customer-service staff: their console profile, presence, guidance and access grants."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class AgentProfile(models.Model):
+    class Presence(models.TextChoices):
+        ONLINE = "online", _("Online")
+        AWAY = "away", _("Away")
+        OFFLINE = "offline", _("Offline")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile"
+    )
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="fi")
+    presence = models.CharField(
+        max_length=8, choices=Presence.choices, default=Presence.OFFLINE, db_index=True
+    )
+    # Refreshed by the console's heartbeat; a stale "online" counts as offline.
+    presence_seen_at = models.DateTimeField(default=timezone.now)
+    guidance_acknowledged_at = models.DateTimeField(null=True, blank=True)
+    guidance_version = models.PositiveSmallIntegerField(default=0)
+    last_console_activity_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        permissions = [
+            ("use_console", "Can use the agent console"),
+            ("review_access", "Can review and revoke access to chats"),
+        ]
+
+    def __str__(self) -> str:
+        return f"profile of {self.user}"
+
+
+class AccessGrant(models.Model):
+    """A chat role given or taken away: who approved it, who put it into effect, when."""
+
+    class Change(models.TextChoices):
+        GRANTED = "granted", _("Granted")
+        REVOKED = "revoked", _("Revoked")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_grants"
+    )
+    group = models.ForeignKey(Group, on_delete=models.CASCADE)
+    change = models.CharField(max_length=8, choices=Change.choices)
+    approved_by = models.CharField(
+        max_length=200, blank=True, help_text="The responsible person who approved the change."
+    )
+    effected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class CannedReply(models.Model):
+    title = models.CharField(max_length=100)
+    shortcut = models.SlugField(max_length=30, help_text="Typed after '/' in the console.")
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="fi")
+    text = models.TextField(max_length=4000)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["language", "shortcut"]
+        verbose_name_plural = "canned replies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shortcut", "language"], name="canned_reply_shortcut_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut} ({self.language})"

@@ -1,0 +1,64 @@
+"""The chat roles as Django groups with explicit permissions, kept in sync on every migrate."""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission
+
+AGENT = "Agent"
+DIRECTOR = "Service director"
+
+AGENT_PERMISSIONS = [
+    "agents.use_console",
+    "chat.view_conversation",
+    "agents.view_cannedreply",
+]
+
+DIRECTOR_PERMISSIONS = [
+    *AGENT_PERMISSIONS,
+    "feedback.view_reports",
+    "feedback.view_feedback",
+    "chat.view_auditevent",
+    "chat.view_retentionrun",
+    "chat.handle_data_requests",
+    "agents.review_access",
+    "agents.view_accessgrant",
+    "agents.add_accessgrant",
+    "agents.view_agentprofile",
+    "agents.add_cannedreply",
+    "agents.change_cannedreply",
+    "agents.delete_cannedreply",
+    "chat.view_openinghours",
+    "chat.add_openinghours",
+    "chat.change_openinghours",
+    "chat.delete_openinghours",
+    "chat.view_controllerdetails",
+    "chat.add_controllerdetails",
+    "chat.change_controllerdetails",
+    "auth.view_user",
+    "auth.add_user",
+    "auth.change_user",
+    "auth.view_group",
+]
+
+ROLES = {AGENT: AGENT_PERMISSIONS, DIRECTOR: DIRECTOR_PERMISSIONS}
+CHAT_ROLES = tuple(ROLES)
+
+
+def _permission(code: str) -> Permission:
+    app_label, codename = code.split(".")
+    return Permission.objects.get(content_type__app_label=app_label, codename=codename)
+
+
+def roles_sync(using: str = "default") -> dict[str, Group]:
+    """Creates the role groups and sets their permissions exactly to the list above."""
+    # post_migrate reaches apps one by one; make sure every app's permissions exist first.
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0, using=using)
+    groups = {}
+    for name, codes in ROLES.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.set([_permission(code) for code in codes])
+        groups[name] = group
+    return groups

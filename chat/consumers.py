@@ -1,0 +1,394 @@
+"""Websocket protocol adapters. They parse a frame, call one service, and send the result.
+
+Every frame is a JSON object with a "type"; every error becomes an `error` frame with a code
+from docs/protocol.md. The socket stays open after a client error unless keeping it would be
+unsafe (oversize frames, floods).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import DatabaseError
+
+from . import events, hooks, limits, selectors, services
+from .limits import TokenBucket
+from .models import Conversation, Message
+from .net import scope_client_ip, scope_headers
+from .serializers import conversation_summary, message_dict
+from .services import ChatError
+
+logger = logging.getLogger(__name__)
+
+CLOSE_TOO_BIG = 1009
+CLOSE_POLICY = 1008
+CLOSE_ERASED = 4004
+CLOSE_FORBIDDEN = 4003
+
+
+class JsonFrameConsumer(AsyncWebsocketConsumer):
+    """Shared framing: size and rate limits, JSON parsing, dispatch and error frames."""
+
+    #: frame type -> name of the coroutine method handling it
+    handlers: dict[str, str] = {}
+    frames_bucket: TokenBucket
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        self.frames_bucket = TokenBucket(settings.CHAT_FRAMES_PER_MINUTE, 60)
+        self.flood_strikes = 0
+        await super().websocket_connect(message)
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content, ensure_ascii=False, separators=(",", ":")))
+
+    async def send_error(self, code: str, message: str = "", ref: Any = None) -> None:
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": message or code}
+        if isinstance(ref, (str, int)) and not isinstance(ref, bool):
+            frame["ref"] = ref
+        await self.send_json(frame)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self.send_error("binary_not_supported", "frames must be JSON text")
+            return
+        if len(text_data) > settings.CHAT_MAX_FRAME_BYTES or (
+            len(text_data.encode("utf-8")) > settings.CHAT_MAX_FRAME_BYTES
+        ):
+            await self.send_error("frame_too_large", "frames are limited to 64 KiB")
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        if not self.frames_bucket.take():
+            self.flood_strikes += 1
+            if self.flood_strikes > 50:
+                await self.close(code=CLOSE_POLICY)
+                return
+            await self.send_error("rate_limited", "too many frames; slow down")
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self.send_error("bad_json", "frame is not valid JSON")
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self.send_error("bad_frame", "frame must be an object with a string type")
+            return
+        ref = frame.get("ref")
+        method = self.handlers.get(frame["type"])
+        if method is None:
+            await self.send_error("unknown_type", "unknown frame type", ref)
+            return
+        try:
+            await getattr(self, method)(frame)
+        except ChatError as exc:
+            await self.send_error(exc.code, exc.message, ref)
+        except ObjectDoesNotExist:
+            await self.send_error("not_found", "no such conversation", ref)
+        except DatabaseError:
+            logger.exception("database error handling a %s frame", frame["type"])
+            await self.send_error("not_stored", "temporarily unavailable; nothing was stored", ref)
+        except Exception:
+            logger.exception("error handling a %s frame", frame["type"])
+            await self.send_error("server_error", "internal error", ref)
+
+    async def chat_event(self, message: dict[str, Any]) -> None:
+        """Forwards a broadcast event to this client unless `wants` says otherwise."""
+        event = message["event"]
+        if await self.wants(event):
+            await self.send_json(event)
+
+    async def wants(self, event: dict[str, Any]) -> bool:
+        return True
+
+    async def handle_ping(self, frame: dict[str, Any]) -> None:
+        await self.send_json({"type": "pong"})
+
+    def origin_allowed(self) -> bool:
+        """Same-origin only: the Origin must be this service's own scheme, host and port."""
+        from .net import normalise_origin
+
+        headers = scope_headers(self.scope)
+        origin = normalise_origin(headers.get("origin", ""))
+        host = headers.get("host", "")
+        if origin is None or not host:
+            return False
+        secure = self.scope.get("scheme") == "wss" or (
+            scope_client_ip(self.scope) != (self.scope.get("client") or [None])[0]
+            and headers.get("x-forwarded-proto") == "https"
+        )
+        return origin == normalise_origin(f"{'https' if secure else 'http'}://{host}")
+
+
+def _int(value: Any, name: str, *, required: bool = True) -> int | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ChatError("bad_frame", f"{name} must be a non-negative integer")
+    return value
+
+
+class VisitorConsumer(JsonFrameConsumer):
+    """The website visitor's side of a conversation, authorised by the conversation's token."""
+
+    handlers = {
+        "hello": "handle_hello",
+        "conversation.start": "handle_start",
+        "message.send": "handle_message",
+        "typing": "handle_typing",
+        "page.view": "handle_page",
+        "context.set": "handle_context",
+        "conversation.end": "handle_end",
+        "sync": "handle_sync",
+        "ping": "handle_ping",
+    }
+
+    async def connect(self) -> None:
+        self.conversation: Conversation | None = None
+        self.ip = scope_client_ip(self.scope)
+        self.holds_slot = False
+        if not self.origin_allowed():
+            logger.warning("visitor websocket refused: origin not allowed")
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        if not await sync_to_async(limits.ip_connection_acquire)(self.ip):
+            logger.warning("visitor websocket refused: too many connections from one address")
+            await self.close(code=CLOSE_POLICY)
+            return
+        self.holds_slot = True
+        self.message_bucket = TokenBucket(settings.CHAT_MESSAGES_PER_MINUTE, 60)
+        self.typing_bucket = TokenBucket(60, 60)
+        await self.accept()
+        await self.channel_layer.group_add(events.VISITORS_GROUP, self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "holds_slot", False):
+            await sync_to_async(limits.ip_connection_release)(self.ip)
+            await self.channel_layer.group_discard(events.VISITORS_GROUP, self.channel_name)
+        if getattr(self, "conversation", None) is not None:
+            await self.channel_layer.group_discard(
+                events.conversation_group(self.conversation.pk), self.channel_name
+            )
+
+    def _info(self, frame: dict[str, Any]) -> services.VisitorInfo:
+        headers = scope_headers(self.scope)
+        return services.visitor_info(
+            ip_address=self.ip,
+            user_agent=headers.get("user-agent", ""),
+            language=frame.get("lang") or headers.get("accept-language", "")[:35],
+            screen=frame.get("screen"),
+        )
+
+    async def _availability(self) -> dict[str, Any]:
+        return await database_sync_to_async(_availability)()
+
+    async def _subscribe(self, conversation: Conversation) -> None:
+        self.conversation = conversation
+        await self.channel_layer.group_add(
+            events.conversation_group(conversation.pk), self.channel_name
+        )
+
+    def _require_conversation(self) -> Conversation:
+        if self.conversation is None:
+            raise ChatError("no_conversation", "start a conversation first")
+        return self.conversation
+
+    async def handle_hello(self, frame: dict[str, Any]) -> None:
+        """Resumes the conversation of `token` from `last_seen_id`, or greets a new visitor."""
+        token = frame.get("token")
+        after_id = _int(frame.get("last_seen_id"), "last_seen_id", required=False)
+        page = services.clean_page(frame.get("page"))
+        info = self._info(frame)
+        availability = await self._availability()
+        if token is None:
+            await self.send_json({"type": "welcome", "conversation": None, **availability})
+            return
+        result = await database_sync_to_async(_resume)(token, info, page, after_id)
+        if result is None:
+            raise ChatError("bad_token", "unknown or expired conversation; start a new one")
+        conversation, messages = result
+        await self._subscribe(conversation)
+        await self.send_json(
+            {
+                "type": "welcome",
+                "conversation": conversation_summary(conversation),
+                "messages": messages,
+                **availability,
+            }
+        )
+
+    async def handle_start(self, frame: dict[str, Any]) -> None:
+        """Opens a conversation with the visitor's first message; returns the bearer token."""
+        if self.conversation is not None and self.conversation.status != Conversation.Status.CLOSED:
+            raise ChatError("already_started", "a conversation is already open")
+        text = frame.get("text")
+        client_msg_id = frame.get("client_msg_id")
+        services._clean_text(text)
+        services._clean_client_msg_id(client_msg_id)
+        page = services.clean_page(frame.get("page"))
+        context = services.clean_context(frame["context"]) if frame.get("context") else None
+        if not (await self._availability())["agents_online"]:
+            raise ChatError("unavailable", "no agent is online; see the opening hours")
+        if not await sync_to_async(limits.ip_new_conversation_allowed)(self.ip):
+            raise ChatError("rate_limited", "too many new conversations from this address")
+        conversation, token, message = await database_sync_to_async(services.conversation_start)(
+            info=self._info(frame),
+            page=page,
+            context=context,
+            text=text,
+            client_msg_id=client_msg_id,
+        )
+        await self._subscribe(conversation)
+        await self.send_json(
+            {
+                "type": "conversation.started",
+                "token": token,
+                "conversation": conversation_summary(conversation),
+            }
+        )
+        await self.send_json(
+            {
+                "type": "message.ack",
+                "client_msg_id": client_msg_id,
+                "message": message_dict(message),
+            }
+        )
+
+    async def handle_message(self, frame: dict[str, Any]) -> None:
+        """Stores a visitor message once per client id and acknowledges it after commit."""
+        conversation = self._require_conversation()
+        client_msg_id = services._clean_client_msg_id(frame.get("client_msg_id"))
+        if not self.message_bucket.take() or not await sync_to_async(limits.ip_message_allowed)(
+            self.ip
+        ):
+            raise ChatError("rate_limited", "too many messages; wait a moment and resend")
+        message, _ = await database_sync_to_async(_visitor_message)(
+            conversation.pk, frame.get("text"), client_msg_id
+        )
+        await self.send_json(
+            {
+                "type": "message.ack",
+                "client_msg_id": client_msg_id,
+                "message": message_dict(message),
+            }
+        )
+
+    async def handle_typing(self, frame: dict[str, Any]) -> None:
+        conversation = self._require_conversation()
+        if not self.typing_bucket.take():
+            return
+        active = bool(frame.get("active"))
+        await self.channel_layer.group_send(
+            events.conversation_group(conversation.pk),
+            events.envelope(
+                {
+                    "type": "typing",
+                    "conversation_id": conversation.pk,
+                    "sender": "visitor",
+                    "active": active,
+                }
+            ),
+        )
+
+    async def handle_page(self, frame: dict[str, Any]) -> None:
+        page = services.clean_page(frame.get("page"))
+        if page is None:
+            raise ChatError("bad_frame", "page is required")
+        if self.conversation is not None:
+            await database_sync_to_async(_page_visit)(self.conversation.pk, page)
+
+    async def handle_context(self, frame: dict[str, Any]) -> None:
+        conversation = self._require_conversation()
+        data = services.clean_context(frame.get("data"))
+        await database_sync_to_async(_host_context)(conversation.pk, data)
+
+    async def handle_end(self, frame: dict[str, Any]) -> None:
+        conversation = self._require_conversation()
+        self.conversation = await database_sync_to_async(_close)(conversation.pk)
+
+    async def handle_sync(self, frame: dict[str, Any]) -> None:
+        conversation = self._require_conversation()
+        after_id = _int(frame.get("last_seen_id"), "last_seen_id", required=False)
+        messages = await database_sync_to_async(_messages_after)([conversation.pk], after_id)
+        await self.send_json({"type": "sync", "messages": messages})
+
+    async def wants(self, event: dict[str, Any]) -> bool:
+        kind = event["type"]
+        if kind == "typing":
+            return event.get("sender") == "agent"
+        if kind == "conversation.erased":
+            await self.send_json(event)
+            await self.close(code=CLOSE_ERASED)
+            return False
+        if kind in ("conversation.updated", "conversation.closed") and self.conversation:
+            self.conversation.status = event["conversation"]["status"]
+        return kind in (
+            "message.new",
+            "typing",
+            "conversation.updated",
+            "conversation.closed",
+            "availability",
+            "message.read",
+        )
+
+
+# --- sync units of work (one transaction each) ----------------------------------------------
+
+
+def _availability() -> dict[str, Any]:
+    return {"agents_online": hooks.agents_online(), "opening_hours": selectors.opening_hours()}
+
+
+def _messages_after(conversation_ids: list[int], after_id: int | None) -> list[dict[str, Any]]:
+    return [
+        message_dict(m)
+        for m in selectors.messages_after(conversation_ids=conversation_ids, after_id=after_id)
+    ]
+
+
+def _resume(token: str, info, page, after_id):
+    conversation = selectors.conversation_by_token(token)
+    if conversation is None:
+        return None
+    if conversation.status != Conversation.Status.CLOSED:
+        services.conversation_resume(conversation=conversation, info=info)
+        if page:
+            services.page_visit_record(conversation=conversation, page=page)
+    return conversation, _messages_after([conversation.pk], after_id)
+
+
+def _visitor_message(conversation_id: int, text: Any, client_msg_id: str):
+    conversation = Conversation.objects.get(pk=conversation_id)
+    if conversation.status == Conversation.Status.WAITING and not hooks.agents_online():
+        # Accept resends of a message already stored, refuse new ones nobody would read.
+        known = Message.objects.filter(conversation=conversation, client_msg_id=client_msg_id)
+        if not known.exists():
+            raise ChatError("unavailable", "no agent is online; see the opening hours")
+    return services.message_create(
+        conversation=conversation,
+        sender=Message.Sender.VISITOR,
+        text=text,
+        client_msg_id=client_msg_id,
+    )
+
+
+def _page_visit(conversation_id: int, page: dict[str, str]) -> None:
+    conversation = Conversation.objects.get(pk=conversation_id)
+    services.page_visit_record(conversation=conversation, page=page)
+
+
+def _host_context(conversation_id: int, data: dict[str, Any]) -> None:
+    conversation = Conversation.objects.get(pk=conversation_id)
+    services.host_context_set(conversation=conversation, data=data)
+
+
+def _close(conversation_id: int) -> Conversation:
+    conversation = Conversation.objects.get(pk=conversation_id)
+    return services.conversation_close(
+        conversation=conversation, closed_by=Conversation.ClosedBy.VISITOR
+    )

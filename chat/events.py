@@ -1,0 +1,48 @@
+"""One way to announce a change: persist first, then send one plain-dict event after commit.
+
+The channel layer is at-most-once; clients treat these events as hints and catch up from the
+database by id, so a lost event delays a message but never loses it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+AGENTS_GROUP = "agents"
+VISITORS_GROUP = "visitors"
+
+
+def conversation_group(conversation_id: int) -> str:
+    return f"conv.{conversation_id}"
+
+
+def agent_group(user_id: int) -> str:
+    return f"agent.{user_id}"
+
+
+def envelope(event: dict[str, Any]) -> dict[str, Any]:
+    """The channel-layer message that carries an event to the consumers' `chat_event` handler."""
+    return {"type": "chat.event", "event": event}
+
+
+def send_now(group: str, event: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, envelope(event))
+    except Exception:
+        # The write is committed; clients will catch up from the database when they resync.
+        logger.warning("channel layer unavailable; event %s not broadcast", event.get("type"))
+
+
+def emit(group: str, event: dict[str, Any]) -> None:
+    """Broadcast `event` to `group` once the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: send_now(group, event), robust=True)

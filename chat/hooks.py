@@ -1,0 +1,31 @@
+"""Extension points other apps plug into, so that `chat` never imports them.
+
+- ``agents_online() -> bool``: whether any agent can answer now (the widget's availability).
+- ``retention_before_delete(conversation_ids: list[int])``: fold rows into anonymous aggregates
+  before the purge deletes those conversations.
+- ``retention_models() -> list[tuple[model, time_field]]``: further tables of the register that
+  hang off a conversation and must be purged by their own time before it (e.g. feedback).
+- ``conversation_erased(conversation_id: int)``: a data-subject erasure removed a conversation.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+_registry: dict[str, list[Callable[..., Any]]] = defaultdict(list)
+
+
+def register(name: str, func: Callable[..., Any]) -> None:
+    if func not in _registry[name]:
+        _registry[name].append(func)
+
+
+def call(name: str, **kwargs: Any) -> list[Any]:
+    return [func(**kwargs) for func in _registry[name]]
+
+
+def agents_online() -> bool:
+    """True when any registered presence provider reports an agent online."""
+    return any(call("agents_online"))

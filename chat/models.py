@@ -1,0 +1,291 @@
+"""The chat register: every record the privacy notice lists, and the records about it.
+
+Every table of personal data has an indexed time column that the retention purge ranges over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Cast, Length
+from django.db.models.lookups import LessThanOrEqual
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+# Crockford's base32 without I, L, O, U: easy to read aloud and to type from a screenshot.
+REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_reference() -> str:
+    """A short public reference (50 bits) the visitor can quote; not a credential."""
+    raw = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(10))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def new_visitor_token() -> str:
+    """A 256-bit bearer secret; only its hash is stored."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        WAITING = "waiting", _("Waiting")
+        ACTIVE = "active", _("Active")
+        CLOSED = "closed", _("Closed")
+
+    class ClosedBy(models.TextChoices):
+        VISITOR = "visitor", _("Visitor")
+        AGENT = "agent", _("Agent")
+        SYSTEM = "system", _("System")
+
+    reference = models.CharField(max_length=11, unique=True, default=new_reference, editable=False)
+    # SHA-256 of the visitor's bearer token; the token itself is never stored.
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.WAITING, db_index=True
+    )
+    assigned_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    language = models.CharField(max_length=8, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_activity_at = models.DateTimeField(default=timezone.now, db_index=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.CharField(max_length=8, choices=ClosedBy.choices, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("handle_data_requests", "Can find, export and erase a visitor's data"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class Message(models.Model):
+    class Sender(models.TextChoices):
+        VISITOR = "visitor", _("Visitor")
+        AGENT = "agent", _("Agent")
+        SYSTEM = "system", _("System")
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    sender = models.CharField(max_length=8, choices=Sender.choices)
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="chat_messages",
+    )
+    # The name the visitor saw, frozen at send time.
+    author_name = models.CharField(max_length=150, blank=True)
+    text = models.TextField()
+    # Chosen by the client so that a resend after a lost acknowledgement stores nothing twice.
+    client_msg_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "client_msg_id"],
+                condition=~models.Q(client_msg_id=""),
+                name="message_client_id_unique_per_conversation",
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("text"), 4000), name="message_text_max_4000"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sender} message {self.pk}"
+
+
+class VisitorConnection(models.Model):
+    """The visitor's connection and device data, recorded when a conversation starts or resumes."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="connections"
+    )
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    browser = models.CharField(max_length=64, blank=True)
+    os = models.CharField(max_length=64, blank=True)
+    device_type = models.CharField(max_length=16, blank=True)
+    language = models.CharField(max_length=35, blank=True)
+    screen = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class PageVisit(models.Model):
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="page_visits"
+    )
+    url = models.CharField(max_length=2048)
+    title = models.CharField(max_length=300, blank=True)
+    referrer = models.CharField(max_length=2048, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class HostContext(models.Model):
+    """Data passed by the customer's web service (the host page), as JSON."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="host_contexts"
+    )
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # The serialised document is bounded in the database too, not only in the service.
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length(Cast("data", models.TextField())), 4096),
+                name="host_context_max_4096",
+            ),
+        ]
+
+
+class OpeningHours(models.Model):
+    """Customer-service hours shown by the widget when no agent is online."""
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, _("Monday")
+        TUESDAY = 1, _("Tuesday")
+        WEDNESDAY = 2, _("Wednesday")
+        THURSDAY = 3, _("Thursday")
+        FRIDAY = 4, _("Friday")
+        SATURDAY = 5, _("Saturday")
+        SUNDAY = 6, _("Sunday")
+
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    opens = models.TimeField()
+    closes = models.TimeField()
+
+    class Meta:
+        ordering = ["weekday", "opens"]
+        verbose_name_plural = "opening hours"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(closes__gt=models.F("opens")), name="opening_hours_order"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}–{self.closes:%H:%M}"
+
+
+class ControllerDetails(models.Model):
+    """The privacy notice's controller and contacts (one row, edited in admin)."""
+
+    register_name = models.CharField(max_length=200, default="Chat register")
+    controller_name = models.CharField(max_length=200, default="")
+    business_id = models.CharField(max_length=20, blank=True)
+    address = models.CharField(max_length=300, blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    email = models.EmailField(blank=True)
+    responsible_person = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Reviews access rights and makes sure users are trained.",
+    )
+    register_contact = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Puts access rights into effect and informs data subjects of their rights.",
+    )
+    website = models.URLField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "controller details"
+        verbose_name_plural = "controller details"
+
+    def __str__(self) -> str:
+        return self.controller_name or "Controller details"
+
+    @classmethod
+    def current(cls) -> ControllerDetails:
+        return cls.objects.order_by("id").first() or cls()
+
+
+class AuditEvent(models.Model):
+    """Append-only record of who did what. Never message text or a visitor's IP address."""
+
+    class Action(models.TextChoices):
+        LOGIN = "login", _("Login")
+        LOGOUT = "logout", _("Logout")
+        LOGIN_FAILED = "login_failed", _("Failed login")
+        TRANSCRIPT_OPENED = "transcript_opened", _("Transcript opened")
+        SEARCH = "search", _("Search performed")
+        EXPORT = "export", _("Data exported")
+        ERASURE = "erasure", _("Data erased")
+        ROLE_GRANTED = "role_granted", _("Role granted")
+        ROLE_REVOKED = "role_revoked", _("Role revoked")
+        SETTINGS_CHANGED = "settings_changed", _("Settings changed")
+        PURGE_RUN = "purge_run", _("Retention purge run")
+        GUIDANCE_ACKNOWLEDGED = "guidance_ack", _("Guidance acknowledged")
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    # Kept when the account is deleted, so the log still says who it was.
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=24, choices=Action.choices, db_index=True)
+    object_ref = models.CharField(max_length=100, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    actor_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name} {self.action}"
+
+
+class RetentionRun(models.Model):
+    """One run of the retention purge: what it deleted, how long it took, whether it finished."""
+
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cutoff = models.DateTimeField()
+    dry_run = models.BooleanField(default=False)
+    succeeded = models.BooleanField(default=False)
+    deleted = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"purge {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()

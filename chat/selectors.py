@@ -1,0 +1,85 @@
+"""Reads from the chat register."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import QuerySet
+
+from .models import Conversation, Message, OpeningHours, hash_token
+
+# Ids are handed out before commit, so a message with a lower id can become visible after one
+# with a higher id. Catch-up re-sends this much before the last seen message; clients drop ids
+# they already have.
+RESUME_OVERLAP = timedelta(seconds=5)
+
+
+def conversation_by_token(token: object) -> Conversation | None:
+    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+        return None
+    return (
+        Conversation.objects.select_related("assigned_agent")
+        .filter(token_hash=hash_token(token))
+        .first()
+    )
+
+
+def messages_after(
+    *, conversation_ids: list[int], after_id: int | None, limit: int = 500
+) -> list[Message]:
+    """Messages of these conversations the client has not seen, oldest first."""
+    qs: QuerySet[Message] = Message.objects.filter(conversation_id__in=conversation_ids)
+    if after_id:
+        anchor = Message.objects.filter(pk=after_id).values_list("created_at", flat=True).first()
+        if anchor is not None:
+            qs = qs.filter(created_at__gte=anchor - RESUME_OVERLAP)
+        else:
+            qs = qs.filter(pk__gt=after_id)
+    return list(qs.order_by("id")[:limit])
+
+
+def opening_hours() -> list[dict[str, object]]:
+    return [
+        {
+            "weekday": h.weekday,
+            "opens": h.opens.strftime("%H:%M"),
+            "closes": h.closes.strftime("%H:%M"),
+        }
+        for h in OpeningHours.objects.all()
+    ]
+
+
+def retention_status() -> dict[str, object]:
+    """Last successful purge and the oldest stored record; "degraded" when either is late."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from .models import RetentionRun
+    from .retention_period import retention_cutoff
+
+    now = timezone.now()
+    last = (
+        RetentionRun.objects.filter(succeeded=True, dry_run=False).order_by("-finished_at").first()
+    )
+    oldest = (
+        Conversation.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    )
+    oldest_message = (
+        Message.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    )
+    candidates = [t for t in (oldest, oldest_message) if t is not None]
+    oldest_at = min(candidates) if candidates else None
+    cutoff = retention_cutoff(now)
+    problems = []
+    if last is None or now - last.finished_at > timedelta(hours=1):
+        problems.append("no successful purge in the last hour")
+    if oldest_at is not None and oldest_at < cutoff - timedelta(hours=1):
+        problems.append("records older than the retention period")
+    return {
+        "status": "degraded" if problems else "ok",
+        "problems": problems,
+        "retention_months": settings.CHAT_RETENTION_MONTHS,
+        "last_success_at": last.finished_at.isoformat() if last else None,
+        "oldest_record_at": oldest_at.isoformat() if oldest_at else None,
+        "oldest_record_age_seconds": int((now - oldest_at).total_seconds()) if oldest_at else None,
+    }

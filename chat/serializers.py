@@ -1,0 +1,52 @@
+"""Plain dicts for events and frames: the one shape of each record that clients see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .models import Conversation, Message, PageVisit
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def message_dict(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.pk,
+        "conversation_id": message.conversation_id,
+        "sender": message.sender,
+        "author_name": message.author_name,
+        "text": message.text,
+        "client_msg_id": message.client_msg_id or None,
+        "created_at": _iso(message.created_at),
+    }
+
+
+def page_visit_dict(visit: PageVisit) -> dict[str, Any]:
+    return {
+        "url": visit.url,
+        "title": visit.title,
+        "referrer": visit.referrer,
+        "created_at": _iso(visit.created_at),
+    }
+
+
+def conversation_summary(
+    conversation: Conversation, agent_name: str | None = None
+) -> dict[str, Any]:
+    """What both sides may know of a conversation; never the token or the visitor's address."""
+    if agent_name is None and conversation.assigned_agent_id:
+        from .services import display_name
+
+        agent_name = display_name(conversation.assigned_agent)
+    return {
+        "id": conversation.pk,
+        "reference": conversation.reference,
+        "status": conversation.status,
+        "agent_id": conversation.assigned_agent_id,
+        "agent_name": agent_name or None,
+        "created_at": _iso(conversation.created_at),
+        "claimed_at": _iso(conversation.claimed_at),
+        "closed_at": _iso(conversation.closed_at),
+    }

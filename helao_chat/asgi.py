@@ -1,0 +1,26 @@
+"""ASGI entry point: HTTP through Django, websockets through the chat's consumers.
+
+Origins are checked by each consumer against the service's own origin (scheme, host and port),
+before the socket is accepted.
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helao_chat.settings")
+# Must come first: it sets Django up before any consumer imports models.
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from agents.routing import websocket_urlpatterns as agent_routes  # noqa: E402
+from chat.routing import websocket_urlpatterns as visitor_routes  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AuthMiddlewareStack(URLRouter([*visitor_routes, *agent_routes])),
+    }
+)

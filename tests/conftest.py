@@ -1,0 +1,107 @@
+"""Shared fixtures: named users (one without any access), demo roles, websocket helpers."""
+
+from __future__ import annotations
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from agents.roles import AGENT, DIRECTOR, roles_sync
+from helao_chat.asgi import application
+
+PASSWORD = "correct-horse-battery-staple"
+ORIGIN = "http://testserver"
+
+
+@pytest.fixture
+def roles(db):
+    return roles_sync()
+
+
+def _user(username: str, *, first: str = "", last: str = "", group: str | None = None, staff=False):
+    user = get_user_model().objects.create_user(
+        username=username, password=PASSWORD, first_name=first, last_name=last, is_staff=staff
+    )
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def alice(roles):
+    """An agent."""
+    return _user("alice", first="Alice", last="Agent", group=AGENT)
+
+
+@pytest.fixture
+def bob(roles):
+    """A second agent."""
+    return _user("bob", first="Bob", last="Builder", group=AGENT)
+
+
+@pytest.fixture
+def dana(roles):
+    """A service director."""
+    return _user("dana", first="Dana", last="Director", group=DIRECTOR, staff=True)
+
+
+@pytest.fixture
+def charlie(roles):
+    """Staff, but with no chat role: must see nothing."""
+    return _user("charlie", first="Charlie", last="Nobody", staff=True)
+
+
+@pytest.fixture
+def agent_online(alice):
+    """Alice is online, so visitors may start chats."""
+    from agents.services import presence_set
+
+    presence_set(user=alice, presence="online")
+    return alice
+
+
+def visitor_communicator(
+    *, origin: str = ORIGIN, ip: str = "203.0.113.7", headers=None
+) -> WebsocketCommunicator:
+    hdrs = [
+        (b"origin", origin.encode()),
+        (b"host", b"testserver"),
+        (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
+    ]
+    hdrs += headers or []
+    comm = WebsocketCommunicator(application, "/ws/visitor/", headers=hdrs)
+    comm.scope["client"] = (ip, 50000)
+    return comm
+
+
+@pytest.fixture
+def visitor_ws():
+    return visitor_communicator
+
+
+def agent_communicator(user, *, origin: str = ORIGIN) -> WebsocketCommunicator:
+    """A console websocket logged in as `user` (call from sync code or database_sync_to_async)."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    return WebsocketCommunicator(
+        application,
+        "/ws/agent/",
+        headers=[
+            (b"origin", origin.encode()),
+            (b"host", b"testserver"),
+            (b"cookie", cookie.encode()),
+        ],
+    )
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings():
+    # Consumers run ORM work in worker threads; without persistent connections those threads
+    # close theirs after each unit of work, so the test database can be dropped at the end.
+    from django.conf import settings
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
