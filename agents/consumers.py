@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from channels.db import database_sync_to_async
-
 from chat import events, services
 from chat.consumers import CLOSE_FORBIDDEN, JsonFrameConsumer, _int, _messages_after
 from chat.models import Conversation, Message
@@ -47,7 +45,7 @@ class AgentConsumer(JsonFrameConsumer):
             logger.warning("agent websocket refused: origin not allowed")
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        if not await database_sync_to_async(_can_use_console)(self.user):
+        if not await self.unit(_can_use_console, self.user):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         await self.accept()
@@ -84,21 +82,21 @@ class AgentConsumer(JsonFrameConsumer):
     async def handle_hello(self, frame: dict[str, Any]) -> None:
         """Sends the queue, the agent's chats and every message after `last_seen_id`."""
         after_id = _int(frame.get("last_seen_id"), "last_seen_id", required=False)
-        state = await database_sync_to_async(_console_state)(self.user, after_id)
+        state = await self.unit(_console_state, self.user, after_id)
         for chat in state["chats"]:
             await self._join(chat["id"])
         await self.send_json({"type": "welcome", **state})
 
     async def handle_presence(self, frame: dict[str, Any]) -> None:
-        await database_sync_to_async(presence_set)(user=self.user, presence=frame.get("status"))
+        await self.unit(presence_set, user=self.user, presence=frame.get("status"))
 
     async def handle_claim(self, frame: dict[str, Any]) -> None:
         conversation_id = _int(frame.get("conversation_id"), "conversation_id")
-        conversation = await database_sync_to_async(services.conversation_claim)(
-            conversation_id=conversation_id, agent=self.user
+        conversation = await self.unit(
+            services.conversation_claim, conversation_id=conversation_id, agent=self.user
         )
         await self._join(conversation.pk)
-        messages = await database_sync_to_async(_messages_after)([conversation.pk], None)
+        messages = await self.unit(_messages_after, [conversation.pk], None)
         await self.send_json(
             {
                 "type": "conversation.claim.ok",
@@ -110,8 +108,8 @@ class AgentConsumer(JsonFrameConsumer):
     async def handle_message(self, frame: dict[str, Any]) -> None:
         conversation_id = _int(frame.get("conversation_id"), "conversation_id")
         client_msg_id = services._clean_client_msg_id(frame.get("client_msg_id"))
-        message = await database_sync_to_async(_agent_message)(
-            self.user, conversation_id, frame.get("text"), client_msg_id
+        message = await self.unit(
+            _agent_message, self.user, conversation_id, frame.get("text"), client_msg_id
         )
         await self.send_json(
             {
@@ -142,16 +140,16 @@ class AgentConsumer(JsonFrameConsumer):
     async def handle_transfer(self, frame: dict[str, Any]) -> None:
         conversation_id = _int(frame.get("conversation_id"), "conversation_id")
         to_id = _int(frame.get("agent_id"), "agent_id")
-        await database_sync_to_async(_transfer)(self.user, conversation_id, to_id)
+        await self.unit(_transfer, self.user, conversation_id, to_id)
         await self._leave(conversation_id)
 
     async def handle_close(self, frame: dict[str, Any]) -> None:
         conversation_id = _int(frame.get("conversation_id"), "conversation_id")
-        await database_sync_to_async(_close)(self.user, conversation_id)
+        await self.unit(_close, self.user, conversation_id)
 
     async def handle_sync(self, frame: dict[str, Any]) -> None:
         after_id = _int(frame.get("last_seen_id"), "last_seen_id", required=False)
-        messages = await database_sync_to_async(_messages_after)(sorted(self.joined), after_id)
+        messages = await self.unit(_messages_after, sorted(self.joined), after_id)
         await self.send_json({"type": "sync", "messages": messages})
 
     async def wants(self, event: dict[str, Any]) -> bool:

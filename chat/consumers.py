@@ -45,6 +45,13 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         self.flood_strikes = 0
         await super().websocket_connect(message)
 
+    async def unit(self, func, *args: Any, **kwargs: Any) -> Any:
+        """Runs one sync unit of work in a thread, then publishes the events it committed."""
+        result, outbox = await database_sync_to_async(events.collect)(func, *args, **kwargs)
+        if outbox:
+            await events.publish(outbox)
+        return result
+
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content, ensure_ascii=False, separators=(",", ":")))
 
@@ -185,7 +192,9 @@ class VisitorConsumer(JsonFrameConsumer):
         )
 
     async def _availability(self) -> dict[str, Any]:
-        return await database_sync_to_async(_availability)()
+        return await self.unit(
+            _availability,
+        )
 
     async def _subscribe(self, conversation: Conversation) -> None:
         self.conversation = conversation
@@ -208,7 +217,7 @@ class VisitorConsumer(JsonFrameConsumer):
         if token is None:
             await self.send_json({"type": "welcome", "conversation": None, **availability})
             return
-        result = await database_sync_to_async(_resume)(token, info, page, after_id)
+        result = await self.unit(_resume, token, info, page, after_id)
         if result is None:
             raise ChatError("bad_token", "unknown or expired conversation; start a new one")
         conversation, messages = result
@@ -236,7 +245,8 @@ class VisitorConsumer(JsonFrameConsumer):
             raise ChatError("unavailable", "no agent is online; see the opening hours")
         if not await sync_to_async(limits.ip_new_conversation_allowed)(self.ip):
             raise ChatError("rate_limited", "too many new conversations from this address")
-        conversation, token, message = await database_sync_to_async(services.conversation_start)(
+        conversation, token, message = await self.unit(
+            services.conversation_start,
             info=self._info(frame),
             page=page,
             context=context,
@@ -267,8 +277,8 @@ class VisitorConsumer(JsonFrameConsumer):
             self.ip
         ):
             raise ChatError("rate_limited", "too many messages; wait a moment and resend")
-        message, _ = await database_sync_to_async(_visitor_message)(
-            conversation.pk, frame.get("text"), client_msg_id
+        message, _ = await self.unit(
+            _visitor_message, conversation.pk, frame.get("text"), client_msg_id
         )
         await self.send_json(
             {
@@ -300,21 +310,21 @@ class VisitorConsumer(JsonFrameConsumer):
         if page is None:
             raise ChatError("bad_frame", "page is required")
         if self.conversation is not None:
-            await database_sync_to_async(_page_visit)(self.conversation.pk, page)
+            await self.unit(_page_visit, self.conversation.pk, page)
 
     async def handle_context(self, frame: dict[str, Any]) -> None:
         conversation = self._require_conversation()
         data = services.clean_context(frame.get("data"))
-        await database_sync_to_async(_host_context)(conversation.pk, data)
+        await self.unit(_host_context, conversation.pk, data)
 
     async def handle_end(self, frame: dict[str, Any]) -> None:
         conversation = self._require_conversation()
-        self.conversation = await database_sync_to_async(_close)(conversation.pk)
+        self.conversation = await self.unit(_close, conversation.pk)
 
     async def handle_sync(self, frame: dict[str, Any]) -> None:
         conversation = self._require_conversation()
         after_id = _int(frame.get("last_seen_id"), "last_seen_id", required=False)
-        messages = await database_sync_to_async(_messages_after)([conversation.pk], after_id)
+        messages = await self.unit(_messages_after, [conversation.pk], after_id)
         await self.send_json({"type": "sync", "messages": messages})
 
     async def wants(self, event: dict[str, Any]) -> bool:

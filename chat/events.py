@@ -7,7 +7,9 @@ database by id, so a lost event delays a message but never loses it.
 from __future__ import annotations
 
 import logging
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -43,6 +45,42 @@ def send_now(group: str, event: dict[str, Any]) -> None:
         logger.warning("channel layer unavailable; event %s not broadcast", event.get("type"))
 
 
+_local = threading.local()
+T = TypeVar("T")
+
+
+def _deliver(group: str, event: dict[str, Any]) -> None:
+    outbox = getattr(_local, "outbox", None)
+    if outbox is not None:
+        outbox.append((group, event))
+    else:
+        send_now(group, event)
+
+
 def emit(group: str, event: dict[str, Any]) -> None:
-    """Broadcast `event` to `group` once the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: send_now(group, event), robust=True)
+    """Broadcast `event` to `group` once the current transaction commits (at once outside one).
+
+    Inside `collect()` the committed events are handed back to the caller instead, so an async
+    consumer sends them on its own event loop without a thread hop per event.
+    """
+    transaction.on_commit(lambda: _deliver(group, event), robust=True)
+
+
+def collect(func: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, list[tuple[str, dict]]]:
+    """Runs `func` (sync) and returns its result with the events it committed."""
+    _local.outbox = outbox = []
+    try:
+        result = func(*args, **kwargs)
+    finally:
+        _local.outbox = None
+    return result, outbox
+
+
+async def publish(outbox: list[tuple[str, dict[str, Any]]]) -> None:
+    """Sends collected events from async code; a broken layer loses hints, never data."""
+    layer = get_channel_layer()
+    for group, event in outbox:
+        try:
+            await layer.group_send(group, envelope(event))
+        except Exception:
+            logger.warning("channel layer unavailable; event %s not broadcast", event.get("type"))

@@ -24,7 +24,7 @@ def _database_ok() -> bool:
             cursor.execute("SELECT 1")
         return True
     except Exception:
-        logger.warning("healthz: database check failed")
+        logger.warning("healthz: database check failed", exc_info=True)
         return False
 
 

@@ -55,9 +55,12 @@ def charlie(roles):
 @pytest.fixture
 def agent_online(alice):
     """Alice is online, so visitors may start chats."""
-    from agents.services import presence_set
+    from agents.services import profile_get
 
-    presence_set(user=alice, presence="online")
+    # Set directly: announcing it would need the channel layer outside any event loop.
+    profile = profile_get(user=alice)
+    profile.presence = "online"
+    profile.save(update_fields=["presence"])
     return alice
 
 
@@ -116,7 +119,7 @@ def chat_server(transactional_db):
     """
     from functools import partial
 
-    from channels.testing.live import make_application, set_database_connection
+    from channels.testing.live import make_application
     from daphne.testing import DaphneProcess
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
     from django.db import connections
@@ -128,7 +131,8 @@ def chat_server(transactional_db):
     process = DaphneProcess(
         "127.0.0.1",
         partial(make_application, static_wrapper=ASGIStaticFilesHandler),
-        setup=set_database_connection,
+        # The fork already carries the test database's name in its settings.
+        setup=connections.close_all,
     )
     process.start()
     while not process.ready.wait(timeout=1):
@@ -139,3 +143,17 @@ def chat_server(transactional_db):
     finally:
         process.terminate()
         process.join(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limits():
+    """Rate-limit counters live in the cache (Redis under CI); each test starts from zero."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    if "redis" in settings.CACHES["default"]["BACKEND"].lower():
+        client = cache._cache.get_client(write=True)
+        for key in client.scan_iter(f"{settings.CACHES['default']['KEY_PREFIX']}:*"):
+            client.delete(key)
+    else:
+        cache.clear()

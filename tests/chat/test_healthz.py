@@ -17,6 +17,6 @@ def test_healthz_reports_database_and_channel_layer(client):
 
 
 def test_a_real_server_answers_healthz(chat_server):
-    with urllib.request.urlopen(f"{chat_server}/healthz", timeout=10) as response:  # noqa: S310
+    with urllib.request.urlopen(f"{chat_server}/healthz", timeout=10) as response:
         body = json.load(response)
     assert body["database"] == "ok"

@@ -24,8 +24,8 @@ async def _start(comm, text="Hello", cid="c1"):
             "lang": "fi",
         }
     )
-    started = await comm.receive_json_from()
-    ack = await comm.receive_json_from()
+    started = await comm.receive_json_from(timeout=10)
+    ack = await comm.receive_json_from(timeout=10)
     return started, ack
 
 
