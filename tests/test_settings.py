@@ -1,0 +1,85 @@
+"""Settings: embedded defaults, PostgreSQL/Redis from the environment, production safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = (
+    "import json, django; from django.conf import settings as s; django.setup();"
+    "print(json.dumps({'db': s.DATABASES['default']['ENGINE'],"
+    " 'layer': s.CHANNEL_LAYERS['default']['BACKEND'], 'broker': s.CELERY_BROKER_URL,"
+    " 'cache': s.CACHES['default']['BACKEND'], 'debug': s.DEBUG, 'hosts': s.ALLOWED_HOSTS}))"
+)
+PRODUCTION = {
+    "DJANGO_DEBUG": "0",
+    "ALLOWED_HOSTS": "chat.example.org",
+    "CHAT_EMBED_ORIGINS": "https://www.example.org",
+    "DATABASE_URL": "postgres://helao@db.invalid:5432/helao",
+    "REDIS_URL": "redis://redis.invalid:6379/0",
+}
+
+
+def _run(env: dict[str, str], code: str = PROBE, *args: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    clean.pop("DJANGO_DEBUG", None)
+    clean.pop("SECRET_KEY", None)
+    clean["DJANGO_SETTINGS_MODULE"] = "helao_chat.settings"
+    command = [sys.executable, "-c", code] if code else [sys.executable, "manage.py", *args]
+    return subprocess.run(
+        command, cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_nothing_set_runs_on_embedded_defaults():
+    result = _run({})
+    assert result.returncode == 0, result.stderr
+    probe = json.loads(result.stdout)
+    assert probe["db"] == "django.db.backends.sqlite3"
+    assert probe["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert probe["broker"] == "filesystem://"
+    assert probe["debug"] is True
+    assert probe["hosts"] == ["127.0.0.1", "localhost"]
+
+
+def test_database_and_redis_urls_switch_to_postgresql_and_redis():
+    result = _run(
+        {"DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "REDIS_URL": "redis://127.0.0.1:6379/3"}
+    )
+    assert result.returncode == 0, result.stderr
+    probe = json.loads(result.stdout)
+    assert probe["db"] == "django.db.backends.postgresql"
+    assert probe["layer"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    assert probe["broker"] == "redis://127.0.0.1:6379/3"
+    assert probe["cache"] == "django.core.cache.backends.redis.RedisCache"
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = _run(PRODUCTION)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_refuses_a_short_or_default_secret_key():
+    for weak in ("dev-only-insecure-key-do-not-use-in-production", "short", "a" * 60):
+        result = _run({**PRODUCTION, "SECRET_KEY": weak})
+        assert result.returncode != 0, weak
+        assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_settings_pass_the_deploy_check():
+    env = {**PRODUCTION, "SECRET_KEY": secrets.token_urlsafe(64)}
+    result = _run(env, "", "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_a_bad_number_in_the_environment_fails_loudly():
+    result = _run({"CHAT_RETENTION_MONTHS": "three"})
+    assert result.returncode != 0
+    assert "ValueError" in result.stderr or "invalid literal" in result.stderr
