@@ -6,11 +6,32 @@ The cache keys hold a hash of the address, never the address itself.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
 import time
 
 from django.conf import settings
 from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+
+
+def _fail_open(func):
+    """Per-IP limits need the shared cache; if it is down, allow rather than refuse every visitor.
+
+    Per-connection limits (in memory) still hold, so a single socket cannot flood meanwhile.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Exception:
+            logger.warning("rate-limit cache unavailable; %s allowed", func.__name__)
+            return True
+
+    return wrapper
 
 
 def _ip_key(kind: str, ip: str | None) -> str:
@@ -51,10 +72,12 @@ def _window_hit(key: str, limit: int, window: int) -> bool:
     return count <= limit
 
 
+@_fail_open
 def ip_message_allowed(ip: str | None) -> bool:
     return _window_hit(_ip_key("msg", ip), settings.CHAT_MESSAGES_PER_MINUTE_PER_IP, 60)
 
 
+@_fail_open
 def ip_new_conversation_allowed(ip: str | None) -> bool:
     return _window_hit(_ip_key("conv", ip), settings.CHAT_NEW_CONVERSATIONS_PER_HOUR_PER_IP, 3600)
 
@@ -64,6 +87,7 @@ def ip_new_conversation_allowed(ip: str | None) -> bool:
 CONNECTION_TTL = 3600
 
 
+@_fail_open
 def ip_connection_acquire(ip: str | None) -> bool:
     key = _ip_key("conn", ip)
     cache.add(key, 0, timeout=CONNECTION_TTL)
@@ -79,6 +103,7 @@ def ip_connection_acquire(ip: str | None) -> bool:
     return True
 
 
+@_fail_open
 def ip_connection_release(ip: str | None) -> None:
     key = _ip_key("conn", ip)
     try:

@@ -1,0 +1,117 @@
+"""A real Daphne process on its own PostgreSQL database, reaching PostgreSQL and Redis through
+proxies the test can cut. Used by the outage tests."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import psycopg
+
+from .proxy import CuttableProxy, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_PASSWORD = "demo-password-change-me"
+
+
+class Stack:
+    def __init__(self, tmp: Path) -> None:
+        self.db = f"helao_faults_{os.getpid()}"
+        self.pg = CuttableProxy(5432)
+        self.redis = CuttableProxy(6379)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{self.pg.port}/{self.db}",
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis.port}/0",
+            "CHANNEL_PREFIX": f"helao-faults-{os.getpid()}",
+            "HELAO_VAR_DIR": str(tmp),
+            "DJANGO_SETTINGS_MODULE": "helao_chat.settings",
+        }
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{self.db}"')
+            c.execute(f'CREATE DATABASE "{self.db}"')
+        for args in (["migrate", "--noinput", "-v0"], ["seed_demo"]):
+            subprocess.run(
+                [sys.executable, "manage.py", *args],
+                cwd=ROOT,
+                env=self.env,
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
+        self.log = open(tmp / "daphne.log", "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "--access-log",
+                "/dev/null",
+                "--websocket-max-message-size",
+                "65536",
+                "helao_chat.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.url}/healthz", timeout=2).close()
+                break
+            except Exception:
+                time.sleep(0.3)
+
+    def login(self, username: str = "agent") -> str:
+        """Logs in over HTTP like a browser and returns the Cookie header for the websocket."""
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        page = opener.open(f"{self.url}/console/login/", timeout=10).read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        data = urllib.parse.urlencode(
+            {"username": username, "password": DEMO_PASSWORD, "csrfmiddlewaretoken": token}
+        ).encode()
+        request = urllib.request.Request(
+            f"{self.url}/console/login/",
+            data=data,
+            headers={"Referer": f"{self.url}/console/login/"},
+        )
+        opener.open(request, timeout=10).close()
+        return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+        self.pg.close()
+        self.redis.close()
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+
+    def count(self, sql: str, *params) -> int:
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{self.db}") as c:
+            return c.execute(sql, params).fetchone()[0]
+
+
+def frame(data) -> str:
+    return json.dumps(data)

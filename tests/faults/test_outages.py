@@ -1,0 +1,157 @@
+"""Redis and PostgreSQL taken away during a live chat, against a real Daphne process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import websockets
+
+from .stack import Stack
+
+pytestmark = [pytest.mark.services, pytest.mark.asyncio]
+
+OUTAGE_SECONDS = 30
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    running = Stack(tmp_path_factory.mktemp("faults"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+async def _until(ws, kind, timeout=10):
+    async def wait():
+        while True:
+            data = json.loads(await ws.recv())
+            if data["type"] == kind:
+                return data
+
+    return await asyncio.wait_for(wait(), timeout)
+
+
+async def _open_chat(stack):
+    cookie = await asyncio.to_thread(stack.login)
+    agent = await websockets.connect(
+        f"ws://127.0.0.1:{stack.port}/ws/agent/",
+        origin=stack.url,
+        additional_headers={"Cookie": cookie},
+    )
+    await agent.send(json.dumps({"type": "presence.set", "status": "online"}))
+    visitor = await websockets.connect(f"ws://127.0.0.1:{stack.port}/ws/visitor/", origin=stack.url)
+    await visitor.send(
+        json.dumps({"type": "conversation.start", "text": "hi", "client_msg_id": "v0"})
+    )
+    started = await _until(visitor, "conversation.started")
+    conv_id = started["conversation"]["id"]
+    await agent.send(json.dumps({"type": "conversation.claim", "conversation_id": conv_id}))
+    await _until(agent, "conversation.claim.ok")
+    return visitor, agent, conv_id
+
+
+async def _send(ws, frame):
+    await ws.send(json.dumps(frame))
+    while True:
+        data = json.loads(await asyncio.wait_for(ws.recv(), 15))
+        if data["type"] in ("message.ack", "error") and data.get(
+            "client_msg_id", data.get("ref")
+        ) in (
+            frame["client_msg_id"],
+            None,
+        ):
+            return data
+
+
+async def test_a_redis_outage_loses_nothing_and_both_sides_catch_up(stack):
+    visitor, agent, conv_id = await _open_chat(stack)
+    stack.redis.cut()
+    outcomes = []
+    for i in range(3):
+        outcomes.append(
+            await _send(
+                visitor, {"type": "message.send", "text": f"v{i}", "client_msg_id": f"rv{i}"}
+            )
+        )
+        outcomes.append(
+            await _send(
+                agent,
+                {
+                    "type": "message.send",
+                    "conversation_id": conv_id,
+                    "text": f"a{i}",
+                    "client_msg_id": f"ra{i}",
+                },
+            )
+        )
+    # Every send is either stored and acknowledged, or the sender is told plainly.
+    assert all(o["type"] == "message.ack" or o["code"] == "not_stored" for o in outcomes)
+    acked = {o["client_msg_id"] for o in outcomes if o["type"] == "message.ack"}
+    await asyncio.sleep(OUTAGE_SECONDS)
+    stack.redis.restore()
+    assert stack.alive()
+    # Both sides catch up from the database without reconnecting.
+    await visitor.send(json.dumps({"type": "sync", "last_seen_id": 0}))
+    synced = await _until(visitor, "sync")
+    stored = {m["client_msg_id"] for m in synced["messages"] if m["client_msg_id"]}
+    assert acked <= stored
+    await agent.send(json.dumps({"type": "sync", "last_seen_id": 0}))
+    agent_synced = await _until(agent, "sync")
+    assert acked <= {m["client_msg_id"] for m in agent_synced["messages"] if m["client_msg_id"]}
+    rows = await asyncio.to_thread(
+        stack.count, "SELECT count(*) FROM chat_message WHERE conversation_id = %s", conv_id
+    )
+    assert rows == len(synced["messages"])
+    # Live delivery works again once Redis is back.
+    deadline = asyncio.get_running_loop().time() + 20
+    delivered = False
+    n = 0
+    while not delivered and asyncio.get_running_loop().time() < deadline:
+        n += 1
+        await _send(
+            visitor, {"type": "message.send", "text": "after", "client_msg_id": f"after{n}"}
+        )
+        try:
+            while True:
+                data = json.loads(await asyncio.wait_for(agent.recv(), 2))
+                if (
+                    data["type"] == "message.new"
+                    and data["message"]["client_msg_id"] == f"after{n}"
+                ):
+                    delivered = True
+                    break
+        except TimeoutError:
+            pass
+    assert delivered
+    await visitor.close()
+    await agent.close()
+
+
+async def test_a_database_outage_acknowledges_nothing_and_a_retry_stores_one_row(stack):
+    visitor, agent, conv_id = await _open_chat(stack)
+    stack.pg.cut()
+    during = await _send(visitor, {"type": "message.send", "text": "x", "client_msg_id": "pg1"})
+    assert during["type"] == "error"
+    assert during["code"] in ("not_stored", "server_error")
+    stack.pg.restore()
+    assert stack.alive()
+    after = None
+    for _ in range(10):
+        after = await _send(visitor, {"type": "message.send", "text": "x", "client_msg_id": "pg1"})
+        if after["type"] == "message.ack":
+            break
+        await asyncio.sleep(1)
+    assert after["type"] == "message.ack"
+    again = await _send(visitor, {"type": "message.send", "text": "x", "client_msg_id": "pg1"})
+    assert again["message"]["id"] == after["message"]["id"]
+    rows = await asyncio.to_thread(
+        stack.count,
+        "SELECT count(*) FROM chat_message WHERE conversation_id = %s AND client_msg_id = 'pg1'",
+        conv_id,
+    )
+    assert rows == 1
+    await visitor.close()
+    await agent.close()
