@@ -6,4 +6,4 @@ class AgentsConfig(AppConfig):
     verbose_name = "Customer service"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the role sync and availability hook)
+        from . import access, signals  # noqa: F401  (connect receivers and the chat hooks)

@@ -1,0 +1,144 @@
+"""Access rights to the chat register: grants, revocations and the review of who can read chats.
+
+Every change of a chat role, wherever it is made (this page, Django admin, a shell), is recorded
+as an AccessGrant and an audit event by the m2m receiver below.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.sessions.models import Session
+from django.db import transaction
+from django.db.models.signals import m2m_changed
+from django.dispatch import receiver
+from django.utils import timezone
+
+from chat import events
+from chat.models import AuditEvent
+from chat.services import audit_record
+
+from .models import AccessGrant, AgentProfile
+from .roles import CHAT_ROLES
+
+# Who is changing access right now, and on whose approval; set by the views that do it.
+_change_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "access_change_context", default=None
+)
+
+
+def _record(user, group: Group, change: str) -> None:
+    context = _change_context.get() or {}
+    actor = context.get("actor")
+    AccessGrant.objects.create(
+        user=user,
+        group=group,
+        change=change,
+        approved_by=context.get("approved_by", "")[:200],
+        effected_by=actor if getattr(actor, "pk", None) else None,
+    )
+    audit_record(
+        action=AuditEvent.Action.ROLE_GRANTED
+        if change == AccessGrant.Change.GRANTED
+        else AuditEvent.Action.ROLE_REVOKED,
+        actor=actor,
+        object_ref=f"user:{user.get_username()}",
+        actor_ip=context.get("ip"),
+        detail={"role": group.name},
+    )
+
+
+@receiver(m2m_changed, sender=get_user_model().groups.through)
+def _groups_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    if reverse or action not in ("post_add", "post_remove") or not pk_set:
+        return
+    change = AccessGrant.Change.GRANTED if action == "post_add" else AccessGrant.Change.REVOKED
+    for group in Group.objects.filter(pk__in=pk_set, name__in=CHAT_ROLES):
+        _record(instance, group, change)
+
+
+def sessions_end(*, user) -> int:
+    """Logs the user out everywhere: deletes their sessions and closes their console sockets."""
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if str(session.get_decoded().get("_auth_user_id")) == str(user.pk):
+            session.delete()
+            ended += 1
+    events.emit(events.agent_group(user.pk), {"type": "session.ended", "reason": "access_revoked"})
+    return ended
+
+
+@transaction.atomic
+def role_grant(*, user, role: str, actor, approved_by: str, actor_ip: str | None = None) -> None:
+    """Gives `user` a chat role, recording who approved it and who put it into effect."""
+    group = Group.objects.get(name=role)
+    token = _change_context.set({"actor": actor, "approved_by": approved_by, "ip": actor_ip})
+    try:
+        user.groups.add(group)
+    finally:
+        _change_context.reset(token)
+
+
+@transaction.atomic
+def access_revoke(*, user, actor, approved_by: str = "", actor_ip: str | None = None) -> int:
+    """Takes every chat role from `user` and ends their sessions; returns the roles removed."""
+    groups = list(user.groups.filter(name__in=CHAT_ROLES))
+    token = _change_context.set({"actor": actor, "approved_by": approved_by, "ip": actor_ip})
+    try:
+        user.groups.remove(*groups)
+    finally:
+        _change_context.reset(token)
+    sessions_end(user=user)
+    return len(groups)
+
+
+def access_review_rows() -> list[dict[str, Any]]:
+    """Every account able to read chats, with how and when it got access and its activity."""
+    from .selectors import console_users
+
+    dormant_after = timedelta(days=settings.CHAT_DORMANT_ACCOUNT_DAYS)
+    now = timezone.now()
+    users = (
+        console_users()
+        .prefetch_related("groups")
+        .select_related("agent_profile")
+        .order_by("username")
+    )
+    rows = []
+    for user in users:
+        grant = (
+            AccessGrant.objects.filter(user=user, change=AccessGrant.Change.GRANTED)
+            .select_related("effected_by")
+            .order_by("-created_at")
+            .first()
+        )
+        profile = getattr(user, "agent_profile", None) if hasattr(user, "agent_profile") else None
+        if profile is None:
+            profile = AgentProfile.objects.filter(user=user).first()
+        last_seen = max(
+            [t for t in (user.last_login, profile and profile.last_console_activity_at) if t],
+            default=None,
+        )
+        rows.append(
+            {
+                "user": user,
+                "roles": [g.name for g in user.groups.all() if g.name in CHAT_ROLES]
+                + (["superuser"] if user.is_superuser else []),
+                "granted_at": grant.created_at if grant else None,
+                "approved_by": grant.approved_by if grant else "",
+                "effected_by": grant.effected_by.get_username()
+                if grant and grant.effected_by
+                else "",
+                "guidance_at": profile.guidance_acknowledged_at if profile else None,
+                "last_login": user.last_login,
+                "last_activity": profile.last_console_activity_at if profile else None,
+                "dormant": (last_seen is None and user.date_joined < now - dormant_after)
+                or (last_seen is not None and last_seen < now - dormant_after),
+            }
+        )
+    return rows

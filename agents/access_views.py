@@ -1,0 +1,145 @@
+"""Access review and audit log pages for the service director and the responsible person."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime, time
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from chat.models import AuditEvent
+from chat.net import request_client_ip
+
+from . import access
+from .roles import CHAT_ROLES
+
+
+def _review_required(view):
+    return login_required(permission_required("agents.review_access", raise_exception=True)(view))
+
+
+@_review_required
+def review(request: HttpRequest) -> HttpResponse:
+    rows = access.access_review_rows()
+    others = (
+        get_user_model().objects.filter(is_active=True).exclude(pk__in=[r["user"].pk for r in rows])
+    )
+    return render(
+        request,
+        "agents/access_review.html",
+        {"rows": rows, "roles": CHAT_ROLES, "candidates": others.order_by("username")},
+    )
+
+
+@_review_required
+def review_csv(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="access-review.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "username",
+            "name",
+            "roles",
+            "granted_at",
+            "approved_by",
+            "effected_by",
+            "guidance_acknowledged_at",
+            "last_login",
+            "last_console_activity",
+            "dormant",
+        ]
+    )
+    for row in access.access_review_rows():
+        user = row["user"]
+        writer.writerow(
+            [
+                user.get_username(),
+                user.get_full_name(),
+                ";".join(row["roles"]),
+                row["granted_at"] and row["granted_at"].isoformat(),
+                row["approved_by"],
+                row["effected_by"],
+                row["guidance_at"] and row["guidance_at"].isoformat(),
+                row["last_login"] and row["last_login"].isoformat(),
+                row["last_activity"] and row["last_activity"].isoformat(),
+                "yes" if row["dormant"] else "no",
+            ]
+        )
+    return response
+
+
+@require_POST
+@_review_required
+def revoke(request: HttpRequest, user_id: int) -> HttpResponse:
+    user = get_object_or_404(get_user_model(), pk=user_id)
+    if user.pk == request.user.pk:
+        messages.error(request, "You cannot revoke your own access here.")
+        return redirect("access:review")
+    removed = access.access_revoke(
+        user=user,
+        actor=request.user,
+        approved_by=request.POST.get("approved_by", "").strip(),
+        actor_ip=request_client_ip(request),
+    )
+    messages.success(request, f"Removed {removed} role(s) from {user.get_username()}; logged out.")
+    return redirect("access:review")
+
+
+@require_POST
+@_review_required
+def grant(request: HttpRequest) -> HttpResponse:
+    user = get_object_or_404(get_user_model(), pk=request.POST.get("user_id") or 0, is_active=True)
+    role = request.POST.get("role", "")
+    approved_by = request.POST.get("approved_by", "").strip()
+    if role not in CHAT_ROLES or not approved_by:
+        messages.error(request, "Choose a role and name the person who approved it.")
+        return redirect("access:review")
+    access.role_grant(
+        user=user,
+        role=role,
+        actor=request.user,
+        approved_by=approved_by,
+        actor_ip=request_client_ip(request),
+    )
+    messages.success(request, f"{user.get_username()} is now in {role}.")
+    return redirect("access:review")
+
+
+def _day(value: str, end: bool = False):
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        return None
+    return timezone.make_aware(datetime.combine(day, time.max if end else time.min))
+
+
+@login_required
+@permission_required("chat.view_auditevent", raise_exception=True)
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """The append-only audit log, filtered by actor, action and date."""
+    events = AuditEvent.objects.all()
+    actor = request.GET.get("actor", "").strip()
+    action = request.GET.get("action", "")
+    since, until = _day(request.GET.get("since", "")), _day(request.GET.get("until", ""), True)
+    if actor:
+        events = events.filter(actor_name__iexact=actor)
+    if action in AuditEvent.Action.values:
+        events = events.filter(action=action)
+    if since:
+        events = events.filter(created_at__gte=since)
+    if until:
+        events = events.filter(created_at__lte=until)
+    page = Paginator(events.order_by("-id"), 100).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "agents/audit_log.html",
+        {"page": page, "actions": AuditEvent.Action.choices, "filters": request.GET},
+    )
