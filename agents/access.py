@@ -124,6 +124,7 @@ def access_review_rows() -> list[dict[str, Any]]:
             [t for t in (user.last_login, profile and profile.last_console_activity_at) if t],
             default=None,
         )
+        effector = grant.effected_by if grant else None
         rows.append(
             {
                 "user": user,
@@ -131,9 +132,7 @@ def access_review_rows() -> list[dict[str, Any]]:
                 + (["superuser"] if user.is_superuser else []),
                 "granted_at": grant.created_at if grant else None,
                 "approved_by": grant.approved_by if grant else "",
-                "effected_by": grant.effected_by.get_username()
-                if grant and grant.effected_by
-                else "",
+                "effected_by": effector.get_username() if effector else "",
                 "guidance_at": profile.guidance_acknowledged_at if profile else None,
                 "last_login": user.last_login,
                 "last_activity": profile.last_console_activity_at if profile else None,
