@@ -49,14 +49,25 @@ class Stack:
                 capture_output=True,
                 timeout=120,
             )
-        self.log = open(tmp / "daphne.log", "w")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
+        self.tmp = tmp
+        self.ports = [self.port, free_port()]
+        self.processes = [self._daphne(port) for port in self.ports]
+        for port in self.ports:
+            self._wait_ready(port)
+
+    @property
+    def process(self) -> subprocess.Popen:
+        return self.processes[0]
+
+    def _daphne(self, port: int) -> subprocess.Popen:
+        log = open(self.tmp / f"daphne-{port}.log", "a")  # noqa: SIM115 - closed with the process
+        return subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "daphne"),
                 "-b",
                 "127.0.0.1",
                 "-p",
-                str(self.port),
+                str(port),
                 "--access-log",
                 "/dev/null",
                 "--websocket-max-message-size",
@@ -65,22 +76,41 @@ class Stack:
             ],
             cwd=ROOT,
             env=self.env,
-            stdout=self.log,
+            stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+    def _wait_ready(self, port: int) -> None:
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
-                urllib.request.urlopen(f"{self.url}/healthz", timeout=2).close()
-                break
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
+                return
             except Exception:
                 time.sleep(0.3)
+        raise RuntimeError(f"daphne on {port} did not start")
 
-    def login(self, username: str = "agent") -> str:
+    def restart(self, index: int = 0) -> None:
+        """Stops one Daphne process and starts it again on the same port."""
+        self._stop(self.processes[index])
+        self.processes[index] = self._daphne(self.ports[index])
+        self._wait_ready(self.ports[index])
+
+    @staticmethod
+    def _stop(process: subprocess.Popen) -> None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+    def login(self, username: str = "agent", port: int | None = None) -> str:
         """Logs in over HTTP like a browser and returns the Cookie header for the websocket."""
+        base = f"http://127.0.0.1:{port or self.port}"
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-        page = opener.open(f"{self.url}/console/login/", timeout=10).read().decode()
+        page = opener.open(f"{base}/console/login/", timeout=10).read().decode()
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
         data = urllib.parse.urlencode(
             {"username": username, "password": DEMO_PASSWORD, "csrfmiddlewaretoken": token}
@@ -94,15 +124,11 @@ class Stack:
         return "; ".join(f"{c.name}={c.value}" for c in jar)
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return all(process.poll() is None for process in self.processes)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+        for process in self.processes:
+            self._stop(process)
         self.pg.close()
         self.redis.close()
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:

@@ -155,3 +155,109 @@ async def test_a_database_outage_acknowledges_nothing_and_a_retry_stores_one_row
     assert rows == 1
     await visitor.close()
     await agent.close()
+
+
+async def test_a_visitor_and_an_agent_on_two_daphne_processes_talk_both_ways(stack):
+    second = stack.ports[1]
+    cookie = await asyncio.to_thread(stack.login, "agent2", second)
+    origin2 = f"http://127.0.0.1:{second}"
+    agent = await websockets.connect(
+        f"ws://127.0.0.1:{second}/ws/agent/", origin=origin2, additional_headers={"Cookie": cookie}
+    )
+    await agent.send(json.dumps({"type": "presence.set", "status": "online"}))
+    await agent.send(json.dumps({"type": "hello"}))
+    await _until(agent, "welcome")
+    visitor = await websockets.connect(f"ws://127.0.0.1:{stack.port}/ws/visitor/", origin=stack.url)
+    await visitor.send(json.dumps({"type": "hello"}))
+    welcome = await _until(visitor, "welcome")
+    assert welcome["agents_online"] is True
+    await visitor.send(
+        json.dumps({"type": "conversation.start", "text": "across", "client_msg_id": "x0"})
+    )
+    started = await _until(visitor, "conversation.started")
+    conv_id = started["conversation"]["id"]
+    queued = await _until(agent, "queue.added")
+    assert queued["conversation"]["id"] == conv_id
+    await agent.send(json.dumps({"type": "conversation.claim", "conversation_id": conv_id}))
+    await _until(agent, "conversation.claim.ok")
+    await visitor.send(json.dumps({"type": "typing", "active": True}))
+    typing = await _until(agent, "typing")
+    assert typing["sender"] == "visitor" and typing["active"] is True
+    await agent.send(json.dumps({"type": "typing", "conversation_id": conv_id, "active": True}))
+    typing = await _until(visitor, "typing")
+    assert typing["name"] == "Bertil Berg"
+    await agent.send(
+        json.dumps(
+            {
+                "type": "message.send",
+                "conversation_id": conv_id,
+                "text": "hej",
+                "client_msg_id": "b1",
+            }
+        )
+    )
+    while True:
+        got = await _until(visitor, "message.new")
+        if got["message"]["sender"] == "agent":
+            break
+    assert got["message"]["author_name"] == "Bertil Berg"
+    await visitor.send(json.dumps({"type": "message.send", "text": "tack", "client_msg_id": "x1"}))
+    while True:
+        got = await _until(agent, "message.new")
+        if got["message"]["client_msg_id"] == "x1":
+            break
+    # Presence set on process 2 reaches a colleague's console on process 1.
+    colleague_cookie = await asyncio.to_thread(stack.login, "agent")
+    colleague = await websockets.connect(
+        f"ws://127.0.0.1:{stack.port}/ws/agent/",
+        origin=stack.url,
+        additional_headers={"Cookie": colleague_cookie},
+    )
+    await colleague.send(json.dumps({"type": "hello"}))
+    await _until(colleague, "welcome")
+    await agent.send(json.dumps({"type": "presence.set", "status": "away"}))
+    while True:
+        presence = await _until(colleague, "presence")
+        if presence["agent"]["name"] == "Bertil Berg":
+            break
+    assert presence["agent"]["presence"] == "away"
+    await colleague.close()
+    await visitor.close()
+    await agent.close()
+
+
+async def test_clients_of_a_restarted_daphne_reconnect_and_lose_or_repeat_nothing(stack):
+    visitor, agent, conv_id = await _open_chat(stack)
+    await visitor.close()
+    # Reopen with a token so the conversation can be resumed after the restart.
+    visitor = await websockets.connect(f"ws://127.0.0.1:{stack.port}/ws/visitor/", origin=stack.url)
+    await visitor.send(
+        json.dumps({"type": "conversation.start", "text": "again", "client_msg_id": "r0"})
+    )
+    started = await _until(visitor, "conversation.started")
+    started_token = started["token"]
+    conv_id = started["conversation"]["id"]
+    await agent.send(json.dumps({"type": "conversation.claim", "conversation_id": conv_id}))
+    await _until(agent, "conversation.claim.ok")
+    for i in range(5):
+        await _send(
+            visitor, {"type": "message.send", "text": f"before {i}", "client_msg_id": f"b{i}"}
+        )
+    await asyncio.to_thread(stack.restart, 0)
+    with pytest.raises(websockets.ConnectionClosed):
+        for _ in range(100):
+            await visitor.recv()
+    visitor = await websockets.connect(f"ws://127.0.0.1:{stack.port}/ws/visitor/", origin=stack.url)
+    await visitor.send(json.dumps({"type": "hello", "token": started_token, "last_seen_id": 0}))
+    welcome = await _until(visitor, "welcome")
+    texts = [m["text"] for m in welcome["messages"] if m["sender"] == "visitor"]
+    assert texts == ["again"] + [f"before {i}" for i in range(5)]
+    assert len({m["id"] for m in welcome["messages"]}) == len(welcome["messages"])
+    # A message whose acknowledgement was lost in the restart is resent once and stored once.
+    await _send(visitor, {"type": "message.send", "text": "before 4", "client_msg_id": "b4"})
+    rows = await asyncio.to_thread(
+        stack.count, "SELECT count(*) FROM chat_message WHERE conversation_id = %s", conv_id
+    )
+    assert rows == len(welcome["messages"])
+    await visitor.close()
+    await agent.close()
