@@ -117,8 +117,13 @@ def _housekeeping_steps(
 # --- SQL helpers --------------------------------------------------------------------------------
 
 
-def _q(name: str) -> str:
-    return connection.ops.quote_name(name)
+def _sql(template: str, **identifiers: str) -> str:
+    """Fills table and column names (quoted, from model metadata, never input) into `template`.
+
+    A "{match}" placeholder is kept for `_execute_for_ids` to fill with the id condition.
+    """
+    quoted = {name: connection.ops.quote_name(value) for name, value in identifiers.items()}
+    return template.format(match="{match}", **quoted)
 
 
 def _array_type(field_: models.Field) -> str:
@@ -173,22 +178,31 @@ def _delete_ids(
         raise RetentionError(f"relations nest too deep below {model._meta.label}")
     for rel in _reverse_relations(model):
         child = rel.related_model
-        fk_column = rel.field.column
+        fk = rel.field.column
+        child_pk = child._meta.pk.column
         array_type = _array_type(rel.field.target_field)
-        table = _q(child._meta.db_table)
+        table = child._meta.db_table
         on_delete = rel.on_delete
         if on_delete is models.CASCADE:
             if _reverse_relations(child):
                 child_ids = _execute_for_ids(
                     cursor,
-                    f"SELECT {_q(child._meta.pk.column)} FROM {table} WHERE {_q(fk_column)} {{match}}",
+                    _sql(
+                        "SELECT {pk} FROM {table} WHERE {fk} {match}",
+                        pk=child_pk,
+                        table=table,
+                        fk=fk,
+                    ),
                     ids,
                     array_type,
                 )
                 _delete_ids(cursor, child, child_ids, counts, depth + 1)
             else:
                 n = _execute_for_ids(
-                    cursor, f"DELETE FROM {table} WHERE {_q(fk_column)} {{match}}", ids, array_type
+                    cursor,
+                    _sql("DELETE FROM {table} WHERE {fk} {match}", table=table, fk=fk),
+                    ids,
+                    array_type,
                 )
                 if n:
                     label = child._meta.label_lower
@@ -196,7 +210,7 @@ def _delete_ids(
         elif on_delete is models.SET_NULL:
             _execute_for_ids(
                 cursor,
-                f"UPDATE {table} SET {_q(fk_column)} = NULL WHERE {_q(fk_column)} {{match}}",
+                _sql("UPDATE {table} SET {fk} = NULL WHERE {fk} {match}", table=table, fk=fk),
                 ids,
                 array_type,
             )
@@ -210,7 +224,11 @@ def _delete_ids(
             )
     n = _execute_for_ids(
         cursor,
-        f"DELETE FROM {_q(model._meta.db_table)} WHERE {_q(model._meta.pk.column)} {{match}}",
+        _sql(
+            "DELETE FROM {table} WHERE {pk} {match}",
+            table=model._meta.db_table,
+            pk=model._meta.pk.column,
+        ),
         ids,
         _array_type(model._meta.pk),
     )
@@ -289,9 +307,7 @@ class _Purge:
 
     def by_time(self, model: type[models.Model], time_field: str, cutoff: Any) -> None:
         """Deletes rows of `model` whose `time_field` is before `cutoff`, batch by batch."""
-        table = _q(model._meta.db_table)
-        pk = _q(model._meta.pk.column)
-        column = _q(model._meta.get_field(time_field).column)
+        column = model._meta.get_field(time_field).column
         is_conversation = model is Conversation
         lock = ""
         if is_conversation and connection.vendor == "postgresql":
@@ -299,7 +315,13 @@ class _Purge:
             # gone) instead of the purge deleting a message stored a moment after selection.
             lock = " FOR UPDATE SKIP LOCKED"
         # Ordered by the time column: a range scan of its index that stops after `n` rows.
-        select = f"SELECT {pk} FROM {table} WHERE {column} < %s ORDER BY {column} LIMIT %s{lock}"
+        select = _sql(
+            "SELECT {pk} FROM {table} WHERE {column} < %s ORDER BY {column} LIMIT %s",
+            pk=model._meta.pk.column,
+            table=model._meta.db_table,
+            column=column,
+        )
+        select += lock
         size = _BatchSize(
             FIRST_CONVERSATION_BATCH if is_conversation else FIRST_BATCH_ROWS, self.batch_size
         )
