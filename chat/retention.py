@@ -3,10 +3,11 @@
 How it stays fast and harmless at any size:
 
 - Set-based deletes by primary key. Each batch selects up to `n` ids through the time column's
-  index (an index range scan that stops after `n` rows), then deletes exactly those ids with
-  `WHERE id = ANY(%s)`. Writing the batch as `id IN (SELECT ... LIMIT n)` looked equivalent but the
-  planner turned it into a hash join over the whole table; an explicit id array keeps it on the
-  primary key index.
+  index (an index range scan that stops after `n` rows), then deletes exactly those ids by an id
+  array: `WHERE id = ANY(%s)` with the ids fetched (when the hook or dependent rows need them), or
+  `WHERE id = ANY(ARRAY(SELECT ...))` in one statement. Writing the batch as
+  `id IN (SELECT ... LIMIT n)` looks equivalent but the planner may turn it into a hash join over
+  the whole table; an array is computed once and probes the primary key index.
 - Each batch is its own short transaction, sized adaptively towards `TARGET_BATCH_SECONDS`, so no
   live chat ever waits long behind the purge. Nothing is loaded as model instances and Django's
   collector and delete signals are bypassed: dependent rows (found generically from the models'
@@ -25,13 +26,13 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.apps import apps
-from django.db import connection, models, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 
 from . import hooks
@@ -56,7 +57,7 @@ FIRST_BATCH_ROWS = 2_000
 MIN_BATCH_ROWS = 50
 MAX_BATCH_ROWS = 20_000
 # A conversation batch also deletes the conversations' remaining children, so it starts smaller.
-FIRST_CONVERSATION_BATCH = 500
+FIRST_CONVERSATION_BATCH = 100
 # SQLite has no arrays; ids go in chunks of bound parameters instead.
 SQLITE_CHUNK = 500
 
@@ -168,20 +169,29 @@ def _reverse_relations(model: type[models.Model]) -> list[models.ForeignObjectRe
     ]
 
 
+def _add(counts: dict[str, int], model: type[models.Model], n: int) -> None:
+    if n:
+        label = model._meta.label_lower
+        counts[label] = counts.get(label, 0) + n
+
+
 def _delete_ids(
     cursor, model: type[models.Model], ids: Sequence[Any], counts: dict[str, int], depth: int = 0
 ) -> int:
-    """Deletes these rows of `model` and, first, what depends on them; adds to `counts`."""
+    """Deletes these rows of `model` and, first, what depends on them; adds to `counts`.
+
+    Dependent rows follow each foreign key's on_delete: CASCADE deletes (recursively), SET_NULL
+    clears the reference, DO_NOTHING is left to the database; anything else stops the purge.
+    """
     if not ids:
         return 0
     if depth > 5:
         raise RetentionError(f"relations nest too deep below {model._meta.label}")
+    # (model counted or None, statement with {match}) run for `ids`, dependants first.
+    statements: list[tuple[type[models.Model] | None, str]] = []
     for rel in _reverse_relations(model):
         child = rel.related_model
-        fk = rel.field.column
-        child_pk = child._meta.pk.column
-        array_type = _array_type(rel.field.target_field)
-        table = child._meta.db_table
+        names = {"table": child._meta.db_table, "fk": rel.field.column}
         on_delete = rel.on_delete
         if on_delete is models.CASCADE:
             if _reverse_relations(child):
@@ -189,30 +199,18 @@ def _delete_ids(
                     cursor,
                     _sql(
                         "SELECT {pk} FROM {table} WHERE {fk} {match}",
-                        pk=child_pk,
-                        table=table,
-                        fk=fk,
+                        pk=child._meta.pk.column,
+                        **names,
                     ),
                     ids,
-                    array_type,
+                    _array_type(model._meta.pk),
                 )
                 _delete_ids(cursor, child, child_ids, counts, depth + 1)
             else:
-                n = _execute_for_ids(
-                    cursor,
-                    _sql("DELETE FROM {table} WHERE {fk} {match}", table=table, fk=fk),
-                    ids,
-                    array_type,
-                )
-                if n:
-                    label = child._meta.label_lower
-                    counts[label] = counts.get(label, 0) + n
+                statements.append((child, _sql("DELETE FROM {table} WHERE {fk} {match}", **names)))
         elif on_delete is models.SET_NULL:
-            _execute_for_ids(
-                cursor,
-                _sql("UPDATE {table} SET {fk} = NULL WHERE {fk} {match}", table=table, fk=fk),
-                ids,
-                array_type,
+            statements.append(
+                (None, _sql("UPDATE {table} SET {fk} = NULL WHERE {fk} {match}", **names))
             )
         elif on_delete is models.DO_NOTHING:
             continue
@@ -222,20 +220,32 @@ def _delete_ids(
                 f"{child._meta.label}.{rel.field.name} uses {on_delete.__name__}; "
                 "the purge only handles CASCADE, SET_NULL and DO_NOTHING"
             )
-    n = _execute_for_ids(
-        cursor,
-        _sql(
-            "DELETE FROM {table} WHERE {pk} {match}",
-            table=model._meta.db_table,
-            pk=model._meta.pk.column,
-        ),
-        ids,
-        _array_type(model._meta.pk),
+    own = _sql(
+        "DELETE FROM {table} WHERE {pk} {match}",
+        table=model._meta.db_table,
+        pk=model._meta.pk.column,
     )
-    if n:
-        label = model._meta.label_lower
-        counts[label] = counts.get(label, 0) + n
-    return n
+    statements.append((model, own))
+    array_type = _array_type(model._meta.pk)
+    if connection.vendor == "postgresql" and len(statements) > 1:
+        # One round trip for the whole batch: data-modifying CTEs sharing one id array. The
+        # foreign keys are deferred to commit, so the order inside the statement is free.
+        # Table and column names in `statements` come from model metadata, quoted by `_sql`.
+        ctes = [f"ids AS (SELECT %s::{array_type} AS a)"]
+        # The cast makes the array an expression (evaluated once, probing the index), not the
+        # ANY(subquery) form that would compare each key with the whole array.
+        match = f"= ANY((SELECT a FROM ids)::{array_type})"  # noqa: S608
+        for i, (_, sql) in enumerate(statements):
+            ctes.append(f"d{i} AS ({sql.format(match=match)} RETURNING 1)")
+        counted = ", ".join(f"(SELECT count(*) FROM d{i})" for i in range(len(statements)))  # noqa: S608
+        cursor.execute(f"WITH {', '.join(ctes)} SELECT {counted}", [list(ids)])
+        results = cursor.fetchone()
+    else:
+        results = [_execute_for_ids(cursor, sql, ids, array_type) for _, sql in statements]
+    for (counted_model, _), n in zip(statements, results, strict=True):
+        if counted_model is not None:
+            _add(counts, counted_model, n)
+    return results[-1]
 
 
 # --- locking ------------------------------------------------------------------------------------
@@ -307,45 +317,61 @@ class _Purge:
 
     def by_time(self, model: type[models.Model], time_field: str, cutoff: Any) -> None:
         """Deletes rows of `model` whose `time_field` is before `cutoff`, batch by batch."""
-        column = model._meta.get_field(time_field).column
+        postgres = connection.vendor == "postgresql"
         is_conversation = model is Conversation
-        lock = ""
-        if is_conversation and connection.vendor == "postgresql":
-            # A visitor resuming this very conversation waits for the batch (and then finds it
-            # gone) instead of the purge deleting a message stored a moment after selection.
-            lock = " FOR UPDATE SKIP LOCKED"
+        names = {
+            "pk": model._meta.pk.column,
+            "table": model._meta.db_table,
+            "column": model._meta.get_field(time_field).column,
+        }
         # Ordered by the time column: a range scan of its index that stops after `n` rows.
         select = _sql(
-            "SELECT {pk} FROM {table} WHERE {column} < %s ORDER BY {column} LIMIT %s",
-            pk=model._meta.pk.column,
-            table=model._meta.db_table,
-            column=column,
+            "SELECT {pk} FROM {table} WHERE {column} < %s ORDER BY {column} LIMIT %s", **names
         )
-        select += lock
+        # Rows nothing else points at go in one statement per batch. ARRAY(...) makes the
+        # selection an init plan evaluated once, and the delete then probes the primary key.
+        one_statement = not is_conversation and not _reverse_relations(model)
+        if one_statement:
+            template = (
+                "DELETE FROM {table} WHERE {pk} = ANY(ARRAY("
+                if postgres
+                else "DELETE FROM {table} WHERE {pk} IN ("
+            )
+            statement = _sql(template, **names) + select + ("))" if postgres else ")")
+        if is_conversation and postgres:
+            # A visitor resuming this very conversation waits for the batch (and then finds it
+            # gone) instead of the purge deleting a message stored a moment after selection.
+            select += " FOR UPDATE SKIP LOCKED"
         size = _BatchSize(
             FIRST_CONVERSATION_BATCH if is_conversation else FIRST_BATCH_ROWS, self.batch_size
         )
         # Raw SQL gets no field conversion: on SQLite an aware datetime would compare as local
         # wall-clock text against stored UTC text.
         bound = connection.ops.adapt_datetimefield_value(cutoff)
+        label = model._meta.label_lower
         while True:
             started = time.monotonic()
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(select, [bound, size.value])
-                ids = [row[0] for row in cursor.fetchall()]
-                if ids:
-                    if is_conversation:
+                if one_statement:
+                    cursor.execute(statement, [bound, size.value])
+                    rows = cursor.rowcount
+                    _add(self.counts, model, rows)
+                else:
+                    cursor.execute(select, [bound, size.value])
+                    ids = [row[0] for row in cursor.fetchall()]
+                    rows = len(ids)
+                    if ids and is_conversation:
                         # Inside the batch's transaction: the aggregates and the deletion commit
                         # together, so a killed run never counts a conversation twice.
                         hooks.call("retention_before_delete", conversation_ids=ids)
                     _delete_ids(cursor, model, ids, self.counts)
             elapsed = time.monotonic() - started
-            if not ids:
+            if not rows:
                 return
             self.batches += 1
             self.longest = max(self.longest, elapsed)
-            _batch_committed(model._meta.label_lower, len(ids))
-            full = len(ids) >= size.value
+            _batch_committed(label, rows)
+            full = rows >= size.value
             size.update(elapsed, full)
             if not full:
                 return
@@ -400,6 +426,11 @@ def purge_expired(
         outcome = PurgeOutcome(status="dry_run" if dry_run else "done", cutoff=cutoff, run=run)
         purge = _Purge(batch_size=batch_size)
         try:
+            if connection.vendor == "postgresql":
+                # Losing the last batches to a server crash is harmless (the next run deletes
+                # them again), so the purge's commits do not wait for the WAL flush.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET synchronous_commit TO OFF")
             if dry_run:
                 outcome.deleted = _dry_run_counts(now, cutoff)
             else:
@@ -414,11 +445,19 @@ def purge_expired(
             outcome.deleted = dict(purge.counts)
             # The class and database message only: they carry ids at most, never register data.
             outcome.error = f"{type(exc).__name__}: {exc}"[:1000]
-            _finish(run, outcome, purge)
             logger.error(
                 "retention purge failed after %d batches: %s", purge.batches, type(exc).__name__
             )
+            try:
+                _finish(run, outcome, purge)
+            except DatabaseError:
+                # The database is what failed; the run stays unfinished, which status shows.
+                logger.error("retention purge: could not record the failed run")
             raise
+        finally:
+            if connection.vendor == "postgresql":
+                with suppress(DatabaseError), connection.cursor() as cursor:
+                    cursor.execute("RESET synchronous_commit")
         _finish(run, outcome, purge)
     logger.info(
         "retention purge %s: %d rows in %d batches, longest transaction %.1f ms",
