@@ -257,13 +257,16 @@ def run(quick: bool = False, *, conversations: int | None = None) -> dict[str, A
         cur.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
         cur.execute(f"CREATE DATABASE {BENCH_DB}")
     try:
-        subprocess.run(
+        migrate = subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
             cwd=ROOT,
             env=_child_env(db_url),
-            check=True,
+            capture_output=True,
+            text=True,
             timeout=600,
         )
+        if migrate.returncode != 0:
+            raise RuntimeError(f"migrate failed: {migrate.stderr.strip()[-2000:]}")
         conn = _connect(server, BENCH_DB)
         results: dict[str, dict[str, Any]] = {}
         try:
