@@ -111,7 +111,9 @@ def _housekeeping_steps(
     if apps.is_installed("axes"):
         for name in ("AccessAttempt", "AccessLog", "AccessFailureLog"):
             steps.append((apps.get_model("axes", name), "attempt_time", cutoff))
+    # The purge's own records hold counts only; they go with the audit trail they belong to.
     steps.append((AuditEvent, "created_at", audit_cutoff(now)))
+    steps.append((RetentionRun, "started_at", audit_cutoff(now)))
     return steps
 
 

@@ -223,6 +223,7 @@ def test_sessions_login_attempts_and_old_audit_events_go_too():
         model.objects.filter(pk=new.pk).update(attempt_time=WRITTEN + timedelta(minutes=1))
     AuditEvent.objects.create(action="login", created_at=now - timedelta(days=370))
     kept_event = AuditEvent.objects.create(action="login", created_at=now - timedelta(days=300))
+    RetentionRun.objects.create(started_at=now - timedelta(days=370), cutoff=WRITTEN)
 
     with time_machine.travel(now, tick=False):
         outcome = retention.purge_expired()
@@ -234,6 +235,8 @@ def test_sessions_login_attempts_and_old_audit_events_go_too():
     assert outcome.deleted["sessions.session"] == 1
     assert outcome.deleted["axes.accessattempt"] == 1
     assert outcome.deleted["chat.auditevent"] == 1
+    assert outcome.deleted["chat.retentionrun"] == 1
+    assert list(RetentionRun.objects.all()) == [outcome.run]
 
 
 @pytest.mark.django_db
