@@ -1,37 +1,494 @@
-"""The retention purge: deletes every record of the register older than the retention period."""
+"""The retention purge: deletes every record of the register older than the retention period.
+
+How it stays fast and harmless at any size:
+
+- Set-based deletes by primary key. Each batch selects up to `n` ids through the time column's
+  index (an index range scan that stops after `n` rows), then deletes exactly those ids by an id
+  array: `WHERE id = ANY(%s)` with the ids fetched (when the hook or dependent rows need them), or
+  `WHERE id = ANY(ARRAY(SELECT ...))` in one statement. Writing the batch as
+  `id IN (SELECT ... LIMIT n)` looks equivalent but the planner may turn it into a hash join over
+  the whole table; an array is computed once and probes the primary key index.
+- Each batch is its own short transaction, sized adaptively towards `TARGET_BATCH_SECONDS`, so no
+  live chat ever waits long behind the purge. Nothing is loaded as model instances and Django's
+  collector and delete signals are bypassed: dependent rows (found generically from the models'
+  reverse relations, so tables of other apps are covered too) are deleted or nulled with the same
+  id-array statements.
+- Never two purges at once: a PostgreSQL session advisory lock (a file lock on SQLite). A second
+  run started meanwhile returns "skipped".
+- Idempotent: each batch commits on its own, so a run killed midway leaves only fully deleted
+  batches behind and the next run simply continues.
+"""
 
 from __future__ import annotations
 
-from django.db import transaction
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.apps import apps
+from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 
 from . import hooks
-from .models import Conversation, HostContext, Message, PageVisit, RetentionRun, VisitorConnection
-from .retention_period import retention_cutoff
+from .models import (
+    AuditEvent,
+    Conversation,
+    HostContext,
+    Message,
+    PageVisit,
+    RetentionRun,
+    VisitorConnection,
+)
+from .retention_period import audit_cutoff, retention_cutoff
+
+logger = logging.getLogger(__name__)
+
+#: Key of the PostgreSQL advisory lock held for the duration of a run ("helaopu").
+ADVISORY_LOCK_KEY = 0x68656C616F7075
+#: Batches grow or shrink so that one transaction takes about this long (the goal is < 100 ms).
+TARGET_BATCH_SECONDS = 0.04
+FIRST_BATCH_ROWS = 2_000
+MIN_BATCH_ROWS = 50
+MAX_BATCH_ROWS = 20_000
+# A conversation batch also deletes the conversations' remaining children, so it starts smaller.
+FIRST_CONVERSATION_BATCH = 100
+# SQLite has no arrays; ids go in chunks of bound parameters instead.
+SQLITE_CHUNK = 500
+
+#: The register's own tables, each purged by its own time.
+REGISTER_MODELS: list[tuple[type[models.Model], str]] = [
+    (Message, "created_at"),
+    (PageVisit, "created_at"),
+    (VisitorConnection, "created_at"),
+    (HostContext, "created_at"),
+]
 
 
-def purge_expired(*, dry_run: bool = False, now=None) -> RetentionRun:
-    """Deletes expired rows table by table and records the run."""
+class RetentionError(Exception):
+    """The purge cannot proceed safely (e.g. a relation it does not know how to handle)."""
+
+
+@dataclass
+class PurgeOutcome:
+    """What a purge run did. `status` is "done", "dry_run", "skipped" or "failed"."""
+
+    status: str
+    cutoff: datetime | None = None
+    run: RetentionRun | None = None
+    deleted: dict[str, int] = field(default_factory=dict)
+    batches: int = 0
+    longest_transaction_ms: float = 0.0
+    error: str = ""
+
+    @property
+    def total(self) -> int:
+        return sum(self.deleted.values())
+
+
+def register_models() -> list[tuple[type[models.Model], str]]:
+    """Every register table with its time column: ours plus those other apps plug in."""
+    steps = list(REGISTER_MODELS)
+    for extra in hooks.call("retention_models"):
+        for model, time_field in extra:
+            if (model, time_field) not in steps:
+                steps.append((model, time_field))
+    return steps
+
+
+def _housekeeping_steps(
+    now: datetime, cutoff: datetime
+) -> list[tuple[type[models.Model], str, Any]]:
+    """Records about the register rather than in it, each with its own cutoff."""
+    steps: list[tuple[type[models.Model], str, Any]] = []
+    if apps.is_installed("django.contrib.sessions"):
+        steps.append((apps.get_model("sessions", "Session"), "expire_date", now))
+    if apps.is_installed("axes"):
+        for name in ("AccessAttempt", "AccessLog", "AccessFailureLog"):
+            steps.append((apps.get_model("axes", name), "attempt_time", cutoff))
+    # The purge's own records hold counts only; they go with the audit trail they belong to.
+    steps.append((AuditEvent, "created_at", audit_cutoff(now)))
+    steps.append((RetentionRun, "started_at", audit_cutoff(now)))
+    return steps
+
+
+# --- SQL helpers --------------------------------------------------------------------------------
+
+
+def _sql(template: str, **identifiers: str) -> str:
+    """Fills table and column names (quoted, from model metadata, never input) into `template`.
+
+    A "{match}" placeholder is kept for `_execute_for_ids` to fill with the id condition.
+    """
+    quoted = {name: connection.ops.quote_name(value) for name, value in identifiers.items()}
+    return template.format(match="{match}", **quoted)
+
+
+def _array_type(field_: models.Field) -> str:
+    # psycopg would send a list of Python ints as numeric[]; comparing a bigint key with numeric
+    # casts the column and loses the index, so the array type is always spelled out.
+    internal = field_.get_internal_type()
+    if internal in ("BigAutoField", "BigIntegerField", "PositiveBigIntegerField"):
+        return "bigint[]"
+    if internal in ("AutoField", "IntegerField", "SmallAutoField", "PositiveIntegerField"):
+        return "integer[]"
+    return "text[]"
+
+
+def _execute_for_ids(cursor, sql: str, ids: Sequence[Any], array_type: str) -> list[Any] | int:
+    """Runs `sql` (with `{match}` where the id condition goes) for these ids.
+
+    Returns the fetched first column for SELECTs, else the number of rows affected.
+    """
+    is_select = sql.lstrip().upper().startswith("SELECT")
+    if connection.vendor == "postgresql":
+        cursor.execute(sql.format(match=f"= ANY(%s::{array_type})"), [list(ids)])
+        return [row[0] for row in cursor.fetchall()] if is_select else cursor.rowcount
+    rows: list[Any] = []
+    affected = 0
+    for start in range(0, len(ids), SQLITE_CHUNK):
+        chunk = ids[start : start + SQLITE_CHUNK]
+        cursor.execute(sql.format(match=f"IN ({', '.join(['%s'] * len(chunk))})"), list(chunk))
+        if is_select:
+            rows.extend(row[0] for row in cursor.fetchall())
+        else:
+            affected += cursor.rowcount
+    return rows if is_select else affected
+
+
+def _reverse_relations(model: type[models.Model]) -> list[models.ForeignObjectRel]:
+    """Every foreign key pointing at `model`, including hidden ones (related_name="+" and
+    the automatic tables of many-to-many fields)."""
+    return [
+        rel
+        for rel in model._meta.get_fields(include_hidden=True)
+        if rel.auto_created and not rel.concrete and (rel.one_to_many or rel.one_to_one)
+    ]
+
+
+def _add(counts: dict[str, int], model: type[models.Model], n: int) -> None:
+    if n:
+        label = model._meta.label_lower
+        counts[label] = counts.get(label, 0) + n
+
+
+def _delete_ids(
+    cursor, model: type[models.Model], ids: Sequence[Any], counts: dict[str, int], depth: int = 0
+) -> int:
+    """Deletes these rows of `model` and, first, what depends on them; adds to `counts`.
+
+    Dependent rows follow each foreign key's on_delete: CASCADE deletes (recursively), SET_NULL
+    clears the reference, DO_NOTHING is left to the database; anything else stops the purge.
+    """
+    if not ids:
+        return 0
+    if depth > 5:
+        raise RetentionError(f"relations nest too deep below {model._meta.label}")
+    # (model counted or None, statement with {match}) run for `ids`, dependants first.
+    statements: list[tuple[type[models.Model] | None, str]] = []
+    for rel in _reverse_relations(model):
+        child = rel.related_model
+        names = {"table": child._meta.db_table, "fk": rel.field.column}
+        on_delete = rel.on_delete
+        if on_delete is models.CASCADE:
+            if _reverse_relations(child):
+                child_ids = _execute_for_ids(
+                    cursor,
+                    _sql(
+                        "SELECT {pk} FROM {table} WHERE {fk} {match}",
+                        pk=child._meta.pk.column,
+                        **names,
+                    ),
+                    ids,
+                    _array_type(model._meta.pk),
+                )
+                _delete_ids(cursor, child, child_ids, counts, depth + 1)
+            else:
+                statements.append((child, _sql("DELETE FROM {table} WHERE {fk} {match}", **names)))
+        elif on_delete is models.SET_NULL:
+            statements.append(
+                (None, _sql("UPDATE {table} SET {fk} = NULL WHERE {fk} {match}", **names))
+            )
+        elif on_delete is models.DO_NOTHING:
+            continue
+        else:
+            # PROTECT, RESTRICT, SET_DEFAULT, SET(...): deciding for them is not the purge's call.
+            raise RetentionError(
+                f"{child._meta.label}.{rel.field.name} uses {on_delete.__name__}; "
+                "the purge only handles CASCADE, SET_NULL and DO_NOTHING"
+            )
+    own = _sql(
+        "DELETE FROM {table} WHERE {pk} {match}",
+        table=model._meta.db_table,
+        pk=model._meta.pk.column,
+    )
+    statements.append((model, own))
+    array_type = _array_type(model._meta.pk)
+    if connection.vendor == "postgresql" and len(statements) > 1:
+        # One round trip for the whole batch: data-modifying CTEs sharing one id array. The
+        # foreign keys are deferred to commit, so the order inside the statement is free.
+        # Table and column names in `statements` come from model metadata, quoted by `_sql`.
+        ctes = [f"ids AS (SELECT %s::{array_type} AS a)"]
+        # The cast makes the array an expression (evaluated once, probing the index), not the
+        # ANY(subquery) form that would compare each key with the whole array.
+        match = f"= ANY((SELECT a FROM ids)::{array_type})"  # noqa: S608
+        for i, (_, sql) in enumerate(statements):
+            ctes.append(f"d{i} AS ({sql.format(match=match)} RETURNING 1)")
+        counted = ", ".join(f"(SELECT count(*) FROM d{i})" for i in range(len(statements)))  # noqa: S608
+        cursor.execute(f"WITH {', '.join(ctes)} SELECT {counted}", [list(ids)])
+        results = cursor.fetchone()
+    else:
+        results = [_execute_for_ids(cursor, sql, ids, array_type) for _, sql in statements]
+    for (counted_model, _), n in zip(statements, results, strict=True):
+        if counted_model is not None:
+            _add(counts, counted_model, n)
+    return results[-1]
+
+
+# --- locking ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def purge_lock() -> Iterator[bool]:
+    """Yields True when this process may purge now, False when another run holds the lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+            acquired = bool(cursor.fetchone()[0])
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+        return
+    import fcntl
+
+    name = str(connection.settings_dict.get("NAME") or "")
+    if not name or name == ":memory:" or name.startswith("file:"):
+        path = os.path.join(tempfile.gettempdir(), "helao-chat-purge.lock")
+    else:
+        path = f"{name}.purge.lock"
+    # flock belongs to the open file, so two runs in one process exclude each other as well, and
+    # a killed process releases it with its file descriptors.
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- the purge ----------------------------------------------------------------------------------
+
+
+class _BatchSize:
+    """Grows or shrinks the batch so that one transaction takes about the target time."""
+
+    def __init__(self, first: int, fixed: int | None) -> None:
+        self.value = fixed or first
+        self.fixed = fixed is not None
+
+    def update(self, elapsed: float, full: bool) -> None:
+        if self.fixed or not full:
+            return
+        factor = TARGET_BATCH_SECONDS / max(elapsed, 1e-4)
+        factor = min(2.0, max(0.5, factor))
+        self.value = int(min(MAX_BATCH_ROWS, max(MIN_BATCH_ROWS, self.value * factor)))
+
+
+def _batch_committed(label: str, rows: int) -> None:
+    """Called after every committed batch; a seam for tests that kill a run midway."""
+
+
+class _Purge:
+    def __init__(self, *, batch_size: int | None) -> None:
+        self.batch_size = batch_size
+        self.counts: dict[str, int] = {}
+        self.batches = 0
+        self.longest = 0.0
+
+    def by_time(self, model: type[models.Model], time_field: str, cutoff: Any) -> None:
+        """Deletes rows of `model` whose `time_field` is before `cutoff`, batch by batch."""
+        postgres = connection.vendor == "postgresql"
+        is_conversation = model is Conversation
+        names = {
+            "pk": model._meta.pk.column,
+            "table": model._meta.db_table,
+            "column": model._meta.get_field(time_field).column,
+        }
+        # Ordered by the time column: a range scan of its index that stops after `n` rows.
+        select = _sql(
+            "SELECT {pk} FROM {table} WHERE {column} < %s ORDER BY {column} LIMIT %s", **names
+        )
+        # Rows nothing else points at go in one statement per batch. ARRAY(...) makes the
+        # selection an init plan evaluated once, and the delete then probes the primary key.
+        one_statement = not is_conversation and not _reverse_relations(model)
+        if one_statement:
+            template = (
+                "DELETE FROM {table} WHERE {pk} = ANY(ARRAY("
+                if postgres
+                else "DELETE FROM {table} WHERE {pk} IN ("
+            )
+            statement = _sql(template, **names) + select + ("))" if postgres else ")")
+        if is_conversation and postgres:
+            # A visitor resuming this very conversation waits for the batch (and then finds it
+            # gone) instead of the purge deleting a message stored a moment after selection.
+            select += " FOR UPDATE SKIP LOCKED"
+        size = _BatchSize(
+            FIRST_CONVERSATION_BATCH if is_conversation else FIRST_BATCH_ROWS, self.batch_size
+        )
+        # Raw SQL gets no field conversion: on SQLite an aware datetime would compare as local
+        # wall-clock text against stored UTC text.
+        bound = connection.ops.adapt_datetimefield_value(cutoff)
+        label = model._meta.label_lower
+        while True:
+            started = time.monotonic()
+            with transaction.atomic(), connection.cursor() as cursor:
+                if one_statement:
+                    cursor.execute(statement, [bound, size.value])
+                    rows = cursor.rowcount
+                    _add(self.counts, model, rows)
+                else:
+                    cursor.execute(select, [bound, size.value])
+                    ids = [row[0] for row in cursor.fetchall()]
+                    rows = len(ids)
+                    if ids and is_conversation:
+                        # Inside the batch's transaction: the aggregates and the deletion commit
+                        # together, so a killed run never counts a conversation twice.
+                        hooks.call("retention_before_delete", conversation_ids=ids)
+                    _delete_ids(cursor, model, ids, self.counts)
+            elapsed = time.monotonic() - started
+            if not rows:
+                return
+            self.batches += 1
+            self.longest = max(self.longest, elapsed)
+            _batch_committed(label, rows)
+            full = rows >= size.value
+            size.update(elapsed, full)
+            if not full:
+                return
+
+
+def _dry_run_counts(now: datetime, cutoff: datetime) -> dict[str, int]:
+    """What a real run would delete now, counted without deleting."""
+    counts: dict[str, int] = {}
+    expired_conversations = Conversation.objects.filter(last_activity_at__lt=cutoff)
+    counts[Conversation._meta.label_lower] = expired_conversations.count()
+    seen: set[type[models.Model]] = set()
+    for model, time_field in register_models():
+        seen.add(model)
+        condition = models.Q(**{f"{time_field}__lt": cutoff})
+        for rel in _reverse_relations(Conversation):
+            if rel.related_model is model:
+                condition |= models.Q(**{f"{rel.field.name}__in": expired_conversations})
+        counts[model._meta.label_lower] = model._default_manager.filter(condition).count()
+    for rel in _reverse_relations(Conversation):
+        model = rel.related_model
+        if model not in seen and rel.on_delete is models.CASCADE:
+            seen.add(model)
+            n = model._default_manager.filter(
+                **{f"{rel.field.name}__in": expired_conversations}
+            ).count()
+            counts[model._meta.label_lower] = n
+    for model, time_field, model_cutoff in _housekeeping_steps(now, cutoff):
+        counts[model._meta.label_lower] = model._default_manager.filter(
+            **{f"{time_field}__lt": model_cutoff}
+        ).count()
+    return {label: n for label, n in counts.items() if n}
+
+
+def purge_expired(
+    *, dry_run: bool = False, now: datetime | None = None, batch_size: int | None = None
+) -> PurgeOutcome:
+    """Deletes every record past its retention period and records the run.
+
+    Conversations whose last activity is past the period go first, each batch with everything
+    still hanging off it (after `retention_before_delete` folded it into aggregates); then every
+    remaining row older than the period by its own time; then expired sessions, old login
+    attempts and audit events past their own period. Returns "skipped" when another run holds
+    the lock. A failing run is recorded with its error and the exception is re-raised.
+    """
     now = now or timezone.now()
     cutoff = retention_cutoff(now)
-    run = RetentionRun.objects.create(started_at=now, cutoff=cutoff, dry_run=dry_run)
-    deleted: dict[str, int] = {}
-    steps = [
-        (Message, "created_at"),
-        (PageVisit, "created_at"),
-        (VisitorConnection, "created_at"),
-        (HostContext, "created_at"),
-    ]
-    for extra in hooks.call("retention_models"):
-        steps.extend(extra)
-    steps.append((Conversation, "last_activity_at"))
-    with transaction.atomic():
-        for model, field in steps:
-            qs = model.objects.filter(**{f"{field}__lt": cutoff})
-            label = model._meta.label_lower
-            deleted[label] = qs.count() if dry_run else qs.delete()[1].get(model._meta.label, 0)
-    run.deleted = deleted
-    run.succeeded = True
+    with purge_lock() as acquired:
+        if not acquired:
+            logger.info("retention purge skipped: another run is in progress")
+            return PurgeOutcome(status="skipped", cutoff=cutoff)
+        run = RetentionRun.objects.create(started_at=timezone.now(), cutoff=cutoff, dry_run=dry_run)
+        outcome = PurgeOutcome(status="dry_run" if dry_run else "done", cutoff=cutoff, run=run)
+        purge = _Purge(batch_size=batch_size)
+        try:
+            if connection.vendor == "postgresql":
+                # Losing the last batches to a server crash is harmless (the next run deletes
+                # them again), so the purge's commits do not wait for the WAL flush.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET synchronous_commit TO OFF")
+            if dry_run:
+                outcome.deleted = _dry_run_counts(now, cutoff)
+            else:
+                purge.by_time(Conversation, "last_activity_at", cutoff)
+                for model, time_field in register_models():
+                    purge.by_time(model, time_field, cutoff)
+                for model, time_field, model_cutoff in _housekeeping_steps(now, cutoff):
+                    purge.by_time(model, time_field, model_cutoff)
+                outcome.deleted = dict(purge.counts)
+        except Exception as exc:
+            outcome.status = "failed"
+            outcome.deleted = dict(purge.counts)
+            # The class and database message only: they carry ids at most, never register data.
+            outcome.error = f"{type(exc).__name__}: {exc}"[:1000]
+            logger.error(
+                "retention purge failed after %d batches: %s", purge.batches, type(exc).__name__
+            )
+            try:
+                _finish(run, outcome, purge)
+            except DatabaseError:
+                # The database is what failed; the run stays unfinished, which status shows.
+                logger.error("retention purge: could not record the failed run")
+            raise
+        finally:
+            if connection.vendor == "postgresql":
+                with suppress(DatabaseError), connection.cursor() as cursor:
+                    cursor.execute("RESET synchronous_commit")
+        _finish(run, outcome, purge)
+    logger.info(
+        "retention purge %s: %d rows in %d batches, longest transaction %.1f ms",
+        outcome.status,
+        outcome.total,
+        outcome.batches,
+        outcome.longest_transaction_ms,
+    )
+    return outcome
+
+
+def _finish(run: RetentionRun, outcome: PurgeOutcome, purge: _Purge) -> None:
+    from .services import audit_record
+
+    outcome.batches = purge.batches
+    outcome.longest_transaction_ms = round(purge.longest * 1000, 1)
+    run.deleted = outcome.deleted
+    run.error = outcome.error
+    run.succeeded = outcome.status in ("done", "dry_run")
     run.finished_at = timezone.now()
-    run.save(update_fields=["deleted", "succeeded", "finished_at"])
-    return run
+    run.save(update_fields=["deleted", "error", "succeeded", "finished_at"])
+    # Counts only: the audit trail says that the purge ran and how much it removed.
+    audit_record(
+        action=AuditEvent.Action.PURGE_RUN,
+        object_ref=f"retention-run:{run.pk}",
+        detail={
+            "dry_run": run.dry_run,
+            "succeeded": run.succeeded,
+            "deleted": outcome.deleted,
+            "cutoff": outcome.cutoff.isoformat() if outcome.cutoff else None,
+        },
+    )

@@ -50,26 +50,36 @@ def opening_hours() -> list[dict[str, object]]:
 
 
 def retention_status() -> dict[str, object]:
-    """Last successful purge and the oldest stored record; "degraded" when either is late."""
+    """Last successful purge and the oldest stored record; "degraded" when either is late.
+
+    Degraded means: no successful run in the last hour, or any register row older than the
+    retention period plus one hour (the purge runs every few minutes, so an hour is a stall).
+    Each "oldest" is one index lookup per table. `/healthz` is public, so this says when and
+    whether, never what: error texts and counts stay in the admin.
+    """
     from django.conf import settings
+    from django.db.models import Min
     from django.utils import timezone
 
     from .models import RetentionRun
+    from .retention import register_models
     from .retention_period import retention_cutoff
 
     now = timezone.now()
-    last = (
-        RetentionRun.objects.filter(succeeded=True, dry_run=False).order_by("-finished_at").first()
-    )
-    oldest = (
-        Conversation.objects.order_by("created_at").values_list("created_at", flat=True).first()
-    )
-    oldest_message = (
-        Message.objects.order_by("created_at").values_list("created_at", flat=True).first()
-    )
-    candidates = [t for t in (oldest, oldest_message) if t is not None]
-    oldest_at = min(candidates) if candidates else None
     cutoff = retention_cutoff(now)
+    runs = RetentionRun.objects.filter(dry_run=False, finished_at__isnull=False)
+    last = runs.filter(succeeded=True).order_by("-finished_at").first()
+    latest = runs.order_by("-finished_at").first()
+    # A conversation lives as long as its last activity; every other row by its own time.
+    tables = [(Conversation, "last_activity_at"), *register_models()]
+    oldest_by_kind: dict[str, str] = {}
+    oldest_at = None
+    for model, time_field in tables:
+        value = model._default_manager.aggregate(oldest=Min(time_field))["oldest"]
+        if value is None:
+            continue
+        oldest_by_kind[model._meta.label_lower] = value.isoformat()
+        oldest_at = value if oldest_at is None else min(oldest_at, value)
     problems = []
     if last is None or now - last.finished_at > timedelta(hours=1):
         problems.append("no successful purge in the last hour")
@@ -79,7 +89,11 @@ def retention_status() -> dict[str, object]:
         "status": "degraded" if problems else "ok",
         "problems": problems,
         "retention_months": settings.CHAT_RETENTION_MONTHS,
+        "cutoff": cutoff.isoformat(),
         "last_success_at": last.finished_at.isoformat() if last else None,
+        "last_run_at": latest.finished_at.isoformat() if latest else None,
+        "last_run_succeeded": latest.succeeded if latest else None,
         "oldest_record_at": oldest_at.isoformat() if oldest_at else None,
         "oldest_record_age_seconds": int((now - oldest_at).total_seconds()) if oldest_at else None,
+        "oldest_by_kind": oldest_by_kind,
     }
