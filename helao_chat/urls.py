@@ -1,8 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from chat.privacy import privacy_notice_view
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("privacy/", privacy_notice_view, name="privacy"),
+    path("console/requests/", include("chat.dsr_urls")),
     path("console/", include("agents.urls")),
     path("reports/", include("feedback.urls")),
     path("", include("chat.urls")),
