@@ -26,6 +26,8 @@ LAUNCH = {
 }
 
 
+# Tests list chat_server before browser_page: the server is forked from this process, and a fork
+# taken while Playwright runs broke the PostgreSQL connections of the tests that followed.
 @pytest.fixture
 def browser_page(monkeypatch):
     # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
@@ -62,14 +64,19 @@ def _no_violations(page) -> None:
     assert results.violations_count == 0, results.generate_report()
 
 
+@pytest.fixture
+def four_months(settings):
+    # Requested before chat_server, so the forked server serves this value.
+    settings.CHAT_RETENTION_MONTHS = 4
+
+
 def test_the_notice_is_accessible_in_each_language_and_switches_by_keyboard(
-    settings, request, browser_page
+    four_months, chat_server, browser_page
 ):
-    settings.CHAT_RETENTION_MONTHS = 4  # before the server forks, so it serves this value
     ControllerDetails.objects.create(
         controller_name="Example Study Centre ry", email="office@example.org"
     )
-    base = request.getfixturevalue("chat_server")
+    base = chat_server
     page, errors = browser_page
 
     page.goto(f"{base}/privacy/?lang=fi")
@@ -96,10 +103,10 @@ def test_the_notice_is_accessible_in_each_language_and_switches_by_keyboard(
 
 
 def test_a_director_finds_exports_and_erases_a_conversation_in_the_browser(
-    request, browser_page, dana
+    dana, chat_server, browser_page
 ):
     conv = full_conversation()
-    base = request.getfixturevalue("chat_server")
+    base = chat_server
     page, errors = browser_page
 
     page.goto(f"{base}/console/requests/")
