@@ -401,14 +401,18 @@ def audit_record(
     *,
     action: str,
     actor=None,
+    actor_name: str = "",
     object_ref: str = "",
     actor_ip: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Appends one audit event. Callers must pass no message text and no visitor address."""
+    """Appends one audit event. Callers must pass no message text and no visitor address.
+
+    `actor_name` names an actor without an account (e.g. "manage.py"); an account's username wins.
+    """
     return AuditEvent.objects.create(
         actor=actor if getattr(actor, "pk", None) else None,
-        actor_name=actor.get_username() if getattr(actor, "pk", None) else "",
+        actor_name=actor.get_username() if getattr(actor, "pk", None) else actor_name[:150],
         action=action,
         object_ref=object_ref[:100],
         actor_ip=actor_ip,

@@ -1,9 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from chat.privacy import privacy_notice_view
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("privacy/", privacy_notice_view, name="privacy"),
     path("console/access/", include("agents.access_urls")),
+    path("console/requests/", include("chat.dsr_urls")),
     path("console/", include("agents.urls")),
     path("reports/", include("feedback.urls")),
     path("", include("chat.urls")),

@@ -1,0 +1,529 @@
+"""Data-subject requests: find a visitor's conversations, export them, erase them.
+
+A visitor has no account, so they are found by what they can tell us: the conversation reference
+shown in the widget, their IP address, roughly when they chatted, or words they wrote. Every
+search, export and erasure is audited with exactly one event that carries what kind of thing was
+done and the request's identifier, never message text or a visitor's address.
+
+The export walks every relation that hangs off a conversation, so a table added later (by this
+app or by another one through a foreign key) is exported and erased without changes here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import models, transaction
+from django.utils import timezone
+
+from . import events, hooks
+from .models import REFERENCE_ALPHABET, AuditEvent, Conversation
+from .services import audit_record, display_name
+
+#: The most conversations one search lists; a request narrower than this is the normal case.
+SEARCH_LIMIT = 200
+REQUEST_ID_MAX = 64
+
+# Relations that are presented with their own labels; any other one is exported generically.
+KNOWN_SECTIONS = ("messages", "connections", "page_visits", "host_contexts", "feedback")
+
+
+class DataRequestError(ValueError):
+    """Bad input to a data-subject tool (no criteria, malformed IP, missing request id...)."""
+
+
+# --- input ------------------------------------------------------------------------------------
+
+# People read references aloud and type them from screenshots: accept the usual confusions.
+_CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1", "U": "V"})
+
+
+def normalise_reference(value: str) -> str:
+    """`abcde fghjk`, `ABCDEFGHJK` or `ABCDE-FGHJK` all mean the reference `ABCDE-FGHJK`."""
+    raw = "".join(ch for ch in (value or "").upper() if ch.isalnum()).translate(_CONFUSABLE)
+    if len(raw) != 10 or any(ch not in REFERENCE_ALPHABET for ch in raw):
+        raise DataRequestError("A reference has ten letters or digits, like ABCDE-12345.")
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def clean_request_id(value: Any) -> str:
+    """The request's identifier (e.g. DSR-2026-014), required for export and erasure."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        raise DataRequestError("Give the identifier of the data-subject request.")
+    if len(text) > REQUEST_ID_MAX or not text.isprintable():
+        raise DataRequestError(
+            f"The request identifier must be at most {REQUEST_ID_MAX} characters."
+        )
+    return text
+
+
+def clean_ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address((value or "").strip()))
+    except ValueError:
+        raise DataRequestError("Not a valid IPv4 or IPv6 address.") from None
+
+
+def parse_moment(value: str | datetime | date | None, *, end: bool = False) -> datetime | None:
+    """An ISO date or date-time; a bare date means its start (or its end with `end=True`)."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed: datetime | date = (
+                datetime.fromisoformat(text)
+                if "T" in text or " " in text
+                else date.fromisoformat(text)
+            )
+        except ValueError:
+            raise DataRequestError(f"Not a date or time: {text[:40]}") from None
+    else:
+        parsed = value
+    if not isinstance(parsed, datetime):
+        parsed = datetime.combine(parsed, time.max if end else time.min)
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
+    return parsed
+
+
+@dataclass(frozen=True)
+class Criteria:
+    reference: str = ""
+    ip: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str = ""
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        reference: str = "",
+        ip: str = "",
+        since: Any = None,
+        until: Any = None,
+        text: str = "",
+    ) -> Criteria:
+        """Validates raw input; raises DataRequestError when nothing usable is given."""
+        criteria = cls(
+            reference=normalise_reference(reference) if (reference or "").strip() else "",
+            ip=clean_ip(ip) if (ip or "").strip() else "",
+            since=parse_moment(since),
+            until=parse_moment(until, end=True),
+            text=(text or "").strip(),
+        )
+        if criteria.since and criteria.until and criteria.since > criteria.until:
+            raise DataRequestError("The start of the time range is after its end.")
+        if len(criteria.text) == 1:
+            raise DataRequestError("Search for at least two characters of text.")
+        if not criteria.kinds():
+            raise DataRequestError("Give a reference, an IP address, a time range or some text.")
+        return criteria
+
+    def kinds(self) -> list[str]:
+        """Which kinds of criteria are used: this, not the values, goes to the audit log."""
+        used = []
+        if self.reference:
+            used.append("reference")
+        if self.ip:
+            used.append("ip")
+        if self.since or self.until:
+            used.append("time")
+        if self.text:
+            used.append("text")
+        return used
+
+
+# --- selectors --------------------------------------------------------------------------------
+
+
+def conversation_search(*, criteria: Criteria, limit: int = SEARCH_LIMIT) -> list[Conversation]:
+    """Conversations matching every given criterion, newest first (without their text)."""
+    qs = Conversation.objects.all()
+    if criteria.reference:
+        qs = qs.filter(reference=criteria.reference)
+    if criteria.ip:
+        qs = qs.filter(pk__in=_ids("connections", ip_address=criteria.ip))
+    # A conversation overlaps the range if it started before its end and was active after its start.
+    if criteria.until:
+        qs = qs.filter(created_at__lte=criteria.until)
+    if criteria.since:
+        qs = qs.filter(last_activity_at__gte=criteria.since)
+    if criteria.text:
+        qs = qs.filter(pk__in=_ids("messages", text__icontains=criteria.text))
+    return list(qs.order_by("-created_at")[:limit])
+
+
+def _ids(relation: str, **lookups: Any) -> models.QuerySet:
+    model = Conversation._meta.get_field(relation).related_model
+    return model.objects.filter(**lookups).values("conversation_id")
+
+
+def conversation_by_reference(reference: str) -> Conversation | None:
+    try:
+        ref = normalise_reference(reference)
+    except DataRequestError:
+        return None
+    return Conversation.objects.select_related("assigned_agent").filter(reference=ref).first()
+
+
+def conversation_rows(conversation: Conversation) -> list[tuple[str, list[models.Model]]]:
+    """Every row of every table that hangs off this conversation, by relation name."""
+    sections = []
+    for rel in Conversation._meta.related_objects:
+        name = rel.get_accessor_name()
+        if rel.one_to_one:
+            try:
+                rows = [getattr(conversation, name)]
+            except ObjectDoesNotExist:
+                rows = []
+        else:
+            rows = list(getattr(conversation, name).order_by("pk"))
+        sections.append((name, rows))
+    return sections
+
+
+def conversation_row_counts(conversation: Conversation) -> list[tuple[str, int]]:
+    """How many rows of each kind hang off this conversation (for the console; no content)."""
+    counts = []
+    for rel in Conversation._meta.related_objects:
+        model = rel.related_model
+        count = model.objects.filter(**{rel.field.name: conversation}).count()
+        counts.append((str(model._meta.verbose_name_plural), count))
+    return counts
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return timezone.localtime(value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _row_dict(row: models.Model) -> dict[str, Any]:
+    """A row's own values. Links to staff accounts and back to the conversation are left out:
+    the visitor gets the names they saw (author_name), not the staff's account ids."""
+    data = {}
+    for field in row._meta.concrete_fields:
+        if field.primary_key or field.is_relation:
+            continue
+        data[field.name] = _iso(field.value_from_object(row))
+    return data
+
+
+def _message_dict(message) -> dict[str, Any]:
+    return {
+        "time": _iso(message.created_at),
+        "sender": message.sender,
+        "author_name": message.author_name or _sender_label(message.sender),
+        "text": message.text,
+    }
+
+
+def _sender_label(sender: str) -> str:
+    return {"visitor": "Visitor", "agent": "Customer service", "system": "System"}.get(
+        sender, sender
+    )
+
+
+def transcript_openings(reference: str) -> list[str]:
+    """When staff opened this transcript; who did it is the organisation's, not the visitor's."""
+    times = AuditEvent.objects.filter(
+        action=AuditEvent.Action.TRANSCRIPT_OPENED, object_ref=reference
+    ).values_list("created_at", flat=True)
+    return [_iso(t) for t in sorted(times)]
+
+
+def conversation_export(*, conversation: Conversation) -> dict[str, Any]:
+    """Everything stored about one conversation, as plain JSON-ready data.
+
+    The token hash is left out: it is a credential derived from a random secret, and handing it
+    out would only help someone who stole the visitor's device data.
+    """
+    data: dict[str, Any] = {
+        "register": "chat",
+        "exported_at": _iso(timezone.now()),
+        "retention_months": settings.CHAT_RETENTION_MONTHS,
+        "conversation": {
+            "reference": conversation.reference,
+            "status": conversation.status,
+            "language": conversation.language,
+            "started_at": _iso(conversation.created_at),
+            "taken_by_customer_service_at": _iso(conversation.claimed_at),
+            "first_response_at": _iso(conversation.first_response_at),
+            "last_activity_at": _iso(conversation.last_activity_at),
+            "ended_at": _iso(conversation.closed_at),
+            "ended_by": conversation.closed_by,
+            "agent_name": (
+                display_name(conversation.assigned_agent) if conversation.assigned_agent else ""
+            ),
+        },
+    }
+    for name, rows in conversation_rows(conversation):
+        if name == "messages":
+            data["messages"] = [_message_dict(m) for m in rows]
+        elif name == "connections":
+            data["connections"] = [
+                {
+                    "time": _iso(c.created_at),
+                    "ip_address": c.ip_address,
+                    "user_agent": c.user_agent,
+                    "browser": c.browser,
+                    "os": c.os,
+                    "device_type": c.device_type,
+                    "language": c.language,
+                    "screen": c.screen,
+                }
+                for c in rows
+            ]
+        elif name == "page_visits":
+            data["pages"] = [
+                {"time": _iso(p.created_at), "url": p.url, "title": p.title, "referrer": p.referrer}
+                for p in rows
+            ]
+        elif name == "host_contexts":
+            data["host_context"] = [{"time": _iso(h.created_at), "data": h.data} for h in rows]
+        elif name == "feedback":
+            data["feedback"] = _row_dict(rows[0]) if rows else None
+        else:
+            data.setdefault("other", {})[name] = [_row_dict(r) for r in rows]
+    data["transcript_opened_by_staff_at"] = transcript_openings(conversation.reference)
+    return data
+
+
+def export_as_json(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+
+
+def _yes_no(value: Any) -> str:
+    return {True: "yes", False: "no", None: "no answer"}.get(value, str(value))
+
+
+def export_as_text(data: dict[str, Any]) -> str:
+    """The export as a letter-like plain text a person can read without tools."""
+    conv = data["conversation"]
+    out: list[str] = [
+        f"Chat register: data stored about conversation {conv['reference']}",
+        f"Exported {data['exported_at']}. Kept {data['retention_months']} months, then deleted.",
+        "",
+        "CONVERSATION",
+        f"  Reference:        {conv['reference']}",
+        f"  Started:          {conv['started_at']}",
+        f"  Taken by service: {conv['taken_by_customer_service_at'] or '-'}",
+        f"  Last activity:    {conv['last_activity_at']}",
+        f"  Ended:            {conv['ended_at'] or '-'} {conv['ended_by']}".rstrip(),
+        f"  Status:           {conv['status']}",
+        f"  Language:         {conv['language'] or '-'}",
+        f"  Agent:            {conv['agent_name'] or '-'}",
+        "",
+        "MESSAGES",
+    ]
+    for m in data.get("messages", []):
+        out.append(f"  [{m['time']}] {m['author_name']}:")
+        out.extend(f"    {line}" for line in m["text"].splitlines() or [""])
+    out += ["", "CONNECTION AND DEVICE DATA"]
+    for c in data.get("connections", []):
+        out += [
+            f"  [{c['time']}] IP address {c['ip_address'] or '-'}",
+            f"    Browser {c['browser'] or '-'}, system {c['os'] or '-'}, "
+            f"device {c['device_type'] or '-'}, screen {c['screen'] or '-'}, "
+            f"language {c['language'] or '-'}",
+            f"    User agent: {c['user_agent'] or '-'}",
+        ]
+    out += ["", "PAGES VISITED DURING THE CHAT"]
+    for p in data.get("pages", []):
+        out.append(f"  [{p['time']}] {p['url']}")
+        if p["title"]:
+            out.append(f"    Title: {p['title']}")
+        if p["referrer"]:
+            out.append(f"    Came from: {p['referrer']}")
+    out += ["", "DATA PASSED BY THE WEB SITE"]
+    for h in data.get("host_context", []):
+        out.append(f"  [{h['time']}] {json.dumps(h['data'], ensure_ascii=False, sort_keys=True)}")
+    out += ["", "QUICK FEEDBACK"]
+    feedback = data.get("feedback")
+    if feedback:
+        out += [
+            f"  Given: {feedback.get('created_at', '-')}",
+            f"  Satisfied with the service: {_yes_no(feedback.get('service_satisfied'))}",
+            f"  Satisfied with chat as a channel: {_yes_no(feedback.get('channel_satisfied'))}",
+        ]
+        if feedback.get("comment"):
+            out.append(f"  Comment: {feedback['comment']}")
+    else:
+        out.append("  (none)")
+    for name, rows in (data.get("other") or {}).items():
+        out += ["", name.replace("_", " ").upper()]
+        out.extend(f"  {json.dumps(r, ensure_ascii=False, sort_keys=True)}" for r in rows)
+    out += ["", "TRANSCRIPT OPENED BY CUSTOMER SERVICE STAFF"]
+    out.extend(f"  {t}" for t in data["transcript_opened_by_staff_at"] or ["(never)"])
+    return "\n".join(out) + "\n"
+
+
+# --- services ---------------------------------------------------------------------------------
+
+
+def _audit(action: str, *, actor, actor_name: str, actor_ip: str | None, **kw: Any) -> AuditEvent:
+    return audit_record(action=action, actor=actor, actor_name=actor_name, actor_ip=actor_ip, **kw)
+
+
+@transaction.atomic
+def visitor_data_search(
+    *,
+    criteria: Criteria,
+    actor=None,
+    actor_name: str = "",
+    actor_ip: str | None = None,
+    limit: int = SEARCH_LIMIT,
+) -> list[Conversation]:
+    """Finds conversations and audits the search with the kinds of criteria used (no values)."""
+    found = conversation_search(criteria=criteria, limit=limit)
+    _audit(
+        AuditEvent.Action.SEARCH,
+        actor=actor,
+        actor_name=actor_name,
+        actor_ip=actor_ip,
+        detail={"purpose": "data_request", "criteria": criteria.kinds(), "results": len(found)},
+    )
+    return found
+
+
+EXPORT_FORMATS = {
+    "json": ("application/json; charset=utf-8", "json", export_as_json),
+    "text": ("text/plain; charset=utf-8", "txt", export_as_text),
+}
+
+
+@dataclass(frozen=True)
+class Export:
+    filename: str
+    content_type: str
+    content: str
+
+
+@transaction.atomic
+def visitor_data_export(
+    *,
+    conversation: Conversation,
+    request_id: str,
+    fmt: str = "json",
+    actor=None,
+    actor_name: str = "",
+    actor_ip: str | None = None,
+) -> Export:
+    """Builds the export of one conversation and records one EXPORT audit event."""
+    request_id = clean_request_id(request_id)
+    if fmt not in EXPORT_FORMATS:
+        raise DataRequestError("The format is json or text.")
+    content_type, extension, render = EXPORT_FORMATS[fmt]
+    content = render(conversation_export(conversation=conversation))
+    _audit(
+        AuditEvent.Action.EXPORT,
+        actor=actor,
+        actor_name=actor_name,
+        actor_ip=actor_ip,
+        object_ref=conversation.reference,
+        detail={"request_id": request_id, "format": fmt},
+    )
+    return Export(
+        filename=f"chat-{conversation.reference}.{extension}",
+        content_type=content_type,
+        content=content,
+    )
+
+
+@transaction.atomic
+def visitor_data_erase(
+    *,
+    conversation: Conversation,
+    request_id: str,
+    actor=None,
+    actor_name: str = "",
+    actor_ip: str | None = None,
+) -> dict[str, int]:
+    """Deletes the conversation and every row hanging off it, in every app, in one transaction.
+
+    Open sockets are told after commit (the visitor's closes itself; consoles drop the chat).
+    The audit event keeps the reference, the request id and row counts, so that the erasure can
+    be replayed after restoring a backup, but nothing of what was erased.
+    """
+    request_id = clean_request_id(request_id)
+    conversation_id = conversation.pk
+    reference = conversation.reference
+    _total, per_model = Conversation.objects.filter(pk=conversation_id).delete()
+    hooks.call("conversation_erased", conversation_id=conversation_id)
+    deleted = {label.lower(): count for label, count in sorted(per_model.items()) if count}
+    _audit(
+        AuditEvent.Action.ERASURE,
+        actor=actor,
+        actor_name=actor_name,
+        actor_ip=actor_ip,
+        object_ref=reference,
+        detail={"request_id": request_id, "deleted": deleted},
+    )
+    event = {"type": "conversation.erased", "conversation_id": conversation_id}
+    events.emit(events.conversation_group(conversation_id), event)
+    # A waiting chat sits in every console's queue without anyone having joined its group.
+    events.emit(events.AGENTS_GROUP, event)
+    return deleted
+
+
+def erasure_log(*, since: datetime | None = None) -> list[dict[str, str]]:
+    """The erasures recorded in the audit log, oldest first: reference, time, request id.
+
+    Keep a copy of this outside the database (see docs/privacy.md): after a restore from a
+    backup, it is what says which restored conversations must be erased again.
+    """
+    qs = AuditEvent.objects.filter(action=AuditEvent.Action.ERASURE)
+    if since is not None:
+        qs = qs.filter(created_at__gte=since)
+    return [
+        {
+            "reference": e.object_ref,
+            "erased_at": _iso(e.created_at),
+            "request_id": str((e.detail or {}).get("request_id", "")),
+        }
+        for e in qs.order_by("created_at", "id")
+    ]
+
+
+def visitor_data_replay_erasures(
+    *,
+    entries: list[dict[str, Any]],
+    actor=None,
+    actor_name: str = "",
+    actor_ip: str | None = None,
+) -> list[str]:
+    """Erases again, after a restore, the conversations an erasure log lists; returns those erased.
+
+    Each entry needs a `reference`; `erased_at` (ISO time) protects a later conversation that drew
+    the same reference by chance, and `request_id` is carried into the new audit event.
+    """
+    erased = []
+    for entry in entries:
+        reference = normalise_reference(str(entry.get("reference", "")))
+        qs = Conversation.objects.filter(reference=reference)
+        if entry.get("erased_at"):
+            qs = qs.filter(created_at__lte=parse_moment(str(entry["erased_at"])))
+        conversation = qs.first()
+        if conversation is None:
+            continue
+        request_id = str(entry.get("request_id") or "unknown")
+        visitor_data_erase(
+            conversation=conversation,
+            request_id=f"{request_id[: REQUEST_ID_MAX - 11]} (replayed)",
+            actor=actor,
+            actor_name=actor_name,
+            actor_ip=actor_ip,
+        )
+        erased.append(reference)
+    return erased

@@ -1,0 +1,525 @@
+"""The privacy notice (rekisteriseloste), built from live configuration in fi, sv and en.
+
+Nothing in the notice that the system decides is written as a constant: the controller and its
+contacts come from `ControllerDetails` (edited in admin), the retention period from
+`settings.CHAT_RETENTION_MONTHS` (the setting the purge itself uses), so the notice cannot promise
+something other than what the software does.
+
+The three language versions are authored here as whole texts rather than as gettext strings: a
+notice is read as one document per language, and keeping each version together makes it easy for
+the controller to review a language at a time. Headings follow the seed notice's order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import formats, timezone, translation
+
+from .models import ControllerDetails
+
+NOTICE_LANGUAGES = ("fi", "sv", "en")
+LANGUAGE_NAMES = {"fi": "Suomeksi", "sv": "På svenska", "en": "In English"}
+DEFAULT_REGISTER_NAME = "Chat register"
+
+
+def retention_period_text(months: int, lang: str) -> str:
+    """'3 kuukautta', '3 månader', '3 months' as the object of "kept for" in each language."""
+    if lang == "fi":
+        return f"{months} kuukauden" if months == 1 else f"{months} kuukautta"
+    if lang == "sv":
+        return f"{months} månad" if months == 1 else f"{months} månader"
+    return f"{months} month" if months == 1 else f"{months} months"
+
+
+def notice_language(request: HttpRequest) -> str:
+    """`?lang=` if it names a notice language, else the browser's choice, else LANGUAGE_CODE."""
+    asked = request.GET.get("lang", "")
+    if asked in NOTICE_LANGUAGES:
+        return asked
+    preferred = translation.get_language_from_request(request)
+    if preferred:
+        preferred = preferred.split("-")[0].lower()
+        if preferred in NOTICE_LANGUAGES:
+            return preferred
+    default = settings.LANGUAGE_CODE.split("-")[0]
+    return default if default in NOTICE_LANGUAGES else "fi"
+
+
+@dataclass
+class Section:
+    key: str
+    heading: str
+    paragraphs: list[str] = field(default_factory=list)
+    #: (label, value, href): href links e-mail, phone and website; empty for plain values
+    items: list[tuple[str, str, str]] = field(default_factory=list)
+    bullets: list[str] = field(default_factory=list)
+    #: paragraphs after the bullet list
+    after: list[str] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Notice:
+    lang: str
+    title: str
+    intro: str
+    updated: str
+    sections: list[Section]
+    labels: dict[str, str]
+    languages: list[dict[str, Any]]
+
+
+# Per-language texts. `{period}` and `{contact}` are filled in from configuration.
+TEXTS: dict[str, dict[str, Any]] = {
+    "fi": {
+        "title": "Tietosuojaseloste (rekisteriseloste)",
+        "intro": (
+            "Tämä seloste kertoo, mitä tietoja verkkosivujen asiakaspalveluchat tallentaa, miksi "
+            "ja kuinka kauan. Seloste muodostetaan palvelun voimassa olevista asetuksista, "
+            "joten se kuvaa sitä, mitä järjestelmä todella tekee."
+        ),
+        "updated": "Rekisterinpitäjän tiedot päivitetty",
+        "languages": "Kieli",
+        "not_set": "(rekisterinpitäjä ei ole vielä ilmoittanut)",
+        "register_name_default": "Chat-rekisteri",
+        "h_name": "Rekisterin nimi",
+        "h_controller": "Rekisterinpitäjä",
+        "controller_labels": {
+            "name": "Nimi",
+            "business_id": "Y-tunnus",
+            "address": "Osoite",
+            "phone": "Puhelin",
+            "email": "Sähköposti",
+            "website": "Verkkosivut",
+        },
+        "h_responsible": "Rekisterin vastuuhenkilö",
+        "responsible": (
+            "Vastuuhenkilö huolehtii siitä, että järjestelmää hoidetaan asianmukaisesti, tarkistaa "
+            "käyttöoikeudet ja varmistaa, että järjestelmän käyttäjät on ohjeistettu ja koulutettu."
+        ),
+        "h_contact": "Rekisteriasioita hoitava henkilö",
+        "contact": (
+            "Rekisteriasioita hoitava henkilö toteuttaa myönnetyt käyttöoikeudet, antaa "
+            "lisätietoja rekisteristä ja rekisteröidyn oikeuksista sekä käsittelee tietopyynnöt ja "
+            "poistopyynnöt."
+        ),
+        "h_purpose": "Käyttötarkoitus ja käsittelyn peruste",
+        "purpose": [
+            "Chat on rekisterinpitäjän verkkosivuilla oleva asiakaspalvelun keskustelukanava. "
+            "Tietoja käsitellään asiakkaiden kysymyksiin vastaamiseksi ja asiakassuhteen "
+            "hoitamiseksi; tavoitteena on parempi asiakaspalvelu ja parempi tavoitettavuus.",
+            "Asiakaspalvelijat vastaavat omilla nimillään. Käsittelyn peruste on rekisterinpitäjän "
+            "oikeutettu etu vastata sille esitettyihin kysymyksiin.",
+        ],
+        "h_content": "Rekisterin tietosisältö",
+        "content_intro": "Kun aloitat keskustelun, rekisteriin tallennetaan:",
+        "content": [
+            "kirjallinen keskustelu viesteineen ja aikoineen sekä vastanneen asiakaspalvelijan "
+            "nimi",
+            "yhteytesi IP-osoite",
+            "laitetiedot: selain, käyttöjärjestelmä, laitetyyppi, näytön koko ja selaimen kieli",
+            "verkkopalvelun välittämät tiedot: sivut, joilla liikut keskustelun aikana (osoite, "
+            "otsikko, edellinen sivu), sekä verkkosivun chatille välittämät lisätiedot",
+            "pikapalaute: oletko tyytyväinen saamaasi asiakaspalveluun ja chattiin tapana saada "
+            "palvelua, sekä vapaaehtoinen kommentti",
+            "keskustelun tunnus (näkyy chat-ikkunassa), keskustelun alkamis- ja päättymisaika",
+        ],
+        "content_after": (
+            "Chat ei kysy nimeäsi, sähköpostiosoitettasi eikä muita yhteystietojasi. Älä kirjoita "
+            "chattiin arkaluonteisia tietoja. Kun aloitat keskustelun, selaimesi säilyttää "
+            "satunnaisen tunnisteen, jonka avulla keskustelu jatkuu sivulta toiselle."
+        ),
+        "h_sources": "Säännönmukaiset tietolähteet",
+        "sources": (
+            "Tiedot saadaan chat-keskustelijalta itseltään ja hänen käyttämältään selaimelta. "
+            "Tietoja ei täydennetä muista lähteistä."
+        ),
+        "h_disclosures": "Säännönmukaiset tietojen luovutukset",
+        "disclosures": (
+            "Tietoja ei luovuteta kolmansille osapuolille. Chat ei käytä ulkopuolisia palveluita, "
+            "analytiikkaa eikä mainontaa."
+        ),
+        "h_transfers": "Tietojen siirto EU:n tai ETA:n ulkopuolelle",
+        "transfers": "Tietoja ei siirretä EU:n tai ETA:n ulkopuolelle.",
+        "h_security": "Rekisterin suojauksen periaatteet ja käytön valvonta",
+        "security": [
+            "Henkilötiedot ovat luottamuksellisia. Keskusteluihin pääsevät vain ne "
+            "rekisterinpitäjän palveluksessa olevat henkilöt, jotka tarvitsevat tietoja "
+            "tehtävissään. Käyttöoikeudet tarkistetaan säännöllisesti.",
+            "Käyttöä valvotaan: jokaisesta keskustelun avaamisesta, tietojen viennistä ja "
+            "poistamisesta jää merkintä lokiin. Lokiin ei tallenneta viestien sisältöä eikä "
+            "IP-osoitteita.",
+            "Järjestelmä on suojattu palomuurilla ja muilla tarvittavilla teknisillä keinoilla.",
+        ],
+        "tls": "Yhteydet chattiin ovat salattuja.",
+        "h_retention": "Tietojen säilytysaika",
+        "retention": (
+            "Tietoja säilytetään {period}, minkä jälkeen ne poistetaan automaattisesti. Poisto "
+            "koskee kaikkia yllä lueteltuja tietoja, myös pikapalautetta."
+        ),
+        "retention_after": (
+            "Palautteesta säilytetään vain lukumäärät (esimerkiksi tyytyväisten vastausten määrä "
+            "päivässä), joista ketään ei voi tunnistaa."
+        ),
+        "h_rights": "Rekisteröidyn oikeudet",
+        "rights_intro": "Sinulla on oikeus",
+        "rights": [
+            "saada tietää, mitä tietoja sinusta on tallennettu, ja saada niistä kopio",
+            "vaatia virheellisen tiedon oikaisemista",
+            "vaatia tietojesi poistamista",
+            "vaatia käsittelyn rajoittamista ja vastustaa käsittelyä",
+            "tehdä valitus valvontaviranomaiselle, Suomessa tietosuojavaltuutetun toimistolle",
+        ],
+        "supervisor_link": ("https://tietosuoja.fi/", "Tietosuojavaltuutetun toimisto"),
+        "h_requests": "Näin teet pyynnön",
+        "requests": [
+            "Chat-ikkunassa näkyy keskustelun tunnus, esimerkiksi ABCDE-12345. Koska chat ei "
+            "tallenna nimeäsi, ilmoita pyynnössä tämä tunnus. Jos tunnus ei ole tallessa, kerro "
+            "keskustelun ajankohta ja jokin keskustelussa kirjoittamasi asia, niin keskustelu "
+            "voidaan löytää.",
+            "Lähetä pyyntö rekisteriasioita hoitavalle henkilölle: {contact}. Pyyntöön vastataan "
+            "kuukauden kuluessa. Saat tiedot luettavana tekstinä tai koneluettavassa "
+            "JSON-muodossa.",
+        ],
+    },
+    "sv": {
+        "title": "Dataskyddsbeskrivning (registerbeskrivning)",
+        "intro": (
+            "Den här beskrivningen berättar vilka uppgifter kundtjänstchatten på webbplatsen "
+            "sparar, varför och hur länge. Den skapas ur tjänstens gällande inställningar, så den "
+            "beskriver det som systemet verkligen gör."
+        ),
+        "updated": "Den personuppgiftsansvariges uppgifter uppdaterade",
+        "languages": "Språk",
+        "not_set": "(ännu inte angett av den personuppgiftsansvarige)",
+        "register_name_default": "Chattregister",
+        "h_name": "Registrets namn",
+        "h_controller": "Personuppgiftsansvarig",
+        "controller_labels": {
+            "name": "Namn",
+            "business_id": "FO-nummer",
+            "address": "Adress",
+            "phone": "Telefon",
+            "email": "E-post",
+            "website": "Webbplats",
+        },
+        "h_responsible": "Registrets ansvarsperson",
+        "responsible": (
+            "Ansvarspersonen ser till att systemet sköts på ett korrekt sätt, granskar "
+            "användarrättigheterna och säkerställer att systemets användare har fått instruktioner "
+            "och utbildning."
+        ),
+        "h_contact": "Kontaktperson i registerärenden",
+        "contact": (
+            "Kontaktpersonen verkställer beviljade användarrättigheter, ger närmare information om "
+            "registret och om den registrerades rättigheter och behandlar begäranden om insyn och "
+            "radering."
+        ),
+        "h_purpose": "Ändamål och grund för behandlingen",
+        "purpose": [
+            "Chatten är en kanal för kundtjänst på den personuppgiftsansvariges webbplats. "
+            "Uppgifterna behandlas för att besvara kundernas frågor och sköta kundrelationen; "
+            "målet är bättre kundtjänst och bättre tillgänglighet.",
+            "Kundtjänstens medarbetare svarar under sina egna namn. Grunden för behandlingen är "
+            "den personuppgiftsansvariges berättigade intresse av att besvara frågor som "
+            "ställs till den.",
+        ],
+        "h_content": "Registrets innehåll",
+        "content_intro": "När du inleder ett samtal sparas i registret:",
+        "content": [
+            "det skriftliga samtalet med meddelanden och tidpunkter samt namnet på den medarbetare "
+            "som svarade",
+            "din anslutnings IP-adress",
+            "enhetsuppgifter: webbläsare, operativsystem, enhetstyp, skärmstorlek och "
+            "webbläsarens språk",
+            "uppgifter som webbtjänsten förmedlar: sidorna du besöker under samtalet (adress, "
+            "rubrik, föregående sida) samt tilläggsuppgifter som webbplatsen ger chatten",
+            "snabbrespons: om du är nöjd med den kundtjänst du fick och med chatten som sätt att "
+            "få service, samt en frivillig kommentar",
+            "samtalets kod (syns i chattfönstret), samtalets start- och sluttid",
+        ],
+        "content_after": (
+            "Chatten frågar inte efter ditt namn, din e-postadress eller andra kontaktuppgifter. "
+            "Skriv inga känsliga uppgifter i chatten. När du inleder ett samtal sparar din "
+            "webbläsare en slumpmässig kod så att samtalet följer med från sida till sida."
+        ),
+        "h_sources": "Regelbundna uppgiftskällor",
+        "sources": (
+            "Uppgifterna fås av chattdeltagaren själv och av den webbläsare hen använder. "
+            "Uppgifterna kompletteras inte från andra källor."
+        ),
+        "h_disclosures": "Regelbundna utlämnanden av uppgifter",
+        "disclosures": (
+            "Uppgifterna lämnas inte ut till tredje parter. Chatten använder inga utomstående "
+            "tjänster, ingen analys och ingen reklam."
+        ),
+        "h_transfers": "Överföring av uppgifter utanför EU eller EES",
+        "transfers": "Uppgifterna överförs inte utanför EU eller EES.",
+        "h_security": "Principer för registrets skydd och övervakning av användningen",
+        "security": [
+            "Personuppgifterna är konfidentiella. Endast de anställda hos den "
+            "personuppgiftsansvarige som behöver uppgifterna i sitt arbete har tillgång till "
+            "samtalen. Användarrättigheterna granskas regelbundet.",
+            "Användningen övervakas: varje gång ett samtal öppnas, exporteras eller raderas "
+            "antecknas det i en logg. Loggen innehåller varken meddelandenas innehåll eller "
+            "IP-adresser.",
+            "Systemet skyddas av brandvägg och andra nödvändiga tekniska åtgärder.",
+        ],
+        "tls": "Förbindelserna till chatten är krypterade.",
+        "h_retention": "Lagringstid",
+        "retention": (
+            "Uppgifterna sparas i {period} och raderas därefter automatiskt. Raderingen gäller "
+            "alla uppgifter som räknas upp ovan, även snabbresponsen."
+        ),
+        "retention_after": (
+            "Av responsen sparas endast antal (till exempel antalet nöjda svar per dag), som ingen "
+            "kan identifieras utifrån."
+        ),
+        "h_rights": "Den registrerades rättigheter",
+        "rights_intro": "Du har rätt att",
+        "rights": [
+            "få veta vilka uppgifter om dig som har sparats och få en kopia av dem",
+            "kräva att felaktiga uppgifter rättas",
+            "kräva att dina uppgifter raderas",
+            "kräva att behandlingen begränsas och invända mot behandlingen",
+            "lämna in klagomål till tillsynsmyndigheten, i Finland dataombudsmannens byrå",
+        ],
+        "supervisor_link": ("https://tietosuoja.fi/sv/", "Dataombudsmannens byrå"),
+        "h_requests": "Så här gör du en begäran",
+        "requests": [
+            "I chattfönstret syns samtalets kod, till exempel ABCDE-12345. Eftersom chatten inte "
+            "sparar ditt namn ska du uppge koden i din begäran. Om du inte har koden kvar, berätta "
+            "när samtalet ägde rum och något du skrev, så kan samtalet hittas.",
+            "Skicka begäran till kontaktpersonen i registerärenden: {contact}. Begäran besvaras "
+            "inom en månad. Du får uppgifterna som läsbar text eller i maskinläsbart JSON-format.",
+        ],
+    },
+    "en": {
+        "title": "Privacy notice (record of processing)",
+        "intro": (
+            "This notice tells you what the customer-service chat on our website stores, why and "
+            "for how long. It is generated from the service's current settings, so it describes "
+            "what the system actually does."
+        ),
+        "updated": "Controller details updated",
+        "languages": "Language",
+        "not_set": "(not yet given by the controller)",
+        "register_name_default": "Chat register",
+        "h_name": "Name of the register",
+        "h_controller": "Controller",
+        "controller_labels": {
+            "name": "Name",
+            "business_id": "Business ID",
+            "address": "Address",
+            "phone": "Phone",
+            "email": "E-mail",
+            "website": "Website",
+        },
+        "h_responsible": "Person responsible for the register",
+        "responsible": (
+            "The responsible person makes sure the system is run properly, reviews access rights, "
+            "and makes sure the people using the system have been instructed and trained."
+        ),
+        "h_contact": "Contact person for register matters",
+        "contact": (
+            "The contact person puts granted access rights into effect, gives further information "
+            "about the register and your rights, and handles requests for access and erasure."
+        ),
+        "h_purpose": "Purpose and basis of processing",
+        "purpose": [
+            "The chat is a customer-service channel on the controller's website. The data is "
+            "processed to answer customers' questions and to manage the customer relationship; "
+            "the aim is better service and better reachability.",
+            "Customer-service staff answer under their own names. The basis of processing is the "
+            "controller's legitimate interest in answering the questions put to it.",
+        ],
+        "h_content": "Data content",
+        "content_intro": "When you start a conversation, the register stores:",
+        "content": [
+            "the written conversation, its messages and their times, and the name of the staff "
+            "member who answered",
+            "the IP address of your connection",
+            "device data: browser, operating system, device type, screen size and browser language",
+            "data passed by the web service: the pages you open during the chat (address, title, "
+            "the page you came from) and any further details the website passes to the chat",
+            "quick feedback: whether you were satisfied with the service you received and with "
+            "chat as a way of getting service, and an optional comment",
+            "the conversation reference (shown in the chat window), and when the conversation "
+            "started and ended",
+        ],
+        "content_after": (
+            "The chat does not ask for your name, e-mail address or other contact details. Please "
+            "do not write sensitive information in the chat. When you start a conversation, your "
+            "browser keeps a random identifier so that the chat follows you from page to page."
+        ),
+        "h_sources": "Regular sources of data",
+        "sources": (
+            "The data comes from the chat participant and the browser they use. It is not "
+            "supplemented from any other source."
+        ),
+        "h_disclosures": "Regular disclosures of data",
+        "disclosures": (
+            "The data is not disclosed to third parties. The chat uses no outside services, no "
+            "analytics and no advertising."
+        ),
+        "h_transfers": "Transfers outside the EU or EEA",
+        "transfers": "The data is not transferred outside the EU or EEA.",
+        "h_security": "Security and monitoring of use",
+        "security": [
+            "Personal data is confidential. Only those of the controller's staff who need the "
+            "data in their work can see conversations. Access rights are reviewed regularly.",
+            "Use is monitored: every opening of a conversation, every export and every erasure is "
+            "recorded in a log. The log holds neither message text nor IP addresses.",
+            "The system is protected by a firewall and other necessary technical measures.",
+        ],
+        "tls": "Connections to the chat are encrypted.",
+        "h_retention": "Retention period",
+        "retention": (
+            "The data is kept for {period} and then deleted automatically. This applies to all "
+            "the data listed above, including quick feedback."
+        ),
+        "retention_after": (
+            "Of the feedback, only counts are kept (for example the number of satisfied answers "
+            "per day), from which nobody can be identified."
+        ),
+        "h_rights": "Your rights",
+        "rights_intro": "You have the right to",
+        "rights": [
+            "know what data about you is stored, and get a copy of it",
+            "have incorrect data corrected",
+            "have your data erased",
+            "have processing restricted, and object to processing",
+            "lodge a complaint with the supervisory authority, in Finland the Office of the Data "
+            "Protection Ombudsman",
+        ],
+        "supervisor_link": ("https://tietosuoja.fi/en/", "Office of the Data Protection Ombudsman"),
+        "h_requests": "How to make a request",
+        "requests": [
+            "The chat window shows the conversation's reference, for example ABCDE-12345. As the "
+            "chat does not store your name, quote this reference in your request. If you no "
+            "longer have it, tell us roughly when you chatted and something you wrote, so that "
+            "the conversation can be found.",
+            "Send your request to the contact person for register matters: {contact}. Requests "
+            "are answered within one month. You get your data as readable text or as a "
+            "machine-readable JSON file.",
+        ],
+    },
+}
+
+
+def _controller_items(details: ControllerDetails, t: dict[str, Any]) -> list[tuple[str, str, str]]:
+    labels = t["controller_labels"]
+    items = [(labels["name"], details.controller_name or t["not_set"], "")]
+    for key in ("business_id", "address", "phone", "email", "website"):
+        value = getattr(details, key)
+        if not value:
+            continue
+        href = ""
+        if key == "email":
+            href = f"mailto:{value}"
+        elif key == "phone":
+            href = "tel:" + "".join(ch for ch in value if ch.isdigit() or ch == "+")
+        elif key == "website":
+            href = value
+        items.append((labels[key], value, href))
+    return items
+
+
+def _contact(details: ControllerDetails, t: dict[str, Any]) -> str:
+    parts = [p for p in (details.register_contact, details.email) if p]
+    return ", ".join(parts) or t["not_set"]
+
+
+def privacy_notice(lang: str, *, details: ControllerDetails | None = None) -> Notice:
+    """The notice in `lang` (fi, sv or en) from the controller details and live settings."""
+    if lang not in NOTICE_LANGUAGES:
+        lang = "fi"
+    t = TEXTS[lang]
+    details = details or ControllerDetails.current()
+    period = retention_period_text(settings.CHAT_RETENTION_MONTHS, lang)
+    contact = _contact(details, t)
+    register_name = details.register_name
+    if not register_name or register_name == DEFAULT_REGISTER_NAME:
+        register_name = t["register_name_default"]
+
+    security = list(t["security"])
+    if getattr(settings, "USE_TLS", False):
+        security.append(t["tls"])
+
+    sections = [
+        Section("name", t["h_name"], paragraphs=[register_name]),
+        Section("controller", t["h_controller"], items=_controller_items(details, t)),
+        Section(
+            "responsible",
+            t["h_responsible"],
+            paragraphs=[details.responsible_person or t["not_set"], t["responsible"]],
+        ),
+        Section(
+            "contact",
+            t["h_contact"],
+            paragraphs=[details.register_contact or t["not_set"], t["contact"]],
+        ),
+        Section(
+            "purpose",
+            t["h_purpose"],
+            paragraphs=list(t["purpose"]),
+        ),
+        Section(
+            "content",
+            t["h_content"],
+            paragraphs=[t["content_intro"]],
+            bullets=list(t["content"]),
+            after=[t["content_after"]],
+        ),
+        Section("sources", t["h_sources"], paragraphs=[t["sources"]]),
+        Section("disclosures", t["h_disclosures"], paragraphs=[t["disclosures"]]),
+        Section("transfers", t["h_transfers"], paragraphs=[t["transfers"]]),
+        Section("security", t["h_security"], paragraphs=security),
+        Section(
+            "retention",
+            t["h_retention"],
+            paragraphs=[t["retention"].format(period=period), t["retention_after"]],
+        ),
+        Section(
+            "rights",
+            t["h_rights"],
+            paragraphs=[t["rights_intro"]],
+            bullets=list(t["rights"]),
+            links=[t["supervisor_link"]],
+        ),
+        Section(
+            "requests",
+            t["h_requests"],
+            paragraphs=[p.format(contact=contact) for p in t["requests"]],
+        ),
+    ]
+    updated = ""
+    if details.pk and details.updated_at:
+        with translation.override(lang):
+            updated = formats.date_format(timezone.localtime(details.updated_at), "DATE_FORMAT")
+    return Notice(
+        lang=lang,
+        title=t["title"],
+        intro=t["intro"],
+        updated=updated,
+        sections=sections,
+        labels={"updated": t["updated"], "languages": t["languages"]},
+        languages=[
+            {"code": code, "name": LANGUAGE_NAMES[code], "current": code == lang}
+            for code in NOTICE_LANGUAGES
+        ],
+    )
+
+
+def privacy_notice_view(request: HttpRequest) -> HttpResponse:
+    """/privacy/: the public notice in the asked or preferred language."""
+    lang = notice_language(request)
+    notice = privacy_notice(lang)
+    response = render(request, "chat/privacy.html", {"notice": notice, "LANGUAGE_CODE": lang})
+    response["Content-Language"] = lang
+    return response
