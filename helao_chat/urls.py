@@ -5,5 +5,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("console/", include("agents.urls")),
     path("reports/", include("feedback.urls")),
+    path("feedback/", include("feedback.visitor_urls")),
     path("", include("chat.urls")),
 ]
