@@ -8,7 +8,7 @@ from typing import Any
 
 WIDTH, HEIGHT = 720, 220
 LEFT, RIGHT, TOP, BOTTOM = 64, 8, 12, 36
-MAX_X_LABELS = 12
+MAX_X_LABELS = 10
 
 
 def format_count(value: float | None) -> str:
@@ -74,7 +74,9 @@ def bar_chart(
                 }
             )
         if i % every == 0:
-            labels.append({"x": round(x0 + group_w * 0.4, 1), "text": row["label"]})
+            labels.append(
+                {"x": round(x0 + group_w * 0.4, 1), "text": row.get("short", row["label"])}
+            )
     ticks = [{"y": round(TOP + plot_h - plot_h * f, 1), "text": fmt(top * f)} for f in (0, 0.5, 1)]
     return {
         "title": title,

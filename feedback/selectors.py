@@ -155,6 +155,15 @@ def period_label(start: date, period: str) -> str:
     return start.isoformat()
 
 
+def period_short_label(start: date, period: str) -> str:
+    """A label short enough for a chart axis."""
+    if period == "week":
+        return f"W{start.isocalendar()[1]:02d}"
+    if period == "month":
+        return start.strftime("%Y-%m")
+    return start.strftime("%d.%m.")
+
+
 def _next_period(start: date, period: str) -> date:
     if period == "week":
         return start + timedelta(days=7)
@@ -194,7 +203,12 @@ def report(*, start: date, end: date, period: str = "day") -> dict[str, Any]:
         "end": end,
         "period": period,
         "periods": [
-            {"start": p, "label": period_label(p, period), **metrics(agg)}
+            {
+                "start": p,
+                "label": period_label(p, period),
+                "short": period_short_label(p, period),
+                **metrics(agg),
+            }
             for p, agg in by_period.items()
         ],
         "agents": [
