@@ -10,6 +10,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from django.db import connections
 from django.test import Client
 from playwright.sync_api import expect, sync_playwright
@@ -86,6 +87,11 @@ def _claim_the_only_chat(agent) -> None:
     conversation_claim(conversation_id=Conversation.objects.get().pk, agent=agent)
 
 
+def _accessibility_violations(page) -> list[str]:
+    results = Axe().run(page)
+    return [v["id"] for v in results.response["violations"]]
+
+
 def _metric(page, name: str):
     return page.locator(f'#totals [data-metric="{name}"]')
 
@@ -120,12 +126,14 @@ def test_visitor_answers_and_the_director_sees_the_counts_move(agent_online, dan
             expect(page.locator("#state")).to_have_text("closed")
             service = page.get_by_role("group", name="Were you satisfied with the service")
             expect(service.get_by_role("button", name="Yes")).to_be_focused()
+            assert _accessibility_violations(page) == []
             service.get_by_role("button", name="Yes").click()
             channel = page.get_by_role("group", name="Was chat a good way to get service?")
             expect(channel.get_by_role("button", name="Yes")).to_be_focused()
             channel.get_by_role("button", name="No").click()
             comment = page.get_by_label("Comment (optional)")
             expect(comment).to_be_focused()
+            assert _accessibility_violations(page) == []
             comment.fill("Friendly <3 but the chat window was small")
             page.get_by_role("button", name="Send").click()
             thanks = page.get_by_text("Thank you for your feedback!")
@@ -142,6 +150,7 @@ def test_visitor_answers_and_the_director_sees_the_counts_move(agent_online, dan
                 "Friendly <3 but the chat window was small"
             )
             expect(director_page.locator("#by-agent")).to_contain_text("Alice Agent")
+            assert _accessibility_violations(director_page) == []
             assert not re.search(r"<script", director_page.content())
         finally:
             browser.close()
