@@ -6,6 +6,7 @@ own origin, talking to the real server over the visitor websocket and the feedba
 
 from __future__ import annotations
 
+import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 
@@ -158,3 +159,70 @@ def test_visitor_answers_and_the_director_sees_the_counts_move(agent_online, dan
     fb = Feedback.objects.get()
     assert (fb.service_satisfied, fb.channel_satisfied) == (True, False)
     assert fb.conversation.assigned_agent == agent_online
+
+
+STANDALONE = """<!doctype html>
+<html lang="{lang}"><head><meta charset="utf-8"><title>Feedback</title></head>
+<body><main><div id="panel"></div><p id="done"></p></main>
+<script type="module">
+import {{ renderFeedback }} from "/static/widget/feedback.js";
+renderFeedback(document.getElementById("panel"), {{
+  token: {token}, reference: "ABCDE-FGHJK", lang: "{lang}",
+  onDone: ({{ sent }}) => {{ document.getElementById("done").textContent = String(sent); }},
+}});
+</script></body></html>"""
+
+
+def _ended_chat():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from .factories import conversation
+
+    return conversation(created_at=timezone.now() - timedelta(minutes=5), length=120)
+
+
+def _open_panel(browser, server: str, token: str, lang: str):
+    page = browser.new_page()
+    body = STANDALONE.format(lang=lang, token=json.dumps(token))
+    page.route(f"{server}/panel", lambda route: route.fulfill(body=body, content_type="text/html"))
+    page.goto(f"{server}/panel")
+    return page
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_skipping_everything_stores_nothing_and_bad_comments_are_explained(chat_server):
+    (skipped, skip_token), (kept, keep_token) = in_thread(_ended_chat), in_thread(_ended_chat)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(**LAUNCH)
+        try:
+            page = _open_panel(browser, chat_server, skip_token, "fi")
+            expect(page.get_by_role("group", name="Olitko tyytyväinen")).to_be_visible()
+            for _ in range(3):
+                page.get_by_role("button", name="Ohita").click()
+            expect(page.locator("#done")).to_have_text("false")
+            expect(page.locator("#panel")).to_be_empty()
+
+            page = _open_panel(browser, chat_server, keep_token, "sv")
+            page.get_by_role("button", name="Ja").click()
+            page.get_by_role("button", name="Hoppa över").click()
+            comment = page.get_by_label("Kommentar (frivillig)")
+            comment.fill("<b>bra</b>")
+            page.get_by_role("button", name="Skicka").click()
+            expect(page.get_by_role("status")).to_have_text(
+                "Kommentaren får inte innehålla HTML eller kod."
+            )
+            expect(comment).to_be_focused()
+            comment.fill("Bra och snabbt")
+            page.get_by_role("button", name="Skicka").click()
+            expect(page.get_by_text("Tack för din respons!")).to_be_focused()
+            expect(page.locator("#done")).to_have_text("true")
+        finally:
+            browser.close()
+    stored = {f.conversation_id: f for f in Feedback.objects.all()}
+    assert list(stored) == [kept.pk]
+    assert (stored[kept.pk].service_satisfied, stored[kept.pk].channel_satisfied) == (True, None)
+    assert stored[kept.pk].comment == "Bra och snabbt"
+    assert skipped.pk not in stored
