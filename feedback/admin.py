@@ -1,11 +1,10 @@
 from django.contrib import admin
 
-from .models import DailyStat
+from .models import DailyStat, Feedback, FoldedDay
 
 
-@admin.register(DailyStat)
-class DailyStatAdmin(admin.ModelAdmin):
-    list_display = ("day", "agent", "chats", "feedback_answers", "service_yes", "channel_yes")
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Written only by the visitor and the aggregation; never edited by hand."""
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -15,3 +14,31 @@ class DailyStatAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "conversation", "service_satisfied", "channel_satisfied")
+    list_filter = ("service_satisfied", "channel_satisfied")
+    # The comment is plain text; the admin escapes it like any other field.
+    fields = ("conversation", "service_satisfied", "channel_satisfied", "comment", "created_at")
+
+
+@admin.register(DailyStat)
+class DailyStatAdmin(ReadOnlyAdmin):
+    list_display = (
+        "day",
+        "agent_name",
+        "chats",
+        "taken",
+        "closed",
+        "feedback_answers",
+        "service_yes",
+        "channel_yes",
+    )
+    list_filter = ("day",)
+
+
+@admin.register(FoldedDay)
+class FoldedDayAdmin(ReadOnlyAdmin):
+    list_display = ("day", "folded_at")

@@ -10,5 +10,6 @@ urlpatterns = [
     path("console/requests/", include("chat.dsr_urls")),
     path("console/", include("agents.urls")),
     path("reports/", include("feedback.urls")),
+    path("feedback/", include("feedback.visitor_urls")),
     path("", include("chat.urls")),
 ]

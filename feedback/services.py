@@ -1,0 +1,149 @@
+"""Writes: the visitor's quick feedback, and folding finished days into anonymous aggregates."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from chat import events
+from chat.models import Conversation
+from chat.services import ChatError
+
+from .models import COMMENT_MAX_CHARS, DailyStat, Feedback, FoldedDay
+from .selectors import day_start, feedback_dict, live_day_aggregates, local_day
+
+# The widget asks right after the chat ends; an answer days later would land in a day that is
+# already folded into the aggregates, so it is refused instead.
+FEEDBACK_WINDOW = timedelta(hours=getattr(settings, "FEEDBACK_WINDOW_HOURS", 24))
+# A day is folded once no chat of it can change any more: the window above has passed for chats
+# that began just before midnight.
+FOLD_AFTER = timedelta(hours=getattr(settings, "FEEDBACK_FOLD_AFTER_HOURS", 48))
+
+# Markup has no business in a one-line comment; refusing it beats storing a stored-XSS probe.
+_MARKUP = re.compile(r"<\s*/?\s*[a-z!?]|javascript\s*:|&#|&[a-z]+;", re.IGNORECASE)
+
+
+ALREADY_ANSWERED = "feedback for this chat has already been given"
+
+
+def _clean_answer(value: Any, name: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ChatError("bad_request", f"{name} must be true, false or null")
+
+
+def clean_comment(value: Any) -> str:
+    """Strips control characters and checks the length and that the text is not markup."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ChatError("bad_request", "comment must be a string")
+    text = "".join(ch for ch in value if ch in "\n\t" or (ch >= " " and ch != "\x7f")).strip()
+    if len(text) > COMMENT_MAX_CHARS:
+        raise ChatError("too_long", f"the comment is over {COMMENT_MAX_CHARS} characters")
+    if _MARKUP.search(text):
+        raise ChatError("markup", "the comment may not contain HTML or script")
+    return text
+
+
+@transaction.atomic
+def feedback_submit(
+    *,
+    conversation: Conversation,
+    service_satisfied: Any,
+    channel_satisfied: Any,
+    comment: Any,
+) -> Feedback:
+    """Stores the visitor's one answer about their ended chat; anything wrong stores nothing.
+
+    Refuses with ChatError: `not_closed` (chat still open), `already_answered` (one answer per
+    conversation), `expired` (too long after the chat ended), `empty` (nothing answered),
+    `too_long` / `markup` / `bad_request` (bad input). The conversation's room is told after
+    commit with a `feedback.received` event, so the serving agent sees it at once.
+    """
+    service = _clean_answer(service_satisfied, "service_satisfied")
+    channel = _clean_answer(channel_satisfied, "channel_satisfied")
+    text = clean_comment(comment)
+    if service is None and channel is None and not text:
+        raise ChatError("empty", "nothing to send: skipping needs no request")
+    # Locks the conversation so two racing submissions are decided one after the other.
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if locked.status != Conversation.Status.CLOSED or locked.closed_at is None:
+        raise ChatError("not_closed", "feedback can be given once the chat has ended")
+    if Feedback.objects.filter(conversation=locked).exists():
+        raise ChatError("already_answered", ALREADY_ANSWERED)
+    now = timezone.now()
+    if now - locked.closed_at > FEEDBACK_WINDOW or (
+        FoldedDay.objects.filter(day=local_day(locked.created_at)).exists()
+    ):
+        raise ChatError("expired", "it is too late to give feedback on this chat")
+    try:
+        with transaction.atomic():
+            feedback = Feedback.objects.create(
+                conversation=locked,
+                service_satisfied=service,
+                channel_satisfied=channel,
+                comment=text,
+                created_at=now,
+            )
+    except IntegrityError as exc:
+        raise ChatError(
+            "already_answered", "feedback for this chat has already been given"
+        ) from exc
+    events.emit(
+        events.conversation_group(locked.pk),
+        {"type": "feedback.received", "feedback": feedback_dict(feedback)},
+    )
+    return feedback
+
+
+# --- aggregates -------------------------------------------------------------------------------
+
+
+def stats_fold_day(*, day: date) -> bool:
+    """Counts every chat that began on `day` into DailyStat, once; False if already folded.
+
+    The whole day goes in one transaction together with its FoldedDay mark, so a purge killed
+    midway or two purges at once can neither count a chat twice nor leave a day half counted.
+    """
+    try:
+        with transaction.atomic():
+            FoldedDay.objects.create(day=day)
+            for (_, agent), agg in live_day_aggregates(day, day).items():
+                DailyStat.objects.create(
+                    day=day, agent_id=agent.agent_id, agent_name=agent.name, **agg.as_fields()
+                )
+    except IntegrityError:
+        return False
+    return True
+
+
+def stats_fold_due(*, now=None) -> int:
+    """Folds every day that ended more than FOLD_AFTER ago and still has chats; returns how many."""
+    now = now or timezone.now()
+    horizon = local_day(now - FOLD_AFTER)
+    days = (
+        Conversation.objects.filter(created_at__lt=day_start(horizon))
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_default_timezone()))
+        .values_list("day", flat=True)
+        .order_by()
+        .distinct()
+    )
+    due = set(days) - set(FoldedDay.objects.values_list("day", flat=True))
+    return sum(stats_fold_day(day=day) for day in sorted(due))
+
+
+def stats_fold_conversations(*, conversation_ids: list[int]) -> int:
+    """Folds the days of these conversations (wholly) before they are deleted."""
+    created = Conversation.objects.filter(pk__in=conversation_ids).values_list(
+        "created_at", flat=True
+    )
+    days = {local_day(moment) for moment in created}
+    already = set(FoldedDay.objects.filter(day__in=days).values_list("day", flat=True))
+    return sum(stats_fold_day(day=day) for day in sorted(days - already))
