@@ -142,8 +142,8 @@ def cookies_of(response) -> dict[str, str]:
     return {name: morsel.value for name, morsel in jar.items()}
 
 
-def agent_login(port: int, username: str, password: str) -> str:
-    """Logs in through the console's login form; returns the session cookie."""
+def login_form(port: int, username: str, password: str):
+    """Posts the console's login form as a browser would; returns the final response."""
     origin = f"https://127.0.0.1:{port}"
     conn = HTTPConnection("127.0.0.1", port, timeout=15)
     try:
@@ -167,9 +167,7 @@ def agent_login(port: int, username: str, password: str) -> str:
         )
         response = conn.getresponse()
         response.read()
-        assert response.status == 302, f"login answered {response.status}"
-        assert response.headers["Location"].endswith("/console/")
-        return cookies_of(response)["sessionid"]
+        return response
     finally:
         conn.close()
 
@@ -388,7 +386,20 @@ def test_compose_topology_chats_across_two_daphnes_and_purges_through_beat(
                 processes,
             )
 
-        session = agent_login(ports[1], "agent", DEMO_PASSWORD)
+        # A wrong password is throttled by the agent's own address, not by the proxy's: a flood
+        # of failures from one place must not lock everybody behind nginx out.
+        failed = login_form(ports[1], "agent", "not-the-password")
+        assert failed.status == 200
+        with psycopg.connect(topology_database, autocommit=True) as db:
+            attempts = db.execute(
+                "SELECT host(ip_address), failures_since_start FROM axes_accessattempt "
+                "WHERE username = 'agent'"
+            ).fetchall()
+        assert attempts == [(AGENT_IP, 1)]
+        response = login_form(ports[1], "agent", DEMO_PASSWORD)
+        assert response.status == 302, f"login answered {response.status}"
+        assert response.headers["Location"].endswith("/console/")
+        session = cookies_of(response)["sessionid"]
         chat = asyncio.run(chat_across(ports[0], ports[1], session))
         assert chat["queued"]["conversation"]["id"] == chat["conversation_id"]
         assert chat["to_visitor"]["message"]["text"] == "Hei! Kyllä on."
