@@ -185,6 +185,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+# Behind nginx every peer is the proxy: throttle by the client that CHAT_TRUSTED_PROXIES name.
+AXES_CLIENT_IP_CALLABLE = "chat.net.request_client_ip"
 
 # --- I18n --------------------------------------------------------------------------------
 LANGUAGE_CODE = "fi"
