@@ -83,7 +83,7 @@ async def bench_product(plan: runner.Plan, out: dict[str, Any]) -> None:
             s1.start()
             s2.start()
             protocol = loadgen.ProductProtocol([s1.origin, s2.origin], cookies)
-            start = out["single"].get("max_msgs_per_s") or 100
+            start = out["single"].get("max_msgs_per_s") or plan.ramp_rates[0]
             out["two_process"] = await runner.two_process([s1, s2], protocol, plan, start, log)
         finally:
             s1.stop()
@@ -148,7 +148,7 @@ async def profile(plan: runner.Plan, cookies: list[str], rate: float) -> dict[st
     )
     server.start()
     seconds = 4 if plan is runner.QUICK else 12
-    conversations = 20 if plan is runner.QUICK else 50
+    conversations = 10 if plan is runner.QUICK else 50
     try:
         protocol = loadgen.ProductProtocol([server.origin], cookies)
         run = await loadgen.setup(
@@ -218,13 +218,14 @@ async def bench_baseline_a(plan: runner.Plan, out: dict[str, Any]) -> None:
             out["single"]["server_log_tail"] = server.tail(8)
         finally:
             server.stop()
-        port = free_port()
-        server = Server("baseline-a-idle", [*cmd, "-p", str(port), app], env, port)
-        server.start()
-        try:
-            out["idle"] = await _baseline_idle(server, plan)
-        finally:
-            server.stop()
+        if plan.baseline_idle_sockets:
+            port = free_port()
+            server = Server("baseline-a-idle", [*cmd, "-p", str(port), app], env, port)
+            server.start()
+            try:
+                out["idle"] = await _baseline_idle(server, plan)
+            finally:
+                server.stop()
     finally:
         drop_database(db)
         delete_redis_keys(prefix)
@@ -286,11 +287,12 @@ async def bench_baseline_b(plan: runner.Plan, out: dict[str, Any]) -> None:
             out["single"]["server_errors_logged"] = server.error_lines()
         finally:
             server.stop()
-        server = make(free_port(), "baseline-b-idle").start()
-        try:
-            out["idle"] = await _baseline_idle(server, plan)
-        finally:
-            server.stop()
+        if plan.baseline_idle_sockets:
+            server = make(free_port(), "baseline-b-idle").start()
+            try:
+                out["idle"] = await _baseline_idle(server, plan)
+            finally:
+                server.stop()
     finally:
         drop_database(db)
 

@@ -52,15 +52,18 @@ def _manage(*args: str, timeout: float = 300) -> str:
     return proc.stdout
 
 
-SESSIONS_SCRIPT = """
-import json, sys
+SETUP_SCRIPT = """
+import json
+from django.core.management import call_command
 from django.contrib.auth import get_user_model, BACKEND_SESSION_KEY, SESSION_KEY, HASH_SESSION_KEY
 from django.contrib.auth.models import Group
 from django.contrib.sessions.backends.db import SessionStore
+call_command("migrate", interactive=False, verbosity=0)
+call_command("seed_demo")
 User = get_user_model()
 group = Group.objects.get(name="Agent")
 keys = []
-for i in range(int(sys.argv[-1]) if sys.argv[-1].isdigit() else %d):
+for i in range(%d):
     user, created = User.objects.get_or_create(
         username=f"bench-agent-{i:03d}", defaults={"first_name": "Bench", "last_name": f"Agent {i}"}
     )
@@ -79,17 +82,15 @@ def prepare_database(extra_agents: int) -> list[str]:
     """The `helao_bench` database, migrated and seeded; returns session cookies of agents.
 
     It is kept between runs (migrating from scratch takes longer than a quick run may); what
-    earlier runs stored in it does not change the message path.
-
-    The demo agent logs in over HTTP later (the real path); the other benchmark agents get
-    sessions created directly, as `force_login` would, because every HTTP login hashes a
-    password (~0.3 s of CPU each) and that is not what is being measured.
+    earlier runs stored in it does not change the message path. `migrate`, `seed_demo` and the
+    sessions run in one `manage.py shell` so that Django starts once. The demo agent logs in
+    over HTTP later (the real path); the other benchmark agents get sessions created directly,
+    as `force_login` would, because every HTTP login hashes a password (~0.3 s of CPU) and that
+    is not what is being measured.
     """
     ensure_database(DB_NAME)
     delete_redis_keys(PREFIX)
-    _manage("migrate", "--noinput", "-v0")
-    _manage("seed_demo")
-    out = _manage("shell", "-c", SESSIONS_SCRIPT % extra_agents)
+    out = _manage("shell", "-c", SETUP_SCRIPT % extra_agents)
     keys = json.loads(out.strip().splitlines()[-1])
     return [f"sessionid={k}" for k in keys]
 

@@ -161,8 +161,8 @@ def _steps_table(steps: list[dict[str, Any]], first_col: str = "rate msg/s") -> 
     lines = [
         f"| {first_col} | sent | p50 ms | p99 ms | p99 v→a | p99 a→v | max ms | lost | dup | "
         "refused | errors | server CPU ms/msg | server CPU % | loadgen CPU % | RSS MB | "
-        "load avg | ok |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|:-:|",
+        "load avg | backlog left before | ok |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|:-:|",
     ]
     for s in steps:
         first = s.get("conversations", s["rate"])
@@ -174,7 +174,7 @@ def _steps_table(steps: list[dict[str, Any]], first_col: str = "rate msg/s") -> 
             f"{', '.join(f'{k}×{v}' for k, v in s['errors'].items()) or '—'} | "
             f"{_fmt(s['server_cpu_ms_per_msg'])} | {_fmt(s['server_cpu_pct'])} | "
             f"{_fmt(s['loadgen_cpu_pct'])} | {_fmt(s['server_rss_mb'])} | "
-            f"{_fmt(s.get('loadavg_1m'))} | "
+            f"{_fmt(s.get('loadavg_1m'))} | {_get(s, 'backlog_before', 'after_wait')} | "
             f"{'' if ok is None else ('✓' if ok else '✗')} |"
         )
     return lines
@@ -277,9 +277,11 @@ def write(r: dict[str, Any], s: dict[str, Any], output: str) -> Path:
         "send and receive timed in-process), the servers, PostgreSQL and Redis share the cores, "
         "so knees are noisy (±30 %). Server CPU is the server processes' own user+system time "
         "(psutil, by PID) divided by the messages sent; PostgreSQL's and Redis's CPU is not "
-        "included. A message is *lost* if the other side never received `message.new` for it "
-        "and it was not refused; *sustainable* means p99 < 100 ms, no loss, no duplicates, no "
-        "refusals, and the generator kept the rate.",
+        "included. A message is *lost* if the other side had not received `message.new` for it "
+        "when the step's drain window ended (see the step's drain time) and it was not refused "
+        "(it may be stored and arrive later); before each step the generator waits a bounded "
+        "time for the previous step's backlog; *sustainable* means p99 < 100 ms, no loss, "
+        "no duplicates, no refusals, and the generator kept the rate.",
         "",
         "## Machine",
         "",
