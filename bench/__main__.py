@@ -98,7 +98,11 @@ async def bench_product(plan: runner.Plan, out: dict[str, Any]) -> None:
             protocol = loadgen.ProductProtocol([server.origin], cookies)
             dummy = loadgen.Run()
             out["idle"] = await runner.idle(
-                server, lambda: protocol.open_visitor(server.origin, dummy), plan.idle_sockets, log
+                server,
+                lambda: protocol.open_visitor(server.origin, dummy),
+                plan.idle_sockets,
+                log,
+                plan.idle_limit,
             )
             out["idle"]["launcher"] = launcher_cost(server)
         finally:
@@ -250,7 +254,7 @@ async def _baseline_idle(server: Server, plan: runner.Plan) -> dict[str, Any]:
     async def opener():
         return _Wrap(await open_visitor())
 
-    return await runner.idle(server, opener, plan.baseline_idle_sockets, log)
+    return await runner.idle(server, opener, plan.baseline_idle_sockets, log, plan.idle_limit)
 
 
 async def bench_baseline_b(plan: runner.Plan, out: dict[str, Any]) -> None:

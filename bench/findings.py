@@ -91,6 +91,7 @@ def profile_findings(r: dict[str, Any]) -> list[str]:
     commit = probe.get("median_ms", "?")
     hops = _count(r, "thread hops")
     sql = _count(r, "SQL statements")
+    commands = _count(r, "other PostgreSQL commands")
     checks = _count(r, "health checks")
     closes = _count(r, "close_old_connections")
     frames = _count(r, "websocket frames")
@@ -119,24 +120,27 @@ def profile_findings(r: dict[str, Any]) -> list[str]:
         "`JsonFrameConsumer` to call the handler directly (the units already close stale "
         "connections in `database_sync_to_async`); at least skip it for `chat.event`.",
         f"3. **Round trips per message.** {sql} SQL statements per stored message "  # noqa: S608
-        f"plus {checks} `SELECT 1` health check (`CONN_HEALTH_CHECKS=True` re-checks after every "
-        "`close_old_connections`): load the conversation, look the client id up, INSERT in an "
-        "atomic block (COMMIT), then `UPDATE conversation SET last_activity_at` outside it, which "
-        "autocommits: **two commits, two WAL flushes per message**. *Proposal*: one statement — "
-        "`INSERT … ON CONFLICT (conversation_id, client_msg_id) WHERE client_msg_id <> '' DO "
-        "NOTHING RETURNING …` inside a CTE that also updates `last_activity_at` (and "
-        "`first_response_at`) with the status/assignee check in its WHERE; the consumer already "
-        "knows the conversation, so the leading SELECT goes; turn health checks off for the "
-        "websocket path (a failed statement already closes a broken connection).",
+        f"({checks} of them the `SELECT 1` health check that `CONN_HEALTH_CHECKS=True` runs "
+        "after every `close_old_connections`), plus "
+        f"{commands} BEGIN/COMMIT commands, each its own round trip with psycopg 3: load the "
+        "conversation, look the client id up, INSERT in an atomic block (COMMIT), then "
+        "`UPDATE conversation SET last_activity_at` outside it, which autocommits: **two "
+        "commits, two WAL flushes per message**. *Proposal*: one statement — `INSERT … ON "
+        "CONFLICT (conversation_id, client_msg_id) WHERE client_msg_id <> '' DO NOTHING "
+        "RETURNING …` in a CTE that also updates `last_activity_at` (and `first_response_at`) "
+        "with the status/assignee check in its WHERE; the consumer already knows the "
+        "conversation, so the leading SELECT goes; no health checks on the websocket path (a "
+        "failed statement already discards a broken connection).",
         "4. **Group commit.** With commits this slow, ≥ 500 msg/s per process needs several "
         "messages per commit: an in-process writer that collects the messages arriving within "
         "~1–2 ms (or while the previous batch commits), writes them in one multi-row INSERT in "
         "one transaction, then acknowledges and publishes each one. Persist-before-broadcast "
         "and idempotency (`ON CONFLICT`) are kept; the latency cost is at most one batch window.",
         f"5. **Per-IP message limit in the shared cache.** Each visitor message first hops to a "
-        f"thread for `limits.ip_message_allowed` ({sync_redis} sync Redis commands per message "
-        "on average, `add`+`incr` for visitor messages) — a second thread hop and two Redis "
-        "round trips before the write even starts. *Proposal*: the redis.asyncio client on the "
+        f"thread for `limits.ip_message_allowed` ({sync_redis} sync Redis commands per stored "
+        "message on average: `cache.add` = SET NX, then `cache.incr` = EXISTS + INCRBY, i.e. "
+        "three round trips per visitor message) — a second thread hop and three Redis round "
+        "trips before the write even starts. *Proposal*: the redis.asyncio client on the "
         "event loop (one pipelined `INCR`+`EXPIRE`), or a local token bucket per address that "
         "is reconciled with Redis every second.",
         f"6. **Fan-out and frames.** Each stored message sends {frames} websocket frames "

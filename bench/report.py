@@ -27,14 +27,16 @@ BUCKETS = [
 COUNTED = [
     ("thread hops (executor work items)", "concurrent/futures/thread.py", "run"),
     ("SQL statements (psycopg execute)", "psycopg/cursor.py", "execute"),
+    ("other PostgreSQL commands (BEGIN, COMMIT)", "psycopg/_connection_base.py", "_exec_command"),
     ("explicit COMMITs (atomic blocks)", "django/db/backends/base/base.py", "_commit"),
     ("savepoints", "django/db/backends/base/base.py", "_savepoint"),
     ("close_old_connections", "django/db/__init__.py", "close_old_connections"),
     ("health checks (SELECT 1)", "django/db/backends/postgresql/base.py", "is_usable"),
     ("on_commit callbacks", "django/db/backends/base/base.py", "on_commit"),
     ("redis commands, sync client (cache)", "redis/client.py", "execute_command"),
-    ("redis commands, asyncio client (layer)", "redis/asyncio/client.py", "execute_command"),
-    ("channel layer group_send", "channels_redis/pubsub.py", "group_send"),
+    # cProfile counts every resumption of a coroutine as a call, so async functions are
+    # counted through the plain functions they call.
+    ("redis PUBLISH (channel layer group_send)", "redis/commands/core.py", "publish"),
     ("websocket frames sent (Daphne)", "daphne/ws_protocol.py", "handle_reply"),
     ("json.dumps", "json/__init__.py", "dumps"),
     ("json.loads", "json/__init__.py", "loads"),
@@ -67,7 +69,8 @@ def profile_summary(stats, step: dict[str, Any]) -> dict[str, Any]:
     top = sorted(busy, key=lambda r: r[4], reverse=True)[:25]
     counts = []
     for label, file_part, func in COUNTED:
-        n = sum(r[3] for r in rows if file_part in r[0] and r[2] == func)
+        # max, not sum: a wrapper and the method it wraps often share a name.
+        n = max((r[3] for r in rows if file_part in r[0] and r[2] == func), default=0)
         counts.append({"what": label, "per_message": round(n / messages, 2)})
     return {
         "messages": messages,
@@ -209,6 +212,8 @@ def _system_section(title: str, data: dict[str, Any], plan: dict[str, Any]) -> l
         "",
     ]
     ramp = single.get("ramp", [])
+    if single.get("load_points_cut"):
+        lines += [f"Load points cut short: {single['load_points_cut']}.", ""]
     if single.get("ramp_cut"):
         lines += [f"The ramp was cut short ({single['ramp_cut']}).", ""]
     if ramp and ramp[-1].get("ok"):
@@ -250,7 +255,9 @@ def _system_section(title: str, data: dict[str, Any], plan: dict[str, Any]) -> l
         else:
             lines += [
                 f"**Idle sockets**: {idle['sockets']} open visitor sockets (failed "
-                f"{idle['failed']}, opened in {idle['connect_seconds']} s): RSS "
+                f"{idle['failed']}, not tried within the time limit "
+                f"{idle.get('not_tried_time_limit', 0)}, opened in "
+                f"{idle['connect_seconds']} s): RSS "
                 f"{idle['rss_before_mb']} → {idle['rss_after_mb']} MB = "
                 f"**{_fmt(idle['kib_per_socket'])} KiB per socket**; idle CPU "
                 f"{idle['idle_cpu_pct']} %.",
@@ -412,6 +419,9 @@ def write(r: dict[str, Any], s: dict[str, Any], output: str) -> Path:
                 f"| {x['what']} | {x['ms_per_message']} | {x['share'] * 100:.0f} % |"
                 for x in prof["buckets"]
             ],
+            "",
+            "Counts per stored message (async functions are counted through the plain functions "
+            "they call: cProfile counts every resumption of a coroutine as a call):",
             "",
             "| operation | per message |",
             "|---|---:|",

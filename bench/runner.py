@@ -31,6 +31,9 @@ class Plan:
     setup_limit: float
     ramp_budget: float
     baseline_idle_sockets: int
+    system_budget: float  # seconds for one system's load measurements, overload included
+    idle_limit: float  # seconds allowed for opening the idle sockets
+    two_process_conversations: int
 
 
 QUICK = Plan(
@@ -47,10 +50,13 @@ QUICK = Plan(
     setup_limit=20,
     ramp_budget=25,
     baseline_idle_sockets=0,
+    system_budget=70,
+    idle_limit=30,
+    two_process_conversations=10,
 )
 FULL = Plan(
     load_points=[50, 200, 500],
-    point_seconds=10,
+    point_seconds=8,
     ramp_conversations=200,
     ramp_rates=[5, 10, 25, 50, 75, 100, 150, 225, 340, 500, 650, 800, 1000, 1250, 1600, 2000],
     ramp_seconds=8,
@@ -58,10 +64,13 @@ FULL = Plan(
     overload_drain=15,
     idle_sockets=5000,
     two_process_steps=5,
-    settle_limit=15,
-    setup_limit=90,
-    ramp_budget=200,
+    settle_limit=8,
+    setup_limit=60,
+    ramp_budget=150,
     baseline_idle_sockets=2000,
+    system_budget=330,
+    idle_limit=120,
+    two_process_conversations=100,
 )
 
 
@@ -168,6 +177,7 @@ async def measure(
     }
     log(f"{name}: {len(run.pairs)} conversations open in {result['setup']['seconds']} s")
     everything = run.pairs
+    deadline = time.monotonic() + plan.system_budget
     try:
         await asyncio.sleep(1)  # set-up events (queue, claims) drain first
         # Ramp first, from a low rate, so that a slow system is measured before any backlog.
@@ -178,7 +188,9 @@ async def measure(
             if time.monotonic() > ramp_end:
                 result["ramp_cut"] = f"time budget of {plan.ramp_budget} s used up"
                 break
-            step = await _step(run, servers, rate, plan.ramp_seconds)
+            # At least ~30 messages per step, so that a p99 means something at low rates.
+            seconds = min(10.0, max(plan.ramp_seconds, 30 / rate))
+            step = await _step(run, servers, rate, seconds)
             step["ok"] = passes(step)
             result["ramp"].append(step)
             log(
@@ -199,7 +211,11 @@ async def measure(
             f"{name}: 100/s p99={ref['p99_ms']} lost={ref['lost']} "
             f"cpu={ref['server_cpu_ms_per_msg']} ms/msg"
         )
+        reserve = plan.overload_seconds + plan.overload_drain + 2 * plan.settle_limit + 10
         for n in plan.load_points:
+            if time.monotonic() > deadline - reserve:
+                result["load_points_cut"] = f"{n} conversations skipped: time budget used up"
+                break
             run.pairs = everything[:n]
             step = await _step(run, servers, float(n), plan.point_seconds)
             step["conversations"] = len(run.pairs)
@@ -232,7 +248,7 @@ async def two_process(
     servers: list[Server], protocol: loadgen.BaselineProtocol, plan: Plan, start: float, log
 ) -> dict[str, Any]:
     """Ramps from the single-process maximum with visitors and agents spread over both."""
-    n = plan.ramp_conversations
+    n = plan.two_process_conversations
     run = await loadgen.setup(protocol, n, agents_for(n), time_limit=plan.setup_limit)
     heartbeat = asyncio.create_task(protocol.heartbeat(run))
     steps = []
@@ -255,15 +271,22 @@ async def two_process(
     return {"steps": steps, "max_msgs_per_s": best["rate"] if best else None}
 
 
-async def idle(server: Server, open_visitor, count: int, log) -> dict[str, Any]:
+async def idle(
+    server: Server, open_visitor, count: int, log, time_limit: float = 120
+) -> dict[str, Any]:
     """RSS growth of one server process per open, idle visitor socket."""
     socks = []
     sem = asyncio.Semaphore(64)
     errors = 0
+    skipped = 0
+    deadline = time.monotonic() + time_limit
 
     async def one() -> None:
-        nonlocal errors
+        nonlocal errors, skipped
         async with sem:
+            if time.monotonic() > deadline:
+                skipped += 1
+                return
             try:
                 socks.append(await open_visitor())
             except Exception:
@@ -291,6 +314,7 @@ async def idle(server: Server, open_visitor, count: int, log) -> dict[str, Any]:
     return {
         "sockets": opened,
         "failed": errors,
+        "not_tried_time_limit": skipped,
         "connect_seconds": round(connect_s, 1),
         "rss_before_mb": round(rss0 / 2**20, 1),
         "rss_after_mb": round(rss1 / 2**20, 1),
