@@ -174,7 +174,7 @@ async def profile(plan: runner.Plan, cookies: list[str], rate: float) -> dict[st
     finally:
         server.stop()
     stats = pstats.Stats(str(prof_path))
-    return report.profile_summary(stats, step)
+    return report.profile_summary(stats, step, len(run.pairs))
 
 
 # --- baselines ---------------------------------------------------------------------------------

@@ -154,7 +154,13 @@ def profile_findings(r: dict[str, Any]) -> list[str]:
         "7. **Idle sockets.** A visitor socket costs a thread hop at connect "
         "(`ip_connection_acquire`, 3 Redis commands) and one at disconnect; under load, "
         "connects queue behind database writes on the single thread (failures in the idle "
-        "test below are connect timeouts). The same async-limits change as in 5 removes this.",
+        "test below are handshakes that did not finish within 20 s). The same async-limits "
+        "change as in 5 removes this; the RSS per socket is only meaningful when all sockets "
+        "opened.",
+        "8. **Conversation set-up** (`conversation.start` + `conversation.claim`) is just as "
+        "bound by the single thread: the product opened its conversations several times slower "
+        "than baseline A (see the set-up times); `conversation.start` also parses the user "
+        "agent with ua-parser and broadcasts `queue.added` to every agent socket.",
         "",
         "The machine was shared with other work during this run (see load average per step); "
         "absolute rates and latencies are far below what the same code reaches on an idle "

@@ -48,7 +48,6 @@ class Tracker:
     errors: Counter = field(default_factory=Counter)
     lat_v2a: list[float] = field(default_factory=list)
     lat_a2v: list[float] = field(default_factory=list)
-    recording: bool = True
 
     def on_send(self, conv: int, cmid: str, sender: str) -> None:
         self.sent[(conv, cmid)] = (time.perf_counter(), sender)
@@ -144,13 +143,14 @@ class Sock:
                 now = time.perf_counter()
                 frame = json.loads(raw)
                 kind = frame.get("type")
-                tracker = self.run.tracker
                 if kind == "message.new":
-                    if tracker.recording:
-                        tracker.on_message(self.side, frame["message"], now)
+                    # Late arrivals are credited to the step that sent them.
+                    cmid = frame["message"].get("client_msg_id") or ""
+                    tracker = self.run.owner.get(cmid, self.run.tracker)
+                    tracker.on_message(self.side, frame["message"], now)
                 elif kind == "error":
                     if not self._resolve(("ref", frame.get("ref")), frame.get("code"), True):
-                        tracker.on_error(frame)
+                        self.run.owner.get(frame.get("ref"), self.run.tracker).on_error(frame)
                 elif kind == "conversation.started":
                     self._resolve(("started", None), frame["conversation"]["id"])
                 elif kind == "conversation.claim.ok":
@@ -183,6 +183,7 @@ class Pair:
 class Run:
     def __init__(self) -> None:
         self.tracker = Tracker()
+        self.owner: dict[str, Tracker] = {}  # client_msg_id -> the step's tracker that sent it
         self.pairs: list[Pair] = []
         self.agents: list[Sock] = []
         self.disconnects = 0
@@ -337,6 +338,7 @@ async def drive(run: Run, rate: float, seconds: float, drain: float = 3.0) -> di
             await asyncio.sleep(delay)
         pair = pairs[i % len(pairs)]
         cmid = uuid.uuid4().hex[:20]
+        run.owner[cmid] = tracker
         if pair.turn % 2 == 0:
             tracker.on_send(pair.conv_id, cmid, "visitor")
             pair.visitor.send(
