@@ -162,6 +162,11 @@ def profile_findings(r: dict[str, Any]) -> list[str]:
         "than baseline A (see the set-up times); `conversation.start` also parses the user "
         "agent with ua-parser and broadcasts `queue.added` to every agent socket.",
         "",
+        "Findings 1 and 2 were also tried by patching them in at launch (`python -m "
+        "bench.experiment`, section below when it has been run); on a machine as busy as this "
+        "one the comparison was inconclusive, so the proposals rest on the counts above and "
+        "need a re-measurement on a quiet machine once applied.",
+        "",
         "The machine was shared with other work during this run (see load average per step); "
         "absolute rates and latencies are far below what the same code reaches on an idle "
         "machine, but the per-message counts above do not depend on load.",
