@@ -56,19 +56,19 @@ QUICK = Plan(
 )
 FULL = Plan(
     load_points=[50, 200, 500],
-    point_seconds=8,
+    point_seconds=6,
     ramp_conversations=200,
-    ramp_rates=[5, 10, 25, 50, 75, 100, 150, 225, 340, 500, 650, 800, 1000, 1250, 1600, 2000],
-    ramp_seconds=8,
+    ramp_rates=[10, 25, 50, 100, 150, 225, 340, 500, 650, 800, 1000, 1250, 1600, 2000],
+    ramp_seconds=6,
     overload_seconds=20,
     overload_drain=15,
     idle_sockets=5000,
     two_process_steps=5,
     settle_limit=8,
     setup_limit=60,
-    ramp_budget=150,
-    baseline_idle_sockets=2000,
-    system_budget=330,
+    ramp_budget=120,
+    baseline_idle_sockets=1000,
+    system_budget=300,
     idle_limit=120,
     two_process_conversations=100,
 )
@@ -276,7 +276,7 @@ async def two_process(
             if not step["ok"]:
                 break
             best = step
-            rate = round(rate * 1.3, -1)
+            rate = max(rate + 5, round(rate * 1.3, -1))
             await asyncio.sleep(0.5)
     finally:
         heartbeat.cancel()
