@@ -1,0 +1,377 @@
+"""`python -m bench [--quick]`: the product and two baselines side by side, on loopback only.
+
+Writes docs/benchmarks.md and prints one JSON summary object as its last line. Every server it
+starts is its own child process, stopped by PID in a `finally`; every step has a fixed duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import sys
+import time
+import traceback
+from typing import Any
+
+from . import loadgen, product, report, runner
+from .common import (
+    BIN,
+    PG,
+    PYTHON,
+    REDIS_URL,
+    ROOT,
+    Server,
+    commit_probe,
+    delete_redis_keys,
+    drop_database,
+    free_port,
+    machine,
+    raise_fd_limit,
+    recreate_database,
+)
+
+PURGE_KEYS = (
+    "purge_rows_per_s",
+    "purge_orm_rows_per_s",
+    "purge_single_delete_rows_per_s",
+    "purge_longest_transaction_ms",
+    "purge_peak_rss_mb",
+)
+T0 = time.monotonic()
+
+
+def log(msg: str) -> None:
+    print(f"[{time.monotonic() - T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+# --- the product -------------------------------------------------------------------------------
+
+
+async def bench_product(plan: runner.Plan, out: dict[str, Any]) -> None:
+    agents = runner.agents_for(max([*plan.load_points, plan.ramp_conversations]))
+    t = time.perf_counter()
+    cookies = product.prepare_database(agents)
+    log(f"product: database ready in {time.perf_counter() - t:.1f} s")
+    server = product.daphne(free_port()).start()
+    try:
+        try:
+            _, cookie = product.login(server.origin)
+            cookies = [cookie, *cookies[1:]]
+            out["login"] = "ok"
+        except Exception as exc:
+            out["login"] = f"HTTP login failed ({_reason(exc)}); direct sessions used"
+        try:
+            out["sizes"] = product.sizes(server.origin)
+        except Exception as exc:
+            out["sizes"] = {"error": _reason(exc)}
+        protocol = loadgen.ProductProtocol([server.origin], cookies)
+        out["single"] = await runner.measure("product", [server], protocol, plan, log)
+        out["single"]["server_errors_logged"] = server.error_lines()
+        out["single"]["server_log_tail"] = server.tail(8)
+    finally:
+        server.stop()
+    # Two processes: visitors on one, their agent often on the other (cross-process fan-out).
+    try:
+        s1, s2 = product.daphne(free_port(), "product-1"), product.daphne(free_port(), "product-2")
+        try:
+            s1.start()
+            s2.start()
+            protocol = loadgen.ProductProtocol([s1.origin, s2.origin], cookies)
+            start = out["single"].get("max_msgs_per_s") or plan.ramp_rates[0]
+            out["two_process"] = await runner.two_process([s1, s2], protocol, plan, start, log)
+        finally:
+            s1.stop()
+            s2.stop()
+    except Exception as exc:
+        out["two_process"] = {"error": _reason(exc)}
+        log(f"two processes failed: {_reason(exc)}")
+    # Idle sockets on a fresh process.
+    try:
+        server = product.daphne(free_port(), "product-idle").start()
+        try:
+            protocol = loadgen.ProductProtocol([server.origin], cookies)
+            dummy = loadgen.Run()
+            out["idle"] = await runner.idle(
+                server,
+                lambda: protocol.open_visitor(server.origin, dummy),
+                plan.idle_sockets,
+                log,
+                plan.idle_limit,
+            )
+            out["idle"]["launcher"] = launcher_cost(server)
+        finally:
+            server.stop()
+    except Exception as exc:
+        out["idle"] = {"error": _reason(exc)}
+    # One profile of the message path, at about the rate it sustains.
+    try:
+        rate = min(200.0, max(10.0, float(out["single"].get("max_msgs_per_s") or 10)))
+        out["profile"] = await profile(plan, cookies, rate)
+    except Exception as exc:
+        out["profile"] = {"error": _reason(exc)}
+        log(f"profile failed: {_reason(exc)}")
+
+
+def launcher_cost(server: Server) -> dict[str, Any]:
+    """What a page view with the launcher costs the server: one GET of /widget.js, no socket."""
+    import urllib.error
+    import urllib.request
+
+    url = f"{server.origin}/widget.js"
+    try:
+        urllib.request.urlopen(url, timeout=10).read()
+    except urllib.error.HTTPError as exc:
+        return {"cpu_ms_per_load": None, "reason": f"/widget.js answered HTTP {exc.code}"}
+    cpu0 = server.cpu_seconds()
+    n = 100
+    for _ in range(n):
+        urllib.request.urlopen(url, timeout=10).read()
+    return {"cpu_ms_per_load": round((server.cpu_seconds() - cpu0) * 1000 / n, 2), "sockets": 0}
+
+
+async def profile(plan: runner.Plan, cookies: list[str], rate: float) -> dict[str, Any]:
+    """One cProfile run of the message path at a rate the product sustains (or nearly)."""
+    import os
+    import pstats
+    import signal
+
+    port = free_port()
+    prof_path = ROOT / "var" / "bench" / "product.prof"
+    prof_path.unlink(missing_ok=True)
+    server = Server(
+        "product-profile",
+        [PYTHON, "-m", "bench.profile_server", str(port), str(prof_path)],
+        product.env(),
+        port,
+    )
+    server.start()
+    seconds = 4 if plan is runner.QUICK else 12
+    conversations = 10 if plan is runner.QUICK else 50
+    try:
+        protocol = loadgen.ProductProtocol([server.origin], cookies)
+        run = await loadgen.setup(
+            protocol, conversations, runner.agents_for(conversations), time_limit=plan.setup_limit
+        )
+        try:
+            await loadgen.drive(run, rate, 1, drain=2)  # warm-up, not profiled
+            await runner.settle([server], 4)
+            os.kill(server.pid, signal.SIGUSR1)
+            step = await loadgen.drive(run, rate, seconds, drain=5)
+            os.kill(server.pid, signal.SIGUSR2)
+            for _ in range(100):
+                if prof_path.exists():
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)
+        finally:
+            await loadgen.teardown(run)
+    finally:
+        server.stop()
+    stats = pstats.Stats(str(prof_path))
+    return report.profile_summary(stats, step, len(run.pairs))
+
+
+# --- baselines ---------------------------------------------------------------------------------
+
+
+async def bench_baseline_a(plan: runner.Plan, out: dict[str, Any]) -> None:
+    db = "helao_bench_a"
+    prefix = "helao-bench-a"
+    recreate_database(db)
+    delete_redis_keys(prefix)
+    env = {
+        "DJANGO_SETTINGS_MODULE": "bench.baseline_a.settings",
+        "BENCH_A_DB": db,
+        "REDIS_URL": REDIS_URL,
+        "CHANNEL_PREFIX": prefix,
+    }
+    import os
+    import subprocess
+
+    subprocess.run(
+        [str(BIN / "django-admin"), "migrate", "--run-syncdb", "-v0"],
+        cwd=ROOT,
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        check=True,
+        timeout=120,
+    )
+    cmd = [
+        str(BIN / "daphne"),
+        "-b",
+        "127.0.0.1",
+        "--websocket-max-message-size",
+        "65536",
+        "--access-log",
+        "/dev/null",
+    ]
+    try:
+        port = free_port()
+        app = "bench.baseline_a.asgi:application"
+        server = Server("baseline-a", [*cmd, "-p", str(port), app], env, port)
+        server.start()
+        try:
+            protocol = loadgen.BaselineProtocol([server.origin])
+            out["single"] = await runner.measure("baseline A", [server], protocol, plan, log)
+            out["single"]["server_errors_logged"] = server.error_lines()
+            out["single"]["server_log_tail"] = server.tail(8)
+        finally:
+            server.stop()
+        if plan.baseline_idle_sockets:
+            port = free_port()
+            server = Server("baseline-a-idle", [*cmd, "-p", str(port), app], env, port)
+            server.start()
+            try:
+                out["idle"] = await _baseline_idle(server, plan)
+            finally:
+                server.stop()
+    finally:
+        drop_database(db)
+        delete_redis_keys(prefix)
+
+
+async def _baseline_idle(server: Server, plan: runner.Plan) -> dict[str, Any]:
+    from websockets.asyncio.client import connect
+
+    counter = iter(range(10**9, 2 * 10**9))
+    url = server.origin.replace("http://", "ws://")
+
+    async def open_visitor():
+        return await connect(f"{url}/ws/visitor/?conv={next(counter)}", open_timeout=20)
+
+    class _Wrap:
+        def __init__(self, ws):
+            self.ws = ws
+
+        async def close(self):
+            await self.ws.close()
+
+    async def opener():
+        return _Wrap(await open_visitor())
+
+    return await runner.idle(server, opener, plan.baseline_idle_sockets, log, plan.idle_limit)
+
+
+async def bench_baseline_b(plan: runner.Plan, out: dict[str, Any]) -> None:
+    db = "helao_bench_b"
+    prefix = "helao-bench-b"
+    recreate_database(db)
+    try:
+        port = free_port()
+
+        def make(port: int, name: str) -> Server:
+            return Server(
+                name,
+                [
+                    PYTHON,
+                    "-m",
+                    "bench.baseline_b",
+                    "--port",
+                    str(port),
+                    "--dsn",
+                    f"{PG}/{db}",
+                    "--redis",
+                    REDIS_URL,
+                    "--prefix",
+                    prefix,
+                ],
+                {},
+                port,
+            )
+
+        server = make(port, "baseline-b").start()
+        try:
+            protocol = loadgen.BaselineProtocol([server.origin])
+            out["single"] = await runner.measure("baseline B", [server], protocol, plan, log)
+            out["single"]["server_errors_logged"] = server.error_lines()
+        finally:
+            server.stop()
+        if plan.baseline_idle_sockets:
+            server = make(free_port(), "baseline-b-idle").start()
+            try:
+                out["idle"] = await _baseline_idle(server, plan)
+            finally:
+                server.stop()
+    finally:
+        drop_database(db)
+
+
+def bench_purge(quick: bool) -> dict[str, Any]:
+    try:
+        from . import purge  # written by the retention work; optional here
+    except ImportError as exc:
+        return {k: None for k in PURGE_KEYS} | {
+            "markdown": f"Not measured: `bench/purge.py` is not available ({exc})."
+        }
+    except Exception as exc:
+        return {k: None for k in PURGE_KEYS} | {
+            "markdown": f"Not measured: `bench/purge.py` failed to import ({_reason(exc)})."
+        }
+    try:
+        return purge.run(quick)
+    except Exception as exc:
+        traceback.print_exc()
+        return {k: None for k in PURGE_KEYS} | {
+            "markdown": f"Not measured: the purge benchmark failed ({_reason(exc)})."
+        }
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+async def amain(quick: bool) -> dict[str, Any]:
+    plan = runner.QUICK if quick else runner.FULL
+    results: dict[str, Any] = {
+        "quick": quick,
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "plan": plan.__dict__,
+        "fd_limit": raise_fd_limit(20000),
+    }
+    try:
+        recreate_database("helao_bench_b")
+        results["commit_probe"] = commit_probe("helao_bench_b")
+    except Exception as exc:
+        results["commit_probe"] = {"error": _reason(exc)}
+    for key, func in (
+        ("product", bench_product),
+        ("baseline_a", bench_baseline_a),
+        ("baseline_b", bench_baseline_b),
+    ):
+        results[key] = {}
+        t = time.perf_counter()
+        try:
+            await func(plan, results[key])
+        except Exception as exc:
+            traceback.print_exc()
+            results[key]["error"] = _reason(exc)
+            log(f"{key} failed: {_reason(exc)}")
+        results[key]["seconds"] = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
+    results["purge"] = bench_purge(quick)
+    results["purge_seconds"] = round(time.perf_counter() - t, 1)
+    results["total_seconds"] = round(time.monotonic() - T0, 1)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="a smaller run, under 3 minutes")
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+    results = asyncio.run(amain(args.quick))
+    (ROOT / "var" / "bench").mkdir(parents=True, exist_ok=True)
+    (ROOT / "var" / "bench" / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    summary = report.summary(results)
+    path = report.write(results, summary, args.output)
+    log(f"wrote {path}")
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,480 @@
+"""docs/benchmarks.md and the JSON summary line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+# Functions that only wait (the event loop's poll, a worker's idle queue) are not cost.
+WAITS = ("poll", "select", "acquire", "wait", "_worker", "sleep", "get")
+
+BUCKETS = [
+    ("PostgreSQL driver (psycopg)", ("psycopg",)),
+    ("Django ORM / db backend", ("django/db",)),
+    ("Django other (settings, signals, utils, cache)", ("django/",)),
+    ("channels-redis layer", ("channels_redis",)),
+    ("redis-py (sync cache client + async layer)", ("redis/",)),
+    ("Channels consumers/routing", ("channels/",)),
+    ("asgiref thread hops (sync_to_async)", ("asgiref",)),
+    ("Daphne / Twisted / Autobahn websocket", ("twisted", "autobahn", "daphne", "txaio")),
+    ("asyncio machinery", ("asyncio",)),
+    ("concurrent.futures / threading", ("concurrent", "threading")),
+    ("json", ("json",)),
+    ("product code (chat/, agents/)", ("/chat/", "/agents/")),
+    ("ua-parser", ("ua_parser",)),
+]
+
+COUNTED = [
+    ("thread hops (executor work items)", "concurrent/futures/thread.py", "run"),
+    ("SQL statements (psycopg execute)", "psycopg/cursor.py", "execute"),
+    ("other PostgreSQL commands (BEGIN, COMMIT)", "psycopg/_connection_base.py", "_exec_command"),
+    ("explicit COMMITs (atomic blocks)", "django/db/backends/base/base.py", "_commit"),
+    ("savepoints", "django/db/backends/base/base.py", "_savepoint"),
+    ("close_old_connections", "django/db/__init__.py", "close_old_connections"),
+    ("health checks (SELECT 1)", "django/db/backends/postgresql/base.py", "is_usable"),
+    ("on_commit callbacks", "django/db/backends/base/base.py", "on_commit"),
+    ("redis commands, sync client (cache)", "redis/client.py", "execute_command"),
+    # cProfile counts every resumption of a coroutine as a call, so async functions are
+    # counted through the plain functions they call.
+    ("redis PUBLISH (channel layer group_send)", "redis/commands/core.py", "publish"),
+    ("websocket frames sent (Daphne)", "daphne/ws_protocol.py", "handle_reply"),
+    ("json.dumps", "json/__init__.py", "dumps"),
+    ("json.loads", "json/__init__.py", "loads"),
+    ("cache.add/incr (per-IP limits)", "django/core/cache/backends/redis.py", "incr"),
+]
+
+
+def profile_summary(stats, step: dict[str, Any], conversations: int = 0) -> dict[str, Any]:
+    """Where the product's message path spends its time, from one cProfile run."""
+    rows = []
+    for (filename, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():
+        rows.append((filename, line, func, nc, tt, ct))
+    # Normalise by the messages the server actually stored while profiling.
+    stored = sum(
+        r[3] for r in rows if r[0].endswith("chat/services.py") and r[2] == "message_create"
+    )
+    messages = max(stored or step["sent"], 1)
+    busy = [r for r in rows if not (r[2].startswith(WAITS) or "{method 'poll'" in r[2])]
+    busy = [r for r in busy if not any(w in r[2] for w in ("epoll", "select.", "acquire"))]
+    total = sum(r[4] for r in busy) or 1e-9
+    buckets: dict[str, float] = {}
+    for filename, _line, func, _nc, tt, _ct in busy:
+        where = filename if filename != "~" else func
+        label = "other (builtins, stdlib)"
+        for name, needles in BUCKETS:
+            if any(n in where for n in needles):
+                label = name
+                break
+        buckets[label] = buckets.get(label, 0) + tt
+    top = sorted(busy, key=lambda r: r[4], reverse=True)[:25]
+    counts = []
+    for label, file_part, func in COUNTED:
+        # max, not sum: a wrapper and the method it wraps often share a name.
+        n = max((r[3] for r in rows if file_part in r[0] and r[2] == func), default=0)
+        counts.append({"what": label, "per_message": round(n / messages, 2)})
+    return {
+        "messages": messages,
+        "sent": step["sent"],
+        "conversations": conversations,
+        "delivered": step["delivered"],
+        "p99_ms": step["p99_ms"],
+        "rate": step["rate"],
+        "profiled_busy_ms_per_message": round(total * 1000 / messages, 2),
+        "buckets": [
+            {
+                "what": k,
+                "ms_per_message": round(v * 1000 / messages, 3),
+                "share": round(v / total, 2),
+            }
+            for k, v in sorted(buckets.items(), key=lambda kv: kv[1], reverse=True)
+        ],
+        "top": [
+            {
+                "function": f"{_short(r[0])}:{r[1]}({r[2]})",
+                "calls_per_message": round(r[3] / messages, 2),
+                "own_ms_per_message": round(r[4] * 1000 / messages, 3),
+                "cum_ms_per_message": round(r[5] * 1000 / messages, 3),
+            }
+            for r in top
+        ],
+        "counts": counts,
+    }
+
+
+def _short(filename: str) -> str:
+    for marker in ("site-packages/", "/lib/python3.11/", "/wt/bench/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
+
+
+def _get(d: dict | None, *path: str) -> Any:
+    for p in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(p)
+    return d
+
+
+def _idle_figure(idle: dict[str, Any] | None) -> float | None:
+    """RSS per socket, unless too many handshakes failed for the figure to mean anything."""
+    if not idle or idle.get("kib_per_socket") is None:
+        return None
+    if idle.get("failed", 0) > 0.1 * (idle["sockets"] + idle.get("failed", 0)):
+        return None
+    return idle["kib_per_socket"]
+
+
+def summary(r: dict[str, Any]) -> dict[str, Any]:
+    p, a, b = r.get("product", {}), r.get("baseline_a", {}), r.get("baseline_b", {})
+    sizes = p.get("sizes", {})
+    purge = r.get("purge", {})
+    out = {
+        "max_sustainable_msgs_per_s": _get(p, "single", "max_msgs_per_s"),
+        "p99_ms_at_100_msgs_per_s": _get(p, "single", "p99_ms_at_100"),
+        "baseline_a_max_msgs_per_s": _get(a, "single", "max_msgs_per_s"),
+        "baseline_b_max_msgs_per_s": _get(b, "single", "max_msgs_per_s"),
+        "server_cpu_ms_per_msg": _get(p, "single", "cpu_ms_per_msg"),
+        "baseline_a_cpu_ms_per_msg": _get(a, "single", "cpu_ms_per_msg"),
+        "baseline_b_cpu_ms_per_msg": _get(b, "single", "cpu_ms_per_msg"),
+        "overload_lost": _get(p, "single", "overload", "lost_final"),
+        "overload_duplicates": _get(p, "single", "overload", "duplicates_final"),
+        "two_process_msgs_per_s": _get(p, "two_process", "max_msgs_per_s"),
+        "idle_rss_kib_per_socket": _idle_figure(p.get("idle")),
+        "widget_loader_gzip_bytes": _get(sizes, "widget_loader", "gzip_bytes"),
+        "widget_panel_gzip_bytes": _get(sizes, "widget_panel", "gzip_bytes"),
+        "console_gzip_bytes": _get(sizes, "console", "gzip_bytes"),
+    }
+    for key in (
+        "purge_rows_per_s",
+        "purge_orm_rows_per_s",
+        "purge_single_delete_rows_per_s",
+        "purge_longest_transaction_ms",
+        "purge_peak_rss_mb",
+    ):
+        out[key] = purge.get(key)
+    return out
+
+
+def _fmt(x: Any, unit: str = "") -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, float):
+        x = f"{x:,.1f}" if abs(x) >= 10 else f"{x:.2f}"
+    return f"{x}{unit}"
+
+
+def _ratio(x: Any, y: Any) -> str:
+    if not x or not y:
+        return "—"
+    return f"{x / y:.2f}×"
+
+
+def _steps_table(steps: list[dict[str, Any]], first_col: str = "rate msg/s") -> list[str]:
+    lines = [
+        f"| {first_col} | sent | p50 ms | p99 ms | p99 v→a | p99 a→v | max ms | lost | dup | "
+        "refused | errors | server CPU ms/msg | server CPU % | loadgen CPU % | RSS MB | "
+        "load avg | backlog left before | ok |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|:-:|",
+    ]
+    for s in steps:
+        first = s.get("conversations", s["rate"])
+        ok = s.get("ok")
+        lines.append(
+            f"| {first:,.0f} | {s['sent']} | {_fmt(s['p50_ms'])} | {_fmt(s['p99_ms'])} | "
+            f"{_fmt(s['p99_v2a_ms'])} | {_fmt(s['p99_a2v_ms'])} | {_fmt(s['max_ms'])} | "
+            f"{s['lost']} | {s['duplicates']} | {s['refused']} | "
+            f"{', '.join(f'{k}×{v}' for k, v in s['errors'].items()) or '—'} | "
+            f"{_fmt(s['server_cpu_ms_per_msg'])} | {_fmt(s['server_cpu_pct'])} | "
+            f"{_fmt(s['loadgen_cpu_pct'])} | {_fmt(s['server_rss_mb'])} | "
+            f"{_fmt(s.get('loadavg_1m'))} | {_get(s, 'backlog_before', 'after_wait')} | "
+            f"{'' if ok is None else ('✓' if ok else '✗')} |"
+        )
+    return lines
+
+
+def _system_section(title: str, data: dict[str, Any], plan: dict[str, Any]) -> list[str]:
+    lines = [f"### {title}", ""]
+    if data.get("error") and not data.get("single"):
+        return [*lines, f"Could not run: `{data['error']}`", ""]
+    single = data.get("single", {})
+    setup = single.get("setup", {})
+    lines += [
+        f"{setup.get('conversations')} conversations opened through {setup.get('agents')} agent "
+        f"sockets in {setup.get('seconds')} s"
+        + (f"; setup errors: {setup.get('errors')}" if setup.get("errors") else "")
+        + ".",
+        "",
+        f"**Load points** (1 msg/s per conversation, {plan['point_seconds']} s each):",
+        "",
+        *_steps_table(single.get("load_points", []), "conversations"),
+        "",
+        f"**Reference step**, 100 msg/s over {plan['ramp_conversations']} conversations "
+        "(the p99 and CPU figures of the summary):",
+        "",
+        *_steps_table([single["reference_100"]] if single.get("reference_100") else []),
+        "",
+        f"**Ramp** ({plan['ramp_conversations']} conversations, {plan['ramp_seconds']} s per "
+        "step, stops at the first step failing p99 < 100 ms / zero loss / zero duplicates / "
+        "no refusals):",
+        "",
+        *_steps_table(single.get("ramp", [])),
+        "",
+    ]
+    ramp = single.get("ramp", [])
+    if single.get("load_points_cut"):
+        lines += [f"Load points cut short: {single['load_points_cut']}.", ""]
+    if single.get("ramp_cut"):
+        lines += [f"The ramp was cut short ({single['ramp_cut']}).", ""]
+    if ramp and ramp[-1].get("ok"):
+        lines += ["The ramp ended without a failing step: the maximum is a lower bound.", ""]
+    elif ramp and not any(x.get("ok") for x in ramp):
+        lines += [
+            f"Not even the lowest step ({ramp[0]['rate']:.0f} msg/s) was sustainable, so the "
+            "maximum is reported as null.",
+            "",
+        ]
+    over = single.get("overload")
+    if isinstance(over, dict) and "sent" in over:
+        lines += [
+            f"**Overload** at {over['rate']:.0f} msg/s for {over['seconds']} s: sent "
+            f"{over['sent']}, delivered {over['delivered']}, lost {over['lost']}, duplicates "
+            f"{over['duplicates']}, refused {over['refused']} (errors {over['errors'] or 'none'}), "
+            f"p99 {_fmt(over['p99_ms'])} ms, max {_fmt(over['max_ms'])} ms; backlog drained "
+            f"{over['drain_s']} s after sending stopped; socket disconnects {over['disconnects']}; "
+            f"server alive: {over['servers_alive']}. Probe afterwards: {over.get('probe_after')}. "
+            f"Counting late arrivals until {over.get('waited_after_send_s')} s after the last "
+            f"send: {over.get('late_delivered')} more arrived, **finally lost "
+            f"{over.get('lost_final')}, duplicates {over.get('duplicates_final')}** (the summary "
+            "line's overload figures).",
+            "",
+        ]
+    elif over:
+        lines += [f"**Overload**: {over}", ""]
+    errs = single.get("server_errors_logged")
+    if errs:
+        tail = single.get("server_log_tail", "")
+        lines += [
+            f"The server logged {errs} error/traceback lines; last lines:",
+            "",
+            "```",
+            tail[-1500:],
+            "```",
+            "",
+        ]
+    idle = data.get("idle")
+    if idle:
+        if "error" in idle:
+            lines += [f"**Idle sockets**: could not run: `{idle['error']}`", ""]
+        else:
+            lines += [
+                f"**Idle sockets**: {idle['sockets']} open visitor sockets (failed "
+                f"{idle['failed']}, not tried within the time limit "
+                f"{idle.get('not_tried_time_limit', 0)}, opened in "
+                f"{idle['connect_seconds']} s): RSS "
+                f"{idle['rss_before_mb']} → {idle['rss_after_mb']} MB = "
+                f"**{_fmt(idle['kib_per_socket'])} KiB per socket**; idle CPU "
+                f"{idle['idle_cpu_pct']} %."
+                + (
+                    " More than 10 % of the handshakes failed, so the figure is not reported "
+                    "in the summary line."
+                    if idle["kib_per_socket"] is not None and _idle_figure(idle) is None
+                    else ""
+                ),
+                "",
+            ]
+    return lines
+
+
+def write(r: dict[str, Any], s: dict[str, Any], output: str) -> Path:
+    from .findings import findings
+
+    m = r["machine"]
+    plan = r["plan"]
+    p, a, b = r.get("product", {}), r.get("baseline_a", {}), r.get("baseline_b", {})
+    pmax = s["max_sustainable_msgs_per_s"]
+    L: list[str] = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench" + (" QUICK=1" if r["quick"] else "") + "` "
+        f"(`python -m bench{' --quick' if r['quick'] else ''}`) on {r['date']}; "
+        f"total {r['total_seconds']} s. Do not edit by hand: rerun it.",
+        "",
+        "Everything runs on loopback on one machine: the load generator (one asyncio process, "
+        "send and receive timed in-process), the servers, PostgreSQL and Redis share the cores, "
+        "so knees are noisy (±30 %). Server CPU is the server processes' own user+system time "
+        "(psutil, by PID) divided by the messages sent; PostgreSQL's and Redis's CPU is not "
+        "included. A message is *lost* if the other side had not received `message.new` for it "
+        "when the step's drain window ended (see the step's drain time) and it was not refused "
+        "(it may be stored and arrive later); before each step the generator waits a bounded "
+        "time for the previous step's backlog; *sustainable* means p99 < 100 ms, no loss, "
+        "no duplicates, no refusals, and the generator kept the rate.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {m['cpu']}",
+        f"- Memory: {m['memory']}; load average at start {m['load']}",
+        f"- {m['os']}, Python {m['python']}, PostgreSQL {m['postgresql']}, Redis {m['redis']}",
+        f"- {m['versions']}",
+        f"- Raw PostgreSQL INSERT + COMMIT from Python right before the run: "
+        f"{r.get('commit_probe')} (every persisted message waits for one such commit)",
+        "",
+        "```",
+        m.get("free", ""),
+        "```",
+        "",
+        "## Summary",
+        "",
+        "| | product | baseline A (plain Channels) | baseline B (bare asyncio) | goal |",
+        "|---|---:|---:|---:|---|",
+        f"| max sustainable msg/s, one process | {_fmt(s['max_sustainable_msgs_per_s'])} | "
+        f"{_fmt(s['baseline_a_max_msgs_per_s'])} | {_fmt(s['baseline_b_max_msgs_per_s'])} | "
+        "≥ 500; ≥ 5× A; ≥ 0.5× B |",
+        f"| ratio product / baseline | | {_ratio(pmax, s['baseline_a_max_msgs_per_s'])} "
+        f"| {_ratio(pmax, s['baseline_b_max_msgs_per_s'])} | |",
+        f"| server CPU ms per message (at 100 msg/s) | {_fmt(s['server_cpu_ms_per_msg'])} | "
+        f"{_fmt(s['baseline_a_cpu_ms_per_msg'])} | {_fmt(s['baseline_b_cpu_ms_per_msg'])} | "
+        "≤ 1.5; ≤ 2× B |",
+        f"| p99 ms at 100 msg/s | {_fmt(s['p99_ms_at_100_msgs_per_s'])} | "
+        f"{_fmt(_get(a, 'single', 'p99_ms_at_100'))} | {_fmt(_get(b, 'single', 'p99_ms_at_100'))} "
+        "| < 20 |",
+        f"| overload (2× max): lost / duplicates | {_fmt(s['overload_lost'])} / "
+        f"{_fmt(s['overload_duplicates'])} | {_fmt(_get(a, 'single', 'overload', 'lost_final'))} / "
+        f"{_fmt(_get(a, 'single', 'overload', 'duplicates_final'))} | "
+        f"{_fmt(_get(b, 'single', 'overload', 'lost_final'))} / "
+        f"{_fmt(_get(b, 'single', 'overload', 'duplicates_final'))} | 0 / 0 |",
+        f"| two processes, combined msg/s | {_fmt(s['two_process_msgs_per_s'])} | | | report |",
+        f"| idle socket RSS KiB | {_fmt(s['idle_rss_kib_per_socket'])} | "
+        f"{_fmt(_get(a, 'idle', 'kib_per_socket'))} | {_fmt(_get(b, 'idle', 'kib_per_socket'))} "
+        "| ≤ 40 |",
+        f"| widget loader gzip bytes | {_fmt(s['widget_loader_gzip_bytes'])} | | | ≤ 2,048 |",
+        f"| visitor panel, everything, gzip bytes | {_fmt(s['widget_panel_gzip_bytes'])} | | | "
+        "≤ 15,360 |",
+        f"| console first load gzip bytes | {_fmt(s['console_gzip_bytes'])} | | | ≤ 61,440 |",
+        "",
+        "Summary line keys that are `null` could not be measured; the reason is in the section "
+        "below.",
+        "",
+        "## Findings",
+        "",
+        *findings(r, s),
+        "",
+        "## Systems",
+        "",
+        "- **product**: Daphne running `helao_chat.asgi:application` (DEBUG on, rate limits "
+        "raised by environment so that they do not refuse the generator), PostgreSQL database "
+        "`helao_bench` (kept between runs, migrated, `seed_demo`), channels-redis pub/sub "
+        "layer with prefix `helao-bench`. Real protocol: visitors `conversation.start`, "
+        "agents (logged in through `/console/login/`, `presence.set` online, refreshed every "
+        "30 s) "
+        "`conversation.claim`, then both `message.send`.",
+        "- **baseline A** (`bench/baseline_a/`): one `AsyncJsonWebsocketConsumer` per side, "
+        "`database_sync_to_async(Message.objects.create)`, then `group_send` on "
+        "`channels_redis.core.RedisChannelLayer`; Daphne; database `helao_bench_a`; "
+        "CONN_MAX_AGE=60.",
+        "- **baseline B** (`bench/baseline_b.py`): `websockets` server, psycopg async pool "
+        "(insert + commit), then `PUBLISH` on Redis; one pattern subscription per process fans "
+        "out to local sockets; database `helao_bench_b`.",
+        "",
+        "## Details",
+        "",
+        *_system_section("Product", p, plan),
+    ]
+    two = p.get("two_process")
+    if two:
+        L += ["### Product, two Daphne processes", ""]
+        if "error" in two:
+            L += [f"Could not run: `{two['error']}`", ""]
+        else:
+            L += [
+                "Visitors and agent sockets alternate between the two processes, so most "
+                "messages cross processes through Redis.",
+                "",
+                *_steps_table(two["steps"]),
+                "",
+            ]
+    launcher = _get(p, "idle", "launcher")
+    if launcher:
+        L += [
+            "**Launcher cost**: the host page's launcher opens no socket; a page view costs one "
+            "GET of `/widget.js` (cacheable): "
+            + (
+                f"{launcher['cpu_ms_per_load']} ms server CPU per uncached load."
+                if launcher.get("cpu_ms_per_load") is not None
+                else f"not measured ({launcher.get('reason')})."
+            ),
+            "",
+        ]
+    L += ["### Page weight (gzip -9 per file, summed)", ""]
+    for key, title in (
+        ("widget_loader", "Widget loader `/widget.js`"),
+        ("widget_panel", "Visitor panel `/widget/panel/` and everything it loads"),
+        ("console", "Console first load `/console/` after login"),
+    ):
+        item = _get(p, "sizes", key) or {}
+        if item.get("gzip_bytes") is None:
+            reason = item.get("reason") or _get(p, "sizes", "error") or "not measured"
+            L.append(f"- {title}: **not measured** — {reason}.")
+        else:
+            files = ", ".join(f"`{f}` {n} B" for f, n in item.get("files", {}).items())
+            miss = f"; missing: {', '.join(item['missing'])}" if item.get("missing") else ""
+            L.append(f"- {title}: **{item['gzip_bytes']:,} B** ({files}{miss})")
+    L += ["", *_system_section("Baseline A: plain Channels", a, plan)]
+    L += [*_system_section("Baseline B: bare asyncio", b, plan)]
+    prof = p.get("profile")
+    L += ["## Profile of the product's message path", ""]
+    if not prof or "error" in prof:
+        L += [f"Not measured: {prof.get('error') if prof else 'skipped'}", ""]
+    else:
+        L += [
+            f"cProfile on the event loop thread and on every executor thread of one Daphne "
+            f"process (`bench/profile_server.py`), {prof['messages']} messages at "
+            f"{prof['rate']:.0f} msg/s over {prof.get('conversations') or '?'} conversations (p99 "
+            f"{prof['p99_ms']} ms under the profiler), only while the load ran (SIGUSR1/SIGUSR2). "
+            f"Time inside functions per stored message, idle waits (epoll, locks, queues) "
+            f"excluded: **{prof['profiled_busy_ms_per_message']} ms**. This is wall time: it "
+            "includes profiler overhead and the time a thread waited for a CPU on a busy "
+            "machine, so the shares and the counts matter, not the sum.",
+            "",
+            "| where | ms / message | share |",
+            "|---|---:|---:|",
+            *[
+                f"| {x['what']} | {x['ms_per_message']} | {x['share'] * 100:.0f} % |"
+                for x in prof["buckets"]
+            ],
+            "",
+            "Counts per stored message (async functions are counted through the plain functions "
+            "they call: cProfile counts every resumption of a coroutine as a call):",
+            "",
+            "| operation | per message |",
+            "|---|---:|",
+            *[f"| {x['what']} | {x['per_message']} |" for x in prof["counts"]],
+            "",
+            "Top functions by own time:",
+            "",
+            "| function | calls / msg | own ms / msg | cumulative ms / msg |",
+            "|---|---:|---:|---:|",
+            *[
+                f"| `{x['function']}` | {x['calls_per_message']} | {x['own_ms_per_message']} | "
+                f"{x['cum_ms_per_message']} |"
+                for x in prof["top"]
+            ],
+            "",
+        ]
+    from .experiment import markdown as experiment_markdown
+
+    L += experiment_markdown()
+    purge = r.get("purge", {})
+    L += ["## Retention purge", "", purge.get("markdown") or "Not measured.", ""]
+    L += [
+        "## Summary line",
+        "",
+        "```json",
+        __import__("json").dumps(s, indent=1),
+        "```",
+        "",
+    ]
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(L))
+    return path

@@ -1,0 +1,336 @@
+"""Measuring one system (the product or a baseline) with the load generator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from . import loadgen
+from .common import Server
+
+
+@dataclass
+class Plan:
+    load_points: list[int]  # conversations at 1 msg/s each
+    point_seconds: float
+    ramp_conversations: int
+    ramp_rates: list[float]
+    ramp_seconds: float
+    overload_seconds: float
+    overload_drain: float
+    idle_sockets: int
+    two_process_steps: int
+    settle_limit: float
+    setup_limit: float
+    ramp_budget: float
+    baseline_idle_sockets: int
+    system_budget: float  # seconds for one system's load measurements, overload included
+    idle_limit: float  # seconds allowed for opening the idle sockets
+    two_process_conversations: int
+
+
+QUICK = Plan(
+    load_points=[50],
+    point_seconds=3,
+    ramp_conversations=20,
+    ramp_rates=[5, 10, 25, 50, 100, 200, 350, 500, 700, 1000, 1400],
+    ramp_seconds=3,
+    overload_seconds=5,
+    overload_drain=4,
+    idle_sockets=500,
+    two_process_steps=1,
+    settle_limit=4,
+    setup_limit=20,
+    ramp_budget=25,
+    baseline_idle_sockets=0,
+    system_budget=60,
+    idle_limit=20,
+    two_process_conversations=10,
+)
+FULL = Plan(
+    load_points=[50, 200, 500],
+    point_seconds=6,
+    ramp_conversations=200,
+    ramp_rates=[10, 25, 50, 100, 150, 225, 340, 500, 650, 800, 1000, 1250, 1600, 2000],
+    ramp_seconds=6,
+    overload_seconds=20,
+    overload_drain=15,
+    idle_sockets=5000,
+    two_process_steps=5,
+    settle_limit=8,
+    setup_limit=60,
+    ramp_budget=120,
+    baseline_idle_sockets=1000,
+    system_budget=300,
+    idle_limit=120,
+    two_process_conversations=100,
+)
+
+
+def agents_for(conversations: int) -> int:
+    """About ten chats per agent console, as a busy service desk would have."""
+    return max(2, min(50, math.ceil(conversations / 10)))
+
+
+def passes(step: dict[str, Any]) -> bool:
+    return (
+        step["p99_ms"] is not None
+        and step["p99_ms"] < 100
+        and step["lost"] == 0
+        and step["duplicates"] == 0
+        and step["refused"] == 0
+        and not step["errors"]
+        and step["achieved_rate"] >= 0.95 * step["rate"]
+    )
+
+
+class Meter:
+    """Server CPU and RSS (psutil, by PID) and the load generator's own CPU over one step."""
+
+    def __init__(self, servers: list[Server]) -> None:
+        self.servers = servers
+        self.me = psutil.Process()
+
+    def __enter__(self) -> Meter:
+        self.cpu0 = sum(s.cpu_seconds() for s in self.servers)
+        self.me0 = sum(self.me.cpu_times()[:2])
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.wall = time.perf_counter() - self.t0
+        self.cpu = sum(s.cpu_seconds() for s in self.servers if s.alive()) - self.cpu0
+        self.me_cpu = sum(self.me.cpu_times()[:2]) - self.me0
+        self.rss_mb = sum(s.rss_bytes() for s in self.servers if s.alive()) / 2**20
+
+    def annotate(self, step: dict[str, Any]) -> dict[str, Any]:
+        sent = max(step["sent"], 1)
+        step["server_cpu_ms_per_msg"] = round(self.cpu * 1000 / sent, 2)
+        step["server_cpu_pct"] = round(self.cpu / self.wall * 100, 0)
+        step["loadgen_cpu_pct"] = round(self.me_cpu / self.wall * 100, 0)
+        step["server_rss_mb"] = round(self.rss_mb, 1)
+        return step
+
+
+async def settle(servers: list[Server], limit: float = 8, run=None) -> float:
+    """Waits until the previous step's backlog is delivered and the servers are nearly idle.
+
+    A server that waits on its database is idle by CPU while its backlog grows, so the
+    previous step's outstanding messages are what counts first.
+    """
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        if run is not None and run.tracker.outstanding() > 0:
+            await asyncio.sleep(0.2)
+            continue
+        cpu0 = sum(s.cpu_seconds() for s in servers if s.alive())
+        await asyncio.sleep(0.5)
+        if (sum(s.cpu_seconds() for s in servers if s.alive()) - cpu0) / 0.5 < 0.15:
+            break
+    return round(time.perf_counter() - t0, 1)
+
+
+SETTLE = {"limit": 8.0}
+
+
+async def _step(run, servers, rate, seconds, drain=3.0) -> dict[str, Any]:
+    backlog = run.tracker.outstanding()
+    waited = await settle(servers, SETTLE["limit"], run)
+    leftover = run.tracker.outstanding()
+    with Meter(servers) as meter:
+        step = await loadgen.drive(run, rate, seconds, drain)
+    step = meter.annotate(step)
+    step["backlog_before"] = {
+        "at_end_of_previous": backlog,
+        "after_wait": leftover,
+        "waited_s": waited,
+    }
+    step["servers_alive"] = all(s.alive() for s in servers)
+    step["loadavg_1m"] = round(os.getloadavg()[0], 1)
+    return step
+
+
+async def measure(
+    name: str, servers: list[Server], protocol: loadgen.BaselineProtocol, plan: Plan, log
+) -> dict[str, Any]:
+    """Load points, ramp to the maximum sustainable rate, then 2x that rate (overload)."""
+    SETTLE["limit"] = plan.settle_limit
+    result: dict[str, Any] = {"name": name, "load_points": [], "ramp": []}
+    pairs_needed = max([*plan.load_points, plan.ramp_conversations])
+    t0 = time.perf_counter()
+    run = await loadgen.setup(
+        protocol, pairs_needed, agents_for(pairs_needed), time_limit=plan.setup_limit
+    )
+    heartbeat = asyncio.create_task(protocol.heartbeat(run))
+    result["setup"] = {
+        "conversations": len(run.pairs),
+        "agents": len(run.agents),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "errors": dict(run.setup_errors),
+    }
+    log(f"{name}: {len(run.pairs)} conversations open in {result['setup']['seconds']} s")
+    everything = run.pairs
+    deadline = time.monotonic() + plan.system_budget
+    try:
+        await asyncio.sleep(1)  # set-up events (queue, claims) drain first
+        # Ramp first, from a low rate, so that a slow system is measured before any backlog.
+        run.pairs = everything[: plan.ramp_conversations]
+        best = None
+        ramp_end = time.monotonic() + plan.ramp_budget
+        for rate in plan.ramp_rates:
+            if time.monotonic() > ramp_end:
+                result["ramp_cut"] = f"time budget of {plan.ramp_budget} s used up"
+                break
+            # At least ~30 messages per step, so that a p99 means something at low rates.
+            seconds = min(10.0, max(plan.ramp_seconds, 30 / rate))
+            step = await _step(run, servers, rate, seconds)
+            step["ok"] = passes(step)
+            result["ramp"].append(step)
+            log(
+                f"{name}: ramp {rate:.0f}/s p99={step['p99_ms']} lost={step['lost']} "
+                f"cpu={step['server_cpu_ms_per_msg']} ms/msg ok={step['ok']}"
+            )
+            if not step["ok"]:
+                break
+            best = step
+        result["max_msgs_per_s"] = best["rate"] if best else None
+        # The reference point for p99 and CPU per message, whatever the ramp found.
+        ref = await _step(run, servers, 100.0, plan.ramp_seconds)
+        ref["ok"] = passes(ref)
+        result["reference_100"] = ref
+        result["p99_ms_at_100"] = ref["p99_ms"]
+        result["cpu_ms_per_msg"] = ref["server_cpu_ms_per_msg"]
+        log(
+            f"{name}: 100/s p99={ref['p99_ms']} lost={ref['lost']} "
+            f"cpu={ref['server_cpu_ms_per_msg']} ms/msg"
+        )
+        reserve = plan.overload_seconds + plan.overload_drain + 2 * plan.settle_limit + 10
+        for n in plan.load_points:
+            if time.monotonic() > deadline - reserve:
+                result["load_points_cut"] = f"{n} conversations skipped: time budget used up"
+                break
+            run.pairs = everything[:n]
+            step = await _step(run, servers, float(n), plan.point_seconds)
+            step["conversations"] = len(run.pairs)
+            result["load_points"].append(step)
+            log(f"{name}: {n} conversations @1/s p99={step['p99_ms']} lost={step['lost']}")
+        run.pairs = everything[: plan.ramp_conversations]
+        if not all(s.alive() for s in servers):
+            result["overload"] = {"skipped": "a server died during the ramp"}
+            return result
+        over_rate = 2 * (best["rate"] if best else plan.ramp_rates[0])
+        step = await _step(run, servers, over_rate, plan.overload_seconds, plan.overload_drain)
+        over_tracker = run.tracker
+        t_end = time.perf_counter() - step["drain_s"]  # when the last overload message was sent
+        step["recovered_within_s"] = step["drain_s"] if step["lost"] == 0 else None
+        await asyncio.sleep(1)
+        probe = await _step(run, servers, min(50.0, over_rate / 4), 2, 5)
+        step["backlog_after"] = probe["backlog_before"]
+        step["probe_after"] = {k: probe[k] for k in ("sent", "lost", "p99_ms", "servers_alive")}
+        # Messages may arrive late; they are lost only if they never arrive. Wait a bit more.
+        limit = time.perf_counter() + plan.overload_drain
+        while over_tracker.outstanding() > 0 and time.perf_counter() < limit:
+            await asyncio.sleep(0.2)
+        late = over_tracker.summary()
+        step["late_delivered"] = late["delivered"] - step["delivered"]
+        step["late_duplicates"] = late["duplicates"] - step["duplicates"]
+        step["lost_final"] = late["lost"]
+        step["duplicates_final"] = late["duplicates"]
+        step["waited_after_send_s"] = round(time.perf_counter() - t_end, 1)
+        result["overload"] = step
+        log(
+            f"{name}: overload {over_rate:.0f}/s lost={step['lost']} dup={step['duplicates']} "
+            f"refused={step['refused']} drain={step['drain_s']} s probe p99={probe['p99_ms']} "
+            f"finally lost={step['lost_final']} after {step['waited_after_send_s']} s"
+        )
+    finally:
+        heartbeat.cancel()
+        run.pairs = everything
+        await loadgen.teardown(run)
+    return result
+
+
+async def two_process(
+    servers: list[Server], protocol: loadgen.BaselineProtocol, plan: Plan, start: float, log
+) -> dict[str, Any]:
+    """Ramps from the single-process maximum with visitors and agents spread over both."""
+    n = plan.two_process_conversations
+    run = await loadgen.setup(protocol, n, agents_for(n), time_limit=plan.setup_limit)
+    heartbeat = asyncio.create_task(protocol.heartbeat(run))
+    steps = []
+    best = None
+    try:
+        rate = start
+        for _ in range(plan.two_process_steps):
+            step = await _step(run, servers, rate, plan.ramp_seconds)
+            step["ok"] = passes(step)
+            steps.append(step)
+            log(f"two processes: {rate:.0f}/s p99={step['p99_ms']} ok={step['ok']}")
+            if not step["ok"]:
+                break
+            best = step
+            rate = max(rate + 5, round(rate * 1.3, -1))
+            await asyncio.sleep(0.5)
+    finally:
+        heartbeat.cancel()
+        await loadgen.teardown(run)
+    return {"steps": steps, "max_msgs_per_s": best["rate"] if best else None}
+
+
+async def idle(
+    server: Server, open_visitor, count: int, log, time_limit: float = 120
+) -> dict[str, Any]:
+    """RSS growth of one server process per open, idle visitor socket."""
+    socks = []
+    sem = asyncio.Semaphore(64)
+    errors = 0
+    skipped = 0
+    deadline = time.monotonic() + time_limit
+
+    async def one() -> None:
+        nonlocal errors, skipped
+        async with sem:
+            if time.monotonic() > deadline:
+                skipped += 1
+                return
+            try:
+                socks.append(await open_visitor())
+            except Exception:
+                errors += 1
+
+    await one()  # warm up code paths before the baseline reading
+    await asyncio.sleep(0.5)
+    rss0 = server.rss_bytes()
+    t0 = time.perf_counter()
+    try:
+        await asyncio.gather(*(one() for _ in range(count)))
+        opened = len(socks) - 1
+        connect_s = time.perf_counter() - t0
+        await asyncio.sleep(1.5)
+        rss1 = server.rss_bytes()
+        cpu0 = server.cpu_seconds()
+        await asyncio.sleep(2)
+        idle_cpu_pct = (server.cpu_seconds() - cpu0) / 2 * 100
+    finally:
+        for sock in socks:
+            with contextlib.suppress(Exception):
+                await sock.close()
+    per = (rss1 - rss0) / 1024 / max(opened, 1)
+    log(f"idle: {opened} sockets, {per:.1f} KiB RSS each, {errors} failed")
+    return {
+        "sockets": opened,
+        "failed": errors,
+        "not_tried_time_limit": skipped,
+        "connect_seconds": round(connect_s, 1),
+        "rss_before_mb": round(rss0 / 2**20, 1),
+        "rss_after_mb": round(rss1 / 2**20, 1),
+        "kib_per_socket": round(per, 1) if opened else None,
+        "idle_cpu_pct": round(idle_cpu_pct, 1),
+    }
