@@ -23,6 +23,9 @@ from websockets.sync.client import connect as ws_connect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+# Patience, not timing: the machine running the tests may be busy.
+expect.set_options(timeout=20_000)
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-background-networking",
@@ -96,6 +99,7 @@ class Agent:
             chat_origin.replace("http", "ws") + "/ws/agent/",
             origin=chat_origin,
             additional_headers={"Cookie": cookie},
+            open_timeout=30,
         )
         self.seen: list[dict] = []
 
@@ -291,7 +295,16 @@ def test_the_launcher_speaks_the_host_pages_language(site, browser):
     page.close()
 
 
-def test_the_panel_fills_a_phone_screen_and_says_when_nobody_is_online(roles, site, browser):
+@pytest.fixture
+def monday_hours(roles):
+    from datetime import time
+
+    from chat.models import OpeningHours
+
+    OpeningHours.objects.create(weekday=0, opens=time(9), closes=time(16))
+
+
+def test_the_panel_fills_a_phone_screen_and_says_when_nobody_is_online(monday_hours, site, browser):
     _, _, write = site
     context = browser.new_context(viewport={"width": 375, "height": 667}, is_mobile=True)
     page = context.new_page()
@@ -302,9 +315,30 @@ def test_the_panel_fills_a_phone_screen_and_says_when_nobody_is_online(roles, si
     panel = page.frame_locator("iframe[title='Chat']")
     expect(panel.get_by_text("No one is available to chat right now.")).to_be_visible()
     expect(panel.get_by_role("textbox", name="Message")).to_be_disabled()
+    expect(panel.get_by_role("list", name="Opening hours")).to_have_text("Monday 09:00–16:00")
     box = frame.bounding_box()
     assert box == {"x": 0, "y": 0, "width": 375, "height": 667}
     assert _audit(next(f for f in page.frames if "/widget/panel/" in f.url)) == []
     # Nothing was stored: no chat was started.
     assert page.evaluate("localStorage.length") == 0
     context.close()
+
+
+def test_the_demo_page_embeds_the_widget_under_the_chats_own_policy(roles, chat_server, browser):
+    page = browser.new_page(locale="fi-FI")
+    problems: list[str] = []
+    page.on("console", lambda m: "Refused" in m.text and problems.append(m.text))
+    page.on(
+        "response",
+        lambda r: r.status >= 400 and "favicon" not in r.url and problems.append(r.url),
+    )
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(f"{chat_server}/demo/")
+    launcher = page.get_by_role("button", name="Avaa chat")
+    expect(launcher).to_be_visible()
+    assert launcher.evaluate("b => getComputedStyle(b).borderRadius") == "50%"
+    launcher.click()
+    panel = page.frame_locator("iframe[title='Chat']")
+    expect(panel.get_by_role("button", name="Pienennä chat")).to_be_visible()
+    assert problems == []
+    page.close()
