@@ -280,6 +280,7 @@ function onError(f) {
   }
   if (!item) return;
   if (f.ref === starting) starting = null;
+  item.inflight = false;
   if (f.code === "rate_limited") {
     setState(item.li, S.retrying, true);
     note(S.slow);
@@ -324,25 +325,32 @@ function queue(text, cid = newId()) {
 
 function flush() {
   if (!live) return;
+  // Each message is on the wire at most once per socket; the server stores each id once.
   for (const [cid, item] of outbox) {
+    if (item.inflight) continue;
     if (!conv || conv.status === "closed") {
-      if (starting) return;
-      if (!agentsOnline) return;
-      starting = cid;
-      send({
+      if (starting || !agentsOnline) return;
+      const frame = {
         type: "conversation.start", text: item.text, client_msg_id: cid, ref: cid,
         page, lang: cfg.lang, screen: `${screen.width}x${screen.height}`,
-      });
+      };
+      if (!send(frame)) return;
+      starting = cid;
+      item.inflight = true;
       setState(item.li, S.sending, false);
       return;
     }
-    send({ type: "message.send", text: item.text, client_msg_id: cid, ref: cid });
+    if (!send({ type: "message.send", text: item.text, client_msg_id: cid, ref: cid })) return;
+    item.inflight = true;
     setState(item.li, S.sending, false);
   }
 }
 
 function markPending(label) {
-  for (const item of outbox.values()) setState(item.li, label, true);
+  for (const item of outbox.values()) {
+    item.inflight = false;
+    setState(item.li, label, true);
+  }
 }
 
 ui.form.addEventListener("submit", (e) => {

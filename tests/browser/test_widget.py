@@ -342,3 +342,49 @@ def test_the_demo_page_embeds_the_widget_under_the_chats_own_policy(roles, chat_
     expect(panel.get_by_role("button", name="Pienennä chat")).to_be_visible()
     assert problems == []
     page.close()
+
+
+def test_a_message_typed_while_offline_is_sent_once_on_reconnect(agent, site, browser):
+    _, chat, write = site
+    url = write("offline.html", title="Offline")
+    context = browser.new_context()
+    network = {"down": False, "sockets": []}
+
+    def route(ws):
+        # The network between the browser and the chat server, which the test can cut.
+        if network["down"]:
+            ws.close()
+            return
+        ws.connect_to_server()
+        network["sockets"].append(ws)
+
+    context.route_web_socket(re.compile(r"/ws/visitor/$"), route)
+    page = context.new_page()
+    page.goto(url)
+    _launcher(page).click()
+    panel = page.frame_locator("iframe[title='Chat']")
+    panel.locator("#hc-input").fill("Before the outage")
+    panel.locator("#hc-input").press("Enter")
+    expect(panel.locator(".msg.mine .state")).to_have_text("Sent")
+    conversation_id = agent.wait("queue.message")["conversation_id"]
+
+    network["down"] = True
+    for ws in network["sockets"]:
+        ws.close()
+    expect(panel.locator("#hc-status")).to_have_text("Connection lost. Reconnecting…")
+    panel.locator("#hc-input").fill("Typed while offline")
+    panel.locator("#hc-input").press("Enter")
+    offline = panel.locator(".msg.mine").last
+    expect(offline.locator(".state")).to_have_text("Not sent yet, retrying…")
+
+    network["down"] = False
+    chat_frame = next(f for f in page.frames if f.url.startswith(chat))
+    chat_frame.evaluate("dispatchEvent(new Event('online'))")
+    expect(offline.locator(".state")).to_have_text("Sent")
+    expect(panel.locator(".msg.mine")).to_have_count(2)
+    expect(panel.locator("#hc-status")).to_have_text("Waiting for a customer service agent…")
+
+    agent.send({"type": "conversation.claim", "conversation_id": conversation_id})
+    texts = [m["text"] for m in agent.wait("conversation.claim.ok")["messages"]]
+    assert texts.count("Typed while offline") == 1
+    context.close()
