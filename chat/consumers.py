@@ -197,6 +197,13 @@ class VisitorConsumer(JsonFrameConsumer):
         )
 
     async def _subscribe(self, conversation: Conversation) -> None:
+        previous = self.conversation
+        if previous is not None and previous.pk != conversation.pk:
+            # A socket follows one conversation at a time: a new chat after an ended one must
+            # not keep receiving the old conversation's events.
+            await self.channel_layer.group_discard(
+                events.conversation_group(previous.pk), self.channel_name
+            )
         self.conversation = conversation
         await self.channel_layer.group_add(
             events.conversation_group(conversation.pk), self.channel_name
@@ -221,6 +228,13 @@ class VisitorConsumer(JsonFrameConsumer):
         if result is None:
             raise ChatError("bad_token", "unknown or expired conversation; start a new one")
         conversation, messages = result
+        current = self.conversation
+        if (
+            current is not None
+            and current.pk != conversation.pk
+            and current.status != Conversation.Status.CLOSED
+        ):
+            raise ChatError("token_mismatch", "this connection already follows another chat")
         await self._subscribe(conversation)
         await self.send_json(
             {
@@ -240,7 +254,9 @@ class VisitorConsumer(JsonFrameConsumer):
         services._clean_text(text)
         services._clean_client_msg_id(client_msg_id)
         page = services.clean_page(frame.get("page"))
-        context = services.clean_context(frame["context"]) if frame.get("context") else None
+        context = (
+            services.clean_context(frame["context"]) if frame.get("context") is not None else None
+        )
         if not (await self._availability())["agents_online"]:
             raise ChatError("unavailable", "no agent is online; see the opening hours")
         if not await sync_to_async(limits.ip_new_conversation_allowed)(self.ip):
@@ -290,9 +306,11 @@ class VisitorConsumer(JsonFrameConsumer):
 
     async def handle_typing(self, frame: dict[str, Any]) -> None:
         conversation = self._require_conversation()
+        active = frame.get("active")
+        if not isinstance(active, bool):
+            raise ChatError("bad_frame", "active must be true or false")
         if not self.typing_bucket.take():
             return
-        active = bool(frame.get("active"))
         await self.channel_layer.group_send(
             events.conversation_group(conversation.pk),
             events.envelope(
@@ -318,8 +336,16 @@ class VisitorConsumer(JsonFrameConsumer):
         await self.unit(_host_context, conversation.pk, data)
 
     async def handle_end(self, frame: dict[str, Any]) -> None:
+        """Closes the conversation for both sides; ending an ended chat repeats the answer."""
         conversation = self._require_conversation()
-        self.conversation = await self.unit(_close, conversation.pk)
+        self.conversation, was_closed = await self.unit(_close, conversation.pk)
+        if was_closed:
+            await self.send_json(
+                {
+                    "type": "conversation.closed",
+                    "conversation": conversation_summary(self.conversation),
+                }
+            )
 
     async def handle_sync(self, frame: dict[str, Any]) -> None:
         conversation = self._require_conversation()
@@ -397,8 +423,10 @@ def _host_context(conversation_id: int, data: dict[str, Any]) -> None:
     services.host_context_set(conversation=conversation, data=data)
 
 
-def _close(conversation_id: int) -> Conversation:
-    conversation = Conversation.objects.get(pk=conversation_id)
-    return services.conversation_close(
+def _close(conversation_id: int) -> tuple[Conversation, bool]:
+    conversation = Conversation.objects.select_related("assigned_agent").get(pk=conversation_id)
+    was_closed = conversation.status == Conversation.Status.CLOSED
+    conversation = services.conversation_close(
         conversation=conversation, closed_by=Conversation.ClosedBy.VISITOR
     )
+    return conversation, was_closed

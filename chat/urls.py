@@ -7,4 +7,6 @@ app_name = "chat"
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("demo/", views.demo, name="demo"),
+    path("widget.js", views.widget_js, name="widget_js"),
+    path("widget/panel/", views.widget_panel, name="widget_panel"),
 ]

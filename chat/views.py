@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+from functools import lru_cache
+from pathlib import Path
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.templatetags.static import static
+from django.utils import timezone, translation
+from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.gzip import gzip_page
+from django.views.decorators.http import require_GET
 
-from . import selectors
+from . import selectors, widget_strings
+from .net import embed_origins
 
 logger = logging.getLogger(__name__)
 
@@ -64,3 +75,95 @@ async def healthz(request: HttpRequest) -> JsonResponse:
 def demo(request: HttpRequest) -> HttpResponse:
     """A page that embeds the widget, as a customer's site would."""
     return render(request, "chat/demo.html", {"debug": settings.DEBUG})
+
+
+# --- the widget -------------------------------------------------------------------------------
+
+WIDGET_LANGUAGES = ("fi", "sv", "en")
+# The loader's URL is fixed (it is pasted into customers' pages), so it cannot be fingerprinted;
+# a short lifetime plus an ETag keeps updates flowing without re-sending unchanged bytes.
+LOADER_MAX_AGE = 3600
+
+
+def _static_path(name: str) -> Path | None:
+    found = finders.find(name)
+    if found:
+        return Path(found)
+    try:
+        path = Path(staticfiles_storage.path(name))
+    except NotImplementedError:
+        return None
+    return path if path.exists() else None
+
+
+@lru_cache(maxsize=4)
+def _read_static(name: str, mtime: float) -> tuple[bytes, str]:
+    path = _static_path(name)
+    if path is None:
+        raise Http404(name)
+    body = path.read_bytes()
+    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _static_file(name: str) -> tuple[bytes, str]:
+    path = _static_path(name)
+    if path is None:
+        raise Http404(name)
+    return _read_static(name, path.stat().st_mtime)
+
+
+@require_GET
+@gzip_page
+def widget_js(request: HttpRequest) -> HttpResponse:
+    """The loader that customers embed: a launcher button and nothing else until clicked."""
+    body, etag = _static_file("widget/loader.js")
+    # gzip_page weakens the ETag it sends, so compare without the W/ prefix.
+    wanted = {
+        t.strip().removeprefix("W/") for t in request.headers.get("If-None-Match", "").split(",")
+    }
+    if etag in wanted:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(body, content_type="text/javascript; charset=utf-8")
+    response["ETag"] = etag
+    # Any site may load the script itself; it holds nothing secret.
+    response["Cross-Origin-Resource-Policy"] = "cross-origin"
+    patch_cache_control(response, public=True, max_age=LOADER_MAX_AGE)
+    return response
+
+
+def _panel_language(request: HttpRequest) -> str:
+    lang = (request.GET.get("lang") or "").lower()[:2]
+    return lang if lang in WIDGET_LANGUAGES else settings.LANGUAGE_CODE
+
+
+@require_GET
+@xframe_options_exempt
+def widget_panel(request: HttpRequest) -> HttpResponse:
+    """The chat panel, framed by the loader; only the sites in CHAT_EMBED_ORIGINS may frame it."""
+    lang = _panel_language(request)
+    with translation.override(lang):
+        strings = widget_strings.panel_strings()
+        config = {
+            "lang": lang,
+            "wsPath": "/ws/visitor/",
+            "privacyUrl": "/privacy/",
+            "embedOrigins": sorted(embed_origins()),
+            "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,
+            "maxContext": settings.CHAT_MAX_CONTEXT_BYTES,
+            # How long the browser keeps the visitor's token: the register's retention period.
+            "tokenMaxAge": settings.CHAT_RETENTION_MONTHS * 31 * 24 * 3600,
+            "feedbackUrl": static("widget/feedback.js")
+            if _static_path("widget/feedback.js")
+            else None,
+            "strings": strings,
+        }
+        response = render(
+            request, "chat/panel.html", {"config": config, "s": strings, "lang": lang}
+        )
+    # django-csp's per-response override: the default policy forbids every frame ancestor, and
+    # the embed origins are read per request so that a changed setting applies at once.
+    response._csp_replace = {"frame-ancestors": ["'self'", *sorted(embed_origins())]}
+    response["Content-Language"] = lang
+    patch_cache_control(response, private=True, max_age=300)
+    return response

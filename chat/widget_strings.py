@@ -1,0 +1,52 @@
+"""The visitor panel's words in fi/sv/en, translated with Django's gettext (chat/locale/).
+
+They are handed to the panel's script as one JSON catalogue, so the script never builds
+user-visible text of its own. Placeholders are `{name}` style and filled in with textContent.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils.dates import WEEKDAYS
+from django.utils.translation import gettext, ngettext
+
+
+def panel_strings() -> dict[str, object]:
+    months = settings.CHAT_RETENTION_MONTHS
+    return {
+        "title": gettext("Customer service chat"),
+        "minimise": gettext("Minimise chat"),
+        "end": gettext("End chat"),
+        "message": gettext("Message"),
+        "send": gettext("Send"),
+        "messages": gettext("Messages"),
+        "notice": ngettext(
+            "Messages and technical details of this chat are kept for %(months)d month.",
+            "Messages and technical details of this chat are kept for %(months)d months.",
+            months,
+        )
+        % {"months": months},
+        "privacy": gettext("Privacy notice"),
+        "you": gettext("You"),
+        "agent": gettext("Customer service"),
+        "typing": gettext("{name} is typing…"),
+        "joined": gettext("{name} joined the chat"),
+        "waiting": gettext("Waiting for a customer service agent…"),
+        "sending": gettext("Sending…"),
+        "sent": gettext("Sent"),
+        "retrying": gettext("Not sent yet, retrying…"),
+        "failed": gettext("Not sent"),
+        "offline": gettext("No one is available to chat right now."),
+        "hours": gettext("Opening hours"),
+        "connecting": gettext("Connecting…"),
+        "reconnecting": gettext("Connection lost. Reconnecting…"),
+        "ended": gettext("The chat has ended."),
+        "new": gettext("Start a new chat"),
+        "erased": gettext("This conversation has been deleted."),
+        "slow": gettext("Too many messages. Please wait a moment."),
+        "reference": gettext("Conversation reference"),
+        "copy": gettext("Copy reference"),
+        "copied": gettext("Copied"),
+        "refHelp": gettext("Quote it if you ask about your data."),
+        "weekdays": [str(WEEKDAYS[i]) for i in range(7)],
+    }

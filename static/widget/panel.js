@@ -1,0 +1,547 @@
+// The visitor's chat panel. It runs inside an iframe on the chat origin, so the token in its
+// localStorage is out of the host page's reach. Protocol: docs/protocol.md.
+const cfg = JSON.parse(document.getElementById("helao-config").textContent);
+const S = cfg.strings;
+const $ = (id) => document.getElementById(id);
+const ui = {
+  log: $("hc-log"), form: $("hc-form"), input: $("hc-input"), send: $("hc-send"),
+  status: $("hc-status"), offline: $("hc-offline"), hours: $("hc-hours"),
+  hoursTitle: $("hc-hours-title"), ref: $("hc-ref"), refValue: $("hc-ref-value"),
+  copy: $("hc-copy"), typing: $("hc-typing"), ended: $("hc-ended"),
+  feedback: $("hc-feedback"), newChat: $("hc-new"), end: $("hc-end"), min: $("hc-min"),
+};
+const KEY = "helao-chat";
+const allowed = new Set([location.origin, ...cfg.embedOrigins]);
+
+let host = null; // the embedding page's origin, once verified
+let page = null;
+let context = null;
+let ws = null;
+let live = false; // welcomed on the current socket
+let attempt = 0;
+let retryTimer = null;
+let lastFrameAt = 0;
+let visible = false;
+let unread = 0;
+let conv = null;
+let token = null;
+let lastSeen = 0;
+let agentsOnline = true;
+let endedHere = false;
+let starting = null; // client id of the message that opens the conversation
+let typingSentAt = 0;
+let typingIdle = null;
+let typingClear = null;
+const seen = new Set();
+const outbox = new Map(); // client_msg_id -> {text, li}
+
+// --- storage (chat origin only; written once a conversation exists) ------------------------
+// localStorage first. Browsers that block storage in third-party frames still keep a
+// partitioned cookie (CHIPS): keyed to the embedding site and readable only by the chat origin,
+// so host-page scripts cannot read the token either way.
+const COOKIE = "helao_visitor";
+function load() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(KEY) || "null");
+    if (saved && typeof saved.token === "string") return saved;
+  } catch {
+    /* storage blocked: try the cookie */
+  }
+  const m = document.cookie.match(/(?:^|; )helao_visitor=([\w-]+)/);
+  return m ? { token: m[1] } : null;
+}
+function save() {
+  const pending = [...outbox].map(([cid, m]) => ({ cid, text: m.text }));
+  try {
+    if (token) localStorage.setItem(KEY, JSON.stringify({ token, outbox: pending }));
+    else localStorage.removeItem(KEY);
+    return;
+  } catch {
+    /* blocked third-party storage */
+  }
+  const age = token ? cfg.tokenMaxAge : 0;
+  document.cookie = `${COOKIE}=${token || ""}; Path=${location.pathname}; Max-Age=${age}; Secure; SameSite=None; Partitioned`;
+}
+
+// --- talking to the loader -------------------------------------------------------------------
+function toHost(msg) {
+  if (host) parent.postMessage(msg, host);
+}
+function setActive(active) {
+  toHost({ type: "state", active });
+}
+function setUnread(n) {
+  unread = n;
+  toHost({ type: "unread", count: n });
+}
+
+window.addEventListener("message", (e) => {
+  if (e.source !== parent || !allowed.has(e.origin)) return;
+  if (host && e.origin !== host) return;
+  const m = e.data || {};
+  if (m.type === "init") {
+    host = e.origin;
+    page = cleanPage(m.page);
+    if (m.context) setContext(m.context);
+    const saved = load();
+    if (saved) {
+      token = saved.token;
+      for (const item of saved.outbox || []) queue(item.text, item.cid);
+    }
+    setActive(Boolean(token));
+    if (token || m.open) connect();
+    if (m.open) opened();
+  } else if (!host) {
+    return;
+  } else if (m.type === "open") {
+    opened();
+    connect();
+    if (m.focus) focusFirst();
+  } else if (m.type === "close") {
+    visible = false;
+  } else if (m.type === "context") {
+    setContext(m.data);
+  } else if (m.type === "page") {
+    page = cleanPage(m.page);
+    if (live && conv && conv.status !== "closed" && page) send({ type: "page.view", page });
+  }
+});
+
+function opened() {
+  visible = true;
+  setUnread(0);
+}
+
+function cleanPage(p) {
+  if (!p || typeof p.url !== "string") return null;
+  return { url: p.url.slice(0, 2048), title: String(p.title || "").slice(0, 300), referrer: String(p.referrer || "").slice(0, 2048) };
+}
+
+function setContext(data) {
+  if (!data || typeof data !== "object" || Array.isArray(data)) return;
+  if (JSON.stringify(data).length > cfg.maxContext) {
+    console.warn("HelaoChat.setContext: context is larger than", cfg.maxContext, "characters");
+    return;
+  }
+  context = data;
+  if (live && conv && conv.status !== "closed") send({ type: "context.set", data: context });
+}
+
+// --- the socket: connect, resume, back off -----------------------------------------------------
+function send(frame) {
+  if (ws && ws.readyState === WebSocket.OPEN) {
+    ws.send(JSON.stringify(frame));
+    return true;
+  }
+  return false;
+}
+
+function connect() {
+  if (ws) return;
+  clearTimeout(retryTimer);
+  showStatus();
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${cfg.wsPath}`;
+  const sock = new WebSocket(url);
+  ws = sock;
+  sock.onopen = () => {
+    lastFrameAt = Date.now();
+    const hello = { type: "hello", lang: cfg.lang, screen: `${screen.width}x${screen.height}` };
+    if (token) Object.assign(hello, { token, last_seen_id: lastSeen || null, page });
+    sock.send(JSON.stringify(hello));
+  };
+  sock.onmessage = (e) => {
+    lastFrameAt = Date.now();
+    let frame;
+    try {
+      frame = JSON.parse(e.data);
+    } catch {
+      return;
+    }
+    handle(frame);
+  };
+  sock.onclose = (e) => {
+    if (ws !== sock) return;
+    ws = null;
+    live = false;
+    markPending(S.retrying);
+    if (e.code === 4004) {
+      forget();
+      note(S.erased);
+    }
+    retry();
+  };
+}
+
+function retry() {
+  // Exponential backoff with full jitter, so a restarted server is not hit by every visitor at once.
+  const cap = Math.min(30000, 1000 * 2 ** attempt);
+  attempt = Math.min(attempt + 1, 10);
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(connect, cap / 2 + Math.random() * (cap / 2));
+  showStatus();
+}
+
+function reconnectNow() {
+  if (ws || (!token && !visible)) return;
+  attempt = 0;
+  connect();
+}
+window.addEventListener("online", reconnectNow);
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") reconnectNow();
+});
+// A socket that went quiet (sleep, a dead proxy) is closed so that the backoff takes over.
+setInterval(() => {
+  if (!ws || ws.readyState !== WebSocket.OPEN) return;
+  if (Date.now() - lastFrameAt > 60000) ws.close();
+  else send({ type: "ping" });
+}, 25000);
+
+// Another tab of the same site started or ended a chat.
+window.addEventListener("storage", (e) => {
+  if (e.key !== KEY) return;
+  const saved = load();
+  if (saved && saved.token !== token && (!conv || conv.status === "closed")) {
+    token = saved.token;
+    endedHere = false;
+    clearLog();
+    if (live) send({ type: "hello", token, page });
+    else connect();
+  }
+});
+
+// --- frames from the server ----------------------------------------------------------------
+function handle(f) {
+  switch (f.type) {
+    case "welcome":
+      live = true;
+      attempt = 0;
+      agentsOnline = Boolean(f.agents_online);
+      renderHours(f.opening_hours || []);
+      if (f.conversation) {
+        if (f.conversation.status === "closed" && !endedHere && !seen.size) {
+          forget();
+        } else {
+          setConv(f.conversation);
+          (f.messages || []).forEach(addMessage);
+        }
+      }
+      // Messages typed offline stay below the history they were written after.
+      for (const item of outbox.values()) ui.log.append(item.li);
+      flush();
+      break;
+    case "conversation.started":
+      token = f.token;
+      setConv(f.conversation);
+      save();
+      setActive(true);
+      if (context) send({ type: "context.set", data: context });
+      break;
+    case "message.ack":
+      addMessage(f.message);
+      if (f.client_msg_id === starting) {
+        starting = null;
+        flush();
+      }
+      break;
+    case "message.new":
+      if (addMessage(f.message) && f.message.sender === "agent" && !visible) setUnread(unread + 1);
+      break;
+    case "sync":
+      (f.messages || []).forEach(addMessage);
+      break;
+    case "typing":
+      showTyping(f.active ? f.name || S.agent : null);
+      break;
+    case "conversation.updated":
+      setConv(f.conversation);
+      break;
+    case "conversation.closed":
+      setConv(f.conversation);
+      break;
+    case "availability":
+      agentsOnline = Boolean(f.agents_online);
+      break;
+    case "error":
+      onError(f);
+      break;
+    default:
+      break;
+  }
+  render();
+}
+
+function onError(f) {
+  const item = f.ref != null ? outbox.get(String(f.ref)) : null;
+  if (f.code === "bad_token") {
+    forget();
+    flush();
+    return;
+  }
+  if (!item) return;
+  if (f.ref === starting) starting = null;
+  item.inflight = false;
+  if (f.code === "rate_limited") {
+    setState(item.li, S.retrying, true);
+    note(S.slow);
+    setTimeout(flush, 5000 + Math.random() * 5000);
+  } else if (f.code === "not_stored" || f.code === "server_error") {
+    setState(item.li, S.retrying, true);
+    setTimeout(flush, 3000 + Math.random() * 3000);
+  } else {
+    // unavailable, closed, too_long...: resending would fail the same way.
+    outbox.delete(String(f.ref));
+    setState(item.li, S.failed, true);
+    save();
+  }
+}
+
+function forget() {
+  token = null;
+  conv = null;
+  starting = null;
+  save();
+  setActive(false);
+}
+
+function setConv(summary) {
+  const wasClosed = conv && conv.status === "closed";
+  conv = summary;
+  if (summary.status === "closed" && !wasClosed) chatEnded();
+}
+
+// --- sending ---------------------------------------------------------------------------------
+function newId() {
+  return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+}
+
+function queue(text, cid = newId()) {
+  const li = messageItem({ sender: "visitor", text }, true);
+  li.dataset.cid = cid;
+  outbox.set(cid, { text, li });
+  setState(li, live ? S.sending : S.retrying, !live);
+  return cid;
+}
+
+function flush() {
+  if (!live) return;
+  // Each message is on the wire at most once per socket; the server stores each id once.
+  for (const [cid, item] of outbox) {
+    if (item.inflight) continue;
+    if (!conv || conv.status === "closed") {
+      if (starting || !agentsOnline) return;
+      const frame = {
+        type: "conversation.start", text: item.text, client_msg_id: cid, ref: cid,
+        page, lang: cfg.lang, screen: `${screen.width}x${screen.height}`,
+      };
+      if (!send(frame)) return;
+      starting = cid;
+      item.inflight = true;
+      setState(item.li, S.sending, false);
+      return;
+    }
+    if (!send({ type: "message.send", text: item.text, client_msg_id: cid, ref: cid })) return;
+    item.inflight = true;
+    setState(item.li, S.sending, false);
+  }
+}
+
+function markPending(label) {
+  for (const item of outbox.values()) {
+    item.inflight = false;
+    setState(item.li, label, true);
+  }
+}
+
+ui.form.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const text = ui.input.value.trim();
+  if (!text || ui.input.disabled) return;
+  ui.input.value = "";
+  endedHere = false;
+  queue(text);
+  save();
+  stopTyping();
+  flush();
+  render();
+  ui.input.focus();
+});
+
+ui.input.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    ui.form.requestSubmit();
+  }
+});
+
+ui.input.addEventListener("input", () => {
+  if (!conv || conv.status === "closed") return;
+  if (Date.now() - typingSentAt > 3000) {
+    typingSentAt = Date.now();
+    send({ type: "typing", active: true });
+  }
+  clearTimeout(typingIdle);
+  typingIdle = setTimeout(stopTyping, 4000);
+});
+
+function stopTyping() {
+  clearTimeout(typingIdle);
+  if (typingSentAt && conv && conv.status !== "closed") send({ type: "typing", active: false });
+  typingSentAt = 0;
+}
+
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape") toHost({ type: "minimise" });
+});
+ui.min.addEventListener("click", () => toHost({ type: "minimise" }));
+ui.end.addEventListener("click", () => {
+  if (conv && conv.status !== "closed") send({ type: "conversation.end" });
+});
+ui.newChat.addEventListener("click", () => {
+  conv = null;
+  endedHere = false;
+  clearLog();
+  render();
+  ui.input.focus();
+});
+ui.copy.addEventListener("click", async () => {
+  try {
+    await navigator.clipboard.writeText(ui.refValue.textContent);
+    ui.copy.textContent = S.copied;
+    setTimeout(() => (ui.copy.textContent = S.copy), 2000);
+  } catch {
+    getSelection().selectAllChildren(ui.refValue);
+  }
+});
+
+// --- rendering (text only, never HTML) -------------------------------------------------------
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text != null) node.textContent = text;
+  return node;
+}
+
+function messageItem(m, mine) {
+  const li = el("div", `msg ${mine ? "mine" : m.sender === "system" ? "system" : "agent"}`);
+  if (m.sender === "system") {
+    const name = m.author_name;
+    li.append(el("p", "", name && m.text === `${name} joined the chat` ? S.joined.replace("{name}", name) : m.text));
+  } else {
+    li.append(el("span", "who", mine ? S.you : m.author_name || S.agent), el("p", "text", m.text));
+    if (mine) li.append(el("span", "state"));
+  }
+  ui.log.append(li);
+  ui.log.scrollTop = ui.log.scrollHeight;
+  return li;
+}
+
+function setState(li, label, failed) {
+  const state = li.querySelector(".state");
+  if (state) state.textContent = label;
+  li.classList.toggle("failed", Boolean(failed));
+}
+
+function addMessage(m) {
+  if (!m || seen.has(m.id)) return false;
+  seen.add(m.id);
+  lastSeen = Math.max(lastSeen, m.id);
+  const cid = m.client_msg_id;
+  const pending = cid && outbox.get(cid);
+  if (pending) {
+    outbox.delete(cid);
+    setState(pending.li, S.sent, false);
+    save();
+    return true;
+  }
+  const li = messageItem(m, m.sender === "visitor");
+  if (m.sender === "visitor") setState(li, S.sent, false);
+  if (m.sender === "agent") showTyping(null);
+  return true;
+}
+
+function clearLog() {
+  seen.clear();
+  lastSeen = 0;
+  ui.log.replaceChildren();
+  ui.feedback.replaceChildren();
+}
+
+function showTyping(name) {
+  clearTimeout(typingClear);
+  ui.typing.textContent = name ? S.typing.replace("{name}", name) : "";
+  if (name) typingClear = setTimeout(() => showTyping(null), 8000);
+}
+
+function renderHours(hours) {
+  ui.hours.replaceChildren(
+    ...hours.map((h) => el("li", "", `${S.weekdays[h.weekday] || ""} ${h.opens}–${h.closes}`)),
+  );
+  ui.hoursTitle.hidden = !hours.length;
+}
+
+let noteText = "";
+function note(text) {
+  noteText = text;
+  showStatus();
+  setTimeout(() => {
+    if (noteText === text) noteText = "";
+    showStatus();
+  }, 6000);
+}
+
+function showStatus() {
+  let text = noteText;
+  if (!text && !live && (token || visible)) text = attempt ? S.reconnecting : S.connecting;
+  if (!text && conv && conv.status === "waiting" && agentsOnline) text = S.waiting;
+  ui.status.textContent = text;
+  ui.status.hidden = !text;
+}
+
+function chatEnded() {
+  endedHere = true;
+  const ended = { token, reference: conv && conv.reference, lang: cfg.lang };
+  stopTyping();
+  showTyping(null);
+  // The conversation is over: its token is no longer kept in this browser.
+  token = null;
+  starting = null;
+  save();
+  setActive(false);
+  for (const [cid, item] of outbox) {
+    setState(item.li, S.failed, true);
+    outbox.delete(cid);
+  }
+  if (cfg.feedbackUrl && ended.token) {
+    import(cfg.feedbackUrl)
+      .then((m) => m.renderFeedback(ui.feedback, ended))
+      .catch(() => {
+        /* feedback is optional; the chat has ended either way */
+      });
+  }
+  render();
+  ui.newChat.focus();
+}
+
+function render() {
+  const open = conv && conv.status !== "closed";
+  const closed = conv && conv.status === "closed";
+  const refuse = !agentsOnline && !(conv && conv.status === "active");
+  ui.offline.hidden = !refuse || Boolean(closed);
+  ui.input.disabled = ui.send.disabled = Boolean(refuse);
+  ui.form.hidden = Boolean(closed);
+  ui.ended.hidden = !closed;
+  ui.end.hidden = !open;
+  ui.ref.hidden = !conv;
+  if (conv) ui.refValue.textContent = conv.reference;
+  showStatus();
+}
+
+function focusFirst() {
+  const target = conv && conv.status === "closed" ? ui.newChat : ui.input.disabled ? ui.min : ui.input;
+  target.focus();
+}
+
+render();
+// The loader answers with "init"; nothing is said to a page that is not an embedding site.
+parent.postMessage({ type: "ready" }, "*");
