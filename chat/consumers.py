@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -33,6 +34,17 @@ CLOSE_ERASED = 4004
 CLOSE_FORBIDDEN = 4003
 
 
+# Units of work run on a small pool of threads, each with its own persistent database
+# connection, so that one slow commit does not queue every other socket of the process behind
+# it (the default runs all sync work of a process on a single thread).
+DB_EXECUTOR = ThreadPoolExecutor(max_workers=settings.CHAT_DB_THREADS, thread_name_prefix="chat-db")
+
+
+def in_db_thread(func):
+    """`func` as a coroutine that runs on the chat's database threads."""
+    return database_sync_to_async(func, thread_sensitive=False, executor=DB_EXECUTOR)
+
+
 class JsonFrameConsumer(AsyncWebsocketConsumer):
     """Shared framing: size and rate limits, JSON parsing, dispatch and error frames."""
 
@@ -45,9 +57,17 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         self.flood_strikes = 0
         await super().websocket_connect(message)
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections before every handler, which costs a hop
+        # to the sync thread per frame and per event; our units do that in their own thread.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def unit(self, func, *args: Any, **kwargs: Any) -> Any:
         """Runs one sync unit of work in a thread, then publishes the events it committed."""
-        result, outbox = await database_sync_to_async(events.collect)(func, *args, **kwargs)
+        result, outbox = await in_db_thread(events.collect)(func, *args, **kwargs)
         if outbox:
             await events.publish(outbox)
         return result
@@ -163,7 +183,7 @@ class VisitorConsumer(JsonFrameConsumer):
             logger.warning("visitor websocket refused: origin not allowed")
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        if not await sync_to_async(limits.ip_connection_acquire)(self.ip):
+        if not await in_db_thread(limits.ip_connection_acquire)(self.ip):
             logger.warning("visitor websocket refused: too many connections from one address")
             await self.close(code=CLOSE_POLICY)
             return
@@ -175,7 +195,7 @@ class VisitorConsumer(JsonFrameConsumer):
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "holds_slot", False):
-            await sync_to_async(limits.ip_connection_release)(self.ip)
+            await in_db_thread(limits.ip_connection_release)(self.ip)
             await self.channel_layer.group_discard(events.VISITORS_GROUP, self.channel_name)
         if getattr(self, "conversation", None) is not None:
             await self.channel_layer.group_discard(
@@ -259,7 +279,7 @@ class VisitorConsumer(JsonFrameConsumer):
         )
         if not (await self._availability())["agents_online"]:
             raise ChatError("unavailable", "no agent is online; see the opening hours")
-        if not await sync_to_async(limits.ip_new_conversation_allowed)(self.ip):
+        if not await in_db_thread(limits.ip_new_conversation_allowed)(self.ip):
             raise ChatError("rate_limited", "too many new conversations from this address")
         conversation, token, message = await self.unit(
             services.conversation_start,
@@ -289,12 +309,10 @@ class VisitorConsumer(JsonFrameConsumer):
         """Stores a visitor message once per client id and acknowledges it after commit."""
         conversation = self._require_conversation()
         client_msg_id = services._clean_client_msg_id(frame.get("client_msg_id"))
-        if not self.message_bucket.take() or not await sync_to_async(limits.ip_message_allowed)(
-            self.ip
-        ):
+        if not self.message_bucket.take():
             raise ChatError("rate_limited", "too many messages; wait a moment and resend")
         message, _ = await self.unit(
-            _visitor_message, conversation.pk, frame.get("text"), client_msg_id
+            _visitor_message, conversation.pk, frame.get("text"), client_msg_id, self.ip
         )
         await self.send_json(
             {
@@ -398,7 +416,10 @@ def _resume(token: str, info, page, after_id):
     return conversation, _messages_after([conversation.pk], after_id)
 
 
-def _visitor_message(conversation_id: int, text: Any, client_msg_id: str):
+def _visitor_message(conversation_id: int, text: Any, client_msg_id: str, ip: str | None):
+    # The per-address limit is checked here, in the same thread hop as the write.
+    if not limits.ip_message_allowed(ip):
+        raise ChatError("rate_limited", "too many messages; wait a moment and resend")
     conversation = Conversation.objects.get(pk=conversation_id)
     if conversation.status == Conversation.Status.WAITING and not hooks.agents_online():
         # Accept resends of a message already stored, refuse new ones nobody would read.

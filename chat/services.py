@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from ua_parser import parse as parse_user_agent
 
@@ -206,6 +206,33 @@ def conversation_resume(*, conversation: Conversation, info: VisitorInfo) -> Non
     _record_connection(conversation, info)
 
 
+def _insert_once(message: Message) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: one round trip, no savepoint, no pre-read.
+
+    False when a message with the same client id is already stored in the conversation.
+    """
+    ops = connection.ops
+    columns = ["conversation_id", "sender", "agent_id", "author_name", "text", "client_msg_id"]
+    params = [getattr(message, name) for name in columns]
+    columns.append("created_at")
+    params.append(ops.adapt_datetimefield_value(message.created_at))
+    quoted = ", ".join(ops.quote_name(c) for c in columns)
+    placeholders = ", ".join(["%s"] * len(columns))
+    # Only quoted model metadata is interpolated; values travel as parameters.
+    table, pk = ops.quote_name(Message._meta.db_table), ops.quote_name("id")
+    sql = f"INSERT INTO {table} ({quoted}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"  # noqa: S608
+    sql += f" RETURNING {pk}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    message.pk = row[0]
+    message._state.adding = False
+    return True
+
+
+@transaction.atomic
 def message_create(
     *,
     conversation: Conversation,
@@ -218,32 +245,34 @@ def message_create(
     """Stores a message once per client message id; returns it and whether it is new.
 
     A resend of a known client id returns the stored message and announces nothing, so
-    retries are idempotent. New messages are announced to the conversation after commit.
+    retries are idempotent (also when two copies race). The insert and the conversation's
+    activity time commit together; the new message is announced after commit.
     """
     clean = _clean_text(text) if sender != Message.Sender.SYSTEM else str(text)
     if client_msg_id:
         client_msg_id = _clean_client_msg_id(client_msg_id)
-        existing = Message.objects.filter(
-            conversation=conversation, client_msg_id=client_msg_id
-        ).first()
-        if existing:
-            return existing, False
     if conversation.status == Conversation.Status.CLOSED and sender != Message.Sender.SYSTEM:
+        # A resend of something stored before the chat ended still gets its acknowledgement.
+        stored = (
+            client_msg_id
+            and Message.objects.filter(
+                conversation=conversation, client_msg_id=client_msg_id
+            ).first()
+        )
+        if stored:
+            return stored, False
         raise ChatError("closed", "the conversation has ended")
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                conversation=conversation,
-                sender=sender,
-                agent=agent,
-                author_name=author_name,
-                text=clean,
-                client_msg_id=client_msg_id,
-                created_at=now,
-            )
-    except IntegrityError:
-        # Two copies of one send raced; the other one is stored.
+    message = Message(
+        conversation=conversation,
+        sender=sender,
+        agent=agent,
+        author_name=author_name,
+        text=clean,
+        client_msg_id=client_msg_id,
+        created_at=now,
+    )
+    if not _insert_once(message):
         return Message.objects.get(conversation=conversation, client_msg_id=client_msg_id), False
     updates = {"last_activity_at": now}
     if sender == Message.Sender.AGENT and conversation.first_response_at is None:

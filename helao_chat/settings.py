@@ -253,6 +253,8 @@ CHAT_NEW_CONVERSATIONS_PER_HOUR_PER_IP = env.int(
 )
 CHAT_FRAMES_PER_MINUTE = env.int("CHAT_FRAMES_PER_MINUTE", default=600)
 CHAT_AGENT_OFFLINE_GRACE_SECONDS = env.int("CHAT_AGENT_OFFLINE_GRACE_SECONDS", default=30)
+# Threads (each with a database connection) per Daphne process for websocket work.
+CHAT_DB_THREADS = env.int("CHAT_DB_THREADS", default=8)
 CHAT_DORMANT_ACCOUNT_DAYS = env.int("CHAT_DORMANT_ACCOUNT_DAYS", default=60)
 
 # --- Content Security Policy (django-csp 4): no inline script anywhere ---------------------
