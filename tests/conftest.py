@@ -83,10 +83,20 @@ def visitor_ws():
     return visitor_communicator
 
 
-def agent_communicator(user, *, origin: str = ORIGIN) -> WebsocketCommunicator:
-    """A console websocket logged in as `user` (call from sync code or database_sync_to_async)."""
+def agent_communicator(
+    user, *, origin: str = ORIGIN, acknowledged: bool = True
+) -> WebsocketCommunicator:
+    """A console websocket logged in as `user` (call from sync code or database_sync_to_async).
+
+    The console serves only agents who have acknowledged the guidance; `acknowledged` records
+    that first, as an agent's first visit would.
+    """
     from django.test import Client
 
+    if acknowledged:
+        from agents.services import guidance_acknowledge
+
+        guidance_acknowledge(user=user, actor_ip=None)
     client = Client()
     client.force_login(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}"
