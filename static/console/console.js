@@ -510,7 +510,7 @@ function appendMessage(m) {
 }
 
 function scrollLog() {
-  const log = $("log");
+  const log = $("log-wrap");
   log.scrollTop = log.scrollHeight;
 }
 
@@ -519,9 +519,9 @@ function renderLog() {
   const log = $("log");
   if (!chat) return log.replaceChildren();
   const messages = [...chat.messages.values()].sort((a, b) => a.id - b.id);
-  log.setAttribute("aria-busy", "true");
+  $("log-wrap").setAttribute("aria-busy", "true");
   log.replaceChildren(...messages.map(messageNode));
-  log.setAttribute("aria-busy", "false");
+  $("log-wrap").setAttribute("aria-busy", "false");
   chat.rendered = messages.length ? messages[messages.length - 1].id : 0;
   scrollLog();
 }
@@ -656,9 +656,8 @@ function showCanned(prefix) {
   cannedIndex = 0;
   const list = $("canned-list");
   list.hidden = false;
-  $("text").setAttribute("aria-expanded", "true");
   if (!cannedMatches.length) {
-    list.replaceChildren(el("li", { class: "muted", text: T.canned_none }));
+    list.replaceChildren(el("li", { role: "option", "aria-disabled": "true", class: "muted", text: T.canned_none }));
     return;
   }
   list.replaceChildren(
@@ -681,7 +680,6 @@ function moveCanned(step) {
 function hideCanned() {
   $("canned-list").hidden = true;
   cannedMatches = [];
-  $("text").setAttribute("aria-expanded", "false");
   $("text").removeAttribute("aria-activedescendant");
 }
 
