@@ -275,3 +275,19 @@ def test_a_bad_date_is_shown_as_an_error_not_a_crash(alice):
     response = _client(alice).get("/console/history/", {"date_from": "yesterday"})
     assert response.status_code == 200
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.SEARCH).exists()
+
+
+def test_the_console_first_load_is_at_most_60_kib_gzipped(alice):
+    import gzip
+    import re
+
+    from django.contrib.staticfiles import finders
+
+    html = _client(alice).get("/console/").content
+    assets = re.findall(rb'(?:src|href)="/static/([^"]+)"', html)
+    assert {a.decode() for a in assets} == {"console/console.js", "console/console.css"}
+    total = len(gzip.compress(html))
+    for asset in assets:
+        with open(finders.find(asset.decode()), "rb") as f:
+            total += len(gzip.compress(f.read()))
+    assert total <= 60 * 1024, f"{total} bytes"
