@@ -14,7 +14,7 @@ from django.test import Client
 from playwright.sync_api import expect, sync_playwright
 from websockets.sync.client import connect
 
-from agents.models import AgentProfile
+from agents.models import AgentProfile, CannedReply
 from agents.services import guidance_acknowledge, profile_get
 from tests.conftest import PASSWORD
 
@@ -76,6 +76,12 @@ def test_an_agent_answers_follows_transfers_and_closes_a_chat(alice, bob, charli
         profile.language = "en"
         profile.save(update_fields=["language"])
     guidance_acknowledge(user=bob, actor_ip=None)
+    CannedReply.objects.create(
+        title="Closing", shortcut="thanks", language="en", text="Thank you for chatting with us!"
+    )
+    CannedReply.objects.create(
+        title="Kiitos", shortcut="thanks", language="fi", text="Kiitos yhteydenotosta!"
+    )
     axe = Axe()
     # Django refuses ORM calls while Playwright's loop runs, so the outsider's session is made now.
     intruder = Client()
@@ -146,6 +152,17 @@ def test_an_agent_answers_follows_transfers_and_closes_a_chat(alice, bob, charli
             expect(agent.locator("#typing")).to_have_text("The visitor is typing…")
             visitor.send({"type": "message.send", "text": "Thanks", "client_msg_id": "v2"})
             expect(agent.locator("#log")).to_contain_text("Thanks")
+
+            # A canned reply in the agent's language, picked with '/'.
+            agent.locator("#text").press_sequentially("/tha")
+            expect(agent.locator("#canned-list [role=option]")).to_have_count(1)
+            agent.press("#text", "Enter")
+            expect(agent.locator("#text")).to_have_value("Thank you for chatting with us!")
+            agent.press("#text", "Enter")
+            canned = visitor.until(
+                lambda f: f["type"] == "message.new" and f["message"]["sender"] == "agent"
+            )
+            assert canned["message"]["text"] == "Thank you for chatting with us!"
 
             assert _serious(agent, axe) == []
 
