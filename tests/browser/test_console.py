@@ -192,6 +192,7 @@ def test_an_agent_answers_follows_transfers_and_closes_a_chat(alice, bob, charli
             visitor.until(lambda f: f["type"] == "conversation.closed")
             expect(colleague.locator("#chat-closed")).to_be_visible()
             expect(colleague.locator("#composer")).to_be_hidden()
+            expect(colleague.locator("#transfer-form")).to_be_hidden()
             assert _serious(colleague, axe) == []
             visitor.ws.close()
 
