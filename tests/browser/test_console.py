@@ -196,6 +196,12 @@ def test_an_agent_answers_follows_transfers_and_closes_a_chat(alice, bob, charli
             assert _serious(colleague, axe) == []
             visitor.ws.close()
 
+            # Signing out in another tab ends this tab's console too.
+            other_tab = agent.context.new_page()
+            other_tab.goto(f"{base}/console/guidance/")
+            other_tab.get_by_role("button", name="Sign out").click()
+            expect(agent).to_have_url(f"{base}/console/login/?next=/console/", timeout=15000)
+
             # Staff without the console permission see nothing, not even with a session.
             context = browser.new_context()
             context.add_cookies(
