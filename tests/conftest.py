@@ -138,6 +138,7 @@ def chat_server(transactional_db):
         pytest.fail("chat_server needs a file or PostgreSQL test database")
     # A forked child must not share the parent's database socket.
     connections.close_all()
+
     def setup() -> None:
         # The fork already carries the test database's name in its settings.
         connections.close_all()
