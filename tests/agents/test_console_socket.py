@@ -275,6 +275,9 @@ async def test_the_queue_shows_the_first_message_and_page_and_the_claim_brings_t
     await visitor.send_json_to({"type": "typing", "active": True})
     typing = await _receive_type(comm, "typing")
     assert typing["sender"] == "visitor"
+    await comm.send_json_to({"type": "typing", "conversation_id": conv_id, "active": True})
+    shown = await _receive_type(visitor, "typing")
+    assert (shown["sender"], shown["name"], shown["active"]) == ("agent", "Alice Agent", True)
     await comm.disconnect()
     await visitor.disconnect()
 
@@ -357,4 +360,19 @@ async def test_another_agents_chat_cannot_be_read_or_closed(agent_online, bob):
         await other.send_json_to(frame)
         assert (await _receive_type(other, "error"))["code"] == "forbidden"
     for c in (comm, other, visitor):
+        await c.disconnect()
+
+
+async def test_the_queue_is_oldest_first(agent_online):
+    first, first_id = await _start_chat("First")
+    second, second_id = await _start_chat("Second")
+    comm = await database_sync_to_async(agent_communicator)(agent_online)
+    await comm.connect()
+    await comm.send_json_to({"type": "hello"})
+    welcome = await _receive_type(comm, "welcome")
+    assert [(q["id"], q["first_message"]) for q in welcome["queue"]] == [
+        (first_id, "First"),
+        (second_id, "Second"),
+    ]
+    for c in (comm, first, second):
         await c.disconnect()

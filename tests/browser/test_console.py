@@ -91,6 +91,7 @@ def test_an_agent_answers_follows_transfers_and_closes_a_chat(alice, bob, charli
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:
             agent = browser.new_context().new_page()
+            agent.on("dialog", lambda d: d.accept())
             _sign_in(agent, base, "alice")
             # First use: the guidance comes before the queue.
             expect(agent).to_have_url(f"{base}/console/guidance/")
@@ -163,6 +164,38 @@ def test_an_agent_answers_follows_transfers_and_closes_a_chat(alice, bob, charli
                 lambda f: f["type"] == "message.new" and f["message"]["sender"] == "agent"
             )
             assert canned["message"]["text"] == "Thank you for chatting with us!"
+
+            # A second chat at the same time: switch between them, unread counts, keyboard.
+            second = Visitor(base)
+            second.send({"type": "hello", "page": PAGE})
+            second.until(lambda f: f["type"] == "welcome")
+            second.send(
+                {
+                    "type": "conversation.start",
+                    "text": "Second question",
+                    "client_msg_id": "w1",
+                    "page": PAGE,
+                }
+            )
+            second.until(lambda f: f["type"] == "conversation.started")
+            expect(agent.locator("#queue .queue-item")).to_have_count(1)
+            agent.locator("#queue .queue-item button").click()
+            expect(agent.locator("#chats li")).to_have_count(2)
+            expect(agent.locator("#log")).to_contain_text("Second question")
+            visitor.send({"type": "message.send", "text": "Still there?", "client_msg_id": "v3"})
+            expect(agent.locator("#chats li").first.locator(".badge")).to_have_text("1")
+            agent.keyboard.press("Alt+1")
+            expect(agent.locator("#chat-h")).to_have_text(reference)
+            expect(agent.locator("#log")).to_contain_text("Still there?")
+            expect(agent.locator("#chats li").first.locator(".badge")).to_have_count(0)
+            agent.keyboard.press("Alt+2")
+            agent.keyboard.press("Alt+E")
+            second.until(lambda f: f["type"] == "conversation.closed")
+            agent.get_by_role("button", name="Remove from list").click()
+            expect(agent.locator("#chats li")).to_have_count(1)
+            second.ws.close()
+            agent.keyboard.press("Alt+1")
+            expect(agent.locator("#chat-h")).to_have_text(reference)
 
             assert _serious(agent, axe) == []
 
