@@ -53,4 +53,5 @@ def console_strings() -> dict[str, str]:
         "waited": _("Waited"),
         "dismiss": _("Remove from list"),
         "title": _("Console"),
+        "sending": _("sending…"),
     }

@@ -218,7 +218,9 @@ function addMessage(m) {
   const chat = state.chats.get(m.conversation_id);
   if (!chat || chat.messages.has(m.id)) return;
   chat.messages.set(m.id, m);
-  if (m.client_msg_id) state.outbox.delete(m.client_msg_id);
+  if (m.client_msg_id && state.outbox.delete(m.client_msg_id)) {
+    document.querySelector(`[data-pending="${CSS.escape(m.client_msg_id)}"]`)?.remove();
+  }
   if (m.sender === "visitor") {
     chat.typing = false;
     if (state.current !== chat.conv.id || document.hidden) chat.unread += 1;
@@ -497,14 +499,23 @@ function messageNode(m) {
   return el(
     "li",
     { class: `msg ${m.sender}`, "data-id": m.id },
-    el("span", { class: "meta" }, el("span", { text: who }), el("span", { text: ` · ${clock(m.created_at)}` })),
+    el("span", { class: "meta" }, el("span", { text: who }), el("span", { text: m.created_at ? ` · ${clock(m.created_at)}` : "" })),
     el("p", { class: "text", text: m.text }),
   );
 }
 
+function pendingNode(id, item) {
+  const node = messageNode({ id: 0, sender: "agent", author_name: state.me.name, text: item.text, created_at: null });
+  node.classList.add("pending");
+  node.dataset.pending = id;
+  node.querySelector(".meta").append(el("span", { text: ` · ${T.sending}` }));
+  return node;
+}
+
 function appendMessage(m) {
   const chat = state.chats.get(m.conversation_id);
-  $("log").append(messageNode(m));
+  const firstPending = $("log").querySelector("[data-pending]");
+  $("log").insertBefore(messageNode(m), firstPending);
   chat.rendered = m.id;
   scrollLog();
 }
@@ -520,7 +531,8 @@ function renderLog() {
   if (!chat) return log.replaceChildren();
   const messages = [...chat.messages.values()].sort((a, b) => a.id - b.id);
   $("log-wrap").setAttribute("aria-busy", "true");
-  log.replaceChildren(...messages.map(messageNode));
+  const pending = [...state.outbox].filter(([, item]) => item.conversation_id === state.current);
+  log.replaceChildren(...messages.map(messageNode), ...pending.map(([id, item]) => pendingNode(id, item)));
   $("log-wrap").setAttribute("aria-busy", "false");
   chat.rendered = messages.length ? messages[messages.length - 1].id : 0;
   scrollLog();
@@ -620,6 +632,8 @@ function sendMessage() {
   const frame = { conversation_id: state.current, text };
   state.outbox.set(id, frame);
   send({ type: "message.send", client_msg_id: id, ...frame });
+  $("log").append(pendingNode(id, frame));
+  scrollLog();
   box.value = "";
   clearTimeout(typingTimer);
   typing(false);

@@ -259,3 +259,81 @@ def test_an_agent_answers_follows_transfers_and_closes_a_chat(alice, bob, charli
             browser.close()
 
     assert AgentProfile.objects.get(user=alice).guidance_acknowledged_at is not None
+
+
+# Keeps the console's sockets reachable from the test, and can hold reconnects back while the
+# test changes things behind the console's back.
+SOCKET_SPY = """
+(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.__hold = false;
+  window.WebSocket = class extends Native {
+    constructor(url, ...rest) {
+      super(window.__hold ? url.replace('/ws/agent/', '/ws/held/') : url, ...rest);
+      window.__sockets.push(this);
+    }
+  };
+})();
+"""
+
+
+def test_the_console_reconnects_and_catches_up_on_missed_messages(alice, chat_server):
+    base = chat_server
+    profile = profile_get(user=alice)
+    profile.language = "en"
+    profile.save(update_fields=["language"])
+    guidance_acknowledge(user=alice, actor_ip=None)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context()
+            context.add_init_script(SOCKET_SPY)
+            agent = context.new_page()
+            _sign_in(agent, base, "alice")
+            expect(agent.locator("#conn")).to_have_text("Connected")
+            agent.select_option("#presence", "online")
+            visitor = Visitor(base)
+            visitor.send({"type": "hello"})
+            visitor.until(
+                lambda f: (
+                    f.get("agents_online") is True and f["type"] in ("welcome", "availability")
+                )
+            )
+            visitor.send(
+                {
+                    "type": "conversation.start",
+                    "text": "Hello?",
+                    "client_msg_id": "v1",
+                    "page": PAGE,
+                }
+            )
+            visitor.until(lambda f: f["type"] == "conversation.started")
+            agent.locator("#queue .queue-item button").click()
+            expect(agent.locator("#log")).to_contain_text("Hello?")
+
+            agent.evaluate("window.__hold = true; window.__sockets.at(-1).close()")
+            expect(agent.locator("#conn")).to_contain_text("reconnecting")
+            # Sent while the console is cut off: no event will ever reach it.
+            visitor.send({"type": "message.send", "text": "Missed me?", "client_msg_id": "v2"})
+            visitor.until(lambda f: f["type"] == "message.ack")
+            # And the agent's own reply, typed while offline, goes out after the reconnect.
+            agent.fill("#text", "Sorry, I was cut off.")
+            agent.press("#text", "Enter")
+            expect(agent.locator("#log li.pending")).to_contain_text("Sorry, I was cut off.")
+            agent.evaluate("window.__hold = false")
+
+            expect(agent.locator("#conn")).to_have_text("Connected", timeout=20000)
+            expect(agent.locator("#log")).to_contain_text("Missed me?")
+            reply = visitor.until(
+                lambda f: f["type"] == "message.new" and f["message"]["sender"] == "agent"
+            )
+            assert reply["message"]["text"] == "Sorry, I was cut off."
+            # Nothing shown twice.
+            expect(agent.locator("#log li", has_text="Missed me?")).to_have_count(1)
+            expect(agent.locator("#log li", has_text="Sorry, I was cut off.")).to_have_count(1)
+            expect(agent.locator("#log li.pending")).to_have_count(0)
+            visitor.ws.close()
+        finally:
+            browser.close()
