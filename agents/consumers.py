@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
+
+from django.conf import settings
 
 from chat import events, services
 from chat.consumers import CLOSE_FORBIDDEN, JsonFrameConsumer, _int, _messages_after
@@ -12,24 +16,31 @@ from chat.serializers import conversation_summary, message_dict
 from chat.services import ChatError
 
 from . import selectors
-from .services import presence_set
+from .services import presence_expire, presence_set
 
 logger = logging.getLogger(__name__)
 
+# Delayed "go offline" checks outlive the consumer that scheduled them; keep them referenced.
+_pending_expiries: set[asyncio.Task] = set()
 
-def _can_use_console(user) -> bool:
-    return bool(
-        user and user.is_authenticated and user.is_active and user.has_perm("agents.use_console")
-    )
+
+def recheck_seconds() -> float:
+    return float(getattr(settings, "AGENT_SOCKET_RECHECK_SECONDS", 5))
 
 
 class AgentConsumer(JsonFrameConsumer):
-    """One console tab of an authenticated agent (session cookie, same origin only)."""
+    """One console tab of an authenticated agent (session cookie, same origin only).
+
+    The socket lives only as long as the login behind it: it is closed when the session ends
+    (logout, idle or absolute timeout), the account is deactivated or the console permission
+    is taken away, by an event at once and by a recheck every few seconds as a backstop.
+    """
 
     handlers = {
         "hello": "handle_hello",
         "presence.set": "handle_presence",
         "conversation.claim": "handle_claim",
+        "conversation.detail": "handle_detail",
         "message.send": "handle_message",
         "typing": "handle_typing",
         "conversation.transfer": "handle_transfer",
@@ -41,29 +52,69 @@ class AgentConsumer(JsonFrameConsumer):
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         self.joined: set[int] = set()
+        self.recheck_task: asyncio.Task | None = None
+        self.session_key = getattr(self.scope.get("session"), "session_key", None)
         if not self.origin_allowed():
             logger.warning("agent websocket refused: origin not allowed")
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        if not await self.unit(_can_use_console, self.user):
+        if not await self.unit(_login_valid, self.user, self.session_key):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         await self.accept()
+        if not await self.unit(selectors.guidance_acknowledged, self.user):
+            # The queue is shown only to agents who have read the guidance (see /console/).
+            await self.send_error("guidance_required", "acknowledge the guidance first")
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
         await self.channel_layer.group_add(events.AGENTS_GROUP, self.channel_name)
         await self.channel_layer.group_add(events.agent_group(self.user.pk), self.channel_name)
+        self.recheck_task = asyncio.create_task(self._recheck_loop())
 
     async def disconnect(self, code: int) -> None:
-        if not getattr(self, "joined", None) and not getattr(self, "user", None):
-            return
+        task = getattr(self, "recheck_task", None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
         for conversation_id in list(getattr(self, "joined", ())):
             await self.channel_layer.group_discard(
                 events.conversation_group(conversation_id), self.channel_name
             )
-        if getattr(self, "user", None) is not None and self.user.is_authenticated:
+        user = getattr(self, "user", None)
+        if user is not None and user.is_authenticated:
             await self.channel_layer.group_discard(events.AGENTS_GROUP, self.channel_name)
-            await self.channel_layer.group_discard(
-                events.agent_group(self.user.pk), self.channel_name
-            )
+            await self.channel_layer.group_discard(events.agent_group(user.pk), self.channel_name)
+            if task is not None:
+                expiry = asyncio.create_task(self._expire_presence_later(user))
+                _pending_expiries.add(expiry)
+                expiry.add_done_callback(_pending_expiries.discard)
+
+    async def _expire_presence_later(self, user) -> None:
+        """Sets the agent offline after the grace period unless another tab kept it fresh."""
+        await asyncio.sleep(settings.CHAT_AGENT_OFFLINE_GRACE_SECONDS)
+        try:
+            await self.unit(presence_expire, user=user)
+        except Exception:
+            logger.exception("could not expire an agent's presence")
+
+    async def _recheck_loop(self) -> None:
+        while True:
+            await asyncio.sleep(recheck_seconds())
+            await self._recheck()
+
+    async def _recheck(self) -> None:
+        try:
+            allowed = await self.unit(_login_valid, self.user, self.session_key)
+        except Exception:
+            # A database hiccup is not a reason to throw an agent out; the next check decides.
+            logger.warning("agent socket recheck failed")
+            return
+        if not allowed:
+            await self._end_session()
+
+    async def _end_session(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.send_json({"type": "session.ended"})
+        await self.close(code=CLOSE_FORBIDDEN)
 
     async def _join(self, conversation_id: int) -> None:
         if conversation_id not in self.joined:
@@ -80,7 +131,8 @@ class AgentConsumer(JsonFrameConsumer):
             )
 
     async def handle_hello(self, frame: dict[str, Any]) -> None:
-        """Sends the queue, the agent's chats and every message after `last_seen_id`."""
+        """Sends the queue, the agent's chats with their visitor panels, colleagues, canned
+        replies and every message of the agent's chats after `last_seen_id`."""
         after_id = _int(frame.get("last_seen_id"), "last_seen_id", required=False)
         state = await self.unit(_console_state, self.user, after_id)
         for chat in state["chats"]:
@@ -88,24 +140,30 @@ class AgentConsumer(JsonFrameConsumer):
         await self.send_json({"type": "welcome", **state})
 
     async def handle_presence(self, frame: dict[str, Any]) -> None:
+        """Sets the agent's presence; the console repeats it as its heartbeat."""
         await self.unit(presence_set, user=self.user, presence=frame.get("status"))
 
     async def handle_claim(self, frame: dict[str, Any]) -> None:
+        """Takes a waiting chat; of several agents racing, one gets it, the others
+        `already_taken`."""
         conversation_id = _int(frame.get("conversation_id"), "conversation_id")
         conversation = await self.unit(
             services.conversation_claim, conversation_id=conversation_id, agent=self.user
         )
         await self._join(conversation.pk)
-        messages = await self.unit(_messages_after, [conversation.pk], None)
-        await self.send_json(
-            {
-                "type": "conversation.claim.ok",
-                "conversation": conversation_summary(conversation),
-                "messages": messages,
-            }
-        )
+        detail = await self.unit(_detail, self.user, conversation.pk)
+        await self.send_json({"type": "conversation.claim.ok", **detail})
+
+    async def handle_detail(self, frame: dict[str, Any]) -> None:
+        """The full state of one of the agent's own chats (after a transfer to this agent)."""
+        conversation_id = _int(frame.get("conversation_id"), "conversation_id")
+        detail = await self.unit(_detail, self.user, conversation_id)
+        if detail["conversation"]["status"] == Conversation.Status.ACTIVE:
+            await self._join(conversation_id)
+        await self.send_json({"type": "conversation.detail", **detail})
 
     async def handle_message(self, frame: dict[str, Any]) -> None:
+        """Stores the agent's message under the agent's name, once per client message id."""
         conversation_id = _int(frame.get("conversation_id"), "conversation_id")
         client_msg_id = services._clean_client_msg_id(frame.get("client_msg_id"))
         message = await self.unit(
@@ -121,6 +179,7 @@ class AgentConsumer(JsonFrameConsumer):
         )
 
     async def handle_typing(self, frame: dict[str, Any]) -> None:
+        """Tells the visitor "<agent name> is typing"; not stored."""
         conversation_id = _int(frame.get("conversation_id"), "conversation_id")
         if conversation_id not in self.joined:
             raise ChatError("forbidden", "not your conversation")
@@ -138,16 +197,19 @@ class AgentConsumer(JsonFrameConsumer):
         )
 
     async def handle_transfer(self, frame: dict[str, Any]) -> None:
+        """Hands one of the agent's chats to a colleague who is online."""
         conversation_id = _int(frame.get("conversation_id"), "conversation_id")
         to_id = _int(frame.get("agent_id"), "agent_id")
         await self.unit(_transfer, self.user, conversation_id, to_id)
         await self._leave(conversation_id)
 
     async def handle_close(self, frame: dict[str, Any]) -> None:
+        """Ends one of the agent's chats; the visitor is told."""
         conversation_id = _int(frame.get("conversation_id"), "conversation_id")
         await self.unit(_close, self.user, conversation_id)
 
     async def handle_sync(self, frame: dict[str, Any]) -> None:
+        """Messages of the agent's chats after `last_seen_id`, from the database."""
         after_id = _int(frame.get("last_seen_id"), "last_seen_id", required=False)
         messages = await self.unit(_messages_after, sorted(self.joined), after_id)
         await self.send_json({"type": "sync", "messages": messages})
@@ -156,59 +218,93 @@ class AgentConsumer(JsonFrameConsumer):
         kind = event["type"]
         if kind == "typing":
             return event.get("sender") == "visitor"
+        if kind == "session.ended":
+            if event.get("session_key") in (None, self.session_key):
+                await self._end_session()
+            return False
+        if kind == "access.changed":
+            await self._recheck()
+            return False
+        if kind == "queue.added":
+            # The announcement carries only the summary; the queue shows page and first message.
+            item = await self.unit(_queue_item_by_id, event["conversation"]["id"])
+            if item is not None:
+                await self.send_json({"type": "queue.added", "conversation": item})
+            return False
         if kind in ("conversation.claimed", "conversation.transferred"):
             conversation = event["conversation"]
             if conversation["agent_id"] == self.user.pk:
                 await self._join(conversation["id"])
-        if kind == "session.ended":
-            await self.send_json(event)
-            await self.close(code=CLOSE_FORBIDDEN)
-            return False
+            elif kind == "conversation.transferred":
+                await self._leave(conversation["id"])
+        if kind == "conversation.closed":
+            await self._leave(event["conversation"]["id"])
         return True
 
 
 # --- sync units of work -----------------------------------------------------------------------
 
 
-def _queue_item(conversation: Conversation) -> dict[str, Any]:
-    first = conversation.messages.filter(sender=Message.Sender.VISITOR).first()
-    page = conversation.page_visits.order_by("-id").first()
-    return {
-        **conversation_summary(conversation),
-        "first_message": first.text if first else "",
-        "current_page": {"url": page.url, "title": page.title} if page else None,
-    }
+def _login_valid(user, session_key: str | None) -> bool:
+    """The account may use the console and its login session is still alive."""
+    from .middleware import session_alive
+
+    if not selectors.can_use_console(user):
+        return False
+    return session_alive(session_key, user.pk)
+
+
+def _queue_item_by_id(conversation_id: int) -> dict[str, Any] | None:
+    conversation = Conversation.objects.filter(
+        pk=conversation_id, status=Conversation.Status.WAITING
+    ).first()
+    return selectors.queue_item(conversation) if conversation else None
 
 
 def _console_state(user, after_id: int | None) -> dict[str, Any]:
-    waiting = list(
-        Conversation.objects.filter(status=Conversation.Status.WAITING).order_by("created_at")
-    )
+    from .services import profile_get
+
     mine = list(
         Conversation.objects.filter(status=Conversation.Status.ACTIVE, assigned_agent=user)
         .select_related("assigned_agent")
         .order_by("claimed_at")
     )
-    agents = [
-        {"id": p.user_id, "name": services.display_name(p.user), "presence": p.presence}
-        for p in selectors.online_profiles().select_related("user")
-    ]
+    profile = profile_get(user=user)
     return {
-        "me": {"id": user.pk, "name": services.display_name(user)},
-        "queue": [_queue_item(c) for c in waiting],
-        "chats": [conversation_summary(c) for c in mine],
-        "agents": agents,
+        "me": {
+            "id": user.pk,
+            "name": services.display_name(user),
+            "presence": selectors.effective_presence(profile),
+            "language": profile.language,
+        },
+        "queue": selectors.queue(),
+        "chats": [{**conversation_summary(c), "language": c.language} for c in mine],
+        "details": {str(c.pk): selectors.visitor_panel(c) for c in mine},
+        "agents": selectors.colleagues(),
+        "canned": selectors.canned_replies(),
         "messages": _messages_after([c.pk for c in mine], after_id) if mine else [],
+        "heartbeat_seconds": selectors.heartbeat_seconds(),
     }
 
 
 def _own_conversation(user, conversation_id: int) -> Conversation:
-    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    conversation = (
+        Conversation.objects.filter(pk=conversation_id).select_related("assigned_agent").first()
+    )
     if conversation is None:
         raise ChatError("not_found", "no such conversation")
     if conversation.assigned_agent_id != user.pk:
         raise ChatError("forbidden", "not your conversation")
     return conversation
+
+
+def _detail(user, conversation_id: int) -> dict[str, Any]:
+    conversation = _own_conversation(user, conversation_id)
+    return {
+        "conversation": {**conversation_summary(conversation), "language": conversation.language},
+        "detail": selectors.visitor_panel(conversation),
+        "messages": _messages_after([conversation.pk], None),
+    }
 
 
 def _agent_message(user, conversation_id: int, text: Any, client_msg_id: str) -> Message:
@@ -229,6 +325,8 @@ def _transfer(user, conversation_id: int, to_id: int) -> None:
     target = selectors.console_users().filter(pk=to_id).first()
     if target is None:
         raise ChatError("not_found", "no such agent")
+    if not selectors.online_profiles().filter(user=target).exists():
+        raise ChatError("agent_offline", "that colleague is not online")
     services.conversation_transfer(conversation=conversation, from_agent=user, to_agent=target)
 
 

@@ -1,34 +1,57 @@
-"""Reads about agents: who may use the console, who is online."""
+"""Reads about agents: who may use the console, who is online, what the console shows."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .models import AgentProfile
+from chat.models import Conversation, Message
+from chat.retention_period import retention_cutoff
+from chat.serializers import conversation_summary, page_visit_dict
 
-# An agent counts as online only while a console keeps its presence fresh (heartbeat).
+from .models import AgentProfile, CannedReply
+
+# An agent counts as online only while a console keeps its presence fresh (heartbeat). This is
+# the fallback for a server that died without telling; a closed tab is handled after the
+# shorter CHAT_AGENT_OFFLINE_GRACE_SECONDS by the consumer.
 PRESENCE_STALE_AFTER = timedelta(seconds=90)
+
+
+def offline_grace() -> timedelta:
+    return timedelta(seconds=settings.CHAT_AGENT_OFFLINE_GRACE_SECONDS)
+
+
+def heartbeat_seconds() -> int:
+    """How often a console refreshes its presence: well inside the grace period."""
+    return max(1, min(30, settings.CHAT_AGENT_OFFLINE_GRACE_SECONDS // 3))
 
 
 def console_users() -> QuerySet:
     """Active accounts holding the console permission, directly, by group or as superuser."""
+    # Semi-joins instead of joining both permission paths and DISTINCT over every column: that
+    # form makes PostgreSQL estimate millions of rows and spend seconds JIT-compiling it.
+    from django.contrib.auth.models import Permission
+
     User = get_user_model()
-    perm = Q(
-        user_permissions__codename="use_console", user_permissions__content_type__app_label="agents"
+    perm = Permission.objects.filter(codename="use_console", content_type__app_label="agents")
+    direct = User.user_permissions.through.objects.filter(permission__in=perm).values("user_id")
+    by_group = User.groups.through.objects.filter(group__permissions__in=perm).values("user_id")
+    return User.objects.filter(is_active=True).filter(
+        Q(is_superuser=True) | Q(pk__in=direct) | Q(pk__in=by_group)
     )
-    group_perm = Q(
-        groups__permissions__codename="use_console",
-        groups__permissions__content_type__app_label="agents",
-    )
-    return (
-        User.objects.filter(is_active=True)
-        .filter(perm | group_perm | Q(is_superuser=True))
-        .distinct()
-    )
+
+
+def can_use_console(user) -> bool:
+    """Re-reads the account, so a deactivation or a lost permission counts at once."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    fresh = get_user_model().objects.filter(pk=user.pk, is_active=True).first()
+    return bool(fresh and fresh.has_perm("agents.use_console"))
 
 
 def online_profiles() -> QuerySet[AgentProfile]:
@@ -42,3 +65,121 @@ def online_profiles() -> QuerySet[AgentProfile]:
 
 def any_agent_online() -> bool:
     return online_profiles().exists()
+
+
+def effective_presence(profile: AgentProfile) -> str:
+    """The presence colleagues see: a presence nobody has refreshed lately is offline."""
+    if profile.presence == AgentProfile.Presence.OFFLINE:
+        return profile.presence
+    if profile.presence_seen_at < timezone.now() - PRESENCE_STALE_AFTER:
+        return AgentProfile.Presence.OFFLINE
+    return profile.presence
+
+
+def colleagues() -> list[dict[str, Any]]:
+    """Every console user with the presence colleagues see, by name."""
+    from chat.services import display_name
+
+    users = list(console_users().select_related("agent_profile"))
+    rows = []
+    for user in users:
+        profile = getattr(user, "agent_profile", None)
+        presence = effective_presence(profile) if profile else AgentProfile.Presence.OFFLINE
+        rows.append({"id": user.pk, "name": display_name(user), "presence": presence})
+    return sorted(rows, key=lambda r: r["name"].lower())
+
+
+def guidance_acknowledged(user) -> bool:
+    from .services import GUIDANCE_VERSION
+
+    profile = AgentProfile.objects.filter(user=user).first()
+    return bool(
+        profile
+        and profile.guidance_acknowledged_at
+        and profile.guidance_version >= GUIDANCE_VERSION
+    )
+
+
+def canned_replies() -> list[dict[str, str]]:
+    return [
+        {"shortcut": c.shortcut, "title": c.title, "language": c.language, "text": c.text}
+        for c in CannedReply.objects.all()
+    ]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def queue_item(conversation: Conversation) -> dict[str, Any]:
+    """A waiting conversation as the queue shows it: first message and current page."""
+    first = conversation.messages.filter(sender=Message.Sender.VISITOR).order_by("id").first()
+    page = conversation.page_visits.order_by("-id").first()
+    return {
+        **conversation_summary(conversation),
+        "language": conversation.language,
+        "first_message": first.text if first else "",
+        "current_page": {"url": page.url, "title": page.title} if page else None,
+    }
+
+
+def queue() -> list[dict[str, Any]]:
+    waiting = Conversation.objects.filter(status=Conversation.Status.WAITING).order_by(
+        "created_at", "id"
+    )
+    return [queue_item(c) for c in waiting]
+
+
+def visitor_panel(conversation: Conversation) -> dict[str, Any]:
+    """Everything the agent may know of the visitor: connection, device, pages, host context."""
+    connection = conversation.connections.order_by("-id").first()
+    pages = [page_visit_dict(p) for p in conversation.page_visits.order_by("id")]
+    context = conversation.host_contexts.order_by("-id").first()
+    end = conversation.claimed_at or timezone.now()
+    return {
+        "conversation_id": conversation.pk,
+        "reference": conversation.reference,
+        "ip_address": connection.ip_address if connection else None,
+        "browser": connection.browser if connection else "",
+        "os": connection.os if connection else "",
+        "device_type": connection.device_type if connection else "",
+        "language": (connection.language if connection else "") or conversation.language,
+        "screen": connection.screen if connection else "",
+        "pages": pages,
+        "current_page": pages[-1] if pages else None,
+        "referrer": next((p["referrer"] for p in pages if p["referrer"]), ""),
+        "context": context.data if context else {},
+        "started_at": _iso(conversation.created_at),
+        "claimed_at": _iso(conversation.claimed_at),
+        "waited_seconds": max(0, int((end - conversation.created_at).total_seconds())),
+    }
+
+
+def history(
+    *,
+    text: str = "",
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    agent_id: int | None = None,
+) -> QuerySet[Conversation]:
+    """Conversations still within retention, newest first, filtered as asked."""
+    qs = Conversation.objects.filter(created_at__gte=retention_cutoff()).select_related(
+        "assigned_agent"
+    )
+    if text:
+        qs = qs.filter(messages__text__icontains=text)
+    if date_from:
+        qs = qs.filter(created_at__gte=date_from)
+    if date_to:
+        qs = qs.filter(created_at__lt=date_to)
+    if agent_id:
+        qs = qs.filter(Q(assigned_agent_id=agent_id) | Q(messages__agent_id=agent_id))
+    return qs.distinct().order_by("-created_at")
+
+
+def transcript(reference: str) -> Conversation | None:
+    return (
+        Conversation.objects.filter(reference=reference, created_at__gte=retention_cutoff())
+        .select_related("assigned_agent")
+        .first()
+    )

@@ -1,14 +1,20 @@
-"""Writes about agents: profiles and presence."""
+"""Writes about agents: profiles, presence, guidance acknowledgment, console language."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from chat import events
-from chat.services import ChatError, display_name
+from chat.models import AuditEvent
+from chat.services import ChatError, audit_record, display_name
 
+from . import selectors
 from .models import AgentProfile
+
+# Raise when the guidance text changes materially: every agent must acknowledge it again.
+GUIDANCE_VERSION = 1
 
 
 def profile_get(*, user) -> AgentProfile:
@@ -16,30 +22,97 @@ def profile_get(*, user) -> AgentProfile:
     return profile
 
 
+def _announce_presence(user, presence: str) -> None:
+    events.emit(
+        events.AGENTS_GROUP,
+        {
+            "type": "presence",
+            "agent": {"id": user.pk, "name": display_name(user), "presence": presence},
+        },
+    )
+
+
+def _announce_availability(was_online: bool) -> None:
+    from chat import hooks
+
+    is_online = hooks.agents_online()
+    if is_online != was_online:
+        events.emit(events.VISITORS_GROUP, {"type": "availability", "agents_online": is_online})
+
+
 @transaction.atomic
 def presence_set(*, user, presence: str) -> AgentProfile:
-    """Sets and refreshes an agent's presence; colleagues and widgets are told on a change."""
+    """Sets and refreshes (heartbeat) an agent's presence.
+
+    Colleagues are told when the presence an agent shows changes, including a stale "online"
+    coming back to life; visitors' widgets are told when the chat's availability changes.
+    """
     if presence not in AgentProfile.Presence.values:
         raise ChatError("bad_frame", "presence must be online, away or offline")
     from chat import hooks
 
-    profile = profile_get(user=user)
+    profile = AgentProfile.objects.select_for_update().filter(user=user).first()
+    if profile is None:
+        profile = profile_get(user=user)
     was_online = hooks.agents_online()
-    changed = profile.presence != presence
+    shown_before = selectors.effective_presence(profile)
     now = timezone.now()
     profile.presence = presence
     profile.presence_seen_at = now
     profile.last_console_activity_at = now
     profile.save(update_fields=["presence", "presence_seen_at", "last_console_activity_at"])
-    if changed:
-        events.emit(
-            events.AGENTS_GROUP,
-            {
-                "type": "presence",
-                "agent": {"id": user.pk, "name": display_name(user), "presence": presence},
-            },
-        )
-        is_online = hooks.agents_online()
-        if is_online != was_online:
-            events.emit(events.VISITORS_GROUP, {"type": "availability", "agents_online": is_online})
+    if shown_before != presence:
+        _announce_presence(user, presence)
+        _announce_availability(was_online)
+    return profile
+
+
+@transaction.atomic
+def presence_expire(*, user) -> bool:
+    """Sets an agent offline when no console has refreshed the presence within the grace period.
+
+    Called a grace period after a console tab closed: if another tab is still open its
+    heartbeat has kept the presence fresh and nothing changes. Returns whether it went offline.
+    """
+    from chat import hooks
+
+    profile = AgentProfile.objects.select_for_update().filter(user=user).first()
+    if profile is None or profile.presence == AgentProfile.Presence.OFFLINE:
+        return False
+    grace = selectors.offline_grace()
+    if profile.presence_seen_at > timezone.now() - grace:
+        return False
+    was_online = hooks.agents_online() or profile.presence == AgentProfile.Presence.ONLINE
+    profile.presence = AgentProfile.Presence.OFFLINE
+    profile.save(update_fields=["presence"])
+    _announce_presence(user, AgentProfile.Presence.OFFLINE)
+    _announce_availability(was_online)
+    return True
+
+
+@transaction.atomic
+def guidance_acknowledge(*, user, actor_ip: str | None) -> AgentProfile:
+    """Records that the agent has read the current guidance (once per guidance version)."""
+    profile = profile_get(user=user)
+    if profile.guidance_version >= GUIDANCE_VERSION and profile.guidance_acknowledged_at:
+        return profile
+    profile.guidance_acknowledged_at = timezone.now()
+    profile.guidance_version = GUIDANCE_VERSION
+    profile.save(update_fields=["guidance_acknowledged_at", "guidance_version"])
+    audit_record(
+        action=AuditEvent.Action.GUIDANCE_ACKNOWLEDGED,
+        actor=user,
+        object_ref=f"guidance v{GUIDANCE_VERSION}",
+        actor_ip=actor_ip,
+    )
+    return profile
+
+
+def language_set(*, user, language: str) -> AgentProfile:
+    """Stores the console language the agent chose (one of settings.LANGUAGES)."""
+    if language not in dict(settings.LANGUAGES):
+        raise ChatError("bad_language", "unsupported language")
+    profile = profile_get(user=user)
+    profile.language = language
+    profile.save(update_fields=["language"])
     return profile

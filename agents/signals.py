@@ -1,13 +1,27 @@
-"""Connects the agents app to Django and to the chat's hooks."""
+"""Connects the agents app to Django and to the chat's hooks.
+
+Logins, logouts and failed logins are audited. A console socket must not outlive the access
+behind it, so a logout, a deactivation or a change of groups or permissions tells the open
+consoles at once (they also recheck every few seconds, in case an event is lost).
+"""
 
 from __future__ import annotations
 
-from django.db.models.signals import post_migrate
+import time
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import m2m_changed, post_migrate, post_save
 from django.dispatch import receiver
 
-from chat import hooks
+from chat import events, hooks
+from chat.models import AuditEvent
+from chat.net import request_client_ip
+from chat.services import audit_record
 
 from . import selectors
+from .middleware import LOGIN_AT_KEY
 
 
 @receiver(post_migrate)
@@ -17,6 +31,71 @@ def _sync_roles(sender, **kwargs) -> None:
     from .roles import roles_sync
 
     roles_sync(using=kwargs.get("using", "default"))
+
+
+def _ip(request) -> str | None:
+    return request_client_ip(request) if request is not None else None
+
+
+@receiver(user_logged_in)
+def _logged_in(sender, request, user, **kwargs) -> None:
+    if request is not None and hasattr(request, "session"):
+        request.session[LOGIN_AT_KEY] = int(time.time())
+    audit_record(action=AuditEvent.Action.LOGIN, actor=user, actor_ip=_ip(request))
+
+
+@receiver(user_logged_out)
+def _logged_out(sender, request, user, **kwargs) -> None:
+    if user is None:
+        return
+    audit_record(action=AuditEvent.Action.LOGOUT, actor=user, actor_ip=_ip(request))
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    # Only the consoles of the session that logged out close; another browser stays signed in.
+    events.emit(events.agent_group(user.pk), {"type": "session.ended", "session_key": session_key})
+
+
+@receiver(user_login_failed)
+def _login_failed(sender, credentials, request=None, **kwargs) -> None:
+    # The attempted name is recorded only when it is an existing account's (never a password
+    # typed into the wrong field).
+    username = (credentials or {}).get("username") or ""
+    User = get_user_model()
+    target = User.objects.filter(**{User.USERNAME_FIELD: username}).first() if username else None
+    audit_record(
+        action=AuditEvent.Action.LOGIN_FAILED,
+        object_ref=target.get_username() if target else "",
+        actor_ip=_ip(request),
+    )
+
+
+def _access_changed(user_id: int) -> None:
+    events.emit(events.agent_group(user_id), {"type": "access.changed"})
+
+
+@receiver(post_save, sender=get_user_model())
+def _user_saved(sender, instance, created, **kwargs) -> None:
+    if not created:
+        _access_changed(instance.pk)
+
+
+@receiver(m2m_changed, sender=get_user_model().groups.through)
+@receiver(m2m_changed, sender=get_user_model().user_permissions.through)
+def _user_access_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    if not reverse:
+        _access_changed(instance.pk)
+    else:
+        for pk in pk_set or ():
+            _access_changed(pk)
+        if action == "post_clear":
+            events.emit(events.AGENTS_GROUP, {"type": "access.changed"})
+
+
+@receiver(m2m_changed, sender=Group.permissions.through)
+def _group_permissions_changed(sender, action, **kwargs) -> None:
+    if action in ("post_add", "post_remove", "post_clear"):
+        events.emit(events.AGENTS_GROUP, {"type": "access.changed"})
 
 
 hooks.register("agents_online", selectors.any_agent_online)

@@ -1,4 +1,3 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import views
@@ -6,7 +5,12 @@ from . import views
 app_name = "agents"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="agents/login.html"), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", views.login, name="login"),
+    path("logout/", views.logout, name="logout"),
+    path("guidance/", views.guidance, name="guidance"),
+    path("language/", views.language, name="language"),
+    path("keepalive/", views.keepalive, name="keepalive"),
+    path("history/", views.history, name="history"),
+    path("history/<str:reference>/", views.transcript, name="transcript"),
     path("", views.console, name="console"),
 ]

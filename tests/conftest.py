@@ -83,10 +83,20 @@ def visitor_ws():
     return visitor_communicator
 
 
-def agent_communicator(user, *, origin: str = ORIGIN) -> WebsocketCommunicator:
-    """A console websocket logged in as `user` (call from sync code or database_sync_to_async)."""
+def agent_communicator(
+    user, *, origin: str = ORIGIN, acknowledged: bool = True
+) -> WebsocketCommunicator:
+    """A console websocket logged in as `user` (call from sync code or database_sync_to_async).
+
+    The console serves only agents who have acknowledged the guidance; `acknowledged` records
+    that first, as an agent's first visit would.
+    """
     from django.test import Client
 
+    if acknowledged:
+        from agents.services import guidance_acknowledge
+
+        guidance_acknowledge(user=user, actor_ip=None)
     client = Client()
     client.force_login(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}"
@@ -128,11 +138,22 @@ def chat_server(transactional_db):
         pytest.fail("chat_server needs a file or PostgreSQL test database")
     # A forked child must not share the parent's database socket.
     connections.close_all()
+
+    def setup() -> None:
+        # The fork already carries the test database's name in its settings.
+        connections.close_all()
+        # Threads do not survive a fork: an executor whose worker thread an earlier async test
+        # started would accept work in the child and never run it (every ORM call would hang).
+        from concurrent.futures import ThreadPoolExecutor
+
+        from asgiref.sync import SyncToAsync
+
+        SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+
     process = DaphneProcess(
         "127.0.0.1",
         partial(make_application, static_wrapper=ASGIStaticFilesHandler),
-        # The fork already carries the test database's name in its settings.
-        setup=connections.close_all,
+        setup=setup,
     )
     process.start()
     while not process.ready.wait(timeout=1):

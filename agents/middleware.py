@@ -1,0 +1,47 @@
+"""Absolute session lifetime: a login ends after SESSION_ABSOLUTE_LIFETIME_SECONDS at the latest.
+
+The idle timeout is Django's own (SESSION_COOKIE_AGE renewed on every request); this bounds a
+session that is kept busy all day, e.g. a console on a shared workstation.
+"""
+
+from __future__ import annotations
+
+import time
+from importlib import import_module
+
+from django.conf import settings
+from django.contrib.auth import logout
+
+LOGIN_AT_KEY = "helao_login_at"
+
+
+def login_expired(login_at: object) -> bool:
+    if not isinstance(login_at, int | float):
+        return False
+    return time.time() - login_at > settings.SESSION_ABSOLUTE_LIFETIME_SECONDS
+
+
+def session_alive(session_key: str | None, user_id: int) -> bool:
+    """Whether the stored session still logs in `user_id` (not logged out, idle or too old)."""
+    if not session_key:
+        return False
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+    data = store.load()
+    if str(data.get("_auth_user_id")) != str(user_id):
+        return False
+    return not login_expired(data.get(LOGIN_AT_KEY))
+
+
+class AbsoluteSessionLifetimeMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and login_expired(request.session.get(LOGIN_AT_KEY))
+        ):
+            logout(request)
+        return self.get_response(request)

@@ -1,0 +1,57 @@
+"""The words console.js shows, translated on the server with Django's gettext."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+
+
+def console_strings() -> dict[str, str]:
+    return {
+        "queue_empty": _("Nobody is waiting."),
+        "chats_empty": _("No open chats. Take one from the queue."),
+        "take": _("Take"),
+        "waiting_for": _("waiting %s"),
+        "new_chat": _("New chat waiting"),
+        "connecting": _("Connecting…"),
+        "connected": _("Connected"),
+        "reconnecting": _("Connection lost; reconnecting in %s s…"),
+        "session_ended": _("Your session has ended. Sign in again."),
+        "guidance_required": _("Read and acknowledge the guidance first."),
+        "visitor": _("Visitor"),
+        "system": _("System"),
+        "you": _("You"),
+        "typing": _("The visitor is typing…"),
+        "closed": _("This chat has ended."),
+        "select_chat": _("Select a chat from the list, or take one from the queue."),
+        "transfer_none": _("No colleague is online."),
+        "confirm_close": _("End this chat?"),
+        "unread": _("%s unread"),
+        "no_page": _("unknown page"),
+        "online": _("Online"),
+        "away": _("Away"),
+        "offline": _("Offline"),
+        "muted": _("Sound off"),
+        "unmuted": _("Sound on"),
+        "notifications_on": _("Notifications on"),
+        "canned_none": _("No canned reply matches."),
+        "transferred_away": _("Chat transferred to %s."),
+        "error_already_taken": _("Another agent took this chat first."),
+        "error_agent_offline": _("That colleague is no longer online."),
+        "error_closed": _("The chat has ended."),
+        "error_generic": _("Something went wrong: %s"),
+        "ip": _("IP address"),
+        "browser": _("Browser"),
+        "os": _("Operating system"),
+        "device": _("Device"),
+        "language": _("Language"),
+        "screen": _("Screen"),
+        "current_page": _("Current page"),
+        "pages": _("Pages visited"),
+        "referrer": _("Came from"),
+        "context": _("From the web service"),
+        "started": _("Chat started"),
+        "waited": _("Waited"),
+        "dismiss": _("Remove from list"),
+        "title": _("Console"),
+        "sending": _("sending…"),
+    }

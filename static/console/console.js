@@ -1,0 +1,819 @@
+// The agent console: one websocket, one dispatch function, everything rendered as text.
+const cfg = JSON.parse(document.getElementById("console-config").textContent);
+const T = JSON.parse(document.getElementById("console-strings").textContent);
+const $ = (id) => document.getElementById(id);
+const fmt = (s, v) => s.replace("%s", v);
+const csrf = () => document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
+
+const state = {
+  me: cfg.me,
+  queue: new Map(), // id -> queue item
+  chats: new Map(), // id -> {conv, messages: Map, unread, detail, typing, closed}
+  current: null,
+  agents: new Map(),
+  canned: [],
+  lastSeenId: 0,
+  presence: "offline",
+  muted: localStorage.getItem("console.muted") === "1",
+  outbox: new Map(), // client_msg_id -> {conversation_id, text}
+  heartbeat: cfg.heartbeat_seconds || 10,
+};
+
+// --- small helpers -------------------------------------------------------------------------
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c) node.append(c);
+  return node;
+}
+
+function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+const since = (iso) => (Date.now() - Date.parse(iso)) / 1000;
+const clock = (iso) =>
+  iso ? new Date(iso).toLocaleTimeString(cfg.language, { hour: "2-digit", minute: "2-digit" }) : "";
+
+function announce(text) {
+  const box = $("alert");
+  box.textContent = "";
+  // A fresh text node makes screen readers announce repeated messages too.
+  setTimeout(() => (box.textContent = text), 50);
+}
+
+function setConn(text, ok = false) {
+  $("conn").textContent = text;
+  $("conn").classList.toggle("ok", ok);
+}
+
+// --- alerts: sound, notification, title ------------------------------------------------------
+
+let audio;
+function beep() {
+  if (state.muted) return;
+  try {
+    audio ??= new AudioContext();
+    const o = audio.createOscillator();
+    const g = audio.createGain();
+    const t = audio.currentTime;
+    o.frequency.value = 880;
+    g.gain.setValueAtTime(0.0001, t);
+    g.gain.exponentialRampToValueAtTime(0.2, t + 0.02);
+    g.gain.exponentialRampToValueAtTime(0.0001, t + 0.4);
+    o.connect(g).connect(audio.destination);
+    o.start(t);
+    o.stop(t + 0.45);
+  } catch {
+    /* no audio device: the title and the notification still tell */
+  }
+}
+
+function notify(item) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  if (!document.hidden) return;
+  try {
+    const n = new Notification(T.new_chat, { body: (item.first_message || "").slice(0, 120), tag: "helao-queue" });
+    n.onclick = () => window.focus();
+  } catch {
+    /* some browsers allow notifications only from a service worker */
+  }
+}
+
+function updateTitle() {
+  const waiting = state.queue.size;
+  const unread = [...state.chats.values()].reduce((n, c) => n + c.unread, 0);
+  const count = waiting + unread;
+  document.title = `${count ? `(${count}) ` : ""}${T.title} · helao-chat`;
+}
+
+function renderMute() {
+  const b = $("mute");
+  b.setAttribute("aria-pressed", String(state.muted));
+  b.textContent = state.muted ? T.muted : T.unmuted;
+}
+
+function toggleMute() {
+  state.muted = !state.muted;
+  localStorage.setItem("console.muted", state.muted ? "1" : "0");
+  renderMute();
+}
+
+// --- the socket ------------------------------------------------------------------------------
+
+let ws = null;
+let attempt = 0;
+let stopped = false;
+let heartbeatTimer = null;
+
+function send(frame) {
+  if (ws && ws.readyState === WebSocket.OPEN) {
+    ws.send(JSON.stringify(frame));
+    return true;
+  }
+  return false;
+}
+
+function connect() {
+  setConn(T.connecting);
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  ws = new WebSocket(`${proto}//${location.host}${cfg.socket_path}`);
+  ws.addEventListener("open", () => {
+    attempt = 0;
+    send({ type: "hello", last_seen_id: state.lastSeenId || null });
+  });
+  ws.addEventListener("message", (e) => {
+    let event;
+    try {
+      event = JSON.parse(e.data);
+    } catch {
+      return;
+    }
+    dispatch(event);
+  });
+  ws.addEventListener("close", () => {
+    clearInterval(heartbeatTimer);
+    if (stopped) return;
+    attempt += 1;
+    // Exponential backoff with jitter, so a restarted server is not stampeded.
+    const delay = Math.min(30, 2 ** Math.min(attempt - 1, 5)) * (0.75 + Math.random() / 2);
+    setConn(fmt(T.reconnecting, Math.ceil(delay)));
+    if (attempt >= 2) checkSession();
+    setTimeout(connect, delay * 1000);
+  });
+}
+
+async function checkSession() {
+  // A refused handshake looks like a network error; ask over HTTP whether we are still signed in.
+  try {
+    const res = await fetch(cfg.keepalive_url, {
+      method: "POST",
+      headers: { "X-CSRFToken": csrf() },
+      credentials: "same-origin",
+      redirect: "manual",
+    });
+    if (res.status !== 204 && res.status < 500 && res.type !== "error") sessionEnded();
+  } catch {
+    /* offline: keep trying the socket */
+  }
+}
+
+function sessionEnded() {
+  stopped = true;
+  setConn(T.session_ended);
+  announce(T.session_ended);
+  location.assign(`${cfg.login_url}?next=/console/`);
+}
+
+function startHeartbeat() {
+  clearInterval(heartbeatTimer);
+  heartbeatTimer = setInterval(() => send({ type: "presence.set", status: state.presence }), state.heartbeat * 1000);
+}
+
+// Only real activity keeps the session alive; an open socket alone does not.
+let activeSinceKeepalive = false;
+for (const kind of ["keydown", "pointerdown"]) document.addEventListener(kind, () => (activeSinceKeepalive = true));
+setInterval(async () => {
+  if (!activeSinceKeepalive) return;
+  activeSinceKeepalive = false;
+  try {
+    const res = await fetch(cfg.keepalive_url, {
+      method: "POST",
+      headers: { "X-CSRFToken": csrf() },
+      credentials: "same-origin",
+      redirect: "manual",
+    });
+    if (res.status !== 204 && res.status < 500) sessionEnded();
+  } catch {
+    /* network down; the socket's reconnect loop handles it */
+  }
+}, 60000);
+
+// --- state changes ---------------------------------------------------------------------------
+
+function chatFor(conv) {
+  let chat = state.chats.get(conv.id);
+  if (!chat) {
+    chat = { conv, messages: new Map(), unread: 0, detail: null, typing: false, closed: false, rendered: 0 };
+    state.chats.set(conv.id, chat);
+  } else {
+    chat.conv = { ...chat.conv, ...conv };
+  }
+  chat.closed = conv.status === "closed";
+  return chat;
+}
+
+function addMessage(m) {
+  state.lastSeenId = Math.max(state.lastSeenId, m.id);
+  const chat = state.chats.get(m.conversation_id);
+  if (!chat || chat.messages.has(m.id)) return;
+  chat.messages.set(m.id, m);
+  if (m.client_msg_id && state.outbox.delete(m.client_msg_id)) {
+    document.querySelector(`[data-pending="${CSS.escape(m.client_msg_id)}"]`)?.remove();
+  }
+  if (m.sender === "visitor") {
+    chat.typing = false;
+    if (state.current !== chat.conv.id || document.hidden) chat.unread += 1;
+  }
+  if (state.current === chat.conv.id) {
+    if (m.id > chat.rendered) appendMessage(m);
+    else renderLog();
+    renderTyping();
+  }
+  renderChats();
+}
+
+function addChat(conv, detail, messages, { select = false } = {}) {
+  const chat = chatFor(conv);
+  if (detail) chat.detail = detail;
+  state.queue.delete(conv.id);
+  for (const m of messages || []) addMessage(m);
+  renderQueue();
+  renderChats();
+  if (select || state.current === null) selectChat(conv.id);
+  else if (state.current === conv.id) renderCurrent();
+}
+
+function removeChat(id) {
+  state.chats.delete(id);
+  if (state.current === id) {
+    state.current = null;
+    renderCurrent();
+  }
+  renderChats();
+}
+
+function dispatch(ev) {
+  switch (ev.type) {
+    case "welcome": {
+      state.me = ev.me;
+      state.heartbeat = ev.heartbeat_seconds || state.heartbeat;
+      state.presence = ev.me.presence;
+      $("presence").value = state.presence;
+      if (state.presence !== "offline") send({ type: "presence.set", status: state.presence });
+      startHeartbeat();
+      state.queue = new Map(ev.queue.map((q) => [q.id, q]));
+      state.agents = new Map(ev.agents.map((a) => [a.id, a]));
+      state.canned = ev.canned || [];
+      const open = new Set(ev.chats.map((c) => c.id));
+      for (const [id, chat] of state.chats) if (!open.has(id)) chat.closed = true;
+      for (const conv of ev.chats) {
+        const chat = chatFor(conv);
+        chat.detail = ev.details[String(conv.id)] || chat.detail;
+      }
+      for (const m of ev.messages) addMessage(m);
+      // Messages typed while the connection was down: the server stores each once.
+      for (const [id, item] of state.outbox) send({ type: "message.send", client_msg_id: id, ...item });
+      setConn(T.connected, true);
+      renderAll();
+      if (state.current === null && state.chats.size) selectChat(state.chats.keys().next().value);
+      break;
+    }
+    case "queue.added": {
+      const item = ev.conversation;
+      const isNew = !state.queue.has(item.id);
+      state.queue.set(item.id, { ...state.queue.get(item.id), ...item });
+      renderQueue();
+      if (isNew) {
+        beep();
+        notify(item);
+        announce(T.new_chat);
+      }
+      break;
+    }
+    case "queue.message": {
+      const item = state.queue.get(ev.conversation_id);
+      if (item && !item.first_message && ev.message.sender === "visitor") {
+        item.first_message = ev.message.text;
+        renderQueue();
+      }
+      break;
+    }
+    case "page.view": {
+      const item = state.queue.get(ev.conversation_id);
+      if (item) {
+        item.current_page = ev.page;
+        renderQueue();
+      }
+      const chat = state.chats.get(ev.conversation_id);
+      if (chat?.detail) {
+        chat.detail.pages.push(ev.page);
+        chat.detail.current_page = ev.page;
+        if (state.current === chat.conv.id) renderPanel();
+      }
+      break;
+    }
+    case "context.set": {
+      const chat = state.chats.get(ev.conversation_id);
+      if (chat?.detail) {
+        chat.detail.context = ev.context;
+        if (state.current === chat.conv.id) renderPanel();
+      }
+      break;
+    }
+    case "conversation.claim.ok":
+    case "conversation.detail":
+      addChat(ev.conversation, ev.detail, ev.messages, { select: ev.type === "conversation.claim.ok" });
+      if (ev.type === "conversation.claim.ok") $("text").focus();
+      break;
+    case "conversation.claimed":
+      state.queue.delete(ev.conversation.id);
+      renderQueue();
+      // Taken in another tab of mine: load it here too.
+      if (ev.conversation.agent_id === state.me.id && !state.chats.has(ev.conversation.id)) {
+        send({ type: "conversation.detail", conversation_id: ev.conversation.id });
+      }
+      break;
+    case "conversation.transferred": {
+      const conv = ev.conversation;
+      if (conv.agent_id === state.me.id) {
+        if (!state.chats.has(conv.id)) send({ type: "conversation.detail", conversation_id: conv.id });
+        else chatFor(conv);
+      } else if (state.chats.has(conv.id)) {
+        announce(fmt(T.transferred_away, conv.agent_name || ""));
+        removeChat(conv.id);
+      }
+      break;
+    }
+    case "conversation.updated": {
+      const chat = state.chats.get(ev.conversation.id);
+      if (chat && ev.conversation.agent_id === state.me.id) chatFor(ev.conversation);
+      break;
+    }
+    case "conversation.closed": {
+      state.queue.delete(ev.conversation.id);
+      renderQueue();
+      const chat = state.chats.get(ev.conversation.id);
+      if (chat) {
+        chatFor(ev.conversation);
+        chat.typing = false;
+        renderChats();
+        if (state.current === chat.conv.id) renderCurrent();
+      }
+      break;
+    }
+    case "message.new":
+    case "message.ack":
+      addMessage(ev.message);
+      break;
+    case "sync":
+      for (const m of ev.messages) addMessage(m);
+      break;
+    case "typing": {
+      const chat = state.chats.get(ev.conversation_id);
+      if (!chat) break;
+      chat.typing = ev.active;
+      clearTimeout(chat.typingTimer);
+      if (ev.active) chat.typingTimer = setTimeout(() => ((chat.typing = false), renderTyping()), 8000);
+      if (state.current === chat.conv.id) renderTyping();
+      break;
+    }
+    case "presence": {
+      state.agents.set(ev.agent.id, ev.agent);
+      if (ev.agent.id === state.me.id) {
+        state.presence = ev.agent.presence;
+        $("presence").value = state.presence;
+      }
+      renderAgents();
+      break;
+    }
+    case "session.ended":
+      sessionEnded();
+      break;
+    case "error":
+      if (ev.code === "guidance_required") {
+        stopped = true;
+        location.assign("/console/guidance/");
+        break;
+      }
+      if (ev.code === "already_taken" && ev.ref) {
+        state.queue.delete(ev.ref);
+        renderQueue();
+      }
+      announce(T[`error_${ev.code}`] || fmt(T.error_generic, ev.message || ev.code));
+      break;
+    default:
+      break;
+  }
+  updateTitle();
+}
+
+// --- rendering -------------------------------------------------------------------------------
+
+function renderAll() {
+  renderQueue();
+  renderChats();
+  renderAgents();
+  renderCurrent();
+  renderMute();
+}
+
+function queueItems() {
+  return [...state.queue.values()].sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || a.id - b.id);
+}
+
+function renderQueue() {
+  const list = $("queue");
+  const items = queueItems();
+  list.replaceChildren(
+    ...items.map((q) => {
+      const page = q.current_page;
+      return el(
+        "li",
+        { class: "queue-item", "data-id": q.id },
+        el(
+          "div",
+          { class: "q-head" },
+          el("span", { class: "wait", "data-since": q.created_at, text: fmt(T.waiting_for, duration(since(q.created_at))) }),
+          el("button", {
+            type: "button",
+            class: "primary",
+            text: T.take,
+            "aria-label": `${T.take}: ${q.reference}`,
+            onclick: () => claim(q.id),
+          }),
+        ),
+        el("p", { class: "first", text: q.first_message || "" }),
+        el("p", { class: "page small", title: page?.url || "", text: page ? page.title || page.url : T.no_page }),
+      );
+    }),
+  );
+  $("queue-count").textContent = String(items.length);
+  $("queue-empty").hidden = items.length > 0;
+  updateTitle();
+}
+
+function renderChats() {
+  const list = $("chats");
+  const chats = [...state.chats.values()];
+  list.replaceChildren(
+    ...chats.map((chat, i) => {
+      const label = `${i + 1}. ${chat.conv.reference}`;
+      const btn = el(
+        "button",
+        { type: "button", class: "chat-btn", "aria-current": state.current === chat.conv.id ? "true" : null, onclick: () => selectChat(chat.conv.id) },
+        el("span", { text: label }),
+      );
+      if (chat.closed) btn.append(el("span", { class: "muted small", text: ` · ${T.closed}` }));
+      if (chat.unread) btn.append(el("span", { class: "badge", text: String(chat.unread), "aria-label": fmt(T.unread, chat.unread) }));
+      return el("li", {}, btn);
+    }),
+  );
+  $("chats-empty").hidden = chats.length > 0;
+  updateTitle();
+}
+
+function renderAgents() {
+  const list = $("agents");
+  list.replaceChildren(
+    ...[...state.agents.values()]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((a) =>
+        el("li", { class: `presence-${a.presence}` }, el("span", { class: "dot", "aria-hidden": "true" }), el("span", { text: `${a.name} – ${T[a.presence] || a.presence}` })),
+      ),
+  );
+  renderTransfer();
+}
+
+function renderTransfer() {
+  const select = $("transfer-to");
+  const online = [...state.agents.values()].filter((a) => a.presence === "online" && a.id !== state.me.id);
+  select.replaceChildren(...online.map((a) => el("option", { value: a.id, text: a.name })));
+  if (!online.length) select.append(el("option", { value: "", text: T.transfer_none }));
+  select.disabled = !online.length;
+  $("transfer-form").querySelector("button").disabled = !online.length;
+}
+
+function messageNode(m) {
+  const who = m.sender === "visitor" ? T.visitor : m.sender === "system" ? T.system : m.author_name || T.you;
+  return el(
+    "li",
+    { class: `msg ${m.sender}`, "data-id": m.id },
+    el("span", { class: "meta" }, el("span", { text: who }), el("span", { text: m.created_at ? ` · ${clock(m.created_at)}` : "" })),
+    el("p", { class: "text", text: m.text }),
+  );
+}
+
+function pendingNode(id, item) {
+  const node = messageNode({ id: 0, sender: "agent", author_name: state.me.name, text: item.text, created_at: null });
+  node.classList.add("pending");
+  node.dataset.pending = id;
+  node.querySelector(".meta").append(el("span", { text: ` · ${T.sending}` }));
+  return node;
+}
+
+function appendMessage(m) {
+  const chat = state.chats.get(m.conversation_id);
+  const firstPending = $("log").querySelector("[data-pending]");
+  $("log").insertBefore(messageNode(m), firstPending);
+  chat.rendered = m.id;
+  scrollLog();
+}
+
+function scrollLog() {
+  const log = $("log-wrap");
+  log.scrollTop = log.scrollHeight;
+}
+
+function renderLog() {
+  const chat = state.chats.get(state.current);
+  const log = $("log");
+  if (!chat) return log.replaceChildren();
+  const messages = [...chat.messages.values()].sort((a, b) => a.id - b.id);
+  $("log-wrap").setAttribute("aria-busy", "true");
+  const pending = [...state.outbox].filter(([, item]) => item.conversation_id === state.current);
+  log.replaceChildren(...messages.map(messageNode), ...pending.map(([id, item]) => pendingNode(id, item)));
+  $("log-wrap").setAttribute("aria-busy", "false");
+  chat.rendered = messages.length ? messages[messages.length - 1].id : 0;
+  scrollLog();
+}
+
+function renderTyping() {
+  const chat = state.chats.get(state.current);
+  $("typing").textContent = chat?.typing && !chat.closed ? T.typing : "";
+}
+
+function fact(list, label, value) {
+  list.append(el("dt", { text: label }), el("dd", { text: value === undefined || value === null || value === "" ? "–" : String(value) }));
+}
+
+function renderPanel() {
+  const chat = state.chats.get(state.current);
+  const panel = $("panel");
+  const d = chat?.detail;
+  panel.hidden = !d;
+  if (!d) return;
+  const facts = $("panel-facts");
+  facts.replaceChildren();
+  const page = d.current_page;
+  fact(facts, T.current_page, page ? page.title || page.url : "");
+  if (page) facts.lastChild.append(el("br"), el("span", { class: "small muted", text: page.url }));
+  fact(facts, T.ip, d.ip_address);
+  fact(facts, T.browser, d.browser);
+  fact(facts, T.os, d.os);
+  fact(facts, T.device, d.device_type);
+  fact(facts, T.language, d.language);
+  fact(facts, T.screen, d.screen);
+  fact(facts, T.referrer, d.referrer);
+  fact(facts, T.started, clock(d.started_at));
+  fact(facts, T.waited, duration(d.waited_seconds));
+  $("panel-pages").replaceChildren(
+    ...d.pages
+      .slice()
+      .reverse()
+      .map((p) => el("li", {}, el("span", { text: `${clock(p.created_at)} ` }), el("span", { text: p.title || p.url }), el("br"), el("span", { class: "small muted", text: p.url }))),
+  );
+  const ctx = $("panel-context");
+  ctx.replaceChildren();
+  for (const [k, v] of Object.entries(d.context || {})) fact(ctx, k, typeof v === "object" ? JSON.stringify(v) : v);
+}
+
+function renderCurrent() {
+  const chat = state.chats.get(state.current);
+  $("placeholder").hidden = Boolean(chat);
+  $("chat").hidden = !chat;
+  if (!chat) {
+    $("panel").hidden = true;
+    return;
+  }
+  $("chat-h").textContent = chat.conv.reference;
+  $("composer").hidden = chat.closed;
+  $("transfer-form").hidden = chat.closed;
+  $("close-chat").hidden = chat.closed;
+  $("chat-closed").hidden = !chat.closed;
+  renderLog();
+  renderTyping();
+  renderPanel();
+  renderCannedPicker();
+}
+
+function selectChat(id) {
+  if (!state.chats.has(id)) return;
+  state.current = id;
+  const chat = state.chats.get(id);
+  chat.unread = 0;
+  renderChats();
+  renderCurrent();
+}
+
+// --- actions ---------------------------------------------------------------------------------
+
+function claim(id) {
+  send({ type: "conversation.claim", conversation_id: id, ref: id });
+}
+
+function newId() {
+  return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+}
+
+let typingSent = false;
+let typingTimer = null;
+function typing(active) {
+  if (state.current === null || active === typingSent) return;
+  typingSent = active;
+  send({ type: "typing", conversation_id: state.current, active });
+}
+
+function sendMessage() {
+  const box = $("text");
+  const text = box.value.trim();
+  if (!text || state.current === null) return;
+  const id = newId();
+  const frame = { conversation_id: state.current, text };
+  state.outbox.set(id, frame);
+  send({ type: "message.send", client_msg_id: id, ...frame });
+  $("log").append(pendingNode(id, frame));
+  scrollLog();
+  box.value = "";
+  clearTimeout(typingTimer);
+  typing(false);
+  hideCanned();
+}
+
+// --- canned replies --------------------------------------------------------------------------
+
+function cannedForCurrent() {
+  const chat = state.chats.get(state.current);
+  const lang = (chat?.conv.language || chat?.detail?.language || "").slice(0, 2).toLowerCase();
+  const mine = state.canned.filter((c) => c.language === lang);
+  return mine.length ? mine : state.canned.filter((c) => c.language === (state.me.language || cfg.language));
+}
+
+function renderCannedPicker() {
+  const pick = $("canned-pick");
+  const first = pick.options[0];
+  pick.replaceChildren(first, ...cannedForCurrent().map((c, i) => el("option", { value: String(i), text: `/${c.shortcut} – ${c.title}` })));
+}
+
+function insertCanned(c) {
+  const box = $("text");
+  box.value = box.value.startsWith("/") ? c.text : box.value + (box.value && !box.value.endsWith(" ") ? " " : "") + c.text;
+  hideCanned();
+  box.focus();
+  box.setSelectionRange(box.value.length, box.value.length);
+}
+
+let cannedMatches = [];
+let cannedIndex = 0;
+function showCanned(prefix) {
+  cannedMatches = cannedForCurrent().filter((c) => c.shortcut.startsWith(prefix));
+  cannedIndex = 0;
+  const list = $("canned-list");
+  list.hidden = false;
+  if (!cannedMatches.length) {
+    list.replaceChildren(el("li", { role: "option", "aria-disabled": "true", class: "muted", text: T.canned_none }));
+    return;
+  }
+  list.replaceChildren(
+    ...cannedMatches.map((c, i) =>
+      el("li", { role: "option", id: `canned-${i}`, "aria-selected": i === cannedIndex ? "true" : "false", onclick: () => insertCanned(c) }, el("strong", { text: `/${c.shortcut} ` }), el("span", { text: c.title })),
+    ),
+  );
+  $("text").setAttribute("aria-activedescendant", "canned-0");
+}
+
+function moveCanned(step) {
+  if (!cannedMatches.length) return;
+  cannedIndex = (cannedIndex + step + cannedMatches.length) % cannedMatches.length;
+  $("canned-list")
+    .querySelectorAll("[role=option]")
+    .forEach((li, i) => li.setAttribute("aria-selected", i === cannedIndex ? "true" : "false"));
+  $("text").setAttribute("aria-activedescendant", `canned-${cannedIndex}`);
+}
+
+function hideCanned() {
+  $("canned-list").hidden = true;
+  cannedMatches = [];
+  $("text").removeAttribute("aria-activedescendant");
+}
+
+const cannedOpen = () => !$("canned-list").hidden;
+
+// --- wiring ----------------------------------------------------------------------------------
+
+$("composer").addEventListener("submit", (e) => {
+  e.preventDefault();
+  sendMessage();
+});
+
+$("text").addEventListener("keydown", (e) => {
+  if (cannedOpen()) {
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      moveCanned(e.key === "ArrowDown" ? 1 : -1);
+      return;
+    }
+    if ((e.key === "Enter" || e.key === "Tab") && cannedMatches.length) {
+      e.preventDefault();
+      insertCanned(cannedMatches[cannedIndex]);
+      return;
+    }
+    if (e.key === "Escape") {
+      e.preventDefault();
+      hideCanned();
+      return;
+    }
+  }
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    sendMessage();
+  }
+});
+
+$("text").addEventListener("input", () => {
+  const value = $("text").value;
+  const match = /^\/([\w-]*)$/.exec(value);
+  if (match) showCanned(match[1]);
+  else if (cannedOpen()) hideCanned();
+  if (value.trim() && !value.startsWith("/")) {
+    typing(true);
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(() => typing(false), 3000);
+  }
+});
+
+$("canned-pick").addEventListener("change", (e) => {
+  const c = cannedForCurrent()[Number(e.target.value)];
+  e.target.value = "";
+  if (c) insertCanned(c);
+});
+
+$("transfer-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const to = Number($("transfer-to").value);
+  if (state.current !== null && to) send({ type: "conversation.transfer", conversation_id: state.current, agent_id: to });
+});
+
+function closeCurrent() {
+  const chat = state.chats.get(state.current);
+  if (!chat || chat.closed) return;
+  if (window.confirm(T.confirm_close)) send({ type: "conversation.close", conversation_id: chat.conv.id });
+}
+
+$("close-chat").addEventListener("click", closeCurrent);
+$("dismiss").addEventListener("click", () => {
+  if (state.current !== null) removeChat(state.current);
+  $("conversation").focus();
+});
+
+$("presence").addEventListener("change", (e) => {
+  state.presence = e.target.value;
+  send({ type: "presence.set", status: state.presence });
+});
+
+$("mute").addEventListener("click", toggleMute);
+
+if ("Notification" in window && Notification.permission === "default") {
+  $("notify").hidden = false;
+  $("notify").addEventListener("click", async () => {
+    await Notification.requestPermission();
+    $("notify").hidden = Notification.permission !== "default";
+    if (Notification.permission === "granted") announce(T.notifications_on);
+  });
+}
+
+document.addEventListener("keydown", (e) => {
+  if (!e.altKey || e.ctrlKey || e.metaKey) return;
+  const ids = [...state.chats.keys()];
+  const at = ids.indexOf(state.current);
+  if (e.code === "KeyN") {
+    const oldest = queueItems()[0];
+    if (oldest) claim(oldest.id);
+  } else if (/^Digit[1-9]$/.test(e.code)) {
+    const id = ids[Number(e.code.slice(5)) - 1];
+    if (id !== undefined) selectChat(id);
+  } else if (e.code === "ArrowDown" || e.code === "ArrowUp") {
+    if (!ids.length) return;
+    const next = ids[(at + (e.code === "ArrowDown" ? 1 : -1) + ids.length) % ids.length];
+    selectChat(next);
+  } else if (e.code === "KeyM") toggleMute();
+  else if (e.code === "KeyE") closeCurrent();
+  else return;
+  e.preventDefault();
+});
+
+document.addEventListener("visibilitychange", () => {
+  const chat = state.chats.get(state.current);
+  if (!document.hidden && chat && chat.unread) {
+    chat.unread = 0;
+    renderChats();
+  }
+});
+
+// Waiting times tick without a server round trip.
+setInterval(() => {
+  for (const span of document.querySelectorAll("#queue .wait")) span.textContent = fmt(T.waiting_for, duration(since(span.dataset.since)));
+}, 15000);
+
+renderMute();
+connect();

@@ -1,0 +1,378 @@
+"""The agent websocket: who may connect, when it is closed, presence, panel and catch-up."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import Group, Permission
+from django.test import Client
+
+from agents.models import AgentProfile
+from agents.roles import AGENT
+from agents.services import guidance_acknowledge
+from helao_chat.asgi import application
+from tests.conftest import ORIGIN, agent_communicator, visitor_communicator
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+PAGE = {"url": "https://shop.example/cart", "title": "Cart", "referrer": "https://search.example/"}
+
+
+async def _receive_type(comm, kind, limit=20):
+    for _ in range(limit):
+        frame = await comm.receive_json_from(timeout=5)
+        if frame["type"] == kind:
+            return frame
+    raise AssertionError(f"no {kind} frame")
+
+
+async def _closed(comm, limit=20) -> int:
+    """Reads frames until the server closes the socket; returns the close code."""
+    for _ in range(limit):
+        output = await comm.receive_output(timeout=10)
+        if output["type"] == "websocket.close":
+            return output.get("code")
+    raise AssertionError("the socket stayed open")
+
+
+def _logged_in_socket(user, *, origin=ORIGIN):
+    """A console socket plus the browser session behind it, to log out of."""
+    guidance_acknowledge(user=user, actor_ip=None)
+    client = Client()
+    client.force_login(user)
+    comm = WebsocketCommunicator(
+        application,
+        "/ws/agent/",
+        headers=[
+            (b"origin", origin.encode()),
+            (b"host", b"testserver"),
+            (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
+        ],
+    )
+    return client, comm
+
+
+async def _start_chat(text="Hei, tilaukseni?"):
+    visitor = visitor_communicator()
+    await visitor.connect()
+    await visitor.send_json_to(
+        {
+            "type": "conversation.start",
+            "text": text,
+            "client_msg_id": "v1",
+            "page": PAGE,
+            "screen": "1920x1080",
+            "lang": "fi-FI",
+            "context": {"customer": "A-17"},
+        }
+    )
+    started = await _receive_type(visitor, "conversation.started")
+    return visitor, started["conversation"]["id"]
+
+
+# --- who may connect -------------------------------------------------------------------------
+
+
+async def test_anonymous_sockets_are_refused(db):
+    comm = WebsocketCommunicator(
+        application, "/ws/agent/", headers=[(b"origin", ORIGIN.encode()), (b"host", b"testserver")]
+    )
+    connected, _ = await comm.connect()
+    assert not connected
+
+
+@pytest.mark.parametrize("user_fixture", ["alice", "dana"])
+async def test_agents_and_directors_connect_and_get_the_console_state(user_fixture, request):
+    user = await database_sync_to_async(request.getfixturevalue)(user_fixture)
+    comm = await database_sync_to_async(agent_communicator)(user)
+    connected, _ = await comm.connect()
+    assert connected
+    await comm.send_json_to({"type": "hello"})
+    welcome = await _receive_type(comm, "welcome")
+    assert welcome["me"]["id"] == user.pk
+    assert {"queue", "chats", "agents", "canned", "details", "messages"} <= set(welcome)
+    await comm.disconnect()
+
+
+async def test_a_socket_from_another_origin_is_refused(alice):
+    comm = await database_sync_to_async(agent_communicator)(alice, origin="https://evil.example")
+    connected, _ = await comm.connect()
+    assert not connected
+
+
+async def test_an_agent_who_has_not_acknowledged_the_guidance_gets_no_queue(alice):
+    comm = await database_sync_to_async(agent_communicator)(alice, acknowledged=False)
+    connected, _ = await comm.connect()
+    assert connected
+    error = await comm.receive_json_from(timeout=5)
+    assert error["code"] == "guidance_required"
+    assert await _closed(comm) == 4003
+
+
+# --- the socket is closed when access ends ---------------------------------------------------
+
+
+async def test_logging_out_closes_the_console_socket(alice):
+    client, comm = await database_sync_to_async(_logged_in_socket)(alice)
+    assert (await comm.connect())[0]
+    await database_sync_to_async(client.post)("/console/logout/")
+    frame = await comm.receive_json_from(timeout=5)
+    assert frame["type"] == "session.ended"
+    assert await _closed(comm) == 4003
+
+
+async def test_logging_out_elsewhere_leaves_this_browser_signed_in(alice):
+    _, comm = await database_sync_to_async(_logged_in_socket)(alice)
+    other, other_comm = await database_sync_to_async(_logged_in_socket)(alice)
+    assert (await comm.connect())[0]
+    assert (await other_comm.connect())[0]
+    await database_sync_to_async(other.post)("/console/logout/")
+    assert await _closed(other_comm) == 4003
+    await comm.send_json_to({"type": "ping"})
+    assert (await _receive_type(comm, "pong"))["type"] == "pong"
+    await comm.disconnect()
+
+
+async def test_a_deactivated_users_open_socket_is_closed(alice):
+    comm = await database_sync_to_async(agent_communicator)(alice)
+    assert (await comm.connect())[0]
+
+    def deactivate():
+        alice.is_active = False
+        alice.save(update_fields=["is_active"])
+
+    await database_sync_to_async(deactivate)()
+    assert await _closed(comm) == 4003
+
+
+async def test_removing_the_agent_role_closes_the_socket(alice):
+    comm = await database_sync_to_async(agent_communicator)(alice)
+    assert (await comm.connect())[0]
+
+    def remove_role():
+        alice.groups.remove(Group.objects.get(name=AGENT))
+
+    await database_sync_to_async(remove_role)()
+    assert await _closed(comm) == 4003
+
+
+async def test_the_periodic_recheck_notices_a_role_losing_its_permission(alice, settings):
+    # Changing a group's permissions announces nothing per user; the recheck catches it.
+    settings.AGENT_SOCKET_RECHECK_SECONDS = 0.2
+    comm = await database_sync_to_async(agent_communicator)(alice)
+    assert (await comm.connect())[0]
+
+    def strip_group():
+        group = Group.objects.get(name=AGENT)
+        perm = Permission.objects.get(codename="use_console")
+        # Straight through the table: no signal at all, only the recheck can notice.
+        group.permissions.through.objects.filter(group=group, permission=perm).delete()
+
+    await database_sync_to_async(strip_group)()
+    assert await _closed(comm) == 4003
+
+
+async def test_users_without_the_permission_cannot_connect_even_as_staff(charlie):
+    comm = await database_sync_to_async(agent_communicator)(charlie)
+    connected, _ = await comm.connect()
+    assert not connected
+
+
+# --- presence and availability ---------------------------------------------------------------
+
+
+async def test_presence_is_shown_to_colleagues_and_visitors_follow_availability(
+    alice, bob, settings
+):
+    settings.CHAT_AGENT_OFFLINE_GRACE_SECONDS = 1
+    visitor = visitor_communicator()
+    await visitor.connect()
+    await visitor.send_json_to({"type": "hello"})
+    assert (await _receive_type(visitor, "welcome"))["agents_online"] is False
+    colleague = await database_sync_to_async(agent_communicator)(bob)
+    await colleague.connect()
+    comm = await database_sync_to_async(agent_communicator)(alice)
+    await comm.connect()
+    await comm.send_json_to({"type": "presence.set", "status": "online"})
+    seen = await _receive_type(colleague, "presence")
+    assert seen["agent"] == {"id": alice.pk, "name": "Alice Agent", "presence": "online"}
+    assert (await _receive_type(visitor, "availability"))["agents_online"] is True
+    # Closing the last tab: offline after the grace period, and visitors are told.
+    await comm.disconnect()
+    assert (await _receive_type(visitor, "availability"))["agents_online"] is False
+    gone = await _receive_type(colleague, "presence")
+    assert gone["agent"]["presence"] == "offline"
+    profile = await database_sync_to_async(AgentProfile.objects.get)(user=alice)
+    assert profile.presence == "offline"
+    await colleague.disconnect()
+    await visitor.disconnect()
+
+
+async def test_another_open_tab_keeps_the_agent_online(alice, settings):
+    settings.CHAT_AGENT_OFFLINE_GRACE_SECONDS = 1
+    first = await database_sync_to_async(agent_communicator)(alice)
+    second = await database_sync_to_async(agent_communicator)(alice)
+    await first.connect()
+    await second.connect()
+    await first.send_json_to({"type": "presence.set", "status": "online"})
+    await _receive_type(second, "presence")
+    await first.disconnect()
+    # The remaining tab's heartbeats keep the presence fresh through the grace period.
+    for _ in range(4):
+        await second.send_json_to({"type": "presence.set", "status": "online"})
+        await second.send_json_to({"type": "ping"})
+        await _receive_type(second, "pong")
+        await asyncio.sleep(0.5)
+    profile = await database_sync_to_async(AgentProfile.objects.get)(user=alice)
+    assert profile.presence == "online"
+    await second.disconnect()
+
+
+async def test_a_bad_presence_is_an_error_frame(alice):
+    comm = await database_sync_to_async(agent_communicator)(alice)
+    await comm.connect()
+    await comm.send_json_to({"type": "presence.set", "status": "asleep"})
+    assert (await _receive_type(comm, "error"))["code"] == "bad_frame"
+    await comm.disconnect()
+
+
+# --- queue, visitor panel, transfer, catch-up ------------------------------------------------
+
+
+async def test_the_queue_shows_the_first_message_and_page_and_the_claim_brings_the_panel(
+    agent_online,
+):
+    comm = await database_sync_to_async(agent_communicator)(agent_online)
+    await comm.connect()
+    await comm.send_json_to({"type": "hello"})
+    await _receive_type(comm, "welcome")
+    visitor, conv_id = await _start_chat()
+    added = await _receive_type(comm, "queue.added")
+    item = added["conversation"]
+    assert item["id"] == conv_id
+    assert item["first_message"] == "Hei, tilaukseni?"
+    assert item["current_page"]["url"] == PAGE["url"]
+    await comm.send_json_to({"type": "conversation.claim", "conversation_id": conv_id})
+    ok = await _receive_type(comm, "conversation.claim.ok")
+    panel = ok["detail"]
+    assert panel["ip_address"] == "203.0.113.7"
+    assert panel["browser"] == "Firefox"
+    assert panel["os"] == "Linux"
+    assert panel["device_type"] == "desktop"
+    assert panel["screen"] == "1920x1080"
+    assert panel["language"] == "fi-FI"
+    assert panel["referrer"] == PAGE["referrer"]
+    assert panel["context"] == {"customer": "A-17"}
+    assert [p["url"] for p in panel["pages"]] == [PAGE["url"]]
+    await visitor.send_json_to(
+        {"type": "page.view", "page": {"url": "https://shop.example/help", "title": "Help"}}
+    )
+    seen = await _receive_type(comm, "page.view")
+    assert seen["page"]["url"] == "https://shop.example/help"
+    await visitor.send_json_to({"type": "typing", "active": True})
+    typing = await _receive_type(comm, "typing")
+    assert typing["sender"] == "visitor"
+    await comm.send_json_to({"type": "typing", "conversation_id": conv_id, "active": True})
+    shown = await _receive_type(visitor, "typing")
+    assert (shown["sender"], shown["name"], shown["active"]) == ("agent", "Alice Agent", True)
+    await comm.disconnect()
+    await visitor.disconnect()
+
+
+async def test_a_message_sent_while_the_agent_was_away_is_caught_up(agent_online):
+    visitor, conv_id = await _start_chat()
+    comm = await database_sync_to_async(agent_communicator)(agent_online)
+    await comm.connect()
+    await comm.send_json_to({"type": "conversation.claim", "conversation_id": conv_id})
+    ok = await _receive_type(comm, "conversation.claim.ok")
+    last_seen = max(m["id"] for m in ok["messages"])
+    await comm.disconnect()
+    await visitor.send_json_to(
+        {"type": "message.send", "text": "Are you there?", "client_msg_id": "v2"}
+    )
+    await _receive_type(visitor, "message.ack")
+    again = await database_sync_to_async(agent_communicator)(agent_online)
+    await again.connect()
+    await again.send_json_to({"type": "hello", "last_seen_id": last_seen})
+    welcome = await _receive_type(again, "welcome")
+    assert "Are you there?" in [m["text"] for m in welcome["messages"]]
+    assert [c["id"] for c in welcome["chats"]] == [conv_id]
+    assert welcome["details"][str(conv_id)]["current_page"]["url"] == PAGE["url"]
+    await again.disconnect()
+    await visitor.disconnect()
+
+
+async def test_a_chat_goes_only_to_a_colleague_who_is_online_and_the_visitor_is_told(
+    agent_online, bob
+):
+    visitor, conv_id = await _start_chat()
+    comm = await database_sync_to_async(agent_communicator)(agent_online)
+    await comm.connect()
+    await comm.send_json_to({"type": "conversation.claim", "conversation_id": conv_id})
+    await _receive_type(comm, "conversation.claim.ok")
+    transfer = {"type": "conversation.transfer", "conversation_id": conv_id, "agent_id": bob.pk}
+    await comm.send_json_to(transfer)
+    assert (await _receive_type(comm, "error"))["code"] == "agent_offline"
+    other = await database_sync_to_async(agent_communicator)(bob)
+    await other.connect()
+    await other.send_json_to({"type": "presence.set", "status": "online"})
+    await _receive_type(other, "presence")
+    await comm.send_json_to(transfer)
+    moved = await _receive_type(other, "conversation.transferred")
+    assert moved["conversation"]["agent_id"] == bob.pk
+    while True:
+        frame = await _receive_type(visitor, "message.new")
+        if frame["message"]["sender"] == "system" and "Bob" in frame["message"]["text"]:
+            break
+    assert frame["message"]["text"] == "Bob Builder joined the chat"
+    await other.send_json_to({"type": "conversation.detail", "conversation_id": conv_id})
+    detail = await _receive_type(other, "conversation.detail")
+    assert detail["messages"][0]["text"] == "Hei, tilaukseni?"
+    # The first agent no longer has it.
+    await comm.send_json_to(
+        {"type": "message.send", "conversation_id": conv_id, "text": "x", "client_msg_id": "a9"}
+    )
+    assert (await _receive_type(comm, "error"))["code"] == "forbidden"
+    await other.send_json_to({"type": "conversation.close", "conversation_id": conv_id})
+    assert (await _receive_type(visitor, "conversation.closed"))["conversation"][
+        "status"
+    ] == "closed"
+    for c in (comm, other, visitor):
+        await c.disconnect()
+
+
+async def test_another_agents_chat_cannot_be_read_or_closed(agent_online, bob):
+    visitor, conv_id = await _start_chat()
+    comm = await database_sync_to_async(agent_communicator)(agent_online)
+    await comm.connect()
+    await comm.send_json_to({"type": "conversation.claim", "conversation_id": conv_id})
+    await _receive_type(comm, "conversation.claim.ok")
+    other = await database_sync_to_async(agent_communicator)(bob)
+    await other.connect()
+    for frame in (
+        {"type": "conversation.detail", "conversation_id": conv_id},
+        {"type": "conversation.close", "conversation_id": conv_id},
+        {"type": "typing", "conversation_id": conv_id, "active": True},
+    ):
+        await other.send_json_to(frame)
+        assert (await _receive_type(other, "error"))["code"] == "forbidden"
+    for c in (comm, other, visitor):
+        await c.disconnect()
+
+
+async def test_the_queue_is_oldest_first(agent_online):
+    first, first_id = await _start_chat("First")
+    second, second_id = await _start_chat("Second")
+    comm = await database_sync_to_async(agent_communicator)(agent_online)
+    await comm.connect()
+    await comm.send_json_to({"type": "hello"})
+    welcome = await _receive_type(comm, "welcome")
+    assert [(q["id"], q["first_message"]) for q in welcome["queue"]] == [
+        (first_id, "First"),
+        (second_id, "Second"),
+    ]
+    for c in (comm, first, second):
+        await c.disconnect()
