@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -37,7 +38,20 @@ CLOSE_FORBIDDEN = 4003
 # Units of work run on a small pool of threads, each with its own persistent database
 # connection, so that one slow commit does not queue every other socket of the process behind
 # it (the default runs all sync work of a process on a single thread).
-DB_EXECUTOR = ThreadPoolExecutor(max_workers=settings.CHAT_DB_THREADS, thread_name_prefix="chat-db")
+def _new_executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=settings.CHAT_DB_THREADS, thread_name_prefix="chat-db")
+
+
+DB_EXECUTOR = _new_executor()
+
+
+def _reset_executor_after_fork() -> None:
+    # Threads do not survive a fork; a child must not queue work for workers it does not have.
+    global DB_EXECUTOR
+    DB_EXECUTOR = _new_executor()
+
+
+os.register_at_fork(after_in_child=_reset_executor_after_fork)
 
 
 def in_db_thread(func):
