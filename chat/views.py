@@ -156,8 +156,8 @@ def widget_panel(request: HttpRequest) -> HttpResponse:
             "embedOrigins": sorted(embed_origins()),
             "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,
             "maxContext": settings.CHAT_MAX_CONTEXT_BYTES,
-            # How long the browser keeps the visitor's token: the register's retention period.
-            "tokenMaxAge": settings.CHAT_RETENTION_MONTHS * 31 * 24 * 3600,
+            # How long a browser may keep the visitor's token: never past the retention period.
+            "tokenMaxAge": settings.CHAT_RETENTION_MONTHS * 28 * 24 * 3600,
             "feedbackUrl": static("widget/feedback.js")
             if _static_path("widget/feedback.js")
             else None,
