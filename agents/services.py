@@ -116,3 +116,21 @@ def language_set(*, user, language: str) -> AgentProfile:
     profile.language = language
     profile.save(update_fields=["language"])
     return profile
+
+
+def availability_sweep() -> bool:
+    """Tells visitors when availability changed without anyone saying so.
+
+    An agent whose console stopped sending heartbeats (a crashed server, a closed laptop) turns
+    offline by staleness, not by a presence change; this periodic check announces that.
+    """
+    from django.core.cache import cache
+
+    from chat import hooks
+
+    is_online = hooks.agents_online()
+    previous = cache.get("agents:availability")
+    cache.set("agents:availability", is_online, timeout=None)
+    if previous is not None and previous != is_online:
+        events.send_now(events.VISITORS_GROUP, {"type": "availability", "agents_online": is_online})
+    return is_online

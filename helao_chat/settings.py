@@ -153,6 +153,11 @@ CELERY_BEAT_SCHEDULE = {
         # A run that could not start in time is pointless: the next one is minutes away.
         "options": {"expires": CHAT_PURGE_INTERVAL_SECONDS},
     },
+    "availability-sweep": {
+        "task": "agents.tasks.availability_sweep",
+        "schedule": timedelta(seconds=30),
+        "options": {"expires": 30},
+    },
 }
 
 # --- Auth, sessions, login throttling ------------------------------------------------------
@@ -257,6 +262,8 @@ CHAT_NEW_CONVERSATIONS_PER_HOUR_PER_IP = env.int(
 )
 CHAT_FRAMES_PER_MINUTE = env.int("CHAT_FRAMES_PER_MINUTE", default=600)
 CHAT_AGENT_OFFLINE_GRACE_SECONDS = env.int("CHAT_AGENT_OFFLINE_GRACE_SECONDS", default=30)
+# How often an open console socket rechecks that its account may still use the console.
+AGENT_SOCKET_RECHECK_SECONDS = env.int("AGENT_SOCKET_RECHECK_SECONDS", default=5)
 # Threads (each with a database connection) per Daphne process for websocket work.
 CHAT_DB_THREADS = env.int("CHAT_DB_THREADS", default=8)
 CHAT_DORMANT_ACCOUNT_DAYS = env.int("CHAT_DORMANT_ACCOUNT_DAYS", default=60)

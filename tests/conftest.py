@@ -120,6 +120,19 @@ def django_db_modify_db_settings():
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 
+def _server_child_setup() -> None:
+    """Runs in the forked server process before it serves."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    connections.close_all()
+    # A fork copies asgiref's executor but not its worker thread: after async tests in this
+    # process, ORM work from the server's consumers would wait forever for a dead thread.
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+
+
 @pytest.fixture
 def chat_server(transactional_db):
     """A real Daphne process serving the project against the test database; yields its URL.
@@ -139,21 +152,10 @@ def chat_server(transactional_db):
     # A forked child must not share the parent's database socket.
     connections.close_all()
 
-    def setup() -> None:
-        # The fork already carries the test database's name in its settings.
-        connections.close_all()
-        # Threads do not survive a fork: an executor whose worker thread an earlier async test
-        # started would accept work in the child and never run it (every ORM call would hang).
-        from concurrent.futures import ThreadPoolExecutor
-
-        from asgiref.sync import SyncToAsync
-
-        SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
-
     process = DaphneProcess(
         "127.0.0.1",
         partial(make_application, static_wrapper=ASGIStaticFilesHandler),
-        setup=setup,
+        setup=_server_child_setup,
     )
     process.start()
     while not process.ready.wait(timeout=1):

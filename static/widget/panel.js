@@ -319,7 +319,8 @@ function queue(text, cid = newId()) {
   const li = messageItem({ sender: "visitor", text }, true);
   li.dataset.cid = cid;
   outbox.set(cid, { text, li });
-  setState(li, live ? S.sending : S.retrying, !live);
+  // While the socket is (re)connecting the message will go out at once: "sending", not "failed".
+  setState(li, ws ? S.sending : S.retrying, !ws);
   return cid;
 }
 

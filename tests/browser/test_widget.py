@@ -387,4 +387,51 @@ def test_a_message_typed_while_offline_is_sent_once_on_reconnect(agent, site, br
     agent.send({"type": "conversation.claim", "conversation_id": conversation_id})
     texts = [m["text"] for m in agent.wait("conversation.claim.ok")["messages"]]
     assert texts.count("Typed while offline") == 1
+
+    # Another tab of the same site picks up the same conversation.
+    tab = context.new_page()
+    tab.goto(url)
+    _launcher(tab).click()
+    other = tab.frame_locator("iframe[title='Chat']")
+    expect(other.locator(".msg.mine .text")).to_have_text(
+        ["Before the outage", "Typed while offline"]
+    )
+    expect(other.locator(".msg.system")).to_have_text("Alice Agent joined the chat")
     context.close()
+
+
+FEEDBACK_JS = """
+export function renderFeedback(container, { token, reference, lang }) {
+  const p = document.createElement("p");
+  p.textContent = `Feedback for ${reference} in ${lang}` + (token ? " with a token" : "");
+  container.append(p);
+}
+"""
+
+
+@pytest.fixture
+def feedback_module(settings, tmp_path_factory):
+    """A stand-in for the feedback app's widget module, found by the static files finders."""
+    root = tmp_path_factory.mktemp("static")
+    (root / "widget").mkdir()
+    (root / "widget" / "feedback.js").write_text(FEEDBACK_JS)
+    settings.STATICFILES_DIRS = [root, *settings.STATICFILES_DIRS]
+
+
+def test_after_the_chat_ends_the_feedback_module_gets_the_conversation(
+    feedback_module, agent, site, browser
+):
+    _, _, write = site
+    page = browser.new_page()
+    page.goto(write("feedback.html", title="Feedback", lang="sv"))
+    page.get_by_role("button", name="Öppna chatten").click()
+    panel = page.frame_locator("iframe[title='Chat']")
+    panel.get_by_role("textbox", name="Meddelande").fill("Hej")
+    panel.get_by_role("button", name="Skicka").click()
+    reference = panel.locator("#hc-ref-value")
+    expect(reference).to_have_text(re.compile(r"^[0-9A-Z]{5}-[0-9A-Z]{5}$"))
+    ref = reference.text_content()
+    panel.get_by_role("button", name="Avsluta chatten").click()
+    expect(panel.locator("#hc-feedback")).to_have_text(f"Feedback for {ref} in sv with a token")
+    expect(panel.get_by_role("button", name="Starta en ny chatt")).to_be_focused()
+    page.close()

@@ -42,9 +42,12 @@ def test_the_loader_only_answers_get(client):
     assert client.post("/widget.js").status_code == 405
 
 
-def test_the_loader_is_under_2_kib_gzipped():
-    body = (STATIC / "loader.js").read_bytes()
-    assert len(gzip.compress(body, 9)) <= 2048
+def test_the_loader_is_sent_gzipped_in_under_2_kib(client):
+    response = client.get("/widget.js", HTTP_ACCEPT_ENCODING="gzip, deflate, br")
+    assert response["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in response["Vary"]
+    assert len(response.content) <= 2048
+    assert gzip.decompress(response.content) == (STATIC / "loader.js").read_bytes()
 
 
 @pytest.mark.django_db
