@@ -74,6 +74,10 @@ for i in range(%d):
     s[HASH_SESSION_KEY] = user.get_session_auth_hash()
     s.create()
     keys.append(s.session_key)
+# Every benchmark agent has read the console's guidance (the console opens only after that).
+from agents.services import guidance_acknowledge
+for user in User.objects.filter(groups=group):
+    guidance_acknowledge(user=user, actor_ip=None)
 print(json.dumps(keys))
 """
 

@@ -356,6 +356,19 @@ def test_compose_topology_chats_across_two_daphnes_and_purges_through_beat(
         # The migrate service, then the demo accounts (one agent) for this test.
         processes.run("migrate", command_of(services["migrate"]))
         processes.run("seed_demo", ["python", "manage.py", "seed_demo"])
+        # The agent has read the console's guidance before (the console opens only after that).
+        processes.run(
+            "guidance",
+            [
+                "python",
+                "manage.py",
+                "shell",
+                "-c",
+                "from django.contrib.auth import get_user_model as g; "
+                "from agents.services import guidance_acknowledge as a; "
+                "a(user=g().objects.get(username='agent'), actor_ip=None)",
+            ],
+        )
 
         ports = [free_port(), free_port()]
         web = command_of(services["web"])

@@ -121,6 +121,15 @@ class Stack:
             headers={"Referer": f"{self.url}/console/login/"},
         )
         opener.open(request, timeout=10).close()
+        # The console opens only after its guidance has been acknowledged once.
+        page = opener.open(f"{base}/console/guidance/", timeout=10).read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        request = urllib.request.Request(
+            f"{base}/console/guidance/",
+            data=urllib.parse.urlencode({"csrfmiddlewaretoken": token}).encode(),
+            headers={"Referer": f"{base}/console/guidance/"},
+        )
+        opener.open(request, timeout=10).close()
         return "; ".join(f"{c.name}={c.value}" for c in jar)
 
     def alive(self) -> bool:
