@@ -21,6 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from chat import hooks
 from chat.models import AuditEvent, Message
 from chat.net import request_client_ip
 from chat.services import ChatError, audit_record, display_name
@@ -187,6 +188,7 @@ def transcript(request: HttpRequest, reference: str) -> HttpResponse:
             "messages": conversation.messages.order_by("id"),
             "panel": selectors.visitor_panel(conversation),
             "system": Message.Sender.SYSTEM,
+            "feedback": hooks.conversation_feedback(conversation.pk),
         },
     )
 

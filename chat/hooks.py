@@ -6,6 +6,8 @@
 - ``retention_models() -> list[tuple[model, time_field]]``: further tables of the register that
   hang off a conversation and must be purged by their own time before it (e.g. feedback).
 - ``conversation_erased(conversation_id: int)``: a data-subject erasure removed a conversation.
+- ``conversation_feedback(conversation_id: int) -> dict | None``: the visitor's quick feedback on
+  a conversation (feedback plugs in; the console shows it on the transcript).
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ def register(name: str, func: Callable[..., Any]) -> None:
 
 def call(name: str, **kwargs: Any) -> list[Any]:
     return [func(**kwargs) for func in _registry[name]]
+
+
+def conversation_feedback(conversation_id: int) -> dict | None:
+    """The first provider's answer, or None when no provider or no feedback."""
+    return next(
+        (f for f in call("conversation_feedback", conversation_id=conversation_id) if f), None
+    )
 
 
 def agents_online() -> bool:

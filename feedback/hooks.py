@@ -26,6 +26,14 @@ def retention_models() -> list[tuple[type, str]]:
     return [(Feedback, "created_at")]
 
 
+def conversation_feedback(conversation_id: int) -> dict | None:
+    """The visitor's quick feedback on a conversation, for the agent's transcript."""
+    from .selectors import feedback_for
+
+    return feedback_for(conversation_id)
+
+
 def register() -> None:
+    hooks.register("conversation_feedback", conversation_feedback)
     hooks.register("retention_before_delete", retention_before_delete)
     hooks.register("retention_models", retention_models)

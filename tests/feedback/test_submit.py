@@ -188,3 +188,26 @@ def test_the_agents_are_told_after_commit(
         (f"conv.{conv.pk}", {"type": "feedback.received", "feedback": feedback_for(conv.pk)})
     ]
     assert Conversation.objects.get(pk=conv.pk).status == "closed"
+
+
+@pytest.mark.django_db
+def test_the_agent_sees_the_feedback_on_the_closed_conversation(client, alice):
+    from chat.models import Conversation, hash_token
+    from feedback.models import Feedback
+
+    conversation = Conversation.objects.create(
+        token_hash=hash_token("t" * 43), status="closed", assigned_agent=alice
+    )
+    Feedback.objects.create(
+        conversation=conversation,
+        service_satisfied=True,
+        channel_satisfied=False,
+        comment="<b>quick</b> answer",
+    )
+    from agents.services import guidance_acknowledge
+
+    guidance_acknowledge(user=alice, actor_ip=None)
+    client.force_login(alice)
+    body = client.get(f"/console/history/{conversation.reference}/").content.decode()
+    assert "Quick feedback" in body or "Pikapalaute" in body
+    assert "&lt;b&gt;quick&lt;/b&gt; answer" in body
