@@ -7,6 +7,7 @@ unsafe (oversize frames, floods).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008
 CLOSE_ERASED = 4004
 CLOSE_FORBIDDEN = 4003
+CLOSE_IDLE = 4008
 
 
 # Units of work run on a small pool of threads, each with its own persistent database
@@ -69,7 +71,37 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.frames_bucket = TokenBucket(settings.CHAT_FRAMES_PER_MINUTE, 60)
         self.flood_strikes = 0
+        self.frames_seen = 0
+        self.last_frame_at = asyncio.get_running_loop().time()
         await super().websocket_connect(message)
+        self.idle_watch = asyncio.create_task(self._close_when_idle())
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        watch = getattr(self, "idle_watch", None)
+        if watch is not None:
+            watch.cancel()
+        await super().websocket_disconnect(message)
+
+    async def _close_when_idle(self) -> None:
+        """Closes sockets that never speak, or stop speaking: they hold a slot and a task.
+
+        Clients send `ping` while idle; a socket silent past the limit is closed with 4008
+        and the client reconnects and resumes by id when it needs to. Half-open TCP connections
+        are Daphne's to detect (--ping-interval/--ping-timeout).
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            limit = (
+                settings.CHAT_IDLE_TIMEOUT_SECONDS
+                if self.frames_seen
+                else settings.CHAT_FIRST_FRAME_TIMEOUT_SECONDS
+            )
+            remaining = self.last_frame_at + limit - loop.time()
+            if remaining <= 0:
+                await self.send_error("idle", "closed after a period without frames")
+                await self.close(code=CLOSE_IDLE)
+                return
+            await asyncio.sleep(remaining)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale database connections before every handler, which costs a hop
@@ -96,6 +128,8 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         await self.send_json(frame)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self.frames_seen += 1
+        self.last_frame_at = asyncio.get_running_loop().time()
         if text_data is None:
             await self.send_error("binary_not_supported", "frames must be JSON text")
             return

@@ -262,6 +262,9 @@ CHAT_NEW_CONVERSATIONS_PER_HOUR_PER_IP = env.int(
 )
 CHAT_FRAMES_PER_MINUTE = env.int("CHAT_FRAMES_PER_MINUTE", default=600)
 CHAT_AGENT_OFFLINE_GRACE_SECONDS = env.int("CHAT_AGENT_OFFLINE_GRACE_SECONDS", default=30)
+# A socket must send its first frame within this time, and a frame (ping) at least this often.
+CHAT_FIRST_FRAME_TIMEOUT_SECONDS = env.int("CHAT_FIRST_FRAME_TIMEOUT_SECONDS", default=30)
+CHAT_IDLE_TIMEOUT_SECONDS = env.int("CHAT_IDLE_TIMEOUT_SECONDS", default=30 * 60)
 # How often an open console socket rechecks that its account may still use the console.
 AGENT_SOCKET_RECHECK_SECONDS = env.int("AGENT_SOCKET_RECHECK_SECONDS", default=5)
 # Threads (each with a database connection) per Daphne process for websocket work.

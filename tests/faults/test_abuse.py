@@ -150,3 +150,27 @@ async def test_a_trusted_proxy_may_name_the_client(agent_online, settings):
     # The right-most hop is the one our proxy saw; the left one is client-supplied.
     assert stored == "198.51.100.33"
     await comm.disconnect()
+
+
+async def test_a_socket_that_never_speaks_is_closed(roles, settings):
+    settings.CHAT_FIRST_FRAME_TIMEOUT_SECONDS = 1
+    comm = visitor_communicator(ip="203.0.113.90")
+    connected, _ = await comm.connect()
+    assert connected
+    error = await comm.receive_json_from(timeout=5)
+    assert error["code"] == "idle"
+    assert await comm.receive_output(timeout=5) == {"type": "websocket.close", "code": 4008}
+
+
+async def test_a_socket_that_stops_speaking_is_closed_but_pings_keep_it(roles, settings):
+    settings.CHAT_FIRST_FRAME_TIMEOUT_SECONDS = 1
+    settings.CHAT_IDLE_TIMEOUT_SECONDS = 2
+    comm = visitor_communicator(ip="203.0.113.91")
+    await comm.connect()
+    for _ in range(4):
+        await asyncio.sleep(0.8)
+        await comm.send_json_to({"type": "ping"})
+        assert await comm.receive_json_from(timeout=5) == {"type": "pong"}
+    error = await comm.receive_json_from(timeout=10)
+    assert error["code"] == "idle"
+    assert await comm.receive_output(timeout=5) == {"type": "websocket.close", "code": 4008}

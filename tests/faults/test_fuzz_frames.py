@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,27 +13,14 @@ from hypothesis import strategies as st
 from chat.models import HostContext, Message
 from tests.conftest import agent_communicator, visitor_communicator
 
-DOCUMENTED_ERRORS = {
-    "bad_json",
-    "bad_frame",
-    "unknown_type",
-    "too_long",
-    "empty",
-    "no_conversation",
-    "bad_token",
-    "unavailable",
-    "rate_limited",
-    "already_started",
-    "closed",
-    "not_found",
-    "forbidden",
-    "already_taken",
-    "not_active",
-    "too_large",
-    "frame_too_large",
-    "binary_not_supported",
-    "not_stored",
-}
+# The error codes docs/protocol.md documents: every error a consumer sends must be one of them.
+DOCUMENTED_ERRORS = set(
+    re.findall(
+        r"^\| `([a-z_]+)` \|",
+        (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text(),
+        re.MULTILINE,
+    )
+)
 VISITOR_TYPES = [
     "hello",
     "conversation.start",
