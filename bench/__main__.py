@@ -109,6 +109,17 @@ async def bench_product(plan: runner.Plan, out: dict[str, Any]) -> None:
             server.stop()
     except Exception as exc:
         out["idle"] = {"error": _reason(exc)}
+    # A bounded soak: steady traffic from many visitors and agents on one process.
+    try:
+        server = product.daphne(free_port(), "product-soak").start()
+        try:
+            protocol = loadgen.ProductProtocol([server.origin], cookies)
+            out["soak"] = await runner.soak(server, protocol, plan, log)
+        finally:
+            server.stop()
+    except Exception as exc:
+        out["soak"] = {"error": _reason(exc)}
+        log(f"soak failed: {_reason(exc)}")
     # One profile of the message path, at about the rate it sustains.
     try:
         rate = min(200.0, max(10.0, float(out["single"].get("max_msgs_per_s") or 10)))

@@ -144,6 +144,10 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
         "widget_loader_gzip_bytes": _get(sizes, "widget_loader", "gzip_bytes"),
         "widget_panel_gzip_bytes": _get(sizes, "widget_panel", "gzip_bytes"),
         "console_gzip_bytes": _get(sizes, "console", "gzip_bytes"),
+        "soak_lost": _get(p, "soak", "lost"),
+        "soak_duplicates": _get(p, "soak", "duplicates"),
+        "soak_rss_mb_start": _get(p, "soak", "rss_mb_start"),
+        "soak_rss_mb_end": _get(p, "soak", "rss_mb_end"),
     }
     for key in (
         "purge_rows_per_s",
@@ -391,6 +395,28 @@ def write(r: dict[str, Any], s: dict[str, Any], output: str) -> Path:
                 "messages cross processes through Redis.",
                 "",
                 *_steps_table(two["steps"]),
+                "",
+            ]
+    soak = p.get("soak")
+    if soak:
+        L += ["### Soak", ""]
+        if "error" in soak:
+            L += [f"Could not run: `{soak['error']}`", ""]
+        else:
+            L += [
+                f"{soak['visitors']} visitors and {soak['agents']} agents on one Daphne process "
+                f"for {soak['seconds']:.0f} s at {soak['rate']} msg/s in total: sent "
+                f"{soak['sent']}, delivered {soak['delivered']}, lost **{soak['lost']}**, "
+                f"duplicated **{soak['duplicates']}**, refused {soak['refused']}, error rate "
+                f"{soak['error_rate']}; worst 30-s step p99 {_fmt(soak['worst_step_p99_ms'])} ms.",
+                "",
+                "| | start | end |",
+                "|---|---|---|",
+                f"| RSS MB | {soak['rss_mb_start']} | {soak['rss_mb_end']} |",
+                f"| open file descriptors | {soak['fds_start']} | {soak['fds_end']} |",
+                "",
+                "Samples (RSS MB / fds): "
+                + ", ".join(f"{x['rss_mb']}/{x['fds']}" for x in soak["samples"]),
                 "",
             ]
     launcher = _get(p, "idle", "launcher")

@@ -34,6 +34,10 @@ class Plan:
     system_budget: float  # seconds for one system's load measurements, overload included
     idle_limit: float  # seconds allowed for opening the idle sockets
     two_process_conversations: int
+    soak_visitors: int = 200
+    soak_agents: int = 10
+    soak_seconds: float = 600
+    soak_rate: float = 40.0  # msg/s in total: each visitor or agent writes every few seconds
 
 
 QUICK = Plan(
@@ -53,6 +57,10 @@ QUICK = Plan(
     system_budget=60,
     idle_limit=20,
     two_process_conversations=10,
+    soak_visitors=40,
+    soak_agents=4,
+    soak_seconds=20,
+    soak_rate=10.0,
 )
 FULL = Plan(
     load_points=[50, 200, 500],
@@ -333,4 +341,55 @@ async def idle(
         "rss_after_mb": round(rss1 / 2**20, 1),
         "kib_per_socket": round(per, 1) if opened else None,
         "idle_cpu_pct": round(idle_cpu_pct, 1),
+    }
+
+
+async def soak(server, protocol, plan: Plan, log) -> dict[str, Any]:
+    """Many visitors and agents chatting steadily for a long time on one process.
+
+    Reports whether memory and open file descriptors stay flat (start, end, every sample) and
+    whether any message was lost, duplicated or refused.
+    """
+    run = await loadgen.setup(
+        protocol, plan.soak_visitors, plan.soak_agents, time_limit=plan.setup_limit
+    )
+    proc = psutil.Process(server.pid)
+
+    def sample() -> dict[str, float]:
+        return {"rss_mb": round(proc.memory_info().rss / 2**20, 1), "fds": proc.num_fds()}
+
+    samples = [sample()]
+    totals = {"sent": 0, "delivered": 0, "lost": 0, "duplicates": 0, "refused": 0}
+    errors: dict[str, int] = {}
+    p99s = []
+    chunk = min(30.0, plan.soak_seconds)
+    elapsed = 0.0
+    try:
+        while elapsed < plan.soak_seconds:
+            step = await loadgen.drive(run, plan.soak_rate, chunk, drain=3.0)
+            elapsed += chunk
+            for key in totals:
+                totals[key] += step.get(key, 0)
+            for code, n in step.get("errors", {}).items():
+                errors[code] = errors.get(code, 0) + n
+            if step.get("p99_ms") is not None:
+                p99s.append(step["p99_ms"])
+            samples.append(sample())
+            log(f"soak: {elapsed:.0f}/{plan.soak_seconds:.0f} s, {samples[-1]}")
+    finally:
+        await loadgen.teardown(run)
+    return {
+        "visitors": len(run.pairs),
+        "agents": len(run.agents),
+        "seconds": plan.soak_seconds,
+        "rate": plan.soak_rate,
+        **totals,
+        "errors": errors,
+        "error_rate": round(sum(errors.values()) / max(totals["sent"], 1), 4),
+        "worst_step_p99_ms": max(p99s) if p99s else None,
+        "rss_mb_start": samples[0]["rss_mb"],
+        "rss_mb_end": samples[-1]["rss_mb"],
+        "fds_start": samples[0]["fds"],
+        "fds_end": samples[-1]["fds"],
+        "samples": samples,
     }
