@@ -97,50 +97,33 @@ def profile_findings(r: dict[str, Any]) -> list[str]:
     frames = _count(r, "websocket frames")
     sync_redis = _count(r, "redis commands, sync")
     return [
-        "What the message path costs, and what to change (product code is not changed by the "
-        "benchmark; these are proposals, counts are per stored message from the profile below):",
+        "What the message path costs, and what is still to change (counts are per stored "
+        "message from the profile below):",
         "",
-        f"1. **Every sync unit of a process runs on one thread.** `database_sync_to_async` and "
-        f"`sync_to_async` default to `thread_sensitive=True`, so all consumers of a Daphne "
-        f"process queue for a single worker thread. A message takes {hops} thread hops, and the "
-        f"throughput of the whole process is 1 / (wall time of the units), not CPU: here a raw "
-        f"INSERT+COMMIT alone takes {commit} ms (PostgreSQL with `synchronous_commit="
-        f"{probe.get('synchronous_commit', '?')}` waits for the WAL flush on a shared disk), so "
-        "the process cannot go beyond a few dozen messages per second however idle its CPU "
-        "is; the load points show low server CPU with seconds of latency. *Proposal*: do the "
-        "message write on the event loop with an async psycopg connection pool (or "
-        "`thread_sensitive=False` units on a bounded pool of connections) so that writes "
-        "overlap and PostgreSQL can group their commits.",
-        f"2. **Channels 4.3 adds a thread hop before every handler.** `AsyncConsumer.dispatch` "
-        f"awaits `aclose_old_connections()` (a thread-sensitive `sync_to_async`) before each "
-        f"incoming frame *and* before each `chat.event` delivered from the channel layer "
-        f"({closes} `close_old_connections` per message). The fan-out of `message.new` to the "
-        "other side therefore waits in the same queue as the database writes: delivery latency "
-        "is coupled to the slowest write in the process. *Proposal*: override `dispatch` in "
-        "`JsonFrameConsumer` to call the handler directly (the units already close stale "
-        "connections in `database_sync_to_async`); at least skip it for `chat.event`.",
-        f"3. **Round trips per message.** {sql} SQL statements per stored message "  # noqa: S608
-        f"({checks} of them the `SELECT 1` health check that `CONN_HEALTH_CHECKS=True` runs "
-        "after every `close_old_connections`), plus "
-        f"{commands} BEGIN/COMMIT commands, each its own round trip with psycopg 3: load the "
-        "conversation, look the client id up, INSERT in an atomic block (COMMIT), then "
-        "`UPDATE conversation SET last_activity_at` outside it, which autocommits: **two "
-        "commits, two WAL flushes per message**. *Proposal*: one statement — `INSERT … ON "
-        "CONFLICT (conversation_id, client_msg_id) WHERE client_msg_id <> '' DO NOTHING "
-        "RETURNING …` in a CTE that also updates `last_activity_at` (and `first_response_at`) "
-        "with the status/assignee check in its WHERE; the consumer already knows the "
-        "conversation, so the leading SELECT goes; no health checks on the websocket path (a "
-        "failed statement already discards a broken connection).",
+        f"1. **Thread hops (applied).** Units of work run on `CHAT_DB_THREADS` threads with their "
+        f"own connections instead of Channels' single sync thread, so commits overlap: "
+        f"{hops} thread hops per message. A raw INSERT+COMMIT takes {commit} ms here "
+        f"(`synchronous_commit={probe.get('synchronous_commit', '?')}`).",
+        f"2. **Hop before every handler (applied).** `JsonFrameConsumer.dispatch` no longer "
+        f"awaits Channels' `aclose_old_connections()` before each frame and event; the "
+        f"{closes} `close_old_connections` per message left are the units' own, in their "
+        "threads.",
+        f"3. **Round trips per message (partly applied).** The insert is one `INSERT … ON "
+        f"CONFLICT DO NOTHING RETURNING id` committed together with the activity update (one "
+        f"commit per message, no pre-read, no savepoint). Still {sql} SQL statements "
+        f"({checks} of them the `SELECT 1` of `CONN_HEALTH_CHECKS`) and {commands} other "
+        "commands per message: the conversation is still loaded before the write. *Proposal*: "
+        "fold the status check and the activity update into the insert (a CTE) and drop health "
+        "checks on the websocket path.",
         "4. **Group commit.** With commits this slow, ≥ 500 msg/s per process needs several "
         "messages per commit: an in-process writer that collects the messages arriving within "
         "~1–2 ms (or while the previous batch commits), writes them in one multi-row INSERT in "
         "one transaction, then acknowledges and publishes each one. Persist-before-broadcast "
         "and idempotency (`ON CONFLICT`) are kept; the latency cost is at most one batch window.",
-        f"5. **Per-IP message limit in the shared cache.** Each visitor message first hops to a "
-        f"thread for `limits.ip_message_allowed` ({sync_redis} sync Redis commands per stored "
-        "message on average: `cache.add` = SET NX, then `cache.incr` = EXISTS + INCRBY, i.e. "
-        "three round trips per visitor message) — a second thread hop and three Redis round "
-        "trips before the write even starts. *Proposal*: the redis.asyncio client on the "
+        f"5. **Per-IP message limit in the shared cache.** Checked inside the write's thread hop "
+        f"now, but still {sync_redis} sync Redis commands per stored message on average "
+        "(`cache.add` = SET NX, then `cache.incr` = EXISTS + INCRBY), and Django's Redis cache "
+        "builds a new redis-py client object for each. *Proposal*: the redis.asyncio client on the "
         "event loop (one pipelined `INCR`+`EXPIRE`), or a local token bucket per address that "
         "is reconciled with Redis every second.",
         f"6. **Fan-out and frames.** Each stored message sends {frames} websocket frames "
