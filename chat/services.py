@@ -356,6 +356,12 @@ def conversation_claim(*, conversation_id: int, agent) -> Conversation:
             raise ChatError("not_found", "no such conversation")
         raise ChatError("already_taken", "another agent has already taken this chat")
     conversation = Conversation.objects.select_related("assigned_agent").get(pk=conversation_id)
+    _agent_joined(conversation, agent, {"type": "conversation.claimed"})
+    return conversation
+
+
+def _agent_joined(conversation: Conversation, agent, agents_event: dict[str, Any]) -> None:
+    """Tells the visitor (a system message naming the agent) and every console who joined."""
     name = display_name(agent)
     message_create(
         conversation=conversation,
@@ -364,12 +370,11 @@ def conversation_claim(*, conversation_id: int, agent) -> Conversation:
         author_name=name,
     )
     summary = conversation_summary(conversation, agent_name=name)
-    events.emit(events.AGENTS_GROUP, {"type": "conversation.claimed", "conversation": summary})
+    events.emit(events.AGENTS_GROUP, {**agents_event, "conversation": summary})
     events.emit(
         events.conversation_group(conversation.pk),
         {"type": "conversation.updated", "conversation": summary},
     )
-    return conversation
 
 
 @transaction.atomic
@@ -381,25 +386,10 @@ def conversation_transfer(*, conversation: Conversation, from_agent, to_agent) -
         raise ChatError("bad_frame", "cannot transfer a chat to yourself")
     Conversation.objects.filter(pk=conversation.pk).update(assigned_agent=to_agent)
     conversation.assigned_agent = to_agent
-    name = display_name(to_agent)
-    message_create(
-        conversation=conversation,
-        sender=Message.Sender.SYSTEM,
-        text=f"{name} joined the chat",
-        author_name=name,
-    )
-    summary = conversation_summary(conversation, agent_name=name)
-    events.emit(
-        events.AGENTS_GROUP,
-        {
-            "type": "conversation.transferred",
-            "conversation": summary,
-            "from_agent_id": from_agent.pk,
-        },
-    )
-    events.emit(
-        events.conversation_group(conversation.pk),
-        {"type": "conversation.updated", "conversation": summary},
+    _agent_joined(
+        conversation,
+        to_agent,
+        {"type": "conversation.transferred", "from_agent_id": from_agent.pk},
     )
     return conversation
 
