@@ -6,6 +6,7 @@ import gzip
 import http.cookiejar
 import json
 import re
+import secrets
 import subprocess
 import urllib.error
 import urllib.parse
@@ -21,13 +22,21 @@ DEMO_PASSWORD = "demo-password-change-me"  # printed by seed_demo in DEBUG; loop
 HIGH = "100000000"
 
 
+# A throwaway key for the benchmark's own server; production refuses weak or default keys.
+BENCH_SECRET = secrets.token_urlsafe(48)
+
+
 def env() -> dict[str, str]:
     return {
         "DATABASE_URL": f"{PG}/{DB_NAME}",
         "REDIS_URL": REDIS_URL,
         "CHANNEL_PREFIX": PREFIX,
         "DJANGO_SETTINGS_MODULE": "helao_chat.settings",
-        "DJANGO_DEBUG": "1",
+        # Production mode: DEBUG would log every query (CPU per query, memory per connection).
+        "DJANGO_DEBUG": "0",
+        "SECRET_KEY": BENCH_SECRET,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "USE_TLS": "0",
         "LOG_LEVEL": "WARNING",
         "CHAT_MESSAGES_PER_MINUTE": HIGH,
         "CHAT_MESSAGES_PER_MINUTE_PER_IP": HIGH,
@@ -94,6 +103,8 @@ def prepare_database(extra_agents: int) -> list[str]:
     """
     ensure_database(DB_NAME)
     delete_redis_keys(PREFIX)
+    # Production mode serves hashed static files from STATIC_ROOT.
+    _manage("collectstatic", "--noinput", "-v0")
     out = _manage("shell", "-c", SETUP_SCRIPT % extra_agents)
     keys = json.loads(out.strip().splitlines()[-1])
     return [f"sessionid={k}" for k in keys]
