@@ -26,6 +26,21 @@ PORT_RANGE = range(18000, 18100)
 _used_ports: set[int] = set()
 
 
+def daphne_args(port: int) -> list[str]:
+    """Daphne's arguments for the product as the benchmark serves it (access log off)."""
+    return [
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "--websocket-max-message-size",
+        "65536",
+        "--access-log",
+        "/dev/null",
+        "helao_chat.asgi:application",
+    ]
+
+
 def free_port() -> int:
     """A port in 18000-18099 that nothing listens on and this run has not handed out yet."""
     for port in PORT_RANGE:

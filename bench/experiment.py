@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-from .common import PYTHON, ROOT, Server, free_port
+from .common import PYTHON, ROOT, Server, daphne_args, free_port
 
 RESULT = ROOT / "var" / "bench" / "experiment.json"
 
@@ -64,19 +64,7 @@ def serve(port: int) -> None:
     _patch()
     from daphne.cli import CommandLineInterface
 
-    CommandLineInterface().run(
-        [
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--websocket-max-message-size",
-            "65536",
-            "--access-log",
-            "/dev/null",
-            "helao_chat.asgi:application",
-        ]
-    )
+    CommandLineInterface().run(daphne_args(port))
 
 
 async def _variant(name: str, server: Server, cookies: list[str], rates: list[float]) -> dict:

@@ -14,7 +14,17 @@ import urllib.request
 from html.parser import HTMLParser
 from typing import Any
 
-from .common import BIN, PG, PYTHON, REDIS_URL, ROOT, Server, delete_redis_keys, ensure_database
+from .common import (
+    BIN,
+    PG,
+    PYTHON,
+    REDIS_URL,
+    ROOT,
+    Server,
+    daphne_args,
+    delete_redis_keys,
+    ensure_database,
+)
 
 DB_NAME = "helao_bench"
 PREFIX = "helao-bench"
@@ -111,19 +121,7 @@ def prepare_database(extra_agents: int) -> list[str]:
 
 
 def daphne(port: int, name: str = "product") -> Server:
-    cmd = [
-        str(BIN / "daphne"),
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "--websocket-max-message-size",
-        "65536",
-        "--access-log",
-        "/dev/null",
-        "helao_chat.asgi:application",
-    ]
-    return Server(name, cmd, env(), port)
+    return Server(name, [str(BIN / "daphne"), *daphne_args(port)], env(), port)
 
 
 # --- HTTP: login and page sizes -----------------------------------------------------------------

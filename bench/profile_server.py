@@ -18,6 +18,8 @@ import signal
 import sys
 import threading
 
+from .common import daphne_args
+
 _profiles: list[cProfile.Profile] = []
 _local = threading.local()
 _lock = threading.Lock()
@@ -70,19 +72,7 @@ def main(port: int, out: str) -> None:
 
     signal.signal(signal.SIGUSR1, _start)
     signal.signal(signal.SIGUSR2, lambda *_: _stop_and_dump(out))
-    CommandLineInterface().run(
-        [
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--websocket-max-message-size",
-            "65536",
-            "--access-log",
-            "/dev/null",
-            "helao_chat.asgi:application",
-        ]
-    )
+    CommandLineInterface().run(daphne_args(port))
 
 
 if __name__ == "__main__":
