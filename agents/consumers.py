@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chat import events, services
+from chat import events, services, writer
 from chat.consumers import CLOSE_FORBIDDEN, JsonFrameConsumer, _int, _messages_after
 from chat.models import Conversation, Message
 from chat.serializers import conversation_summary, message_dict
@@ -166,17 +166,23 @@ class AgentConsumer(JsonFrameConsumer):
         """Stores the agent's message under the agent's name, once per client message id."""
         conversation_id = _int(frame.get("conversation_id"), "conversation_id")
         client_msg_id = services._clean_client_msg_id(frame.get("client_msg_id"))
-        message = await self.unit(
-            _agent_message, self.user, conversation_id, frame.get("text"), client_msg_id
-        )
-        await self.send_json(
-            {
-                "type": "message.ack",
-                "conversation_id": conversation_id,
-                "client_msg_id": client_msg_id,
-                "message": message_dict(message),
-            }
-        )
+        text = services._clean_text(frame.get("text"))
+        message = None
+        if conversation_id in self.joined:
+            message = await writer.message_store(
+                conversation_id=conversation_id,
+                sender=Message.Sender.AGENT,
+                text=text,
+                client_msg_id=client_msg_id,
+                agent_id=self.user.pk,
+                author_name=services.display_name(self.user),
+            )
+        if message is None:
+            stored = await self.unit(
+                _agent_message, self.user, conversation_id, text, client_msg_id
+            )
+            message = message_dict(stored)
+        await self.send_ack(message, client_msg_id, conversation_id=conversation_id)
 
     async def handle_typing(self, frame: dict[str, Any]) -> None:
         """Tells the visitor "<agent name> is typing"; not stored."""

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
 
-from . import events, hooks, limits, selectors, services
+from . import events, hooks, limits, selectors, services, writer
 from .limits import TokenBucket
 from .models import Conversation, Message
 from .net import scope_client_ip, scope_headers
@@ -67,12 +67,15 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
     #: frame type -> name of the coroutine method handling it
     handlers: dict[str, str] = {}
     frames_bucket: TokenBucket
+    #: Ids of messages this socket sent and was acknowledged, until their broadcast comes back.
+    OWN_IDS_KEPT = 64
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.frames_bucket = TokenBucket(settings.CHAT_FRAMES_PER_MINUTE, 60)
         self.flood_strikes = 0
         self.frames_seen = 0
         self.last_frame_at = asyncio.get_running_loop().time()
+        self.own_ids: dict[int, None] = {}
         await super().websocket_connect(message)
         self.idle_watch = asyncio.create_task(self._close_when_idle())
 
@@ -172,9 +175,22 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
             logger.exception("error handling a %s frame", frame["type"])
             await self.send_error("server_error", "internal error", ref)
 
+    async def send_ack(self, message: dict[str, Any], client_msg_id: str, **extra: Any) -> None:
+        """Acknowledges a stored message to its sender; the sender's own `message.new` is then
+        not sent back to this socket (other tabs still get it)."""
+        self.own_ids[message["id"]] = None
+        if len(self.own_ids) > self.OWN_IDS_KEPT:
+            del self.own_ids[next(iter(self.own_ids))]
+        await self.send_json(
+            {"type": "message.ack", **extra, "client_msg_id": client_msg_id, "message": message}
+        )
+
     async def chat_event(self, message: dict[str, Any]) -> None:
         """Forwards a broadcast event to this client unless `wants` says otherwise."""
         event = message["event"]
+        if event["type"] == "message.new" and event["message"]["id"] in self.own_ids:
+            del self.own_ids[event["message"]["id"]]
+            return
         if await self.wants(event):
             await self.send_json(event)
 
@@ -231,7 +247,7 @@ class VisitorConsumer(JsonFrameConsumer):
             logger.warning("visitor websocket refused: origin not allowed")
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        if not await in_db_thread(limits.ip_connection_acquire)(self.ip):
+        if not await limits.ip_connection_acquire_async(self.ip):
             logger.warning("visitor websocket refused: too many connections from one address")
             await self.close(code=CLOSE_POLICY)
             return
@@ -243,7 +259,7 @@ class VisitorConsumer(JsonFrameConsumer):
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "holds_slot", False):
-            await in_db_thread(limits.ip_connection_release)(self.ip)
+            await limits.ip_connection_release_async(self.ip)
             await self.channel_layer.group_discard(events.VISITORS_GROUP, self.channel_name)
         if getattr(self, "conversation", None) is not None:
             await self.channel_layer.group_discard(
@@ -327,7 +343,7 @@ class VisitorConsumer(JsonFrameConsumer):
         )
         if not (await self._availability())["agents_online"]:
             raise ChatError("unavailable", "no agent is online; see the opening hours")
-        if not await in_db_thread(limits.ip_new_conversation_allowed)(self.ip):
+        if not await limits.ip_new_conversation_allowed_async(self.ip):
             raise ChatError("rate_limited", "too many new conversations from this address")
         conversation, token, message = await self.unit(
             services.conversation_start,
@@ -345,30 +361,27 @@ class VisitorConsumer(JsonFrameConsumer):
                 "conversation": conversation_summary(conversation),
             }
         )
-        await self.send_json(
-            {
-                "type": "message.ack",
-                "client_msg_id": client_msg_id,
-                "message": message_dict(message),
-            }
-        )
+        await self.send_ack(message_dict(message), client_msg_id)
 
     async def handle_message(self, frame: dict[str, Any]) -> None:
         """Stores a visitor message once per client id and acknowledges it after commit."""
         conversation = self._require_conversation()
         client_msg_id = services._clean_client_msg_id(frame.get("client_msg_id"))
-        if not self.message_bucket.take():
+        text = services._clean_text(frame.get("text"))
+        if not self.message_bucket.take() or not await limits.ip_message_allowed_async(self.ip):
             raise ChatError("rate_limited", "too many messages; wait a moment and resend")
-        message, _ = await self.unit(
-            _visitor_message, conversation.pk, frame.get("text"), client_msg_id, self.ip
-        )
-        await self.send_json(
-            {
-                "type": "message.ack",
-                "client_msg_id": client_msg_id,
-                "message": message_dict(message),
-            }
-        )
+        message = None
+        if conversation.status == Conversation.Status.ACTIVE:
+            message = await writer.message_store(
+                conversation_id=conversation.pk,
+                sender=Message.Sender.VISITOR,
+                text=text,
+                client_msg_id=client_msg_id,
+            )
+        if message is None:
+            stored, _ = await self.unit(_visitor_message, conversation.pk, text, client_msg_id)
+            message = message_dict(stored)
+        await self.send_ack(message, client_msg_id)
 
     async def handle_typing(self, frame: dict[str, Any]) -> None:
         conversation = self._require_conversation()
@@ -464,10 +477,7 @@ def _resume(token: str, info, page, after_id):
     return conversation, _messages_after([conversation.pk], after_id)
 
 
-def _visitor_message(conversation_id: int, text: Any, client_msg_id: str, ip: str | None):
-    # The per-address limit is checked here, in the same thread hop as the write.
-    if not limits.ip_message_allowed(ip):
-        raise ChatError("rate_limited", "too many messages; wait a moment and resend")
+def _visitor_message(conversation_id: int, text: Any, client_msg_id: str):
     conversation = Conversation.objects.get(pk=conversation_id)
     if conversation.status == Conversation.Status.WAITING and not hooks.agents_online():
         # Accept resends of a message already stored, refuse new ones nobody would read.

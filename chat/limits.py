@@ -2,13 +2,19 @@
 
 With REDIS_URL set the cache is Redis, so per-IP limits hold across every Daphne process.
 The cache keys hold a hash of the address, never the address itself.
+
+Consumers use the `*_async` forms: on Redis they send their commands in one pipelined round trip
+from the event loop (no thread hop, no client object per command); with the in-memory cache they
+call the sync form, which does no I/O. Both share the same keys and counters.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
+import os
 import time
 
 from django.conf import settings
@@ -32,6 +38,41 @@ def _fail_open(func):
             return True
 
     return wrapper
+
+
+def _fail_open_async(func):
+    @functools.wraps(func)
+    async def wrapper(*args, **kwargs):
+        try:
+            return await func(*args, **kwargs)
+        except Exception:
+            logger.warning("rate-limit cache unavailable; %s allowed", func.__name__)
+            return True
+
+    return wrapper
+
+
+_redis_clients: dict[asyncio.AbstractEventLoop, object] = {}
+os.register_at_fork(after_in_child=_redis_clients.clear)
+
+
+def _async_redis():
+    """A redis.asyncio client for this event loop on the cache's Redis, or None (no Redis)."""
+    cache_settings = settings.CACHES["default"]
+    if "redis" not in cache_settings["BACKEND"].lower():
+        return None
+    loop = asyncio.get_running_loop()
+    client = _redis_clients.get(loop)
+    if client is None:
+        import redis.asyncio
+
+        # A loop seen before this one is finished with (tests run one loop per test).
+        _redis_clients.clear()
+        # Short timeouts: a dead Redis must not hold messages up (the limits then fail open).
+        client = _redis_clients[loop] = redis.asyncio.Redis.from_url(
+            cache_settings["LOCATION"], socket_timeout=0.5, socket_connect_timeout=0.5
+        )
+    return client
 
 
 def _ip_key(kind: str, ip: str | None) -> str:
@@ -70,6 +111,30 @@ def _window_hit(key: str, limit: int, window: int) -> bool:
         cache.set(bucket, 1, timeout=window * 2)
         count = 1
     return count <= limit
+
+
+async def _window_hit_async(key: str, limit: int, window: int) -> bool:
+    client = _async_redis()
+    if client is None:
+        return _window_hit(key, limit, window)
+    bucket = cache.make_key(f"{key}:{int(time.time() // window)}")
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.incr(bucket)
+        pipe.expire(bucket, window * 2)
+        count, _ = await pipe.execute()
+    return count <= limit
+
+
+@_fail_open_async
+async def ip_message_allowed_async(ip: str | None) -> bool:
+    return await _window_hit_async(_ip_key("msg", ip), settings.CHAT_MESSAGES_PER_MINUTE_PER_IP, 60)
+
+
+@_fail_open_async
+async def ip_new_conversation_allowed_async(ip: str | None) -> bool:
+    return await _window_hit_async(
+        _ip_key("conv", ip), settings.CHAT_NEW_CONVERSATIONS_PER_HOUR_PER_IP, 3600
+    )
 
 
 @_fail_open
@@ -111,3 +176,32 @@ def ip_connection_release(ip: str | None) -> None:
             cache.set(key, 0, timeout=CONNECTION_TTL)
     except ValueError:
         pass
+
+
+@_fail_open_async
+async def ip_connection_acquire_async(ip: str | None) -> bool:
+    client = _async_redis()
+    if client is None:
+        return ip_connection_acquire(ip)
+    key = cache.make_key(_ip_key("conn", ip))
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, CONNECTION_TTL)
+        count, _ = await pipe.execute()
+    if count > settings.CHAT_MAX_CONNECTIONS_PER_IP:
+        await client.decr(key)
+        return False
+    return True
+
+
+async def ip_connection_release_async(ip: str | None) -> None:
+    try:
+        client = _async_redis()
+        if client is None:
+            ip_connection_release(ip)
+            return
+        key = cache.make_key(_ip_key("conn", ip))
+        if await client.decr(key) < 0:
+            await client.set(key, 0, ex=CONNECTION_TTL)
+    except Exception:
+        logger.warning("rate-limit cache unavailable; connection slot not released")

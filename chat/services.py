@@ -48,6 +48,11 @@ def _clean_text(text: Any) -> str:
     cleaned = "".join(ch for ch in text if ch in "\n\t" or (ch >= " " and ch != "\x7f")).strip()
     if not cleaned:
         raise ChatError("empty", "message is empty")
+    try:
+        cleaned.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (JSON allows one, e.g. "\ud800") cannot be stored as text.
+        raise ChatError("bad_frame", "text must be valid Unicode") from None
     if len(cleaned) > settings.CHAT_MAX_MESSAGE_CHARS:
         raise ChatError("too_long", f"message over {settings.CHAT_MAX_MESSAGE_CHARS} characters")
     return cleaned

@@ -8,6 +8,7 @@ mode: it refuses to start with a default or weak SECRET_KEY.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +18,10 @@ from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("HELAO_VAR_DIR", default=str(BASE_DIR / "var")))
+# Local state of the embedded defaults (SQLite, the filesystem broker): present from the start,
+# so that `make run` and `make test` work in a fresh checkout.
+with contextlib.suppress(OSError):
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 env = environ.Env()
 
@@ -269,6 +274,12 @@ CHAT_IDLE_TIMEOUT_SECONDS = env.int("CHAT_IDLE_TIMEOUT_SECONDS", default=30 * 60
 AGENT_SOCKET_RECHECK_SECONDS = env.int("AGENT_SOCKET_RECHECK_SECONDS", default=5)
 # Threads (each with a database connection) per Daphne process for websocket work.
 CHAT_DB_THREADS = env.int("CHAT_DB_THREADS", default=8)
+# On PostgreSQL, messages into active conversations are stored from the event loop with group
+# commit (chat/writer.py): this many connections per process, each writing one batch at a time.
+CHAT_GROUP_COMMIT = env.bool("CHAT_GROUP_COMMIT", default=True)
+CHAT_GROUP_COMMIT_CONNECTIONS = env.int("CHAT_GROUP_COMMIT_CONNECTIONS", default=3)
+# A batch not committed within this time is reported "not stored" to its senders, who resend.
+CHAT_GROUP_COMMIT_TIMEOUT_SECONDS = env.float("CHAT_GROUP_COMMIT_TIMEOUT_SECONDS", default=5.0)
 CHAT_DORMANT_ACCOUNT_DAYS = env.int("CHAT_DORMANT_ACCOUNT_DAYS", default=60)
 
 # --- Content Security Policy (django-csp 4): no inline script anywhere ---------------------

@@ -169,6 +169,15 @@ def chat_server(transactional_db):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_writer():
+    """Each test runs its own event loop: the message writer's connections end with it."""
+    from chat import writer
+
+    yield
+    writer.reset()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_limits():
     """Rate-limit counters live in the cache (Redis under CI); each test starts from zero."""
     from django.conf import settings

@@ -92,14 +92,21 @@ async def test_a_resumed_hello_records_the_new_page(agent_online):
     await again.disconnect()
 
 
-async def test_message_send_is_acknowledged_and_broadcast_once(agent_online):
+async def test_message_send_is_acknowledged_once_and_reaches_the_visitors_other_tab(agent_online):
     comm = await _open()
-    await _started(comm)
+    started = await _started(comm)
+    other_tab = await _open()
+    await other_tab.send_json_to({"type": "hello", "token": started["token"]})
+    await _frame(other_tab, "welcome")
     await comm.send_json_to({"type": "message.send", "text": "More", "client_msg_id": "c2"})
-    frames = [await comm.receive_json_from(timeout=5) for _ in range(2)]
-    kinds = sorted(f["type"] for f in frames)
-    assert kinds == ["message.ack", "message.new"]
-    assert {f["message"]["id"] for f in frames} == {frames[0]["message"]["id"]}
+    ack = await _frame(comm, "message.ack")
+    assert ack["message"]["text"] == "More"
+    # The sender knows its message from the acknowledgement; the broadcast is not echoed back.
+    assert await comm.receive_nothing(timeout=0.5)
+    seen = await _frame(other_tab, "message.new")
+    assert seen["message"] == ack["message"]
+    assert await other_tab.receive_nothing(timeout=0.3)
+    await other_tab.disconnect()
     await comm.disconnect()
 
 

@@ -42,6 +42,9 @@ async def _open_chat(stack):
         additional_headers={"Cookie": cookie},
     )
     await agent.send(json.dumps({"type": "presence.set", "status": "online"}))
+    # Frames of one socket are handled in order: the pong means the presence is stored.
+    await agent.send(json.dumps({"type": "ping"}))
+    await _until(agent, "pong")
     visitor = await websockets.connect(f"ws://127.0.0.1:{stack.port}/ws/visitor/", origin=stack.url)
     await visitor.send(
         json.dumps({"type": "conversation.start", "text": "hi", "client_msg_id": "v0"})

@@ -1,0 +1,287 @@
+"""The message hot path on PostgreSQL: chat messages stored from the event loop, group-committed.
+
+Nearly every message is a visitor or an agent writing into an active conversation. For those a
+consumer hands the message to its process's `MessageWriter` instead of a database thread. A few
+asynchronous connections (autocommit) each take every message waiting at that moment and store
+them with one statement, which is its own transaction: lock the active conversations, insert
+each message once per client id, move each conversation's activity time. Under light load a
+message is written alone, at once; under heavy load the messages that arrived while the previous
+statement ran share the next one, and with it the commit.
+
+Persist, then broadcast: `message_store` returns only after the commit and then publishes
+`message.new`. What the statement does not store (a waiting, closed or someone else's
+conversation, a resend of a stored client id) comes back as None, and the consumer takes the
+general way through `services.message_create`, which holds every rule and error for those cases.
+On SQLite, or with CHAT_GROUP_COMMIT off, there is no writer and every message goes that way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connections
+
+from . import events
+from .models import Conversation, Message
+
+logger = logging.getLogger(__name__)
+
+#: Most messages one statement stores.
+MAX_BATCH = 200
+
+_MESSAGE = Message._meta.db_table
+_CONVERSATION = Conversation._meta.db_table
+
+# One statement per batch. The conversations are locked in id order (two batches never wait on
+# each other crosswise), and a conversation closed or reassigned meanwhile is re-checked on its
+# newest version. ON CONFLICT leaves resends of a stored client id to the general path.
+# Table names come from model metadata, values travel as parameters.
+STORE_SQL = f"""
+WITH batch AS (
+    SELECT * FROM unnest(%(conversation)s::bigint[], %(sender)s::varchar[], %(agent)s::bigint[],
+                         %(author)s::varchar[], %(text)s::text[], %(client_id)s::varchar[])
+        AS b(conversation_id, sender, agent_id, author_name, text, client_msg_id)
+), open AS (
+    SELECT id, assigned_agent_id FROM {_CONVERSATION}
+    WHERE id = ANY(%(conversation)s::bigint[]) AND status = %(active)s
+    ORDER BY id FOR NO KEY UPDATE
+), stored AS (
+    INSERT INTO {_MESSAGE} (conversation_id, sender, agent_id, author_name, text, client_msg_id,
+                            created_at)
+    SELECT b.conversation_id, b.sender, b.agent_id, b.author_name, b.text, b.client_msg_id, now()
+    FROM batch b JOIN open o ON o.id = b.conversation_id
+    WHERE b.sender = %(visitor)s
+       OR (b.sender = %(agent_sender)s AND o.assigned_agent_id = b.agent_id)
+    ON CONFLICT DO NOTHING
+    RETURNING id, conversation_id, client_msg_id, sender, created_at
+), touched AS (
+    UPDATE {_CONVERSATION} c
+    SET last_activity_at = s.at,
+        first_response_at = CASE WHEN c.first_response_at IS NULL AND s.agent_wrote
+                                 THEN s.at ELSE c.first_response_at END
+    FROM (SELECT conversation_id, max(created_at) AS at, bool_or(sender = %(agent_sender)s)
+              AS agent_wrote
+          FROM stored GROUP BY conversation_id) s
+    WHERE c.id = s.conversation_id
+)
+SELECT id, conversation_id, client_msg_id, created_at FROM stored
+"""  # noqa: S608
+
+
+@dataclass(slots=True)
+class _Pending:
+    conversation_id: int
+    sender: str
+    agent_id: int | None
+    author_name: str
+    text: str
+    client_msg_id: str
+    future: asyncio.Future = field(repr=False)
+
+
+def _iso(value: datetime.datetime) -> str:
+    # The same shape as the ORM's (UTC, offset included), whatever the session's time zone.
+    return value.astimezone(datetime.UTC).isoformat()
+
+
+class MessageWriter:
+    """Group commit for one event loop: `store()` waits until its message is committed."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self.connections: list[Any] = []
+        self.workers = [
+            loop.create_task(self._work(i)) for i in range(settings.CHAT_GROUP_COMMIT_CONNECTIONS)
+        ]
+        self.batches = 0
+        self.stored = 0
+
+    async def store(
+        self,
+        *,
+        conversation_id: int,
+        sender: str,
+        text: str,
+        client_msg_id: str,
+        agent_id: int | None = None,
+        author_name: str = "",
+    ) -> dict[str, Any] | None:
+        """The stored message as clients see it, or None when the general path must decide."""
+        future = self.loop.create_future()
+        self.queue.put_nowait(
+            _Pending(conversation_id, sender, agent_id, author_name, text, client_msg_id, future)
+        )
+        return await future
+
+    async def _connect(self):
+        import psycopg
+
+        params = dict(connections["default"].get_connection_params())
+        for key in ("cursor_factory", "context", "prepare_threshold"):
+            params.pop(key, None)
+        timeout = settings.CHAT_GROUP_COMMIT_TIMEOUT_SECONDS
+        params.setdefault("connect_timeout", max(1, int(timeout)))
+        # One statement per batch, run often: worth preparing on the server.
+        conn = await psycopg.AsyncConnection.connect(autocommit=True, prepare_threshold=0, **params)
+        await conn.execute("SET TIME ZONE 'UTC'")
+        return conn
+
+    async def _work(self, slot: int) -> None:
+        conn = None
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < MAX_BATCH and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                if conn is None or conn.closed:
+                    conn = await asyncio.wait_for(
+                        self._connect(), settings.CHAT_GROUP_COMMIT_TIMEOUT_SECONDS
+                    )
+                    self.connections.append(conn)
+                rows = await asyncio.wait_for(
+                    self._write(conn, batch), settings.CHAT_GROUP_COMMIT_TIMEOUT_SECONDS
+                )
+            except asyncio.CancelledError:
+                for item in batch:
+                    if not item.future.done():
+                        item.future.cancel()
+                raise
+            except Exception as exc:
+                # Unknown whether it committed: the sender hears "not stored" and resends, and
+                # the resend finds the stored row if there is one (ON CONFLICT, general path).
+                logger.warning("message writer: batch of %d not stored: %s", len(batch), exc)
+                if conn is not None:
+                    self._discard(conn)
+                    conn = None
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(DatabaseError("message not stored"))
+                continue
+            self.batches += 1
+            self.stored += len(rows)
+            for item in batch:
+                if not item.future.done():
+                    key = (item.conversation_id, item.client_msg_id)
+                    item.future.set_result(rows.pop(key, None))
+
+    async def _write(self, conn, batch: list[_Pending]) -> dict[tuple[int, str], dict[str, Any]]:
+        params = {
+            "conversation": [p.conversation_id for p in batch],
+            "sender": [p.sender for p in batch],
+            "agent": [p.agent_id for p in batch],
+            "author": [p.author_name for p in batch],
+            "text": [p.text for p in batch],
+            "client_id": [p.client_msg_id for p in batch],
+            "active": Conversation.Status.ACTIVE.value,
+            "visitor": Message.Sender.VISITOR.value,
+            "agent_sender": Message.Sender.AGENT.value,
+        }
+        senders: dict[tuple[int, str], _Pending] = {}
+        for p in batch:
+            senders.setdefault((p.conversation_id, p.client_msg_id), p)
+        cursor = await conn.execute(STORE_SQL, params)
+        stored = {}
+        for pk, conversation_id, client_msg_id, created_at in await cursor.fetchall():
+            pending = senders[(conversation_id, client_msg_id)]
+            stored[(conversation_id, client_msg_id)] = {
+                "id": pk,
+                "conversation_id": conversation_id,
+                "sender": pending.sender,
+                "author_name": pending.author_name,
+                "text": pending.text,
+                "client_msg_id": client_msg_id,
+                "created_at": _iso(created_at),
+            }
+        return stored
+
+    def _discard(self, conn) -> None:
+        if conn in self.connections:
+            self.connections.remove(conn)
+        with contextlib.suppress(Exception):  # already gone
+            conn.pgconn.finish()
+
+    def close_now(self) -> None:
+        """Drops the connections without the event loop (the loop may be gone): tests, forks."""
+        for task in self.workers:
+            if not task.done() and not self.loop.is_closed():
+                self.loop.call_soon_threadsafe(task.cancel)
+        for conn in list(self.connections):
+            self._discard(conn)
+
+
+_writers: dict[asyncio.AbstractEventLoop, MessageWriter] = {}
+
+
+# A forked child shares its parent's sockets: it forgets the writers (closing them would close
+# the parent's connections) and makes its own.
+os.register_at_fork(after_in_child=_writers.clear)
+
+
+def enabled() -> bool:
+    return bool(settings.CHAT_GROUP_COMMIT) and connections["default"].vendor == "postgresql"
+
+
+def writer() -> MessageWriter | None:
+    """This event loop's writer (made on first use), or None where there is none."""
+    if not enabled():
+        return None
+    loop = asyncio.get_running_loop()
+    current = _writers.get(loop)
+    if current is None:
+        # A loop seen before this one is finished with (tests run one loop per test).
+        reset()
+        current = _writers[loop] = MessageWriter(loop)
+    return current
+
+
+def reset() -> None:
+    """Forgets every writer and closes its connections."""
+    for old in list(_writers.values()):
+        old.close_now()
+    _writers.clear()
+
+
+async def message_store(
+    *,
+    conversation_id: int,
+    sender: str,
+    text: str,
+    client_msg_id: str,
+    agent_id: int | None = None,
+    author_name: str = "",
+) -> dict[str, Any] | None:
+    """Stores a new message of an active conversation and announces it after the commit.
+
+    Returns the message as clients see it, or None when this path does not apply (no writer,
+    no client id, not an active conversation of this sender, a resend): then
+    `services.message_create` decides.
+    """
+    current = writer()
+    if current is None or not client_msg_id:
+        return None
+    message = await current.store(
+        conversation_id=conversation_id,
+        sender=sender,
+        text=text,
+        client_msg_id=client_msg_id,
+        agent_id=agent_id,
+        author_name=author_name,
+    )
+    if message is not None:
+        await events.publish(
+            [
+                (
+                    events.conversation_group(conversation_id),
+                    {"type": "message.new", "conversation_id": conversation_id, "message": message},
+                )
+            ]
+        )
+    return message

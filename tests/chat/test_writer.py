@@ -1,0 +1,145 @@
+"""The group-commit message writer (PostgreSQL) and the general path it hands the rest to.
+
+On SQLite there is no writer: `message_store` returns None and every message takes the general
+path, which these tests then check gives the same results through the consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from django.db import connection
+
+from chat import services, writer
+from chat.models import Conversation, Message
+from tests.conftest import agent_communicator
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+POSTGRES = connection.vendor == "postgresql"
+
+
+def _open_conversations(n: int, *, agent=None, status=Conversation.Status.ACTIVE) -> list[int]:
+    ids = []
+    for _ in range(n):
+        conversation, _, _ = services.conversation_start(
+            info=services.visitor_info(
+                ip_address="203.0.113.9", user_agent="", language="fi", screen=None
+            ),
+            page=None,
+            context=None,
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(status=status, assigned_agent=agent)
+        ids.append(conversation.pk)
+    return ids
+
+
+async def test_the_writer_exists_exactly_on_postgresql():
+    assert (writer.writer() is not None) == POSTGRES
+
+
+async def test_concurrent_messages_share_statements_and_each_is_stored_once(alice):
+    ids = await database_sync_to_async(_open_conversations)(40, agent=alice)
+    results = await asyncio.gather(
+        *(
+            writer.message_store(
+                conversation_id=cid,
+                sender=Message.Sender.VISITOR if i % 2 else Message.Sender.AGENT,
+                text=f"message {i}",
+                client_msg_id=f"m{i}",
+                agent_id=alice.pk,
+                author_name="Alice Agent",
+            )
+            for i, cid in enumerate(ids * 3)
+        )
+    )
+    if not POSTGRES:
+        assert results == [None] * 120
+        return
+    assert all(r is not None for r in results)
+    assert len({r["id"] for r in results}) == 120
+    stats = writer.writer()
+    assert stats.stored == 120
+    # Messages that arrived while a statement ran went together into the next one.
+    assert stats.batches < 120
+    rows = await database_sync_to_async(
+        lambda: list(Message.objects.filter(conversation_id__in=ids).values_list("text", "sender"))
+    )()
+    assert sorted(t for t, _ in rows) == sorted(f"message {i}" for i in range(120))
+    first = results[0]
+    assert first["sender"] == "agent" and first["author_name"] == "Alice Agent"
+    assert first["created_at"].endswith("+00:00")
+    conversation = await database_sync_to_async(Conversation.objects.get)(pk=ids[0])
+    assert conversation.first_response_at is not None
+    assert conversation.last_activity_at.isoformat() >= first["created_at"][:19]
+
+
+async def test_what_the_writer_does_not_store_goes_to_the_general_path(alice, bob):
+    waiting = (await database_sync_to_async(_open_conversations)(1, status="waiting"))[0]
+    closed = (await database_sync_to_async(_open_conversations)(1, status="closed"))[0]
+    bobs = (await database_sync_to_async(_open_conversations)(1, agent=bob))[0]
+    kwargs = {"text": "hi", "agent_id": alice.pk, "author_name": "Alice Agent"}
+    assert (
+        await writer.message_store(
+            conversation_id=waiting, sender="visitor", client_msg_id="w1", **kwargs
+        )
+        is None
+    )
+    assert (
+        await writer.message_store(
+            conversation_id=closed, sender="visitor", client_msg_id="c1", **kwargs
+        )
+        is None
+    )
+    # Alice writing into Bob's chat: not stored here; the general path refuses it.
+    assert (
+        await writer.message_store(
+            conversation_id=bobs, sender="agent", client_msg_id="a1", **kwargs
+        )
+        is None
+    )
+    first = await writer.message_store(
+        conversation_id=bobs, sender="visitor", client_msg_id="v1", **kwargs
+    )
+    # A resend of a stored client id is the general path's to answer (with the stored row).
+    assert (
+        await writer.message_store(
+            conversation_id=bobs, sender="visitor", client_msg_id="v1", **kwargs
+        )
+        is None
+    )
+    stored = await database_sync_to_async(
+        lambda: list(Message.objects.filter(conversation_id__in=[waiting, closed, bobs]))
+    )()
+    assert [(m.conversation_id, m.client_msg_id) for m in stored] == (
+        [(bobs, "v1")] if POSTGRES else []
+    )
+    assert (first is not None) == POSTGRES
+
+
+async def test_an_agent_is_acknowledged_once_and_the_other_console_tab_sees_the_message(alice):
+    cid = (await database_sync_to_async(_open_conversations)(1, agent=alice))[0]
+    tabs = [await database_sync_to_async(agent_communicator)(alice) for _ in range(2)]
+    for tab in tabs:
+        assert (await tab.connect())[0]
+        await tab.send_json_to({"type": "conversation.detail", "conversation_id": cid})
+        while (await tab.receive_json_from(timeout=5))["type"] != "conversation.detail":
+            pass
+    sender, other = tabs
+    await sender.send_json_to(
+        {"type": "message.send", "conversation_id": cid, "text": "Hello", "client_msg_id": "a1"}
+    )
+    frames = []
+    while not frames or frames[-1]["type"] != "message.ack":
+        frames.append(await sender.receive_json_from(timeout=5))
+    ack = frames[-1]
+    assert ack["conversation_id"] == cid and ack["message"]["author_name"] == "Alice Agent"
+    assert "message.new" not in [f["type"] for f in frames]
+    assert await sender.receive_nothing(timeout=0.5)
+    while (seen := await other.receive_json_from(timeout=5))["type"] != "message.new":
+        pass
+    assert seen["message"] == ack["message"]
+    for tab in tabs:
+        await tab.disconnect()
