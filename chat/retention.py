@@ -52,12 +52,15 @@ logger = logging.getLogger(__name__)
 #: Key of the PostgreSQL advisory lock held for the duration of a run ("helaopu").
 ADVISORY_LOCK_KEY = 0x68656C616F7075
 #: Batches grow or shrink so that one transaction takes about this long (the goal is < 100 ms).
-TARGET_BATCH_SECONDS = 0.04
+TARGET_BATCH_SECONDS = 0.05
 FIRST_BATCH_ROWS = 2_000
 MIN_BATCH_ROWS = 50
-MAX_BATCH_ROWS = 20_000
-# A conversation batch also deletes the conversations' remaining children, so it starts smaller.
-FIRST_CONVERSATION_BATCH = 100
+MAX_BATCH_ROWS = 50_000
+# A batch grows by at most this factor: one lucky fast batch must not double the next one past
+# the 100 ms goal on a busy server. It shrinks at once when a batch took too long.
+MAX_GROWTH = 1.25
+# Each deleted conversation costs a foreign-key check per referencing table, so it starts smaller.
+FIRST_CONVERSATION_BATCH = 200
 # SQLite has no arrays; ids go in chunks of bound parameters instead.
 SQLITE_CHUNK = 500
 
@@ -302,7 +305,7 @@ class _BatchSize:
         if self.fixed or not full:
             return
         factor = TARGET_BATCH_SECONDS / max(elapsed, 1e-4)
-        factor = min(2.0, max(0.5, factor))
+        factor = min(MAX_GROWTH, max(0.25, factor))
         self.value = int(min(MAX_BATCH_ROWS, max(MIN_BATCH_ROWS, self.value * factor)))
 
 
@@ -330,16 +333,30 @@ class _Purge:
         select = _sql(
             "SELECT {pk} FROM {table} WHERE {column} < %s ORDER BY {column} LIMIT %s", **names
         )
-        # Rows nothing else points at go in one statement per batch. ARRAY(...) makes the
-        # selection an init plan evaluated once, and the delete then probes the primary key.
+        # Rows nothing else points at go in one statement per batch.
         one_statement = not is_conversation and not _reverse_relations(model)
-        if one_statement:
+        if one_statement and postgres:
+            # The batch is a range of the time index: its last row (by time, then id for ties)
+            # is found among the first `n` index entries, and the rows up to it are deleted
+            # through that same index range. Deleting them by an id array instead costs a
+            # primary-key probe per row. The next batch starts after this one's last row, so
+            # it does not walk again over the index entries of the rows just deleted.
+            after = "AND {column} >= %(t)s AND ({column}, {pk}) > (%(t)s, %(k)s) "
             template = (
-                "DELETE FROM {table} WHERE {pk} = ANY(ARRAY("
-                if postgres
-                else "DELETE FROM {table} WHERE {pk} IN ("
+                "WITH batch AS (SELECT {column} AS t, {pk} AS k FROM {table} "
+                "WHERE {column} < %(cutoff)s {after}ORDER BY {column}, {pk} LIMIT %(n)s), "
+                "edge AS (SELECT t, k FROM batch ORDER BY t DESC, k DESC LIMIT 1), "
+                "gone AS (DELETE FROM {table} WHERE {column} < %(cutoff)s {after}"
+                "AND {column} <= (SELECT t FROM edge) "
+                "AND ({column}, {pk}) <= (SELECT t, k FROM edge) RETURNING 1) "
+                "SELECT (SELECT count(*) FROM gone), t, k FROM edge"
             )
-            statement = _sql(template, **names) + select + ("))" if postgres else ")")
+            first_range = _sql(template.replace("{after}", ""), **names)
+            next_range = _sql(template.replace("{after}", after), **names)
+            edge: tuple[Any, Any] | None = None
+        elif one_statement:
+            template = "DELETE FROM {table} WHERE {pk} IN ("
+            statement = _sql(template, **names) + select + ")"
         if is_conversation and postgres:
             # A visitor resuming this very conversation waits for the batch (and then finds it
             # gone) instead of the purge deleting a message stored a moment after selection.
@@ -354,7 +371,16 @@ class _Purge:
         while True:
             started = time.monotonic()
             with transaction.atomic(), connection.cursor() as cursor:
-                if one_statement:
+                if one_statement and postgres:
+                    params = {"cutoff": bound, "n": size.value}
+                    if edge is not None:
+                        params.update(t=edge[0], k=edge[1])
+                    cursor.execute(first_range if edge is None else next_range, params)
+                    found = cursor.fetchone()
+                    rows = found[0] if found else 0
+                    edge = (found[1], found[2]) if found else None
+                    _add(self.counts, model, rows)
+                elif one_statement:
                     cursor.execute(statement, [bound, size.value])
                     rows = cursor.rowcount
                     _add(self.counts, model, rows)
@@ -368,10 +394,11 @@ class _Purge:
                         hooks.call("retention_before_delete", conversation_ids=ids)
                     _delete_ids(cursor, model, ids, self.counts)
             elapsed = time.monotonic() - started
+            # Every transaction counts, the last one that finds nothing too.
+            self.longest = max(self.longest, elapsed)
             if not rows:
                 return
             self.batches += 1
-            self.longest = max(self.longest, elapsed)
             _batch_committed(label, rows)
             full = rows >= size.value
             size.update(elapsed, full)
@@ -436,9 +463,14 @@ def purge_expired(
             if dry_run:
                 outcome.deleted = _dry_run_counts(now, cutoff)
             else:
-                purge.by_time(Conversation, "last_activity_at", cutoff)
-                for model, time_field in register_models():
+                # Asked first: providers prepare here (feedback folds every finished day, each
+                # in its own short transaction) before anything is deleted.
+                steps = register_models()
+                # Every row by its own time first, by ranges of its time index; then the
+                # conversations, which by now have (almost) nothing left hanging off them.
+                for model, time_field in steps:
                     purge.by_time(model, time_field, cutoff)
+                purge.by_time(Conversation, "last_activity_at", cutoff)
                 for model, time_field, model_cutoff in _housekeeping_steps(now, cutoff):
                     purge.by_time(model, time_field, model_cutoff)
                 outcome.deleted = dict(purge.counts)

@@ -66,19 +66,34 @@ def _rows_of(conv_id: int) -> int:
 
 @pytest.fixture
 def folded():
-    """A feedback-like aggregator plugged into the purge's hooks, as the feedback app does."""
+    """A feedback-like aggregator plugged into the purge's hooks, as the feedback app does.
+
+    Answers are counted when the purge asks for its tables, before it deletes anything (the
+    feedback app folds whole days there); chats are counted by `retention_before_delete`, in the
+    transaction that deletes their conversations.
+    """
     seen: list[int] = []
+    counted_answers: set[int] = set()
+
+    def stat() -> DailyStat:
+        return DailyStat.objects.get_or_create(day=WRITTEN.date(), agent=None)[0]
 
     def fold(conversation_ids):
-        # Runs while the rows still exist: the aggregate is computed from them.
+        # The conversations are still there; their own rows went by their own time already.
+        assert Conversation.objects.filter(pk__in=conversation_ids).count() == len(conversation_ids)
+        assert not Message.objects.filter(conversation_id__in=conversation_ids).exists()
         seen.extend(conversation_ids)
-        answers = Feedback.objects.filter(conversation_id__in=conversation_ids)
-        stat, _ = DailyStat.objects.get_or_create(day=WRITTEN.date(), agent=None)
-        stat.chats += len(conversation_ids)
-        stat.service_yes += answers.filter(service_satisfied=True).count()
-        stat.save()
+        row = stat()
+        row.chats += len(conversation_ids)
+        row.save()
 
     def models_():
+        answers = Feedback.objects.exclude(pk__in=counted_answers)
+        if answers.exists():
+            row = stat()
+            row.service_yes += answers.filter(service_satisfied=True).count()
+            row.save()
+            counted_answers.update(answers.values_list("pk", flat=True))
         return [(Feedback, "created_at")]
 
     with mock.patch.dict(hooks._registry, clear=False) as registry:
@@ -121,6 +136,77 @@ def test_a_minute_inside_the_period_survives_a_minute_outside_is_gone_with_every
     assert folded == [conv.pk]
     stat = DailyStat.objects.get()
     assert (stat.chats, stat.service_yes) == (1, 1)
+
+
+@pytest.mark.django_db
+def test_a_conversation_is_folded_once_even_when_its_batch_fails_after_the_hook(folded):
+    conv = _conversation(WRITTEN)
+    real_delete_ids = retention._delete_ids
+    calls = []
+
+    def fail_once_on_conversations(cursor, model, ids, counts, depth=0):
+        if model is Conversation and not calls:
+            calls.append(ids)
+            raise RuntimeError("worker killed")
+        return real_delete_ids(cursor, model, ids, counts, depth)
+
+    with time_machine.travel(THREE_MONTHS_LATER + timedelta(hours=1), tick=False):
+        with (
+            mock.patch.object(retention, "_delete_ids", fail_once_on_conversations),
+            pytest.raises(RuntimeError),
+        ):
+            retention.purge_expired()
+        # The hook ran, but its count went with the batch's transaction.
+        assert folded == [conv.pk]
+        assert Conversation.objects.filter(pk=conv.pk).exists()
+        assert DailyStat.objects.get().chats == 0
+
+        retention.purge_expired()
+
+    assert folded == [conv.pk, conv.pk]
+    assert not Conversation.objects.filter(pk=conv.pk).exists()
+    assert DailyStat.objects.get().chats == 1
+
+
+@pytest.mark.django_db
+def test_a_conversation_whose_rows_are_already_gone_is_deleted_alone():
+    conv = Conversation.objects.create(
+        token_hash=hash_token(new_visitor_token()), created_at=WRITTEN, last_activity_at=WRITTEN
+    )
+    with time_machine.travel(THREE_MONTHS_LATER + timedelta(hours=1), tick=False):
+        outcome = retention.purge_expired()
+    assert not Conversation.objects.filter(pk=conv.pk).exists()
+    assert outcome.deleted == {"chat.conversation": 1}
+
+
+@pytest.mark.django_db
+def test_an_expired_conversation_takes_rows_newer_than_its_last_activity_with_it():
+    conv = _conversation(WRITTEN)
+    # A row written after the conversation's last activity is not expired by its own time,
+    # but it must not keep the conversation (and the visitor's token hash) alive.
+    later = PageVisit.objects.create(
+        conversation=conv, url="https://www.example.org/late", created_at=WRITTEN + timedelta(45)
+    )
+    with time_machine.travel(THREE_MONTHS_LATER + timedelta(hours=1), tick=False):
+        outcome = retention.purge_expired()
+    assert not Conversation.objects.filter(pk=conv.pk).exists()
+    assert not PageVisit.objects.filter(pk=later.pk).exists()
+    assert outcome.deleted["chat.pagevisit"] == 2
+    assert outcome.deleted["chat.message"] == 2
+
+
+@pytest.mark.django_db
+def test_rows_sharing_one_time_across_batch_edges_are_each_deleted_once():
+    conv = _conversation(THREE_MONTHS_LATER)
+    for i in range(7):
+        Message.objects.create(
+            conversation=conv, sender="visitor", text=f"old {i}", created_at=WRITTEN
+        )
+    with time_machine.travel(THREE_MONTHS_LATER + timedelta(minutes=1), tick=False):
+        outcome = retention.purge_expired(batch_size=3)
+    assert outcome.deleted == {"chat.message": 7}
+    assert outcome.batches == 3
+    assert Message.objects.filter(conversation=conv).count() == 2
 
 
 @pytest.mark.django_db
@@ -256,9 +342,10 @@ def test_a_run_killed_midway_is_completed_by_the_next():
             pytest.raises(RuntimeError),
         ):
             retention.purge_expired(batch_size=2)
-        # The first batch committed before the run died; nothing else changed.
-        assert Conversation.objects.count() == 3
-        assert Message.objects.count() == 6
+        # The first batch (two messages, each table goes by its own time before the
+        # conversations) committed before the run died; nothing else changed.
+        assert Message.objects.count() == 8
+        assert Conversation.objects.count() == 5
         failed = RetentionRun.objects.get()
         assert not failed.succeeded and "worker killed" in failed.error
         assert retention_status()["last_success_at"] is None
@@ -266,7 +353,8 @@ def test_a_run_killed_midway_is_completed_by_the_next():
         outcome = retention.purge_expired(batch_size=2)
 
     assert outcome.status == "done"
-    assert outcome.deleted["chat.conversation"] == 3
+    assert outcome.deleted["chat.conversation"] == 5
+    assert outcome.deleted["chat.message"] == 8
     assert sum(kind.objects.count() for kind in (Conversation, *KINDS)) == 0
 
 
