@@ -335,7 +335,7 @@ def bench_purge(quick: bool) -> dict[str, Any]:
 # --- main ----------------------------------------------------------------------------------------
 
 
-async def amain(quick: bool) -> dict[str, Any]:
+async def amain(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
     plan = runner.QUICK if quick else runner.FULL
     results: dict[str, Any] = {
         "quick": quick,
@@ -354,6 +354,8 @@ async def amain(quick: bool) -> dict[str, Any]:
         ("baseline_a", bench_baseline_a),
         ("baseline_b", bench_baseline_b),
     ):
+        if only and key not in only:
+            continue
         results[key] = {}
         t = time.perf_counter()
         try:
@@ -363,9 +365,10 @@ async def amain(quick: bool) -> dict[str, Any]:
             results[key]["error"] = _reason(exc)
             log(f"{key} failed: {_reason(exc)}")
         results[key]["seconds"] = round(time.perf_counter() - t, 1)
-    t = time.perf_counter()
-    results["purge"] = bench_purge(quick)
-    results["purge_seconds"] = round(time.perf_counter() - t, 1)
+    if not only or "purge" in only:
+        t = time.perf_counter()
+        results["purge"] = bench_purge(quick)
+        results["purge_seconds"] = round(time.perf_counter() - t, 1)
     results["total_seconds"] = round(time.monotonic() - T0, 1)
     return results
 
@@ -374,10 +377,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="a smaller run, under 3 minutes")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=["product", "baseline_a", "baseline_b", "purge"],
+        help="measure only this part (repeatable); the report then goes to var/bench/ only",
+    )
     args = parser.parse_args()
-    results = asyncio.run(amain(args.quick))
+    results = asyncio.run(amain(args.quick, set(args.only or ())))
     (ROOT / "var" / "bench").mkdir(parents=True, exist_ok=True)
     (ROOT / "var" / "bench" / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    if args.only:
+        print(
+            json.dumps(
+                {k: v for k, v in results.items() if k not in ("machine", "plan")}, default=str
+            )[:20000]
+        )
+        return
     summary = report.summary(results)
     path = report.write(results, summary, args.output)
     log(f"wrote {path}")

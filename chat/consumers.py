@@ -56,6 +56,16 @@ def _reset_executor_after_fork() -> None:
 os.register_at_fork(after_in_child=_reset_executor_after_fork)
 
 
+_background_tasks: set[asyncio.Task] = set()
+
+
+def _background(coro) -> None:
+    """Runs `coro` as a task that is kept referenced until it ends."""
+    task = asyncio.get_running_loop().create_task(coro)
+    _background_tasks.add(task)
+    task.add_done_callback(_background_tasks.discard)
+
+
 def in_db_thread(func):
     """`func` as a coroutine that runs on the chat's database threads."""
     return database_sync_to_async(func, thread_sensitive=False, executor=DB_EXECUTOR)
@@ -74,37 +84,50 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         self.frames_bucket = TokenBucket(settings.CHAT_FRAMES_PER_MINUTE, 60)
         self.flood_strikes = 0
         self.frames_seen = 0
-        self.last_frame_at = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        self.last_frame_at = loop.time()
         self.own_ids: dict[int, None] = {}
         await super().websocket_connect(message)
-        self.idle_watch = asyncio.create_task(self._close_when_idle())
+        # A timer, not a task per socket: idle sockets are most sockets, and a sleeping task
+        # with its coroutine costs several times the memory of a timer handle.
+        self.idle_timer = loop.call_at(self._idle_deadline(), self._check_idle)
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        watch = getattr(self, "idle_watch", None)
-        if watch is not None:
-            watch.cancel()
+        timer = getattr(self, "idle_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self.idle_timer = None
         await super().websocket_disconnect(message)
 
-    async def _close_when_idle(self) -> None:
-        """Closes sockets that never speak, or stop speaking: they hold a slot and a task.
+    def _idle_deadline(self) -> float:
+        """Sockets that never speak, or stop speaking, are closed: they hold a slot.
 
         Clients send `ping` while idle; a socket silent past the limit is closed with 4008
         and the client reconnects and resumes by id when it needs to. Half-open TCP connections
         are Daphne's to detect (--ping-interval/--ping-timeout).
         """
+        limit = (
+            settings.CHAT_IDLE_TIMEOUT_SECONDS
+            if self.frames_seen
+            else settings.CHAT_FIRST_FRAME_TIMEOUT_SECONDS
+        )
+        return self.last_frame_at + limit
+
+    def _check_idle(self) -> None:
+        if getattr(self, "idle_timer", None) is None:
+            return
         loop = asyncio.get_running_loop()
-        while True:
-            limit = (
-                settings.CHAT_IDLE_TIMEOUT_SECONDS
-                if self.frames_seen
-                else settings.CHAT_FIRST_FRAME_TIMEOUT_SECONDS
-            )
-            remaining = self.last_frame_at + limit - loop.time()
-            if remaining <= 0:
-                await self.send_error("idle", "closed after a period without frames")
-                await self.close(code=CLOSE_IDLE)
-                return
-            await asyncio.sleep(remaining)
+        deadline = self._idle_deadline()
+        if deadline > loop.time():
+            # Frames arrived meanwhile: look again when the newest one would expire.
+            self.idle_timer = loop.call_at(deadline, self._check_idle)
+            return
+        self.idle_timer = None
+        _background(self._close_idle())
+
+    async def _close_idle(self) -> None:
+        await self.send_error("idle", "closed after a period without frames")
+        await self.close(code=CLOSE_IDLE)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale database connections before every handler, which costs a hop

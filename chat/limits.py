@@ -83,6 +83,8 @@ def _ip_key(kind: str, ip: str | None) -> str:
 class TokenBucket:
     """Allows `rate` events per `per` seconds on average, with bursts up to `rate`."""
 
+    __slots__ = ("capacity", "fill_rate", "stamp", "tokens")
+
     def __init__(self, rate: int, per: float) -> None:
         self.capacity = float(max(rate, 1))
         self.tokens = self.capacity
@@ -125,9 +127,85 @@ async def _window_hit_async(key: str, limit: int, window: int) -> bool:
     return count <= limit
 
 
+class SharedWindowCounter:
+    """Fixed-window counts per key, shared by every process through Redis, with no round trip
+    per event.
+
+    The process counts locally and about every `sync_seconds` sends what it counted since
+    (INCRBY, one pipeline for all keys) and learns each key's total over all processes. A key is
+    refused once its last known total plus what this process counted since reaches `limit`;
+    between two syncs several processes may together let through a little more than `limit`.
+    If Redis is unreachable the local counts still limit each process (and are sent later).
+    """
+
+    def __init__(self, client, *, window: int, sync_seconds: float = 1.0) -> None:
+        self.client = client
+        self.window = window
+        self.sync_seconds = sync_seconds
+        self.known: dict[str, int] = {}
+        self.unsent: dict[str, int] = {}
+        self.flush_scheduled = False
+        self._task: asyncio.Task | None = None
+
+    def hit(self, key: str, limit: int) -> bool:
+        bucket = cache.make_key(f"{key}:{int(time.time() // self.window)}")
+        if self.known.get(bucket, 0) + self.unsent.get(bucket, 0) >= limit:
+            return False
+        self.unsent[bucket] = self.unsent.get(bucket, 0) + 1
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            asyncio.get_running_loop().call_later(self.sync_seconds, self._flush_soon)
+        return True
+
+    def _flush_soon(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.flush())
+        self._task = task  # referenced until the next flush replaces it
+
+    async def flush(self) -> None:
+        self.flush_scheduled = False
+        unsent, self.unsent = self.unsent, {}
+        current = int(time.time() // self.window)
+        # Totals of past windows are of no further use.
+        self.known = {
+            b: n for b, n in self.known.items() if int(b.rsplit(":", 1)[1]) >= current - 1
+        }
+        if not unsent:
+            return
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for bucket, n in unsent.items():
+                    pipe.incrby(bucket, n)
+                    pipe.expire(bucket, self.window * 2)
+                replies = await pipe.execute()
+        except Exception:
+            logger.warning("rate-limit cache unavailable; per-address counts kept locally")
+            for bucket, n in unsent.items():
+                self.unsent[bucket] = self.unsent.get(bucket, 0) + n
+            if not self.flush_scheduled:
+                self.flush_scheduled = True
+                asyncio.get_running_loop().call_later(self.sync_seconds, self._flush_soon)
+            return
+        # Hits counted while the pipeline ran stay in `unsent` for the next flush.
+        for bucket, total in zip(unsent, replies[::2], strict=True):
+            self.known[bucket] = int(total)
+
+
+_message_counters: dict[asyncio.AbstractEventLoop, SharedWindowCounter] = {}
+os.register_at_fork(after_in_child=_message_counters.clear)
+
+
 @_fail_open_async
 async def ip_message_allowed_async(ip: str | None) -> bool:
-    return await _window_hit_async(_ip_key("msg", ip), settings.CHAT_MESSAGES_PER_MINUTE_PER_IP, 60)
+    """The per-address message limit, counted in this process and shared through Redis."""
+    client = _async_redis()
+    if client is None:
+        return ip_message_allowed(ip)
+    loop = asyncio.get_running_loop()
+    counter = _message_counters.get(loop)
+    if counter is None or counter.client is not client:
+        _message_counters.clear()
+        counter = _message_counters[loop] = SharedWindowCounter(client, window=60)
+    return counter.hit(_ip_key("msg", ip), settings.CHAT_MESSAGES_PER_MINUTE_PER_IP)
 
 
 @_fail_open_async

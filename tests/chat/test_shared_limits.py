@@ -1,0 +1,50 @@
+"""Per-address message counts shared by several processes through Redis, synced in batches."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio
+
+from chat.limits import SharedWindowCounter
+
+pytestmark = [pytest.mark.services, pytest.mark.asyncio]
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+async def test_two_processes_share_one_limit_once_they_have_synced():
+    client = redis.asyncio.Redis.from_url(REDIS)
+    key = "test-shared-limit:addr"
+    for old in await client.keys(f"*{key}*"):
+        await client.delete(old)
+    first = SharedWindowCounter(client, window=60)
+    second = SharedWindowCounter(client, window=60)
+    assert [first.hit(key, 5) for _ in range(3)] == [True, True, True]
+    await first.flush()
+    # The second process learns the shared total when it sends its own count.
+    assert second.hit(key, 5)
+    await second.flush()
+    assert second.known and list(second.known.values()) == [4]
+    assert second.hit(key, 5)
+    assert not second.hit(key, 5)
+    await second.flush()
+    # The first process now learns that the address has used up the window.
+    assert first.hit(key, 6)
+    await first.flush()
+    assert not first.hit(key, 6)
+    keys = await client.keys(f"*{key}*")
+    assert len(keys) == 1 and 0 < await client.ttl(keys[0]) <= 120
+    await client.delete(*keys)
+    await client.aclose()
+
+
+async def test_without_redis_each_process_still_limits_and_keeps_its_counts():
+    dead = redis.asyncio.Redis.from_url(
+        "redis://127.0.0.1:9/0", socket_connect_timeout=0.2, socket_timeout=0.2
+    )
+    counter = SharedWindowCounter(dead, window=60, sync_seconds=30)
+    assert [counter.hit("k", 2) for _ in range(3)] == [True, True, False]
+    await counter.flush()
+    assert sum(counter.unsent.values()) == 2
+    assert not counter.hit("k", 2)
+    await dead.aclose()
