@@ -165,6 +165,22 @@ async def _step(run, servers, rate, seconds, drain=3.0) -> dict[str, Any]:
     return step
 
 
+async def _confirmed_step(run, servers, rate, seconds) -> dict[str, Any]:
+    """A ramp step; one that fails on latency alone is run once more before it counts.
+
+    On a shared two-core machine a single stall (another process, a checkpoint) can put one
+    step's p99 over the line; loss, duplicates and refusals are never retried away.
+    """
+    step = await _step(run, servers, rate, seconds)
+    step["ok"] = passes(step)
+    if step["ok"] or step["lost"] or step["duplicates"] or step["refused"]:
+        return step
+    again = await _step(run, servers, rate, seconds)
+    again["ok"] = passes(again)
+    again["first_try"] = {k: step[k] for k in ("p99_ms", "max_ms", "loadavg_1m")}
+    return again
+
+
 async def measure(
     name: str, servers: list[Server], protocol: loadgen.BaselineProtocol, plan: Plan, log
 ) -> dict[str, Any]:
@@ -198,8 +214,7 @@ async def measure(
                 break
             # At least ~30 messages per step, so that a p99 means something at low rates.
             seconds = min(10.0, max(plan.ramp_seconds, 30 / rate))
-            step = await _step(run, servers, rate, seconds)
-            step["ok"] = passes(step)
+            step = await _confirmed_step(run, servers, rate, seconds)
             result["ramp"].append(step)
             log(
                 f"{name}: ramp {rate:.0f}/s p99={step['p99_ms']} lost={step['lost']} "
@@ -277,8 +292,7 @@ async def two_process(
     try:
         rate = start
         for _ in range(plan.two_process_steps):
-            step = await _step(run, servers, rate, plan.ramp_seconds)
-            step["ok"] = passes(step)
+            step = await _confirmed_step(run, servers, rate, plan.ramp_seconds)
             steps.append(step)
             log(f"two processes: {rate:.0f}/s p99={step['p99_ms']} ok={step['ok']}")
             if not step["ok"]:
