@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 #: Key of the PostgreSQL advisory lock held for the duration of a run ("helaopu").
 ADVISORY_LOCK_KEY = 0x68656C616F7075
 #: Batches grow or shrink so that one transaction takes about this long (the goal is < 100 ms).
-TARGET_BATCH_SECONDS = 0.05
+TARGET_BATCH_SECONDS = 0.03
 FIRST_BATCH_ROWS = 2_000
 MIN_BATCH_ROWS = 50
 MAX_BATCH_ROWS = 50_000
