@@ -2,17 +2,20 @@
 
 How it stays fast and harmless at any size:
 
-- Set-based deletes by primary key. Each batch selects up to `n` ids through the time column's
-  index (an index range scan that stops after `n` rows), then deletes exactly those ids by an id
-  array: `WHERE id = ANY(%s)` with the ids fetched (when the hook or dependent rows need them), or
-  `WHERE id = ANY(ARRAY(SELECT ...))` in one statement. Writing the batch as
-  `id IN (SELECT ... LIMIT n)` looks equivalent but the planner may turn it into a hash join over
-  the whole table; an array is computed once and probes the primary key index.
+- Every table by its own time first, in batches that are ranges of the time column's index: the
+  first `n` index entries give the batch's last row (time, then id for ties), and the same
+  statement deletes the rows up to it through that index range; the next batch starts after that
+  row instead of walking again over the entries just deleted. (Deleting by an id array costs a
+  primary-key probe per row; `id IN (SELECT ... LIMIT n)` may even become a hash join over the
+  whole table.)
+- Conversations last, by batches of ids (`FOR UPDATE SKIP LOCKED`): by then almost nothing hangs
+  off them, but whatever still does (rows newer than the last activity, tables without a time
+  column) goes in the same statement, found generically from the models' reverse relations, so
+  tables of other apps are covered too. Most of the cost is PostgreSQL's foreign-key check of
+  each deleted conversation, one per referencing table (see migration 0002).
 - Each batch is its own short transaction, sized adaptively towards `TARGET_BATCH_SECONDS`, so no
   live chat ever waits long behind the purge. Nothing is loaded as model instances and Django's
-  collector and delete signals are bypassed: dependent rows (found generically from the models'
-  reverse relations, so tables of other apps are covered too) are deleted or nulled with the same
-  id-array statements.
+  collector and delete signals are bypassed.
 - Never two purges at once: a PostgreSQL session advisory lock (a file lock on SQLite). A second
   run started meanwhile returns "skipped".
 - Idempotent: each batch commits on its own, so a run killed midway leaves only fully deleted
@@ -234,7 +237,8 @@ def _delete_ids(
     array_type = _array_type(model._meta.pk)
     if connection.vendor == "postgresql" and len(statements) > 1:
         # One round trip for the whole batch: data-modifying CTEs sharing one id array. The
-        # foreign keys are deferred to commit, so the order inside the statement is free.
+        # foreign keys are checked at the end of the statement at the earliest (RESTRICT) or at
+        # commit (deferred), so the order inside the statement is free.
         # Table and column names in `statements` come from model metadata, quoted by `_sql`.
         ctes = [f"ids AS (SELECT %s::{array_type} AS a)"]
         # The cast makes the array an expression (evaluated once, probing the index), not the
@@ -439,11 +443,13 @@ def purge_expired(
 ) -> PurgeOutcome:
     """Deletes every record past its retention period and records the run.
 
-    Conversations whose last activity is past the period go first, each batch with everything
-    still hanging off it (after `retention_before_delete` folded it into aggregates); then every
-    remaining row older than the period by its own time; then expired sessions, old login
-    attempts and audit events past their own period. Returns "skipped" when another run holds
-    the lock. A failing run is recorded with its error and the exception is re-raised.
+    The apps prepare first (`retention_models`: feedback folds finished days). Then every row
+    older than the period goes by its own time; then the conversations whose last activity is
+    past the period, each batch with whatever still hangs off it, in the transaction in which
+    `retention_before_delete` folds them into aggregates (so exactly once); then expired
+    sessions, old login attempts and audit events past their own period. Returns "skipped" when
+    another run holds the lock. A failing run is recorded with its error and the exception is
+    re-raised.
     """
     now = now or timezone.now()
     cutoff = retention_cutoff(now)

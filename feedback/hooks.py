@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from chat import hooks
 
 
@@ -13,24 +15,43 @@ def retention_before_delete(conversation_ids: list[int]) -> None:
     days of the batch are found in one query, in the database: loading every conversation's
     time into Python to find them cost the purge more than deleting the rows.
     """
+    from .services import stats_fold_day
+
+    for day in sorted(_unfolded_days(list(conversation_ids))):
+        stats_fold_day(day=day)
+
+
+def _unfolded_days(conversation_ids: list[int]) -> set[date]:
+    from django.db import connection
     from django.db.models.functions import TruncDate
     from django.utils import timezone
 
     from chat.models import Conversation
 
     from .models import FoldedDay
-    from .services import stats_fold_day
 
-    days = (
-        Conversation.objects.filter(pk__in=list(conversation_ids))
+    if connection.vendor == "postgresql":
+        # The same query with the ids as one array parameter: built by the ORM with an IN list of
+        # every id, it cost the purge about twice as much per batch (5 ms against 2-3 ms).
+        conversations = connection.ops.quote_name(Conversation._meta.db_table)
+        folded = connection.ops.quote_name(FoldedDay._meta.db_table)
+        zone = timezone.get_default_timezone_name()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT DISTINCT (c.created_at AT TIME ZONE %s)::date FROM {conversations} c "  # noqa: S608
+                f"WHERE c.id = ANY(%s::bigint[]) AND NOT EXISTS (SELECT 1 FROM {folded} f "
+                "WHERE f.day = (c.created_at AT TIME ZONE %s)::date)",
+                [zone, conversation_ids, zone],
+            )
+            return {row[0] for row in cursor.fetchall()}
+    return set(
+        Conversation.objects.filter(pk__in=conversation_ids)
         .annotate(day=TruncDate("created_at", tzinfo=timezone.get_default_timezone()))
         .exclude(day__in=FoldedDay.objects.values("day"))
         .values_list("day", flat=True)
         .order_by()
         .distinct()
     )
-    for day in sorted(days):
-        stats_fold_day(day=day)
 
 
 def retention_models() -> list[tuple[type, str]]:
