@@ -48,6 +48,12 @@ class AgentConsumer(JsonFrameConsumer):
         "sync": "handle_sync",
         "ping": "handle_ping",
     }
+    pipelined = frozenset({"message.send"})
+
+    def pipeline_key(self, frame: dict[str, Any]) -> Any:
+        # In order per chat; different chats' messages are written side by side.
+        key = frame.get("conversation_id")
+        return key if isinstance(key, int) else None
 
     async def connect(self) -> None:
         self.user = self.scope.get("user")

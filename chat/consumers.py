@@ -79,6 +79,11 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
     frames_bucket: TokenBucket
     #: Ids of messages this socket sent and was acknowledged, until their broadcast comes back.
     OWN_IDS_KEPT = 64
+    #: Frame types handled concurrently with later frames, in order per `pipeline_key(frame)`
+    #: (e.g. an agent's messages to different chats); any other frame waits until they are done.
+    pipelined: frozenset[str] = frozenset()
+    #: Most pipelined frames in flight per socket; the next one waits for a free place.
+    PIPELINE_DEPTH = 32
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.frames_bucket = TokenBucket(settings.CHAT_FRAMES_PER_MINUTE, 60)
@@ -87,6 +92,7 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         loop = asyncio.get_running_loop()
         self.last_frame_at = loop.time()
         self.own_ids: dict[int, None] = {}
+        self.in_flight: dict[Any, asyncio.Task] = {}
         await super().websocket_connect(message)
         # A timer, not a task per socket: idle sockets are most sockets, and a sleeping task
         # with its coroutine costs several times the memory of a timer handle.
@@ -97,6 +103,9 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         if timer is not None:
             timer.cancel()
             self.idle_timer = None
+        # Frames already taken are finished (stored and announced); their acks may find the
+        # socket gone, and the client's resend after reconnecting is answered from the database.
+        await self._drain_pipeline()
         await super().websocket_disconnect(message)
 
     def _idle_deadline(self) -> float:
@@ -180,11 +189,48 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             await self.send_error("bad_frame", "frame must be an object with a string type")
             return
-        ref = frame.get("ref")
         method = self.handlers.get(frame["type"])
         if method is None:
-            await self.send_error("unknown_type", "unknown frame type", ref)
+            await self.send_error("unknown_type", "unknown frame type", frame.get("ref"))
             return
+        if frame["type"] in self.pipelined:
+            await self._pipeline(method, frame)
+            return
+        await self._drain_pipeline()
+        await self._handle(method, frame)
+
+    def pipeline_key(self, frame: dict[str, Any]) -> Any:
+        return None
+
+    async def _pipeline(self, method: str, frame: dict[str, Any]) -> None:
+        """Handles `frame` in a task, after the previous frame with the same key.
+
+        A console sends into many chats at once; one chat's write need not wait for another's.
+        """
+        while len(self.in_flight) >= self.PIPELINE_DEPTH:
+            await asyncio.wait(list(self.in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
+        key = self.pipeline_key(frame)
+        before = self.in_flight.get(key)
+
+        async def run() -> None:
+            if before is not None:
+                await asyncio.wait([before])
+            try:
+                await self._handle(method, frame)
+            finally:
+                if self.in_flight.get(key) is task:
+                    del self.in_flight[key]
+
+        task = asyncio.get_running_loop().create_task(run())
+        self.in_flight[key] = task
+
+    async def _drain_pipeline(self) -> None:
+        pending = list(getattr(self, "in_flight", {}).values())
+        if pending:
+            await asyncio.wait(pending)
+
+    async def _handle(self, method: str, frame: dict[str, Any]) -> None:
+        ref = frame.get("ref")
         try:
             await getattr(self, method)(frame)
         except ChatError as exc:

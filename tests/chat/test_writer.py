@@ -143,3 +143,40 @@ async def test_an_agent_is_acknowledged_once_and_the_other_console_tab_sees_the_
     assert seen["message"] == ack["message"]
     for tab in tabs:
         await tab.disconnect()
+
+
+async def test_a_console_writes_into_several_chats_at_once_in_order_per_chat(alice):
+    chats = await database_sync_to_async(_open_conversations)(3, agent=alice)
+    agent = await database_sync_to_async(agent_communicator)(alice)
+    assert (await agent.connect())[0]
+    for cid in chats:
+        await agent.send_json_to({"type": "conversation.detail", "conversation_id": cid})
+    # Sent without waiting for acks, then a close: the close is handled after the messages.
+    for i in range(24):
+        await agent.send_json_to(
+            {
+                "type": "message.send",
+                "conversation_id": chats[i % 3],
+                "text": f"reply {i}",
+                "client_msg_id": f"p{i}",
+            }
+        )
+    await agent.send_json_to({"type": "conversation.close", "conversation_id": chats[0]})
+    acked = set()
+    while len(acked) < 24:
+        frame = await agent.receive_json_from(timeout=10)
+        assert frame["type"] != "error", frame
+        if frame["type"] == "message.ack":
+            acked.add(frame["client_msg_id"])
+    for n, cid in enumerate(chats):
+        texts = await database_sync_to_async(
+            lambda cid=cid: list(
+                Message.objects.filter(conversation_id=cid, sender="agent")
+                .order_by("id")
+                .values_list("text", flat=True)
+            )
+        )()
+        assert texts == [f"reply {i}" for i in range(n, 24, 3)]
+    closed = await database_sync_to_async(Conversation.objects.get)(pk=chats[0])
+    assert closed.status == Conversation.Status.CLOSED
+    await agent.disconnect()
