@@ -35,7 +35,7 @@ from datetime import datetime
 from typing import Any
 
 from django.apps import apps
-from django.db import DatabaseError, connection, models, transaction
+from django.db import DatabaseError, OperationalError, connection, models, transaction
 from django.utils import timezone
 
 from . import hooks
@@ -64,6 +64,14 @@ MAX_BATCH_ROWS = 50_000
 MAX_GROWTH = 1.25
 # Each deleted conversation costs a foreign-key check per referencing table, so it starts smaller.
 FIRST_CONVERSATION_BATCH = 200
+#: PostgreSQL cancels a batch's deleting statement after this long (the foreign-key checks run
+#: inside it); the batch is rolled back and retried at a quarter of the size. A busy server
+#: (a checkpoint, another process on the same cores) measured single batches at three to four
+#: times their usual time; this keeps even those short.
+STATEMENT_TIMEOUT_MS = 80
+# A batch of the smallest size cancelled this many times in a row fails the run (the next run
+# starts over).
+MAX_CANCELLED = 3
 # SQLite has no arrays; ids go in chunks of bound parameters instead.
 SQLITE_CHUNK = 500
 
@@ -312,6 +320,15 @@ class _BatchSize:
         factor = min(MAX_GROWTH, max(0.25, factor))
         self.value = int(min(MAX_BATCH_ROWS, max(MIN_BATCH_ROWS, self.value * factor)))
 
+    def shrink(self) -> None:
+        self.value = max(MIN_BATCH_ROWS, self.value // 4)
+
+
+def _cancelled(exc: BaseException) -> bool:
+    """Whether the database cancelled the statement for its statement_timeout."""
+    cause = exc.__cause__
+    return (getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)) == "57014"
+
 
 def _batch_committed(label: str, rows: int) -> None:
     """Called after every committed batch; a seam for tests that kill a run midway."""
@@ -372,34 +389,61 @@ class _Purge:
         # wall-clock text against stored UTC text.
         bound = connection.ops.adapt_datetimefield_value(cutoff)
         label = model._meta.label_lower
+        cancelled = 0
         while True:
             started = time.monotonic()
-            with transaction.atomic(), connection.cursor() as cursor:
-                if one_statement and postgres:
-                    params = {"cutoff": bound, "n": size.value}
-                    if edge is not None:
-                        params.update(t=edge[0], k=edge[1])
-                    cursor.execute(first_range if edge is None else next_range, params)
-                    found = cursor.fetchone()
-                    rows = found[0] if found else 0
-                    edge = (found[1], found[2]) if found else None
-                    _add(self.counts, model, rows)
-                elif one_statement:
-                    cursor.execute(statement, [bound, size.value])
-                    rows = cursor.rowcount
-                    _add(self.counts, model, rows)
-                else:
-                    cursor.execute(select, [bound, size.value])
-                    ids = [row[0] for row in cursor.fetchall()]
-                    rows = len(ids)
-                    if ids and is_conversation:
-                        # Inside the batch's transaction: the aggregates and the deletion commit
-                        # together, so a killed run never counts a conversation twice.
-                        hooks.call("retention_before_delete", conversation_ids=ids)
-                    _delete_ids(cursor, model, ids, self.counts)
+            # Counted once the batch has committed: a cancelled batch deleted nothing.
+            counts: dict[str, int] = {}
+            next_edge = None
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    if one_statement and postgres:
+                        params = {"cutoff": bound, "n": size.value}
+                        if edge is not None:
+                            params.update(t=edge[0], k=edge[1])
+                        _limit_statement(cursor)
+                        cursor.execute(first_range if edge is None else next_range, params)
+                        found = cursor.fetchone()
+                        rows = found[0] if found else 0
+                        next_edge = (found[1], found[2]) if found else None
+                        _add(counts, model, rows)
+                    elif one_statement:
+                        cursor.execute(statement, [bound, size.value])
+                        rows = cursor.rowcount
+                        _add(counts, model, rows)
+                    else:
+                        cursor.execute(select, [bound, size.value])
+                        ids = [row[0] for row in cursor.fetchall()]
+                        rows = len(ids)
+                        if ids and is_conversation:
+                            # Inside the batch's transaction: the aggregates and the deletion
+                            # commit together, so a killed run never counts a conversation twice.
+                            hooks.call("retention_before_delete", conversation_ids=ids)
+                        if ids:
+                            # The checks of the deferred foreign keys run in the statement
+                            # (same cost as at commit), so its timeout covers them too.
+                            _limit_statement(cursor, checks_now=True)
+                        _delete_ids(cursor, model, ids, counts)
+            except OperationalError as exc:
+                self.longest = max(self.longest, time.monotonic() - started)
+                if not _cancelled(exc) or (
+                    size.value <= MIN_BATCH_ROWS and cancelled >= MAX_CANCELLED
+                ):
+                    raise
+                cancelled = cancelled + 1 if size.value <= MIN_BATCH_ROWS else 0
+                logger.info(
+                    "retention purge: %s batch of %d cancelled, retrying smaller", label, size.value
+                )
+                size.shrink()
+                continue
             elapsed = time.monotonic() - started
             # Every transaction counts, the last one that finds nothing too.
             self.longest = max(self.longest, elapsed)
+            cancelled = 0
+            if one_statement and postgres:
+                edge = next_edge
+            for name, n in counts.items():
+                self.counts[name] = self.counts.get(name, 0) + n
             if not rows:
                 return
             self.batches += 1
@@ -408,6 +452,14 @@ class _Purge:
             size.update(elapsed, full)
             if not full:
                 return
+
+
+def _limit_statement(cursor, *, checks_now: bool = False) -> None:
+    """On PostgreSQL, lets the rest of this transaction's statements run STATEMENT_TIMEOUT_MS."""
+    if connection.vendor != "postgresql":
+        return
+    limit = f"SET LOCAL statement_timeout = {int(STATEMENT_TIMEOUT_MS)}"
+    cursor.execute(f"{limit}; SET CONSTRAINTS ALL IMMEDIATE" if checks_now else limit)
 
 
 def _dry_run_counts(now: datetime, cutoff: datetime) -> dict[str, int]:

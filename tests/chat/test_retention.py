@@ -168,6 +168,46 @@ def test_a_conversation_is_folded_once_even_when_its_batch_fails_after_the_hook(
     assert DailyStat.objects.get().chats == 1
 
 
+class _StatementTimeout(Exception):
+    sqlstate = "57014"  # query_canceled, as PostgreSQL reports a statement_timeout
+
+
+@pytest.mark.django_db
+def test_a_batch_cancelled_for_taking_too_long_is_retried_smaller_and_counted_once(folded):
+    from django.db import OperationalError
+
+    convs = [_conversation(WRITTEN) for _ in range(5)]
+    real_delete_ids = retention._delete_ids
+    sizes = []
+
+    def time_out_once(cursor, model, ids, counts, depth=0):
+        if model is Conversation:
+            sizes.append(len(ids))
+            if len(sizes) == 1:
+                try:
+                    raise _StatementTimeout
+                except _StatementTimeout as cause:
+                    raise OperationalError(
+                        "canceling statement due to statement timeout"
+                    ) from cause
+        return real_delete_ids(cursor, model, ids, counts, depth)
+
+    with (
+        time_machine.travel(THREE_MONTHS_LATER + timedelta(hours=1), tick=False),
+        mock.patch.object(retention, "FIRST_CONVERSATION_BATCH", 8),
+        mock.patch.object(retention, "MIN_BATCH_ROWS", 1),
+        mock.patch.object(retention, "_delete_ids", time_out_once),
+    ):
+        outcome = retention.purge_expired()
+
+    assert outcome.status == "done"
+    # The cancelled batch of 5 rolled back whole (hook included) and went again at 8 // 4 = 2.
+    assert sizes == [5, 2, 2, 1]
+    assert outcome.deleted["chat.conversation"] == 5
+    assert not Conversation.objects.filter(pk__in=[c.pk for c in convs]).exists()
+    assert DailyStat.objects.get().chats == 5
+
+
 @pytest.mark.django_db
 def test_a_conversation_whose_rows_are_already_gone_is_deleted_alone():
     conv = Conversation.objects.create(
