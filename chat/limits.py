@@ -76,8 +76,12 @@ def _async_redis():
 
 
 def _ip_key(kind: str, ip: str | None) -> str:
-    digest = hashlib.sha256(f"{settings.SECRET_KEY}:{ip}".encode()).hexdigest()[:24]
-    return f"limit:{kind}:{digest}"
+    return f"limit:{kind}:{_ip_digest(ip, settings.SECRET_KEY)}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _ip_digest(ip: str | None, secret: str) -> str:
+    return hashlib.sha256(f"{secret}:{ip}".encode()).hexdigest()[:24]
 
 
 class TokenBucket:

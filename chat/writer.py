@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -45,18 +46,20 @@ _CONVERSATION = Conversation._meta.db_table
 # Table names come from model metadata, values travel as parameters.
 STORE_SQL = f"""
 WITH batch AS (
-    SELECT * FROM unnest(%(conversation)s::bigint[], %(sender)s::varchar[], %(agent)s::bigint[],
-                         %(author)s::varchar[], %(text)s::text[], %(client_id)s::varchar[])
-        AS b(conversation_id, sender, agent_id, author_name, text, client_msg_id)
+    SELECT * FROM jsonb_to_recordset(%(batch)s::jsonb)
+        AS b(conversation_id bigint, sender varchar, agent_id bigint, author_name varchar,
+             text text, client_msg_id varchar)
 ), open AS (
-    SELECT id, assigned_agent_id FROM {_CONVERSATION}
-    WHERE id = ANY(%(conversation)s::bigint[]) AND status = %(active)s
+    -- An array computed once probes the primary key (IN (SELECT ...) may hash-join instead);
+    -- the status is read from the locked, newest version of each row.
+    SELECT id, assigned_agent_id, status FROM {_CONVERSATION}
+    WHERE id = ANY(ARRAY(SELECT conversation_id FROM batch))
     ORDER BY id FOR NO KEY UPDATE
 ), stored AS (
     INSERT INTO {_MESSAGE} (conversation_id, sender, agent_id, author_name, text, client_msg_id,
                             created_at)
     SELECT b.conversation_id, b.sender, b.agent_id, b.author_name, b.text, b.client_msg_id, now()
-    FROM batch b JOIN open o ON o.id = b.conversation_id
+    FROM batch b JOIN open o ON o.id = b.conversation_id AND o.status = %(active)s
     WHERE b.sender = %(visitor)s
        OR (b.sender = %(agent_sender)s AND o.assigned_agent_id = b.agent_id)
     ON CONFLICT DO NOTHING
@@ -173,13 +176,20 @@ class MessageWriter:
                     item.future.set_result(rows.pop(key, None))
 
     async def _write(self, conn, batch: list[_Pending]) -> dict[tuple[int, str], dict[str, Any]]:
+        # One JSON parameter: far cheaper to send than six arrays, and parsed once by the server.
+        rows = [
+            {
+                "conversation_id": p.conversation_id,
+                "sender": p.sender,
+                "agent_id": p.agent_id,
+                "author_name": p.author_name,
+                "text": p.text,
+                "client_msg_id": p.client_msg_id,
+            }
+            for p in batch
+        ]
         params = {
-            "conversation": [p.conversation_id for p in batch],
-            "sender": [p.sender for p in batch],
-            "agent": [p.agent_id for p in batch],
-            "author": [p.author_name for p in batch],
-            "text": [p.text for p in batch],
-            "client_id": [p.client_msg_id for p in batch],
+            "batch": json.dumps(rows, ensure_ascii=False),
             "active": Conversation.Status.ACTIVE.value,
             "visitor": Message.Sender.VISITOR.value,
             "agent_sender": Message.Sender.AGENT.value,
