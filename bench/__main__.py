@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import subprocess
 import sys
 import time
 import traceback
@@ -91,35 +92,6 @@ async def bench_product(plan: runner.Plan, out: dict[str, Any]) -> None:
     except Exception as exc:
         out["two_process"] = {"error": _reason(exc)}
         log(f"two processes failed: {_reason(exc)}")
-    # Idle sockets on a fresh process.
-    try:
-        server = product.daphne(free_port(), "product-idle").start()
-        try:
-            protocol = loadgen.ProductProtocol([server.origin], cookies)
-            dummy = loadgen.Run()
-            out["idle"] = await runner.idle(
-                server,
-                lambda: protocol.open_visitor(server.origin, dummy),
-                plan.idle_sockets,
-                log,
-                plan.idle_limit,
-            )
-            out["idle"]["launcher"] = launcher_cost(server)
-        finally:
-            server.stop()
-    except Exception as exc:
-        out["idle"] = {"error": _reason(exc)}
-    # A bounded soak: steady traffic from many visitors and agents on one process.
-    try:
-        server = product.daphne(free_port(), "product-soak").start()
-        try:
-            protocol = loadgen.ProductProtocol([server.origin], cookies)
-            out["soak"] = await runner.soak(server, protocol, plan, log)
-        finally:
-            server.stop()
-    except Exception as exc:
-        out["soak"] = {"error": _reason(exc)}
-        log(f"soak failed: {_reason(exc)}")
     # One profile of the message path, at about the rate it sustains.
     try:
         rate = min(200.0, max(10.0, float(out["single"].get("max_msgs_per_s") or 10)))
@@ -127,6 +99,55 @@ async def bench_product(plan: runner.Plan, out: dict[str, Any]) -> None:
     except Exception as exc:
         out["profile"] = {"error": _reason(exc)}
         log(f"profile failed: {_reason(exc)}")
+
+
+def _idle_in_subprocess(server: Server, plan: runner.Plan) -> dict[str, Any]:
+    args = [server.origin, str(server.pid), str(plan.idle_sockets), str(plan.idle_limit)]
+    proc = subprocess.run(
+        [PYTHON, "-m", "bench.idle", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=plan.idle_limit + 120,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip()[-500:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+async def bench_soak_and_idle(plan: runner.Plan, quick: bool, results: dict[str, Any]) -> None:
+    """The soak on one process; while it runs, the idle sockets (another process, opened from a
+    subprocess) and the purge benchmark (in PostgreSQL). Live chat during a purge is what
+    production sees; the idle figure is one process's RSS, which the soak does not touch."""
+    out = results.setdefault("product", {})
+    cookies = product.prepare_database(runner.agents_for(plan.soak_visitors))
+    soak_server = product.daphne(free_port(), "product-soak").start()
+    try:
+        protocol = loadgen.ProductProtocol([soak_server.origin], cookies)
+        soak = asyncio.create_task(runner.soak(soak_server, protocol, plan, log))
+        await asyncio.sleep(min(30.0, plan.soak_seconds / 4))  # the soak is under way
+        try:
+            idle_server = product.daphne(free_port(), "product-idle").start()
+            try:
+                out["idle"] = await asyncio.to_thread(_idle_in_subprocess, idle_server, plan)
+                out["idle"]["during_soak"] = not soak.done()
+                out["idle"]["launcher"] = await asyncio.to_thread(launcher_cost, idle_server)
+            finally:
+                idle_server.stop()
+        except Exception as exc:
+            out["idle"] = {"error": _reason(exc)}
+            log(f"idle sockets failed: {_reason(exc)}")
+        t = time.perf_counter()
+        results["purge"] = await asyncio.to_thread(bench_purge, quick)
+        results["purge"]["during_soak"] = not soak.done()
+        results["purge_seconds"] = round(time.perf_counter() - t, 1)
+        try:
+            out["soak"] = await soak
+        except Exception as exc:
+            out["soak"] = {"error": _reason(exc)}
+            log(f"soak failed: {_reason(exc)}")
+    finally:
+        soak_server.stop()
 
 
 def launcher_cost(server: Server) -> dict[str, Any]:
@@ -365,7 +386,9 @@ async def amain(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
             results[key]["error"] = _reason(exc)
             log(f"{key} failed: {_reason(exc)}")
         results[key]["seconds"] = round(time.perf_counter() - t, 1)
-    if not only or "purge" in only:
+    if not only:
+        await bench_soak_and_idle(plan, quick, results)
+    elif "purge" in only:
         t = time.perf_counter()
         results["purge"] = bench_purge(quick)
         results["purge_seconds"] = round(time.perf_counter() - t, 1)

@@ -1,0 +1,54 @@
+"""Idle visitor sockets opened from a process of their own.
+
+`python -m bench.idle ORIGIN PID COUNT TIME_LIMIT` opens COUNT idle visitor sockets to the Daphne
+process PID serving ORIGIN and prints one JSON line: its RSS growth per socket and idle CPU. Run
+apart from the benchmark's own event loop, so that the soak can run meanwhile without the
+openings delaying its load generator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from . import loadgen, runner
+from .common import raise_fd_limit
+
+
+class _Process:
+    """What `runner.idle` needs of a server: its pid, RSS and CPU time."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self.pid = pid
+        self._proc = psutil.Process(pid)
+
+    def rss_bytes(self) -> int:
+        return self._proc.memory_info().rss
+
+    def cpu_seconds(self) -> float:
+        t = self._proc.cpu_times()
+        return t.user + t.system
+
+
+def main(argv: list[str]) -> None:
+    origin, pid, count, limit = argv[0], int(argv[1]), int(argv[2]), float(argv[3])
+    raise_fd_limit(count + 1000)
+    protocol = loadgen.ProductProtocol([origin], [])
+    dummy = loadgen.Run()
+    result = asyncio.run(
+        runner.idle(
+            _Process(pid),
+            lambda: protocol.open_visitor(origin, dummy),
+            count,
+            lambda msg: print(msg, file=sys.stderr, flush=True),
+            limit,
+        )
+    )
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
