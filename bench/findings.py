@@ -86,71 +86,49 @@ def _count(r: dict[str, Any], what: str) -> str:
 
 
 def profile_findings(r: dict[str, Any]) -> list[str]:
-    """What the profile and the code show, with a proposal each; counts come from this run."""
+    """What the profile and the code show; counts come from this run."""
     probe = r.get("commit_probe") or {}
     commit = probe.get("median_ms", "?")
     hops = _count(r, "thread hops")
     sql = _count(r, "SQL statements")
-    commands = _count(r, "other PostgreSQL commands")
-    checks = _count(r, "health checks")
-    closes = _count(r, "close_old_connections")
     frames = _count(r, "websocket frames")
     sync_redis = _count(r, "redis commands, sync")
+    publish = _count(r, "redis PUBLISH")
     return [
-        "What the message path costs, and what is still to change (counts are per stored "
-        "message from the profile below):",
+        "What the message path costs and what was changed (counts are per stored message, from "
+        "the profile below):",
         "",
-        f"1. **Thread hops (applied).** Units of work run on `CHAT_DB_THREADS` threads with their "
-        f"own connections instead of Channels' single sync thread, so commits overlap: "
-        f"{hops} thread hops per message. A raw INSERT+COMMIT takes {commit} ms here "
-        f"(`synchronous_commit={probe.get('synchronous_commit', '?')}`).",
-        f"2. **Hop before every handler (applied).** `JsonFrameConsumer.dispatch` no longer "
-        f"awaits Channels' `aclose_old_connections()` before each frame and event; the "
-        f"{closes} `close_old_connections` per message left are the units' own, in their "
-        "threads.",
-        f"3. **Round trips per message (partly applied).** The insert is one `INSERT … ON "
-        f"CONFLICT DO NOTHING RETURNING id` committed together with the activity update (one "
-        f"commit per message, no pre-read, no savepoint). Still {sql} SQL statements "
-        f"({checks} of them the `SELECT 1` of `CONN_HEALTH_CHECKS`) and {commands} other "
-        "commands per message: the conversation is still loaded before the write. *Proposal*: "
-        "fold the status check and the activity update into the insert (a CTE) and drop health "
-        "checks on the websocket path.",
-        "4. **Group commit.** With commits this slow, ≥ 500 msg/s per process needs several "
-        "messages per commit: an in-process writer that collects the messages arriving within "
-        "~1–2 ms (or while the previous batch commits), writes them in one multi-row INSERT in "
-        "one transaction, then acknowledges and publishes each one. Persist-before-broadcast "
-        "and idempotency (`ON CONFLICT`) are kept; the latency cost is at most one batch window.",
-        f"5. **Per-IP message limit in the shared cache.** Checked inside the write's thread hop "
-        f"now, but still {sync_redis} sync Redis commands per stored message on average "
-        "(`cache.add` = SET NX, then `cache.incr` = EXISTS + INCRBY), and Django's Redis cache "
-        "builds a new redis-py client object for each. *Proposal*: the redis.asyncio client on the "
-        "event loop (one pipelined `INCR`+`EXPIRE`), or a local token bucket per address that "
-        "is reconciled with Redis every second.",
-        f"6. **Fan-out and frames.** Each stored message sends {frames} websocket frames "
-        "(`message.ack` to the sender, `message.new` to both sides, the sender's being an echo it "
-        "already knows from the ack). The echo is needed for other tabs of the same agent; the "
-        "visitor side could skip `message.new` for its own message once it has the ack. "
-        "`AgentConsumer.wants()` joins *every* tab of the assigned agent on "
-        "`conversation.claimed`, so an agent with N console tabs receives each message N times "
-        "— intended, but it multiplies fan-out. While a conversation waits, each message is "
-        "published twice (conversation group and `agents` queue group).",
-        "7. **Idle sockets.** A visitor socket costs a thread hop at connect "
-        "(`ip_connection_acquire`, 3 Redis commands) and one at disconnect; under load, "
-        "connects queue behind database writes on the single thread (failures in the idle "
-        "test below are handshakes that did not finish within 20 s). The same async-limits "
-        "change as in 5 removes this; the RSS per socket is only meaningful when all sockets "
-        "opened.",
-        "8. **Conversation set-up** (`conversation.start` + `conversation.claim`) is just as "
-        "bound by the single thread: the product opened its conversations several times slower "
-        "than baseline A (see the set-up times); `conversation.start` also parses the user "
-        "agent with ua-parser and broadcasts `queue.added` to every agent socket.",
-        "",
-        "Findings 1 and 2 were also tried by patching them in at launch (`python -m "
-        "bench.experiment`, section below when it has been run); on a machine as busy as this "
-        "one the comparison was inconclusive, so the proposals rest on the counts above and "
-        "need a re-measurement on a quiet machine once applied.",
+        "1. **Messages stored from the event loop, group-committed (applied).** A message into "
+        "an active chat goes to the process's writer (`chat/writer.py`): a few async PostgreSQL "
+        "connections, each storing every message waiting at that moment with one autocommit "
+        "statement (lock the chats by primary key, insert once per client id, move the activity "
+        f"time). {hops} thread hops and {sql} ORM statements per message are left (the "
+        "general path: waiting or closed chats, resends). A raw INSERT+COMMIT takes "
+        f"{commit} ms here; one writer statement took 2.6 ms with six array parameters and the "
+        "status in the lock's index condition (a bitmap scan of every active chat), 1.25 ms "
+        "with one JSON parameter and the lock by id alone.",
+        f"2. **Per-address limit without a round trip (applied).** {sync_redis} sync Redis "
+        "commands per message (was 1.49): each process counts per address and syncs the counts "
+        "with Redis once a second (`limits.SharedWindowCounter`); connection slots use one "
+        "pipelined round trip from the event loop instead of a thread hop.",
+        f"3. **No echo (applied).** {frames} websocket frames per message (was 3): the sending "
+        "socket gets its `message.ack` and not its own `message.new`; other tabs still do. "
+        f"{publish} Redis PUBLISH per message carries the event to every process.",
+        "4. **Console frames side by side (applied).** A console's `message.send` frames run as "
+        "tasks chained per chat: before, one agent socket serving ten chats waited for each "
+        "commit before reading its next frame, and at 150–200 msg/s that socket became the "
+        "queue (p50 of seconds at 45 % server CPU).",
+        "5. **Garbage collector stalls (applied).** Full collections rescanned Django and every "
+        "module, ~120 ms each under load; `gc.freeze()` after start-up brought them to ~35 ms. "
+        "These and PostgreSQL commit stalls (the writer alone showed a 137 ms maximum at "
+        "150 msg/s) are what is left in the p99 at 200 msg/s, before the CPU is saturated.",
+        "6. **Still to do.** Every send on a socket is costly on this machine (each "
+        "`send` on loopback 0.1–0.3 ms of CPU): per message the server sends one statement, "
+        "one PUBLISH and two websocket frames. Candidates: publishing a writer batch's events in "
+        "one pipelined round trip; a leaner websocket server than Daphne/Twisted/autobahn "
+        "(autobahn alone formats debug strings it never logs, `autobahn.util.hltype`, on every "
+        "frame); deferring full collections to idle moments.",
         "",
         "The machine was shared with other work during this run (see load average per step); "
-        "absolute rates and latencies are far below what the same code reaches on an idle "
-        "machine, but the per-message counts above do not depend on load.",
+        "absolute rates and latencies vary ±30 % from run to run, the per-message counts do not.",
     ]

@@ -492,9 +492,6 @@ def write(r: dict[str, Any], s: dict[str, Any], output: str) -> Path:
             ],
             "",
         ]
-    from .experiment import markdown as experiment_markdown
-
-    L += experiment_markdown()
     purge = r.get("purge", {})
     L += ["## Retention purge", "", purge.get("markdown") or "Not measured.", ""]
     if purge.get("during_soak"):
