@@ -237,12 +237,6 @@ class AgentConsumer(JsonFrameConsumer):
         if kind == "access.changed":
             await self._recheck()
             return False
-        if kind == "queue.added":
-            # The announcement carries only the summary; the queue shows page and first message.
-            item = await self.unit(_queue_item_by_id, event["conversation"]["id"])
-            if item is not None:
-                await self.send_json({"type": "queue.added", "conversation": item})
-            return False
         if kind in ("conversation.claimed", "conversation.transferred"):
             conversation = event["conversation"]
             if conversation["agent_id"] == self.user.pk:
@@ -264,13 +258,6 @@ def _login_valid(user, session_key: str | None) -> bool:
     if not selectors.can_use_console(user):
         return False
     return session_alive(session_key, user.pk)
-
-
-def _queue_item_by_id(conversation_id: int) -> dict[str, Any] | None:
-    conversation = Conversation.objects.filter(
-        pk=conversation_id, status=Conversation.Status.WAITING
-    ).first()
-    return selectors.queue_item(conversation) if conversation else None
 
 
 def _console_state(user, after_id: int | None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from chat.models import Conversation, Message
 from chat.retention_period import retention_cutoff
-from chat.serializers import conversation_summary, page_visit_dict
+from chat.serializers import page_visit_dict, queue_item_dict
 
 from .models import AgentProfile, CannedReply
 
@@ -115,12 +115,11 @@ def queue_item(conversation: Conversation) -> dict[str, Any]:
     """A waiting conversation as the queue shows it: first message and current page."""
     first = conversation.messages.filter(sender=Message.Sender.VISITOR).order_by("id").first()
     page = conversation.page_visits.order_by("-id").first()
-    return {
-        **conversation_summary(conversation),
-        "language": conversation.language,
-        "first_message": first.text if first else "",
-        "current_page": {"url": page.url, "title": page.title} if page else None,
-    }
+    return queue_item_dict(
+        conversation,
+        first.text if first else "",
+        {"url": page.url, "title": page.title} if page else None,
+    )
 
 
 def queue() -> list[dict[str, Any]]:

@@ -365,8 +365,9 @@ def write(r: dict[str, Any], s: dict[str, Any], output: str) -> Path:
         "",
         "## Systems",
         "",
-        "- **product**: Daphne running `helao_chat.asgi:application` (DEBUG on, rate limits "
-        "raised by environment so that they do not refuse the generator), PostgreSQL database "
+        "- **product**: Daphne running `helao_chat.asgi:application` in production mode "
+        "(DEBUG off, static files collected; rate limits raised by environment so that they do "
+        "not refuse the generator), PostgreSQL database "
         "`helao_bench` (kept between runs, migrated, `seed_demo`), channels-redis pub/sub "
         "layer with prefix `helao-bench`. Real protocol: visitors `conversation.start`, "
         "agents (logged in through `/console/login/`, `presence.set` online, refreshed every "

@@ -32,6 +32,18 @@ def page_visit_dict(visit: PageVisit) -> dict[str, Any]:
     }
 
 
+def queue_item_dict(
+    conversation: Conversation, first_message: str, page: dict[str, str] | None
+) -> dict[str, Any]:
+    """A waiting conversation as the agents' queue shows it: first message and current page."""
+    return {
+        **conversation_summary(conversation),
+        "language": conversation.language,
+        "first_message": first_message,
+        "current_page": {"url": page["url"], "title": page["title"]} if page else None,
+    }
+
+
 def conversation_summary(
     conversation: Conversation, agent_name: str | None = None
 ) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from .models import (
     hash_token,
     new_visitor_token,
 )
-from .serializers import conversation_summary, message_dict, page_visit_dict
+from .serializers import conversation_summary, message_dict, page_visit_dict, queue_item_dict
 
 
 class ChatError(Exception):
@@ -192,9 +192,13 @@ def conversation_start(
             text=text,
             client_msg_id=client_msg_id or "",
         )
+    # The queue item itself, built once here: every console shows it without a query of its own.
     events.emit(
         events.AGENTS_GROUP,
-        {"type": "queue.added", "conversation": conversation_summary(conversation)},
+        {
+            "type": "queue.added",
+            "conversation": queue_item_dict(conversation, message.text if message else "", page),
+        },
     )
     return conversation, token, message
 
