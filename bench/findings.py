@@ -121,7 +121,15 @@ def profile_findings(r: dict[str, Any]) -> list[str]:
         "5. **Garbage collector stalls (applied).** Full collections rescanned Django and every "
         "module, ~120 ms each under load; `gc.freeze()` after start-up brought them to ~35 ms. "
         "These and PostgreSQL commit stalls (the writer alone showed a 137 ms maximum at "
-        "150 msg/s) are what is left in the p99 at 200 msg/s, before the CPU is saturated.",
+        "150 msg/s) are what is left in the p99 at 200 msg/s, before the CPU is saturated. "
+        "They grow with the open sockets: with the full run's ~450 visitors and 50 consoles "
+        "open, full collections took 140–200 ms (logged with `gc.callbacks`), which alone puts "
+        "the p99 over 100 ms at 25 msg/s and is why the full run's ramp stops at its first "
+        "step while the quick run (50 chats, 5 consoles) sustains 100 msg/s. Larger collection "
+        "thresholds only moved the pause into the young generations (20–40 ms each). *Next*: "
+        "find the reference cycles created per frame and per message (so that collections "
+        "find nothing to do), fewer objects per socket, and a console recheck less often than "
+        "every 5 s (50 consoles made 10 permission queries a second).",
         "6. **Still to do.** Every send on a socket is costly on this machine (each "
         "`send` on loopback 0.1–0.3 ms of CPU): per message the server sends one statement, "
         "one PUBLISH and two websocket frames. Candidates: publishing a writer batch's events in "
