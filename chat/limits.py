@@ -14,11 +14,12 @@ import asyncio
 import functools
 import hashlib
 import logging
-import os
 import time
 
 from django.conf import settings
 from django.core.cache import cache
+
+from .loops import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -52,27 +53,23 @@ def _fail_open_async(func):
     return wrapper
 
 
-_redis_clients: dict[asyncio.AbstractEventLoop, object] = {}
-os.register_at_fork(after_in_child=_redis_clients.clear)
+def _redis_client(_loop):
+    import redis.asyncio
+
+    # Short timeouts: a dead Redis must not hold messages up (the limits then fail open).
+    return redis.asyncio.Redis.from_url(
+        settings.CACHES["default"]["LOCATION"], socket_timeout=0.5, socket_connect_timeout=0.5
+    )
+
+
+_redis_clients = PerLoop(_redis_client)
 
 
 def _async_redis():
     """A redis.asyncio client for this event loop on the cache's Redis, or None (no Redis)."""
-    cache_settings = settings.CACHES["default"]
-    if "redis" not in cache_settings["BACKEND"].lower():
+    if "redis" not in settings.CACHES["default"]["BACKEND"].lower():
         return None
-    loop = asyncio.get_running_loop()
-    client = _redis_clients.get(loop)
-    if client is None:
-        import redis.asyncio
-
-        # A loop seen before this one is finished with (tests run one loop per test).
-        _redis_clients.clear()
-        # Short timeouts: a dead Redis must not hold messages up (the limits then fail open).
-        client = _redis_clients[loop] = redis.asyncio.Redis.from_url(
-            cache_settings["LOCATION"], socket_timeout=0.5, socket_connect_timeout=0.5
-        )
-    return client
+    return _redis_clients.get()
 
 
 def _ip_key(kind: str, ip: str | None) -> str:
@@ -156,10 +153,13 @@ class SharedWindowCounter:
         if self.known.get(bucket, 0) + self.unsent.get(bucket, 0) >= limit:
             return False
         self.unsent[bucket] = self.unsent.get(bucket, 0) + 1
+        self._schedule_flush()
+        return True
+
+    def _schedule_flush(self) -> None:
         if not self.flush_scheduled:
             self.flush_scheduled = True
             asyncio.get_running_loop().call_later(self.sync_seconds, self._flush_soon)
-        return True
 
     def _flush_soon(self) -> None:
         task = asyncio.get_running_loop().create_task(self.flush())
@@ -185,17 +185,14 @@ class SharedWindowCounter:
             logger.warning("rate-limit cache unavailable; per-address counts kept locally")
             for bucket, n in unsent.items():
                 self.unsent[bucket] = self.unsent.get(bucket, 0) + n
-            if not self.flush_scheduled:
-                self.flush_scheduled = True
-                asyncio.get_running_loop().call_later(self.sync_seconds, self._flush_soon)
+            self._schedule_flush()
             return
         # Hits counted while the pipeline ran stay in `unsent` for the next flush.
         for bucket, total in zip(unsent, replies[::2], strict=True):
             self.known[bucket] = int(total)
 
 
-_message_counters: dict[asyncio.AbstractEventLoop, SharedWindowCounter] = {}
-os.register_at_fork(after_in_child=_message_counters.clear)
+_message_counters = PerLoop(lambda _loop: SharedWindowCounter(_async_redis(), window=60))
 
 
 @_fail_open_async
@@ -204,12 +201,7 @@ async def ip_message_allowed_async(ip: str | None) -> bool:
     client = _async_redis()
     if client is None:
         return ip_message_allowed(ip)
-    loop = asyncio.get_running_loop()
-    counter = _message_counters.get(loop)
-    if counter is None or counter.client is not client:
-        _message_counters.clear()
-        counter = _message_counters[loop] = SharedWindowCounter(client, window=60)
-    return counter.hit(_ip_key("msg", ip), settings.CHAT_MESSAGES_PER_MINUTE_PER_IP)
+    return _message_counters.get().hit(_ip_key("msg", ip), settings.CHAT_MESSAGES_PER_MINUTE_PER_IP)
 
 
 @_fail_open_async

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +28,9 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 
 from . import events
+from .loops import PerLoop
 from .models import Conversation, Message
+from .serializers import message_dict
 
 logger = logging.getLogger(__name__)
 
@@ -87,11 +87,6 @@ class _Pending:
     text: str
     client_msg_id: str
     future: asyncio.Future = field(repr=False)
-
-
-def _iso(value: datetime.datetime) -> str:
-    # The same shape as the ORM's (UTC, offset included), whatever the session's time zone.
-    return value.astimezone(datetime.UTC).isoformat()
 
 
 class MessageWriter:
@@ -201,15 +196,17 @@ class MessageWriter:
         stored = {}
         for pk, conversation_id, client_msg_id, created_at in await cursor.fetchall():
             pending = senders[(conversation_id, client_msg_id)]
-            stored[(conversation_id, client_msg_id)] = {
-                "id": pk,
-                "conversation_id": conversation_id,
-                "sender": pending.sender,
-                "author_name": pending.author_name,
-                "text": pending.text,
-                "client_msg_id": client_msg_id,
-                "created_at": _iso(created_at),
-            }
+            # The session is in UTC, so created_at has the ORM's shape once serialised.
+            message = Message(
+                pk=pk,
+                conversation_id=conversation_id,
+                sender=pending.sender,
+                author_name=pending.author_name,
+                text=pending.text,
+                client_msg_id=client_msg_id,
+                created_at=created_at,
+            )
+            stored[(conversation_id, client_msg_id)] = message_dict(message)
         return stored
 
     def _discard(self, conn) -> None:
@@ -227,12 +224,7 @@ class MessageWriter:
             self._discard(conn)
 
 
-_writers: dict[asyncio.AbstractEventLoop, MessageWriter] = {}
-
-
-# A forked child shares its parent's sockets: it forgets the writers (closing them would close
-# the parent's connections) and makes its own.
-os.register_at_fork(after_in_child=_writers.clear)
+_writers: PerLoop[MessageWriter] = PerLoop(MessageWriter, MessageWriter.close_now)
 
 
 def enabled() -> bool:
@@ -241,22 +233,12 @@ def enabled() -> bool:
 
 def writer() -> MessageWriter | None:
     """This event loop's writer (made on first use), or None where there is none."""
-    if not enabled():
-        return None
-    loop = asyncio.get_running_loop()
-    current = _writers.get(loop)
-    if current is None:
-        # A loop seen before this one is finished with (tests run one loop per test).
-        reset()
-        current = _writers[loop] = MessageWriter(loop)
-    return current
+    return _writers.get() if enabled() else None
 
 
 def reset() -> None:
     """Forgets every writer and closes its connections."""
-    for old in list(_writers.values()):
-        old.close_now()
-    _writers.clear()
+    _writers.reset()
 
 
 async def message_store(

@@ -153,15 +153,20 @@ function connect() {
   });
 }
 
+// Keeps the login session alive; 204 while signed in (a redirect means it has ended).
+function postKeepalive() {
+  return fetch(cfg.keepalive_url, {
+    method: "POST",
+    headers: { "X-CSRFToken": csrf() },
+    credentials: "same-origin",
+    redirect: "manual",
+  });
+}
+
 async function checkSession() {
   // A refused handshake looks like a network error; ask over HTTP whether we are still signed in.
   try {
-    const res = await fetch(cfg.keepalive_url, {
-      method: "POST",
-      headers: { "X-CSRFToken": csrf() },
-      credentials: "same-origin",
-      redirect: "manual",
-    });
+    const res = await postKeepalive();
     if (res.status !== 204 && res.status < 500 && res.type !== "error") sessionEnded();
   } catch {
     /* offline: keep trying the socket */
@@ -187,12 +192,7 @@ setInterval(async () => {
   if (!activeSinceKeepalive) return;
   activeSinceKeepalive = false;
   try {
-    const res = await fetch(cfg.keepalive_url, {
-      method: "POST",
-      headers: { "X-CSRFToken": csrf() },
-      credentials: "same-origin",
-      redirect: "manual",
-    });
+    const res = await postKeepalive();
     if (res.status !== 204 && res.status < 500) sessionEnded();
   } catch {
     /* network down; the socket's reconnect loop handles it */
