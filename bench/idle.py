@@ -38,10 +38,18 @@ def main(argv: list[str]) -> None:
     raise_fd_limit(count + 1000)
     protocol = loadgen.ProductProtocol([origin], [])
     dummy = loadgen.Run()
+
+    async def open_greeted():
+        # As the panel does: a socket that never sends a frame is closed after 30 s, which
+        # would close the first sockets while the last ones are still opening.
+        sock = await protocol.open_visitor(origin, dummy)
+        sock.send({"type": "hello"})
+        return sock
+
     result = asyncio.run(
         runner.idle(
             _Process(pid),
-            lambda: protocol.open_visitor(origin, dummy),
+            open_greeted,
             count,
             lambda msg: print(msg, file=sys.stderr, flush=True),
             limit,
