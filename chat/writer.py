@@ -228,7 +228,11 @@ _writers: PerLoop[MessageWriter] = PerLoop(MessageWriter, MessageWriter.close_no
 
 
 def enabled() -> bool:
-    return bool(settings.CHAT_GROUP_COMMIT) and connections["default"].vendor == "postgresql"
+    # Read from the settings, not `connections["default"]`: on an event loop that handle is
+    # per task, so asking it would build (and leave to the cycle collector) a database
+    # wrapper for every message.
+    engine = settings.DATABASES["default"]["ENGINE"]
+    return bool(settings.CHAT_GROUP_COMMIT) and engine.endswith(".postgresql")
 
 
 def writer() -> MessageWriter | None:

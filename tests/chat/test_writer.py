@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 from channels.db import database_sync_to_async
-from django.db import connection
+from django.db import connection, connections
 
 from chat import services, writer
 from chat.models import Conversation, Message
@@ -38,6 +38,26 @@ def _open_conversations(n: int, *, agent=None, status=Conversation.Status.ACTIVE
 
 async def test_the_writer_exists_exactly_on_postgresql():
     assert (writer.writer() is not None) == POSTGRES
+
+
+async def test_asking_for_the_writer_builds_no_database_handle(monkeypatch):
+    # On an event loop Django's connection handle is per task: touching it from each message's
+    # task would build a wrapper per message and leave it to the cycle collector.
+    built = []
+    original = connections.create_connection
+
+    def counting(alias):
+        built.append(alias)
+        return original(alias)
+
+    monkeypatch.setattr(connections, "create_connection", counting)
+
+    async def one_message_task():
+        return writer.enabled(), writer.writer() is not None
+
+    results = await asyncio.gather(*(asyncio.create_task(one_message_task()) for _ in range(5)))
+    assert results == [(POSTGRES, POSTGRES)] * 5
+    assert built == []
 
 
 async def test_concurrent_messages_share_statements_and_each_is_stored_once(alice):
