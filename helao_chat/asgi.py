@@ -7,6 +7,7 @@ before the socket is accepted.
 import gc
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helao_chat.settings")
@@ -18,6 +19,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from agents.routing import websocket_urlpatterns as agent_routes  # noqa: E402
 from chat.routing import websocket_urlpatterns as visitor_routes  # noqa: E402
+from helao_chat import gc_policy  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -29,5 +31,7 @@ application = ProtocolTypeRouter(
 # Everything loaded so far (Django, the apps, their modules) lives as long as the process. Moved
 # out of the collector's reach, it is no longer rescanned by every full collection, which
 # otherwise stalls the event loop for ~100 ms at a time under load (see docs/benchmarks.md).
+# From then on the same is done every few seconds with what the open sockets hold.
 gc.collect()
 gc.freeze()
+gc_policy.start(settings.CHAT_GC_FREEZE_SECONDS, settings.CHAT_GC_FULL_COLLECT_SECONDS)
