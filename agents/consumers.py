@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from typing import Any
 
 from django.conf import settings
@@ -25,7 +26,7 @@ _pending_expiries: set[asyncio.Task] = set()
 
 
 def recheck_seconds() -> float:
-    return float(getattr(settings, "AGENT_SOCKET_RECHECK_SECONDS", 5))
+    return float(getattr(settings, "AGENT_SOCKET_RECHECK_SECONDS", 15))
 
 
 class AgentConsumer(JsonFrameConsumer):
@@ -103,9 +104,13 @@ class AgentConsumer(JsonFrameConsumer):
             logger.exception("could not expire an agent's presence")
 
     async def _recheck_loop(self) -> None:
+        # The first wait is spread over the period, so that consoles opened together (a restart,
+        # a reconnect wave) do not all query at the same moment ever after.
+        delay = recheck_seconds() * random.uniform(0.5, 1.0)
         while True:
-            await asyncio.sleep(recheck_seconds())
+            await asyncio.sleep(delay)
             await self._recheck()
+            delay = recheck_seconds()
 
     async def _recheck(self) -> None:
         try:

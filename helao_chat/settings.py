@@ -271,7 +271,7 @@ CHAT_AGENT_OFFLINE_GRACE_SECONDS = env.int("CHAT_AGENT_OFFLINE_GRACE_SECONDS", d
 CHAT_FIRST_FRAME_TIMEOUT_SECONDS = env.int("CHAT_FIRST_FRAME_TIMEOUT_SECONDS", default=30)
 CHAT_IDLE_TIMEOUT_SECONDS = env.int("CHAT_IDLE_TIMEOUT_SECONDS", default=30 * 60)
 # How often an open console socket rechecks that its account may still use the console.
-AGENT_SOCKET_RECHECK_SECONDS = env.int("AGENT_SOCKET_RECHECK_SECONDS", default=5)
+AGENT_SOCKET_RECHECK_SECONDS = env.int("AGENT_SOCKET_RECHECK_SECONDS", default=15)
 # The cycle collector in a Daphne process (helao_chat/gc_policy.py): what survives is frozen
 # every this many seconds (0: never), and everything is collected once every this many seconds.
 CHAT_GC_FREEZE_SECONDS = env.float("CHAT_GC_FREEZE_SECONDS", default=10.0)
