@@ -18,6 +18,7 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.base import get_key_func
 
 from .loops import PerLoop
 
@@ -72,6 +73,18 @@ def _async_redis():
     return _redis_clients.get()
 
 
+def _shared_key(key: str) -> str:
+    """`cache.make_key(key)`, without the cache object.
+
+    Django's cache handle is per task on an event loop: using it there would build a cache
+    backend (and its client) for every socket.
+    """
+    conf = settings.CACHES["default"]
+    return get_key_func(conf.get("KEY_FUNCTION"))(
+        key, conf.get("KEY_PREFIX", ""), conf.get("VERSION", 1)
+    )
+
+
 def _ip_key(kind: str, ip: str | None) -> str:
     return f"limit:{kind}:{_ip_digest(ip, settings.SECRET_KEY)}"
 
@@ -120,7 +133,7 @@ async def _window_hit_async(key: str, limit: int, window: int) -> bool:
     client = _async_redis()
     if client is None:
         return _window_hit(key, limit, window)
-    bucket = cache.make_key(f"{key}:{int(time.time() // window)}")
+    bucket = _shared_key(f"{key}:{int(time.time() // window)}")
     async with client.pipeline(transaction=False) as pipe:
         pipe.incr(bucket)
         pipe.expire(bucket, window * 2)
@@ -149,7 +162,7 @@ class SharedWindowCounter:
         self._task: asyncio.Task | None = None
 
     def hit(self, key: str, limit: int) -> bool:
-        bucket = cache.make_key(f"{key}:{int(time.time() // self.window)}")
+        bucket = _shared_key(f"{key}:{int(time.time() // self.window)}")
         if self.known.get(bucket, 0) + self.unsent.get(bucket, 0) >= limit:
             return False
         self.unsent[bucket] = self.unsent.get(bucket, 0) + 1
@@ -257,7 +270,7 @@ async def ip_connection_acquire_async(ip: str | None) -> bool:
     client = _async_redis()
     if client is None:
         return ip_connection_acquire(ip)
-    key = cache.make_key(_ip_key("conn", ip))
+    key = _shared_key(_ip_key("conn", ip))
     async with client.pipeline(transaction=False) as pipe:
         pipe.incr(key)
         pipe.expire(key, CONNECTION_TTL)
@@ -274,7 +287,7 @@ async def ip_connection_release_async(ip: str | None) -> None:
         if client is None:
             ip_connection_release(ip)
             return
-        key = cache.make_key(_ip_key("conn", ip))
+        key = _shared_key(_ip_key("conn", ip))
         if await client.decr(key) < 0:
             await client.set(key, 0, ex=CONNECTION_TTL)
     except Exception:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis.asyncio
 
@@ -48,3 +50,23 @@ async def test_without_redis_each_process_still_limits_and_keeps_its_counts():
     assert sum(counter.unsent.values()) == 2
     assert not counter.hit("k", 2)
     await dead.aclose()
+
+
+@pytest.mark.django_db
+async def test_shared_keys_match_the_cache_and_build_no_cache_per_task(monkeypatch):
+    from django.core.cache import cache, caches
+
+    from chat import limits
+
+    assert limits._shared_key("limit:x") == cache.make_key("limit:x")
+    built = []
+    original = caches.create_connection
+    monkeypatch.setattr(
+        caches, "create_connection", lambda alias: built.append(alias) or original(alias)
+    )
+
+    async def one_socket():
+        return limits._shared_key(limits._ip_key("conn", "203.0.113.7"))
+
+    keys = await asyncio.gather(*(asyncio.create_task(one_socket()) for _ in range(3)))
+    assert len(set(keys)) == 1 and built == []
