@@ -14,7 +14,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helao_chat.settings")
 # Must come first: it sets Django up before any consumer imports models.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from agents.routing import websocket_urlpatterns as agent_routes  # noqa: E402
@@ -24,7 +23,7 @@ from helao_chat import gc_policy  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AuthMiddlewareStack(URLRouter([*visitor_routes, *agent_routes])),
+        "websocket": URLRouter([*visitor_routes, *agent_routes]),
     }
 )
 
