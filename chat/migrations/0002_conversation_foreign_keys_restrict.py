@@ -20,45 +20,17 @@ when that happens.
 
 from django.db import migrations
 
-CHILDREN = ("Message", "PageVisit", "VisitorConnection", "HostContext")
+from chat.foreign_keys import set_on_delete
 
-
-def _set_on_delete(apps, schema_editor, action: str) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    quote = schema_editor.quote_name
-    conversation = apps.get_model("chat", "Conversation")
-    parent = conversation._meta.db_table
-    parent_key = conversation._meta.pk.column
-    with schema_editor.connection.cursor() as cursor:
-        for name in CHILDREN:
-            model = apps.get_model("chat", name)
-            table = model._meta.db_table
-            column = model._meta.get_field("conversation").column
-            cursor.execute(
-                "SELECT c.conname FROM pg_constraint c "
-                "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
-                "WHERE c.contype = 'f' AND c.conrelid = %s::regclass "
-                "AND c.confrelid = %s::regclass AND a.attname = %s",
-                [table, parent, column],
-            )
-            for (constraint,) in cursor.fetchall():
-                schema_editor.execute(
-                    f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(constraint)}"
-                )
-                schema_editor.execute(
-                    f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(constraint)} "
-                    f"FOREIGN KEY ({quote(column)}) REFERENCES {quote(parent)} "
-                    f"({quote(parent_key)}) ON DELETE {action} DEFERRABLE INITIALLY DEFERRED"
-                )
+CHILDREN = [("chat", name) for name in ("Message", "PageVisit", "VisitorConnection", "HostContext")]
 
 
 def restrict(apps, schema_editor):
-    _set_on_delete(apps, schema_editor, "RESTRICT")
+    set_on_delete(apps, schema_editor, CHILDREN, "RESTRICT")
 
 
 def no_action(apps, schema_editor):
-    _set_on_delete(apps, schema_editor, "NO ACTION")
+    set_on_delete(apps, schema_editor, CHILDREN, "NO ACTION")
 
 
 class Migration(migrations.Migration):

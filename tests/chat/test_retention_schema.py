@@ -12,7 +12,13 @@ pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL constraints"),
 ]
 
-CHAT_CHILDREN = {"chat_message", "chat_pagevisit", "chat_visitorconnection", "chat_hostcontext"}
+CHAT_CHILDREN = {
+    "chat_message",
+    "chat_pagevisit",
+    "chat_visitorconnection",
+    "chat_hostcontext",
+    "feedback_feedback",
+}
 
 
 def _conversation_with_a_message() -> Conversation:
