@@ -92,7 +92,10 @@ async def bench_product(plan: runner.Plan, out: dict[str, Any]) -> None:
     except Exception as exc:
         out["two_process"] = {"error": _reason(exc)}
         log(f"two processes failed: {_reason(exc)}")
-    # One profile of the message path, at about the rate it sustains.
+    # One profile of the message path, at about the rate it sustains (full runs only).
+    if plan is runner.QUICK:
+        out["profile"] = {"error": "skipped in the quick run"}
+        return
     try:
         rate = min(200.0, max(10.0, float(out["single"].get("max_msgs_per_s") or 10)))
         out["profile"] = await profile(plan, cookies, rate)
@@ -194,7 +197,7 @@ async def profile(plan: runner.Plan, cookies: list[str], rate: float) -> dict[st
             await loadgen.drive(run, rate, 1, drain=2)  # warm-up, not profiled
             await runner.settle([server], 4)
             os.kill(server.pid, signal.SIGUSR1)
-            step = await loadgen.drive(run, rate, seconds, drain=5)
+            step = await loadgen.drive(run, rate, seconds, drain=2 if plan is runner.QUICK else 5)
             os.kill(server.pid, signal.SIGUSR2)
             for _ in range(100):
                 if prof_path.exists():

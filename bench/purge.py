@@ -12,7 +12,7 @@ dropped here) it measures:
 `run(quick=False)` returns the numbers and a markdown table; `python -m bench.purge [--quick]`
 prints them. Full size is 1,000,000 expired messages in 100,000 conversations (each also with a
 page visit, a connection record and a host context, every fifth with a feedback answer); quick is
-a tenth of that.
+a twentieth of that.
 """
 
 from __future__ import annotations
@@ -261,7 +261,7 @@ def _messages_deleted(deleted: dict[str, int]) -> int:
 
 def run(quick: bool = False, *, conversations: int | None = None) -> dict[str, Any]:
     """Generates the data, purges it three ways, and returns the measurements."""
-    conversations = conversations or (10_000 if quick else 100_000)
+    conversations = conversations or (5_000 if quick else 100_000)
     server = _server_url()
     db_url = _with_db(server, BENCH_DB)
     admin = _connect(server, "postgres")

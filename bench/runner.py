@@ -44,10 +44,10 @@ QUICK = Plan(
     load_points=[50],
     point_seconds=3,
     ramp_conversations=20,
-    ramp_rates=[25, 50, 100, 200, 350, 500, 700, 1000, 1400],
+    ramp_rates=[25, 100, 200, 500, 700, 1000, 1400],
     ramp_seconds=3,
-    overload_seconds=5,
-    overload_drain=4,
+    overload_seconds=3,
+    overload_drain=3,
     idle_sockets=500,
     two_process_steps=1,
     settle_limit=4,
@@ -59,7 +59,7 @@ QUICK = Plan(
     two_process_conversations=10,
     soak_visitors=40,
     soak_agents=4,
-    soak_seconds=30,
+    soak_seconds=15,
     soak_rate=10.0,
 )
 FULL = Plan(
@@ -254,7 +254,8 @@ async def measure(
         t_end = time.perf_counter() - step["drain_s"]  # when the last overload message was sent
         step["recovered_within_s"] = step["drain_s"] if step["lost"] == 0 else None
         await asyncio.sleep(1)
-        probe = await _step(run, servers, min(50.0, over_rate / 4), 2, 5)
+        probe_drain = min(5.0, plan.overload_drain)
+        probe = await _step(run, servers, min(50.0, over_rate / 4), 2, probe_drain)
         step["backlog_after"] = probe["backlog_before"]
         step["probe_after"] = {k: probe[k] for k in ("sent", "lost", "p99_ms", "servers_alive")}
         # Messages may arrive late; they are lost only if they never arrive. Wait a bit more.
