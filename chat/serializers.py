@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from .models import Conversation, Message, PageVisit
@@ -11,7 +12,8 @@ def _iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
-def message_dict(message: Message) -> dict[str, Any]:
+def message_dict(message: Message | SimpleNamespace) -> dict[str, Any]:
+    """A message as clients see it; `message` is a Message or a record with the same fields."""
     return {
         "id": message.pk,
         "conversation_id": message.conversation_id,

@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -196,8 +197,9 @@ class MessageWriter:
         stored = {}
         for pk, conversation_id, client_msg_id, created_at in await cursor.fetchall():
             pending = senders[(conversation_id, client_msg_id)]
-            # The session is in UTC, so created_at has the ORM's shape once serialised.
-            message = Message(
+            # The session is in UTC, so created_at has the ORM's shape once serialised. A plain
+            # record, not a model instance: building one was 3 % of the CPU per message.
+            message = SimpleNamespace(
                 pk=pk,
                 conversation_id=conversation_id,
                 sender=pending.sender,

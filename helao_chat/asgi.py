@@ -14,11 +14,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helao_chat.settings")
 # Must come first: it sets Django up before any consumer imports models.
 django_asgi_app = get_asgi_application()
 
+import autobahn.util  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from agents.routing import websocket_urlpatterns as agent_routes  # noqa: E402
 from chat.routing import websocket_urlpatterns as visitor_routes  # noqa: E402
 from helao_chat import gc_policy  # noqa: E402
+
+# Daphne's websocket library formats the arguments of its debug log calls on every frame sent
+# and received, debug logging on or not, with terminal colours when click is installed (Celery
+# brings it): ~2 % of the CPU per message. Plain text is all a disabled log line needs.
+autobahn.util._HAS_CLICK = False
 
 application = ProtocolTypeRouter(
     {
