@@ -104,3 +104,24 @@ def test_the_audit_log_filters_by_action_and_never_shows_message_text(client, da
     ).content.decode()
     assert "ABCDE-FGHJK" in body
     assert body.count("<tr>") == 2  # the header and the one matching event
+
+
+def test_console_access_follows_roles_direct_permissions_activity_and_superusers(
+    alice, charlie, django_user_model
+):
+    from django.contrib.auth.models import AnonymousUser, Permission
+
+    from agents.selectors import can_use_console
+
+    assert can_use_console(alice)  # through the agent role's group
+    assert not can_use_console(charlie)
+    assert not can_use_console(AnonymousUser())
+    assert not can_use_console(None)
+    direct = django_user_model.objects.create_user("direct", password="x" * 20)
+    direct.user_permissions.add(Permission.objects.get(codename="use_console"))
+    assert can_use_console(direct)
+    root = django_user_model.objects.create_superuser("root", password="x" * 20)
+    assert can_use_console(root)
+    django_user_model.objects.filter(pk__in=[alice.pk, root.pk]).update(is_active=False)
+    # The check reads the database, not the (stale) objects in hand.
+    assert not can_use_console(alice) and not can_use_console(root)
