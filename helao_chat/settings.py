@@ -99,6 +99,16 @@ DATABASES = {
 # Persistent connections: a new PostgreSQL connection per message costs more than the message.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Server-side parameters, and each statement prepared once it has run a few times on a
+    # connection: the same few queries run for every socket, and planning the console-access
+    # rule alone cost ~3 ms each time. Behind a transaction-mode pooler set
+    # DB_PREPARE_THRESHOLD=0 (docs/deployment.md).
+    prepare_threshold = env.int("DB_PREPARE_THRESHOLD", default=5)
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=env.bool("DB_SERVER_SIDE_BINDING", default=True),
+        prepare_threshold=prepare_threshold or None,  # 0: never prepare
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0

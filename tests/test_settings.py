@@ -83,3 +83,17 @@ def test_a_bad_number_in_the_environment_fails_loudly():
     result = _run({"CHAT_RETENTION_MONTHS": "three"})
     assert result.returncode != 0
     assert "ValueError" in result.stderr or "invalid literal" in result.stderr
+
+
+def test_postgresql_prepares_repeated_statements_unless_told_not_to():
+    code = (
+        "import json, django; from django.conf import settings as s; django.setup();"
+        "print(json.dumps(s.DATABASES['default'].get('OPTIONS', {})))"
+    )
+    pg = {"DATABASE_URL": "postgres://helao@db.invalid:5432/helao"}
+    on = _run(pg, code)
+    assert on.returncode == 0, on.stderr
+    assert json.loads(on.stdout) == {"server_side_binding": True, "prepare_threshold": 5}
+    off = _run({**pg, "DB_PREPARE_THRESHOLD": "0", "DB_SERVER_SIDE_BINDING": "0"}, code)
+    assert json.loads(off.stdout) == {"server_side_binding": False, "prepare_threshold": None}
+    assert "prepare_threshold" not in _run({}, code).stdout  # SQLite has no such option
