@@ -85,15 +85,15 @@ def test_a_bad_number_in_the_environment_fails_loudly():
     assert "ValueError" in result.stderr or "invalid literal" in result.stderr
 
 
-def test_postgresql_prepares_repeated_statements_unless_told_not_to():
+def test_postgresql_prepares_statements_only_when_told_to():
     code = (
         "import json, django; from django.conf import settings as s; django.setup();"
         "print(json.dumps(s.DATABASES['default'].get('OPTIONS', {})))"
     )
     pg = {"DATABASE_URL": "postgres://helao@db.invalid:5432/helao"}
-    on = _run(pg, code)
-    assert on.returncode == 0, on.stderr
-    assert json.loads(on.stdout) == {"server_side_binding": True, "prepare_threshold": 5}
-    off = _run({**pg, "DB_PREPARE_THRESHOLD": "0", "DB_SERVER_SIDE_BINDING": "0"}, code)
+    off = _run(pg, code)
+    assert off.returncode == 0, off.stderr
     assert json.loads(off.stdout) == {"server_side_binding": False, "prepare_threshold": None}
+    on = _run({**pg, "DB_PREPARE_THRESHOLD": "5", "DB_SERVER_SIDE_BINDING": "1"}, code)
+    assert json.loads(on.stdout) == {"server_side_binding": True, "prepare_threshold": 5}
     assert "prepare_threshold" not in _run({}, code).stdout  # SQLite has no such option
