@@ -3,11 +3,11 @@
 How it stays fast and harmless at any size:
 
 - Every table by its own time first, in batches that are ranges of the time column's index: the
-  first `n` index entries give the batch's last row (time, then id for ties), and the same
-  statement deletes the rows up to it through that index range; the next batch starts after that
-  row instead of walking again over the entries just deleted. (Deleting by an id array costs a
-  primary-key probe per row; `id IN (SELECT ... LIMIT n)` may even become a hash join over the
-  whole table.)
+  first `n` index entries are the batch, deleted in the same statement by their tuple ids; the
+  next batch starts after its last row (time, then id for ties) instead of walking again over the
+  entries just deleted. (Deleting by an id array costs a primary-key probe per row, through the
+  index range a second walk of it; `id IN (SELECT ... LIMIT n)` may even become a hash join over
+  the whole table.)
 - Conversations last, by batches of ids (`FOR UPDATE SKIP LOCKED`): by then almost nothing hangs
   off them, but whatever still does (rows newer than the last activity, tables without a time
   column) goes in the same statement, found generically from the models' reverse relations, so
@@ -357,19 +357,20 @@ class _Purge:
         # Rows nothing else points at go in one statement per batch.
         one_statement = not is_conversation and not _reverse_relations(model)
         if one_statement and postgres:
-            # The batch is a range of the time index: its last row (by time, then id for ties)
-            # is found among the first `n` index entries, and the rows up to it are deleted
-            # through that same index range. Deleting them by an id array instead costs a
-            # primary-key probe per row. The next batch starts after this one's last row, so
-            # it does not walk again over the index entries of the rows just deleted.
+            # The batch is the first `n` rows of the time index's range; they are deleted by
+            # their tuple ids, a direct heap access each (deleting them again through the
+            # index range, or by primary key, costs a second index walk: ~35 % slower here).
+            # The next batch starts after this one's last row (by time, then id for ties), so
+            # it does not walk again over the index entries of the rows just deleted. A row
+            # updated meanwhile has a new tuple id and is left for the next run.
             after = "AND {column} >= %(t)s AND ({column}, {pk}) > (%(t)s, %(k)s) "
             template = (
-                "WITH batch AS (SELECT {column} AS t, {pk} AS k FROM {table} "
-                "WHERE {column} < %(cutoff)s {after}ORDER BY {column}, {pk} LIMIT %(n)s), "
+                "WITH batch AS MATERIALIZED (SELECT ctid AS c, {column} AS t, {pk} AS k "
+                "FROM {table} WHERE {column} < %(cutoff)s {after}"
+                "ORDER BY {column}, {pk} LIMIT %(n)s), "
                 "edge AS (SELECT t, k FROM batch ORDER BY t DESC, k DESC LIMIT 1), "
-                "gone AS (DELETE FROM {table} WHERE {column} < %(cutoff)s {after}"
-                "AND {column} <= (SELECT t FROM edge) "
-                "AND ({column}, {pk}) <= (SELECT t, k FROM edge) RETURNING 1) "
+                "gone AS (DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT c FROM batch)) "
+                "RETURNING 1) "
                 "SELECT (SELECT count(*) FROM gone), t, k FROM edge"
             )
             first_range = _sql(template.replace("{after}", ""), **names)
