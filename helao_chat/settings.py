@@ -286,7 +286,7 @@ AGENT_SOCKET_RECHECK_SECONDS = env.int("AGENT_SOCKET_RECHECK_SECONDS", default=1
 # The cycle collector in a Daphne process (helao_chat/gc_policy.py): what survives is frozen
 # every this many seconds (0: never), and everything is collected once every this many seconds.
 CHAT_GC_FREEZE_SECONDS = env.float("CHAT_GC_FREEZE_SECONDS", default=10.0)
-CHAT_GC_FULL_COLLECT_SECONDS = env.float("CHAT_GC_FULL_COLLECT_SECONDS", default=3600.0)
+CHAT_GC_FULL_COLLECT_SECONDS = env.float("CHAT_GC_FULL_COLLECT_SECONDS", default=600.0)
 # Threads (each with a database connection) per Daphne process for websocket work.
 CHAT_DB_THREADS = env.int("CHAT_DB_THREADS", default=8)
 # On PostgreSQL, messages into active conversations are stored from the event loop with group
