@@ -214,7 +214,7 @@ def _system_section(title: str, data: dict[str, Any], plan: dict[str, Any]) -> l
         *_steps_table(single.get("load_points", []), "conversations"),
         "",
         f"**Reference step**, 100 msg/s over {plan['ramp_conversations']} conversations "
-        "(the p99 and CPU figures of the summary):",
+        "before the ramp (the p99 and CPU figures of the summary):",
         "",
         *_steps_table([single["reference_100"]] if single.get("reference_100") else []),
         "",
