@@ -323,6 +323,9 @@ async def setup(
 async def teardown(run: Run) -> None:
     socks = [p.visitor for p in run.pairs] + run.agents
     await asyncio.gather(*(s.close() for s in socks), return_exceptions=True)
+    # What `setup` froze is garbage now; left frozen, every set-up of the run would stay in memory.
+    gc.unfreeze()
+    gc.collect()
 
 
 async def drive(run: Run, rate: float, seconds: float, drain: float = 3.0) -> dict[str, Any]:
