@@ -129,21 +129,31 @@ async def bench_soak_and_idle(plan: runner.Plan, quick: bool, results: dict[str,
         protocol = loadgen.ProductProtocol([soak_server.origin], cookies)
         soak = asyncio.create_task(runner.soak(soak_server, protocol, plan, log))
         await asyncio.sleep(min(30.0, plan.soak_seconds / 4))  # the soak is under way
-        try:
-            idle_server = product.daphne(free_port(), "product-idle").start()
+
+        async def idle() -> None:
             try:
-                out["idle"] = await asyncio.to_thread(_idle_in_subprocess, idle_server, plan)
-                out["idle"]["during_soak"] = not soak.done()
-                out["idle"]["launcher"] = await asyncio.to_thread(launcher_cost, idle_server)
-            finally:
-                idle_server.stop()
-        except Exception as exc:
-            out["idle"] = {"error": _reason(exc)}
-            log(f"idle sockets failed: {_reason(exc)}")
-        t = time.perf_counter()
-        results["purge"] = await asyncio.to_thread(bench_purge, quick)
-        results["purge"]["during_soak"] = not soak.done()
-        results["purge_seconds"] = round(time.perf_counter() - t, 1)
+                idle_server = product.daphne(free_port(), "product-idle").start()
+                try:
+                    out["idle"] = await asyncio.to_thread(_idle_in_subprocess, idle_server, plan)
+                    out["idle"]["during_soak"] = not soak.done()
+                    out["idle"]["launcher"] = await asyncio.to_thread(launcher_cost, idle_server)
+                finally:
+                    idle_server.stop()
+            except Exception as exc:
+                out["idle"] = {"error": _reason(exc)}
+                log(f"idle sockets failed: {_reason(exc)}")
+
+        async def purge() -> None:
+            t = time.perf_counter()
+            results["purge"] = await asyncio.to_thread(bench_purge, quick)
+            results["purge"]["during_soak"] = not soak.done()
+            results["purge_seconds"] = round(time.perf_counter() - t, 1)
+
+        if quick:  # side by side, to stay within the quick run's time
+            await asyncio.gather(idle(), purge())
+        else:  # one after the other, well within the soak
+            await idle()
+            await purge()
         try:
             out["soak"] = await soak
         except Exception as exc:

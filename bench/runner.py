@@ -42,13 +42,13 @@ class Plan:
 
 QUICK = Plan(
     load_points=[50],
-    point_seconds=3,
+    point_seconds=2,
     ramp_conversations=20,
     ramp_rates=[50, 200, 500, 700, 1000, 1400],
     ramp_seconds=3,
     overload_seconds=3,
     overload_drain=3,
-    idle_sockets=500,
+    idle_sockets=300,
     two_process_steps=1,
     settle_limit=4,
     setup_limit=20,
@@ -59,7 +59,7 @@ QUICK = Plan(
     two_process_conversations=10,
     soak_visitors=40,
     soak_agents=4,
-    soak_seconds=15,
+    soak_seconds=10,
     soak_rate=10.0,
 )
 FULL = Plan(
