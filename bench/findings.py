@@ -126,7 +126,7 @@ def profile_findings(r: dict[str, Any]) -> list[str]:
         "whenever the long-lived objects had grown by a quarter, i.e. while sockets opened. The "
         "previous full run's ramp stopped at its first step (25 msg/s) for that reason. Now a "
         "thread collects the young generations and freezes the survivors every 10 s "
-        "(`helao_chat/gc_policy.py`); frozen cycles wait for a deep collection once an hour. "
+        "(`helao_chat/gc_policy.py`); frozen cycles wait for a deep collection every 10 minutes. "
         "Full collections measured 9–37 ms afterwards, and the same set-up sustained 650 msg/s "
         "at p99 8.5 ms. The load generator freezes its own sockets after set-up for the same "
         "reason (it helps the baselines alike).",
@@ -142,10 +142,11 @@ def profile_findings(r: dict[str, Any]) -> list[str]:
         "an idle server used 5–9 % CPU, mostly the consoles' login recheck every 5 s (session, "
         "account, user and group permissions: four queries, in step after a burst of "
         "connects). It is now every 15 s, spread over the period, and one query for the access "
-        "rule; PostgreSQL statements are prepared after 5 runs on a connection "
-        "(`DB_PREPARE_THRESHOLD`), which cut the availability check on each greeting from 3.6 "
-        "to 2.2 ms and the access rule from 3.2 to 1.7 ms (planning was most of both). Idle "
-        "CPU: 3–4 %. At 100 msg/s this fixed cost is still ~0.3 ms of the CPU per message.",
+        "rule. Idle CPU: 3–4 %. At 100 msg/s this fixed cost is still ~0.3 ms of the CPU per "
+        "message. Prepared PostgreSQL statements (`DB_SERVER_SIDE_BINDING=1`, "
+        "`DB_PREPARE_THRESHOLD=5`) cut the availability check on each greeting from 3.6 to "
+        "2.2 ms and the access rule from 3.2 to 1.7 ms (planning was most of both), but made "
+        "the retention purge's conversation batches ~30 % slower: they are opt-in.",
         "8. **Per frame (applied, small).** The writer serialises a stored row from a plain "
         "record instead of a model instance (3 % of the CPU in a py-spy profile at 300 msg/s); "
         "autobahn formats the arguments of debug log calls it never prints on every frame, "
