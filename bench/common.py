@@ -65,7 +65,25 @@ def raise_fd_limit(want: int = 20000) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-class Server:
+class Measured:
+    """CPU time and RSS of the process `pid` (psutil): a child server, or one named by PID."""
+
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        t = psutil.Process(self.pid).cpu_times()
+        return t.user + t.system
+
+    def rss_bytes(self) -> int:
+        return psutil.Process(self.pid).memory_info().rss
+
+
+class Process(Measured):
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+
+class Server(Measured):
     """A child server process. Only this PID is ever signalled, and always in `stop()`."""
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int) -> None:
@@ -107,13 +125,6 @@ class Server:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
-
-    def cpu_seconds(self) -> float:
-        t = psutil.Process(self.pid).cpu_times()
-        return t.user + t.system
-
-    def rss_bytes(self) -> int:
-        return psutil.Process(self.pid).memory_info().rss
 
     def tail(self, lines: int = 15) -> str:
         try:

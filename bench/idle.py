@@ -13,24 +13,7 @@ import json
 import sys
 
 from . import loadgen, runner
-from .common import raise_fd_limit
-
-
-class _Process:
-    """What `runner.idle` needs of a server: its pid, RSS and CPU time."""
-
-    def __init__(self, pid: int) -> None:
-        import psutil
-
-        self.pid = pid
-        self._proc = psutil.Process(pid)
-
-    def rss_bytes(self) -> int:
-        return self._proc.memory_info().rss
-
-    def cpu_seconds(self) -> float:
-        t = self._proc.cpu_times()
-        return t.user + t.system
+from .common import Process, raise_fd_limit
 
 
 def main(argv: list[str]) -> None:
@@ -48,7 +31,7 @@ def main(argv: list[str]) -> None:
 
     result = asyncio.run(
         runner.idle(
-            _Process(pid),
+            Process(pid),
             open_greeted,
             count,
             lambda msg: print(msg, file=sys.stderr, flush=True),
