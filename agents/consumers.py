@@ -26,7 +26,7 @@ _pending_expiries: set[asyncio.Task] = set()
 
 
 def recheck_seconds() -> float:
-    return float(getattr(settings, "AGENT_SOCKET_RECHECK_SECONDS", 15))
+    return float(settings.AGENT_SOCKET_RECHECK_SECONDS)
 
 
 class AgentConsumer(JsonFrameConsumer):

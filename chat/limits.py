@@ -80,9 +80,13 @@ def _shared_key(key: str) -> str:
     backend (and its client) for every socket.
     """
     conf = settings.CACHES["default"]
-    return get_key_func(conf.get("KEY_FUNCTION"))(
+    return _key_func(conf.get("KEY_FUNCTION"))(
         key, conf.get("KEY_PREFIX", ""), conf.get("VERSION", 1)
     )
+
+
+# Resolved once: a KEY_FUNCTION given as a dotted path would otherwise be imported per message.
+_key_func = functools.lru_cache(maxsize=8)(get_key_func)
 
 
 def _ip_key(kind: str, ip: str | None) -> str:
