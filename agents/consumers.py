@@ -65,6 +65,12 @@ class AgentConsumer(JsonFrameConsumer):
             logger.warning("agent websocket refused: origin not allowed")
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        if self.user is None or not self.user.is_authenticated:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        # Subscribed to the account's own events before its access is checked: a logout or a
+        # change of access committed after the check is then never missed.
+        await self.channel_layer.group_add(events.agent_group(self.user.pk), self.channel_name)
         if not await self.unit(_login_valid, self.user, self.session_key):
             await self.close(code=CLOSE_FORBIDDEN)
             return
@@ -75,7 +81,6 @@ class AgentConsumer(JsonFrameConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         await self.channel_layer.group_add(events.AGENTS_GROUP, self.channel_name)
-        await self.channel_layer.group_add(events.agent_group(self.user.pk), self.channel_name)
         self.recheck_task = asyncio.create_task(self._recheck_loop())
 
     async def disconnect(self, code: int) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
@@ -145,6 +146,28 @@ async def test_a_deactivated_users_open_socket_is_closed(alice):
         alice.save(update_fields=["is_active"])
 
     await database_sync_to_async(deactivate)()
+    assert await _closed(comm) == 4003
+
+
+async def test_access_taken_away_while_the_socket_opens_is_not_missed(alice, monkeypatch):
+    # The change commits (and is announced) while the socket's own access check runs, before
+    # it is accepted: the socket is already subscribed to the account's events, so it closes at
+    # once instead of at the next recheck.
+    from agents import selectors
+
+    real = selectors.can_use_console
+
+    def check_then_lose_access(user):
+        allowed = real(user)
+        account = get_user_model().objects.get(pk=user.pk)
+        account.is_active = False
+        account.save(update_fields=["is_active"])
+        return allowed
+
+    monkeypatch.setattr(selectors, "can_use_console", check_then_lose_access)
+    comm = await database_sync_to_async(agent_communicator)(alice)
+    assert (await comm.connect())[0]
+    monkeypatch.setattr(selectors, "can_use_console", real)
     assert await _closed(comm) == 4003
 
 
