@@ -146,9 +146,12 @@ def _child(kind: str) -> None:
     else:
         raise SystemExit(f"unknown method {kind}")
     peak_kb = _peak_rss_kb()
+    from django.conf import settings
+
     print(
         json.dumps(
             {
+                "workers": settings.CHAT_PURGE_WORKERS if kind == "ours" else 1,
                 "deleted": deleted,
                 "seconds": elapsed,
                 "longest_transaction_ms": longest_ms,
@@ -335,6 +338,7 @@ def run(quick: bool = False, *, conversations: int | None = None) -> dict[str, A
         "purge_orm_longest_transaction_ms": round(orm["longest_transaction_ms"], 1),
         "purge_single_delete_longest_transaction_ms": round(single["longest_transaction_ms"], 1),
         "purge_batches": ours["batches"],
+        "purge_workers": ours["workers"],
         "purge_fold_seconds": round(ours.get("fold_seconds") or 0.0, 2),
     }
     summary["purge_vs_orm"] = round(summary["purge_rows_per_s"] / max(rate("orm"), 1), 2)
@@ -359,7 +363,7 @@ def run(quick: bool = False, *, conversations: int | None = None) -> dict[str, A
             "| method | message rows/s | rows deleted | seconds | longest transaction ms "
             "| peak RSS MB |",
             "|---|---:|---:|---:|---:|---:|",
-            row("ours: batched by primary key", ours),
+            row(f"ours: short batches, {ours['workers']} connection(s)", ours),
             row("(a) ORM `Conversation.objects.filter(...).delete()`", orm),
             row("(b) one unbatched DELETE per table", single),
             "",

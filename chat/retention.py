@@ -16,6 +16,13 @@ How it stays fast and harmless at any size:
 - Each batch is its own short transaction, sized adaptively towards `TARGET_BATCH_SECONDS`, so no
   live chat ever waits long behind the purge. Nothing is loaded as model instances and Django's
   collector and delete signals are bypassed.
+- On PostgreSQL the work is shared by `CHAT_PURGE_WORKERS` connections (threads): first the
+  register's tables side by side (the messages on one, the smaller tables on the next), then the
+  conversations, each worker taking the next batch the others have not locked (`SKIP LOCKED`), so
+  each row is deleted once. The foreign-key checks run in the database server, on its cores, not
+  in Python. A failing worker stops the others after their current batch. Called inside a
+  transaction (whose rows other connections could not see), the purge stays on its caller's
+  connection.
 - Never two purges at once: a PostgreSQL session advisory lock (a file lock on SQLite). A second
   run started meanwhile returns "skipped".
 - Idempotent: each batch commits on its own, so a run killed midway leaves only fully deleted
@@ -26,16 +33,20 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.apps import apps
-from django.db import DatabaseError, OperationalError, connection, models, transaction
+from django.conf import settings
+from django.db import DatabaseError, OperationalError, connection, connections, models, transaction
 from django.utils import timezone
 
 from . import hooks
@@ -72,6 +83,9 @@ STATEMENT_TIMEOUT_MS = 80
 # A batch of the smallest size cancelled this many times in a row fails the run (the next run
 # starts over).
 MAX_CANCELLED = 3
+# With several workers, each big table is cut into this many time ranges per worker, so that
+# a worker done with its share takes over part of another's instead of waiting.
+SLICES_PER_WORKER = 2
 # SQLite has no arrays; ids go in chunks of bound parameters instead.
 SQLITE_CHUNK = 500
 
@@ -335,14 +349,26 @@ def _batch_committed(label: str, rows: int) -> None:
 
 
 class _Purge:
-    def __init__(self, *, batch_size: int | None) -> None:
+    def __init__(self, *, batch_size: int | None, stop: threading.Event | None = None) -> None:
         self.batch_size = batch_size
+        self.stop = stop
         self.counts: dict[str, int] = {}
         self.batches = 0
         self.longest = 0.0
 
-    def by_time(self, model: type[models.Model], time_field: str, cutoff: Any) -> None:
-        """Deletes rows of `model` whose `time_field` is before `cutoff`, batch by batch."""
+    def merge(self, other: _Purge) -> None:
+        for name, n in other.counts.items():
+            self.counts[name] = self.counts.get(name, 0) + n
+        self.batches += other.batches
+        self.longest = max(self.longest, other.longest)
+
+    def by_time(
+        self, model: type[models.Model], time_field: str, cutoff: Any, since: Any = None
+    ) -> None:
+        """Deletes rows of `model` whose `time_field` is before `cutoff`, batch by batch.
+
+        `since` (PostgreSQL, tables nothing points at) leaves older rows to another worker.
+        """
         postgres = connection.vendor == "postgresql"
         is_conversation = model is Conversation
         names = {
@@ -373,9 +399,12 @@ class _Purge:
                 "RETURNING 1) "
                 "SELECT (SELECT count(*) FROM gone), t, k FROM edge"
             )
-            first_range = _sql(template.replace("{after}", ""), **names)
+            first = "AND {column} >= %(since)s " if since is not None else ""
+            first_range = _sql(template.replace("{after}", first), **names)
             next_range = _sql(template.replace("{after}", after), **names)
             edge: tuple[Any, Any] | None = None
+        elif since is not None:
+            raise RetentionError(f"{model._meta.label} cannot be purged in time slices")
         elif one_statement:
             template = "DELETE FROM {table} WHERE {pk} IN ("
             statement = _sql(template, **names) + select + ")"
@@ -389,9 +418,12 @@ class _Purge:
         # Raw SQL gets no field conversion: on SQLite an aware datetime would compare as local
         # wall-clock text against stored UTC text.
         bound = connection.ops.adapt_datetimefield_value(cutoff)
+        since_bound = connection.ops.adapt_datetimefield_value(since)
         label = model._meta.label_lower
         cancelled = 0
         while True:
+            if self.stop is not None and self.stop.is_set():
+                return  # another worker failed; the run ends with its error
             started = time.monotonic()
             # Counted once the batch has committed: a cancelled batch deleted nothing.
             counts: dict[str, int] = {}
@@ -399,7 +431,7 @@ class _Purge:
             try:
                 with transaction.atomic(), connection.cursor() as cursor:
                     if one_statement and postgres:
-                        params = {"cutoff": bound, "n": size.value}
+                        params = {"cutoff": bound, "n": size.value, "since": since_bound}
                         if edge is not None:
                             params.update(t=edge[0], k=edge[1])
                         _limit_statement(cursor)
@@ -453,6 +485,94 @@ class _Purge:
             size.update(elapsed, full)
             if not full:
                 return
+
+
+#: (model, time field, cutoff, since): rows with since <= time < cutoff (since None: all older).
+Step = tuple[type[models.Model], str, Any, Any]
+
+
+def _workers() -> int:
+    """How many connections delete at once: 1 on SQLite and inside a caller's transaction."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return 1
+    return max(1, int(settings.CHAT_PURGE_WORKERS))
+
+
+def _session_setup() -> None:
+    if connection.vendor == "postgresql":
+        # Losing the last batches to a server crash is harmless (the next run deletes them
+        # again), so the purge's commits do not wait for the WAL flush.
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO OFF")
+
+
+def _session_reset() -> None:
+    if connection.vendor == "postgresql":
+        with suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+
+def _run_steps(purge: _Purge, steps: list[Step], workers: int) -> None:
+    """Runs `steps` (model, time field, cutoff) on `workers` connections; adds up into `purge`.
+
+    Each worker thread takes the next step nobody has started, on its own connection, until
+    none is left. A step listed twice is worked on by two workers at once: for conversations,
+    whose batches skip rows another worker holds. The first error stops the other workers
+    after their current batch and is raised once all have stopped.
+    """
+    if workers <= 1 or len(steps) <= 1:
+        for step in steps:
+            purge.by_time(*step)
+        return
+    pending: queue.SimpleQueue[Step] = queue.SimpleQueue()
+    for step in steps:
+        pending.put(step)
+    stop = threading.Event()
+    shares = [_Purge(batch_size=purge.batch_size, stop=stop) for _ in range(workers)]
+
+    def work(share: _Purge) -> None:
+        try:
+            _session_setup()
+            while not stop.is_set():
+                try:
+                    step = pending.get_nowait()
+                except queue.Empty:
+                    return
+                share.by_time(*step)
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            # This thread's connection only; the next run's workers open their own.
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="purge") as pool:
+        futures = [pool.submit(work, share) for share in shares[: min(workers, len(steps))]]
+    for share in shares:
+        purge.merge(share)
+    for future in futures:
+        future.result()  # the first worker's error, if any
+
+
+def _time_slices(model: type[models.Model], time_field: str, cutoff: Any, n: int) -> list[Step]:
+    """The expired rows of `model` as `n` consecutive time ranges, oldest first.
+
+    So that several workers share one big table (each range is a range of the time index);
+    the ranges are equal spans of time, and workers that finish early take the next range.
+    """
+    if n <= 1 or connection.vendor != "postgresql" or _reverse_relations(model):
+        return [(model, time_field, cutoff, None)]
+    oldest = model._default_manager.filter(**{f"{time_field}__lt": cutoff}).aggregate(
+        oldest=models.Min(time_field)
+    )["oldest"]
+    if oldest is None:
+        return [(model, time_field, cutoff, None)]
+    span = (cutoff - oldest) / n
+    bounds = [oldest + span * i for i in range(1, n)]
+    return [
+        (model, time_field, end, start)
+        for start, end in zip([None, *bounds], [*bounds, cutoff], strict=True)
+    ]
 
 
 def _limit_statement(cursor, *, checks_now: bool = False) -> None:
@@ -514,24 +634,26 @@ def purge_expired(
         outcome = PurgeOutcome(status="dry_run" if dry_run else "done", cutoff=cutoff, run=run)
         purge = _Purge(batch_size=batch_size)
         try:
-            if connection.vendor == "postgresql":
-                # Losing the last batches to a server crash is harmless (the next run deletes
-                # them again), so the purge's commits do not wait for the WAL flush.
-                with connection.cursor() as cursor:
-                    cursor.execute("SET synchronous_commit TO OFF")
+            _session_setup()
             if dry_run:
                 outcome.deleted = _dry_run_counts(now, cutoff)
             else:
+                workers = _workers()
                 # Asked first: providers prepare here (feedback folds every finished day, each
                 # in its own short transaction) before anything is deleted.
-                steps = register_models()
-                # Every row by its own time first, by ranges of its time index; then the
-                # conversations, which by now have (almost) nothing left hanging off them.
-                for model, time_field in steps:
-                    purge.by_time(model, time_field, cutoff)
-                purge.by_time(Conversation, "last_activity_at", cutoff)
-                for model, time_field, model_cutoff in _housekeeping_steps(now, cutoff):
-                    purge.by_time(model, time_field, model_cutoff)
+                steps = [
+                    step
+                    for model, time_field in register_models()
+                    for step in _time_slices(model, time_field, cutoff, SLICES_PER_WORKER * workers)
+                ]
+                # Every row by its own time first, by ranges of its time index (the tables and
+                # slices of them side by side); then the conversations, which by now have
+                # (almost) nothing left hanging off them, by every worker at once.
+                _run_steps(purge, steps, workers)
+                conversations = (Conversation, "last_activity_at", cutoff, None)
+                _run_steps(purge, [conversations] * workers, workers)
+                housekeeping = [(*step, None) for step in _housekeeping_steps(now, cutoff)]
+                _run_steps(purge, housekeeping, 1)
                 outcome.deleted = dict(purge.counts)
         except Exception as exc:
             outcome.status = "failed"
@@ -548,9 +670,7 @@ def purge_expired(
                 logger.error("retention purge: could not record the failed run")
             raise
         finally:
-            if connection.vendor == "postgresql":
-                with suppress(DatabaseError), connection.cursor() as cursor:
-                    cursor.execute("RESET synchronous_commit")
+            _session_reset()
         _finish(run, outcome, purge)
     logger.info(
         "retention purge %s: %d rows in %d batches, longest transaction %.1f ms",

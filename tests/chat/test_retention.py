@@ -12,7 +12,7 @@ import time_machine
 from axes.models import AccessAttempt, AccessLog
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.db.models import Sum
 
 from chat import hooks, retention
@@ -546,3 +546,90 @@ def test_the_purge_never_loads_instances_or_sends_delete_signals():
     assert received == []
     # The feedback app folded the chat into its anonymous daily totals before it went.
     assert DailyStat.objects.aggregate(n=Sum("chats"))["n"] == 1
+
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="several purge workers need PostgreSQL"
+)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_workers_share_the_conversations_and_delete_each_row_once(settings):
+    settings.CHAT_PURGE_WORKERS = 2
+    conversations = 30
+    for _ in range(conversations):
+        _conversation(WRITTEN)
+    # Each worker's first conversation batch waits here for the other's: the run passes only
+    # if two connections delete conversations at the same time.
+    both = threading.Barrier(2, timeout=20)
+    threads: dict[str, set[str]] = {}
+
+    def committed(label, rows):
+        seen = threads.setdefault(label, set())
+        me = threading.current_thread().name
+        if label == "chat.conversation" and me not in seen:
+            seen.add(me)
+            both.wait()
+        seen.add(me)
+
+    with (
+        time_machine.travel(THREE_MONTHS_LATER + timedelta(hours=1), tick=False),
+        mock.patch.object(retention, "_batch_committed", committed),
+    ):
+        outcome = retention.purge_expired(batch_size=2)
+
+    assert outcome.status == "done"
+    assert len(threads["chat.conversation"]) == 2
+    # The register's tables went side by side too, on the same two worker threads.
+    assert set().union(*threads.values()) == threads["chat.conversation"]
+    assert outcome.deleted["chat.conversation"] == conversations
+    assert outcome.deleted["chat.message"] == 2 * conversations
+    for kind in (PageVisit, VisitorConnection, HostContext, Feedback):
+        assert outcome.deleted[kind._meta.label_lower] == conversations
+    assert sum(kind.objects.count() for kind in (Conversation, *KINDS)) == 0
+    # Every chat was counted into the reports once, before its rows went.
+    assert DailyStat.objects.aggregate(n=Sum("chats"))["n"] == conversations
+    assert RetentionRun.objects.get().deleted == outcome.deleted
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_worker_stops_the_run_and_the_next_run_finishes(settings):
+    settings.CHAT_PURGE_WORKERS = 2
+    for _ in range(12):
+        _conversation(WRITTEN)
+
+    def die_on_conversations(label, rows):
+        if label == "chat.conversation":
+            raise RuntimeError("worker killed")
+
+    with time_machine.travel(THREE_MONTHS_LATER + timedelta(hours=1), tick=False):
+        with (
+            mock.patch.object(retention, "_batch_committed", die_on_conversations),
+            pytest.raises(RuntimeError, match="worker killed"),
+        ):
+            retention.purge_expired(batch_size=2)
+        failed = RetentionRun.objects.get()
+        assert not failed.succeeded and "worker killed" in failed.error
+        # What committed is recorded: every message went before the conversations started.
+        assert failed.deleted["chat.message"] == 24
+        assert 1 <= failed.deleted["chat.conversation"] < 12
+
+        outcome = retention.purge_expired(batch_size=2)
+
+    assert outcome.status == "done"
+    assert outcome.deleted["chat.conversation"] == 12 - failed.deleted["chat.conversation"]
+    assert sum(kind.objects.count() for kind in (Conversation, *KINDS)) == 0
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_inside_a_callers_transaction_the_purge_keeps_to_its_connection(settings):
+    settings.CHAT_PURGE_WORKERS = 3
+    assert retention._workers() == 3
+    with transaction.atomic():
+        # Other connections could not see this transaction's rows, nor wait on its locks.
+        assert retention._workers() == 1
+    settings.CHAT_PURGE_WORKERS = 1
+    assert retention._workers() == 1
