@@ -17,7 +17,7 @@ from chat.serializers import conversation_summary, message_dict
 from chat.services import ChatError
 
 from . import selectors
-from .services import presence_expire, presence_set
+from .services import presence_expire, presence_heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class AgentConsumer(JsonFrameConsumer):
 
     async def handle_presence(self, frame: dict[str, Any]) -> None:
         """Sets the agent's presence; the console repeats it as its heartbeat."""
-        await self.unit(presence_set, user=self.user, presence=frame.get("status"))
+        await self.unit(presence_heartbeat, user=self.user, presence=frame.get("status"))
 
     async def handle_claim(self, frame: dict[str, Any]) -> None:
         """Takes a waiting chat; of several agents racing, one gets it, the others

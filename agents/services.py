@@ -40,6 +40,23 @@ def _announce_availability(was_online: bool) -> None:
         events.emit(events.VISITORS_GROUP, {"type": "availability", "agents_online": is_online})
 
 
+def presence_heartbeat(*, user, presence: str) -> None:
+    """A console's periodic presence: usually one UPDATE, else `presence_set`.
+
+    Every open console repeats its presence every few seconds. When the stored presence is the
+    same and still fresh, nobody sees a change, so only the times move (one statement, no lock,
+    no availability query); anything else takes the full way.
+    """
+    now = timezone.now()
+    if presence in AgentProfile.Presence.values and presence != AgentProfile.Presence.OFFLINE:
+        refreshed = AgentProfile.objects.filter(
+            user=user, presence=presence, presence_seen_at__gte=now - selectors.PRESENCE_STALE_AFTER
+        ).update(presence_seen_at=now, last_console_activity_at=now)
+        if refreshed:
+            return
+    presence_set(user=user, presence=presence)
+
+
 @transaction.atomic
 def presence_set(*, user, presence: str) -> AgentProfile:
     """Sets and refreshes (heartbeat) an agent's presence.
