@@ -140,14 +140,13 @@ class MessageWriter:
             while len(batch) < MAX_BATCH and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
             try:
-                if conn is None or conn.closed:
-                    conn = await asyncio.wait_for(
-                        self._connect(), settings.CHAT_GROUP_COMMIT_TIMEOUT_SECONDS
-                    )
-                    self.connections.append(conn)
-                rows = await asyncio.wait_for(
-                    self._write(conn, batch), settings.CHAT_GROUP_COMMIT_TIMEOUT_SECONDS
-                )
+                # A deadline on this task, not `wait_for`: that wraps each batch in a task of
+                # its own, a few more turns of the event loop for every message at light load.
+                async with asyncio.timeout(settings.CHAT_GROUP_COMMIT_TIMEOUT_SECONDS):
+                    if conn is None or conn.closed:
+                        conn = await self._connect()
+                        self.connections.append(conn)
+                    rows = await self._write(conn, batch)
             except asyncio.CancelledError:
                 for item in batch:
                     if not item.future.done():

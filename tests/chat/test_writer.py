@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 from channels.db import database_sync_to_async
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections
 
 from chat import services, writer
 from chat.models import Conversation, Message
@@ -200,3 +200,47 @@ async def test_a_console_writes_into_several_chats_at_once_in_order_per_chat(ali
     closed = await database_sync_to_async(Conversation.objects.get)(pk=chats[0])
     assert closed.status == Conversation.Status.CLOSED
     await agent.disconnect()
+
+
+@pytest.mark.skipif(not POSTGRES, reason="the writer exists on PostgreSQL only")
+async def test_a_batch_past_its_deadline_is_refused_and_the_next_is_stored(alice, settings):
+    # The conversation is locked elsewhere, so the batch's statement waits past the deadline:
+    # its sender hears "not stored" (and resends); the writer goes on with a new connection.
+    settings.CHAT_GROUP_COMMIT_TIMEOUT_SECONDS = 0.5
+    conversation_id = (await database_sync_to_async(_open_conversations)(1, agent=alice))[0]
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    def hold_lock(loop):
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                Conversation.objects.select_for_update().get(pk=conversation_id)
+                loop.call_soon_threadsafe(holding.set)
+                asyncio.run_coroutine_threadsafe(release.wait(), loop).result(10)
+        finally:
+            connection.close()
+
+    holder = asyncio.create_task(
+        database_sync_to_async(hold_lock, thread_sensitive=False)(asyncio.get_running_loop())
+    )
+    await asyncio.wait_for(holding.wait(), 5)
+    store = {
+        "conversation_id": conversation_id,
+        "sender": Message.Sender.VISITOR,
+        "text": "waits",
+        "client_msg_id": "late",
+    }
+    with pytest.raises(DatabaseError, match="not stored"):
+        await writer.message_store(**store)
+    release.set()
+    await holder
+    stored = await writer.message_store(**{**store, "text": "again", "client_msg_id": "next"})
+    assert stored is not None and stored["text"] == "again"
+    # The refused statement may still commit once the lock is gone (the connection was dropped,
+    # not the server's statement); a resend then finds it, and it is never stored twice.
+    await writer.message_store(**store)
+    late = await database_sync_to_async(
+        Message.objects.filter(conversation_id=conversation_id, client_msg_id="late").count
+    )()
+    assert late <= 1
