@@ -142,8 +142,14 @@ def profile_findings(r: dict[str, Any]) -> list[str]:
         "an idle server used 5–9 % CPU, mostly the consoles' login recheck every 5 s (session, "
         "account, user and group permissions: four queries, in step after a burst of "
         "connects). It is now every 15 s, spread over the period, and one query for the access "
-        "rule. Idle CPU: 3–4 %. At 100 msg/s this fixed cost is still ~0.3 ms of the CPU per "
-        "message. Prepared PostgreSQL statements (`DB_SERVER_SIDE_BINDING=1`, "
+        "rule. Idle CPU: 3–4 %. The access rule's query then cost 3.6 ms of CPU to build with "
+        "the ORM each time and 0.2 ms to run: it is now compiled once per process "
+        "(`selectors.can_use_console`). The console repeats its presence every 10 s; a "
+        "heartbeat that changes nothing anyone sees is one UPDATE (no lock, no availability "
+        "query; 0.8 ms). The load generator used to send all consoles' heartbeats together "
+        "every 30 s, fifty database units queued at once; it now behaves like the console (each "
+        "every 10 s on its own timer), which makes the modelled fixed cost larger and steadier. "
+        "Prepared PostgreSQL statements (`DB_SERVER_SIDE_BINDING=1`, "
         "`DB_PREPARE_THRESHOLD=5`) cut the availability check on each greeting from 3.6 to "
         "2.2 ms and the access rule from 3.2 to 1.7 ms (planning was most of both), but made "
         "the retention purge's conversation batches ~30 % slower: they are opt-in.",
@@ -152,11 +158,17 @@ def profile_findings(r: dict[str, Any]) -> list[str]:
         "autobahn formats the arguments of debug log calls it never prints on every frame, "
         "with click colours when click is installed (Celery brings it): switched to plain "
         "text (~2 %).",
-        "9. **Still to do.** Every send on a socket is costly on this machine (each `send` on "
+        "9. **Redis replies and deadlines (applied, small).** redis-py parsed every reply and "
+        "pub/sub message in Python; with `hiredis` a publish plus its delivery costs 175–190 µs "
+        "of CPU instead of 240–290. The writer's per-batch deadline is `asyncio.timeout` "
+        "instead of `wait_for`, which wrapped each batch in a task of its own.",
+        "10. **Still to do.** Every send on a socket is costly on this machine (each `send` on "
         "loopback 0.1–0.3 ms of CPU): per message the server sends one statement, one PUBLISH "
-        "and two websocket frames. In a py-spy profile at 300 msg/s, autobahn and Twisted take "
-        "~20 % of the CPU, redis-py and channels_redis ~14 % (the PUBLISH and the pub/sub "
-        "reader), psycopg ~10 %. Candidates: publishing a writer batch's events in one "
+        "and two websocket frames, and its event loop turns ~20 times (strace at 100 msg/s: "
+        "2,000 `epoll_wait` a second). In a py-spy profile at 300 msg/s, autobahn and Twisted "
+        "take ~20 % of the CPU, redis-py and channels_redis ~14 %, psycopg ~10 %. At 100 msg/s "
+        "the fixed cost of 500 open chats and 50 consoles (pings, rechecks, heartbeats) is "
+        "~0.5 ms of each message's CPU. Candidates: publishing a writer batch's events in one "
         "pipelined round trip; a leaner websocket server than Daphne.",
         "",
         "The machine was shared with other work during this run (see load average per step); "
