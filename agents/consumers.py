@@ -12,6 +12,7 @@ from django.conf import settings
 
 from chat import events, services, writer
 from chat.consumers import CLOSE_FORBIDDEN, JsonFrameConsumer, _int, _messages_after
+from chat.loops import PerLoop
 from chat.models import Conversation, Message
 from chat.serializers import conversation_summary, message_dict
 from chat.services import ChatError
@@ -23,6 +24,10 @@ logger = logging.getLogger(__name__)
 
 # Delayed "go offline" checks outlive the consumer that scheduled them; keep them referenced.
 _pending_expiries: set[asyncio.Task] = set()
+# Housekeeping units (presence heartbeats, access rechecks) run one at a time per process. They
+# are not urgent, and after a reconnect wave fifty of them in the database threads at once held
+# the interpreter long enough to delay every chat message of the process by 400-500 ms.
+_housekeeping: PerLoop[asyncio.Semaphore] = PerLoop(lambda loop: asyncio.Semaphore(1))
 
 
 def recheck_seconds() -> float:
@@ -119,7 +124,8 @@ class AgentConsumer(JsonFrameConsumer):
 
     async def _recheck(self) -> None:
         try:
-            allowed = await self.unit(_login_valid, self.user, self.session_key)
+            async with _housekeeping.get():
+                allowed = await self.unit(_login_valid, self.user, self.session_key)
         except Exception:
             # A database hiccup is not a reason to throw an agent out; the next check decides.
             logger.warning("agent socket recheck failed")
@@ -157,7 +163,8 @@ class AgentConsumer(JsonFrameConsumer):
 
     async def handle_presence(self, frame: dict[str, Any]) -> None:
         """Sets the agent's presence; the console repeats it as its heartbeat."""
-        await self.unit(presence_heartbeat, user=self.user, presence=frame.get("status"))
+        async with _housekeeping.get():
+            await self.unit(presence_heartbeat, user=self.user, presence=frame.get("status"))
 
     async def handle_claim(self, frame: dict[str, Any]) -> None:
         """Takes a waiting chat; of several agents racing, one gets it, the others

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from channels.db import database_sync_to_async
@@ -399,3 +400,35 @@ async def test_the_queue_is_oldest_first(agent_online):
     ]
     for c in (comm, first, second):
         await c.disconnect()
+
+
+async def test_heartbeats_of_many_consoles_run_one_at_a_time(alice, bob, monkeypatch):
+    # Housekeeping units queue for one database thread per process, so that a burst of them
+    # (every console reconnecting at once) cannot crowd out the chats' own work.
+    from agents import consumers
+
+    running, most = 0, 0
+    real = consumers.presence_heartbeat
+
+    def heartbeat(**kwargs):
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        time.sleep(0.05)
+        running -= 1
+        return real(**kwargs)
+
+    monkeypatch.setattr(consumers, "presence_heartbeat", heartbeat)
+    comms = []
+    for user in (alice, bob, alice, bob):
+        comm = await database_sync_to_async(agent_communicator)(user)
+        assert (await comm.connect())[0]
+        comms.append(comm)
+    for comm in comms:
+        await comm.send_json_to({"type": "presence.set", "status": "online"})
+    for comm in comms:
+        await _receive_type(comm, "presence")
+    await asyncio.sleep(0.3)
+    assert most == 1
+    for comm in comms:
+        await comm.disconnect()
