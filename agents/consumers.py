@@ -24,9 +24,10 @@ logger = logging.getLogger(__name__)
 
 # Delayed "go offline" checks outlive the consumer that scheduled them; keep them referenced.
 _pending_expiries: set[asyncio.Task] = set()
-# Housekeeping units (presence heartbeats, access rechecks) run one at a time per process. They
-# are not urgent, and after a reconnect wave fifty of them in the database threads at once held
-# the interpreter long enough to delay every chat message of the process by 400-500 ms.
+# Housekeeping units (presence heartbeats, access rechecks, also those an access change asks
+# for) run one at a time per process: after a reconnect wave, fifty of them in the database
+# threads at once held the interpreter long enough to delay every chat message of the process by
+# 400-500 ms. Queued, the last of fifty waits ~50 ms.
 _housekeeping: PerLoop[asyncio.Semaphore] = PerLoop(lambda loop: asyncio.Semaphore(1))
 
 

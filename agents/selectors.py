@@ -78,11 +78,15 @@ def can_use_console(user) -> bool:
         return cursor.fetchone() is not None
 
 
+def fresh_since(now: datetime | None = None) -> datetime:
+    """A presence last refreshed before this moment is stale (shown as offline)."""
+    return (now or timezone.now()) - PRESENCE_STALE_AFTER
+
+
 def online_profiles() -> QuerySet[AgentProfile]:
-    fresh = timezone.now() - PRESENCE_STALE_AFTER
     return AgentProfile.objects.filter(
         presence=AgentProfile.Presence.ONLINE,
-        presence_seen_at__gte=fresh,
+        presence_seen_at__gte=fresh_since(),
         user__in=console_users(),
     )
 
@@ -95,7 +99,7 @@ def effective_presence(profile: AgentProfile) -> str:
     """The presence colleagues see: a presence nobody has refreshed lately is offline."""
     if profile.presence == AgentProfile.Presence.OFFLINE:
         return profile.presence
-    if profile.presence_seen_at < timezone.now() - PRESENCE_STALE_AFTER:
+    if profile.presence_seen_at < fresh_since():
         return AgentProfile.Presence.OFFLINE
     return profile.presence
 

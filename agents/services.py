@@ -50,7 +50,7 @@ def presence_heartbeat(*, user, presence: str) -> None:
     now = timezone.now()
     if presence in AgentProfile.Presence.values and presence != AgentProfile.Presence.OFFLINE:
         refreshed = AgentProfile.objects.filter(
-            user=user, presence=presence, presence_seen_at__gte=now - selectors.PRESENCE_STALE_AFTER
+            user=user, presence=presence, presence_seen_at__gte=selectors.fresh_since(now)
         ).update(presence_seen_at=now, last_console_activity_at=now)
         if refreshed:
             return

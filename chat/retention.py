@@ -530,7 +530,9 @@ def _run_steps(purge: _Purge, steps: list[Step], workers: int) -> None:
     for step in steps:
         pending.put(step)
     stop = threading.Event()
-    shares = [_Purge(batch_size=purge.batch_size, stop=stop) for _ in range(workers)]
+    shares = [
+        _Purge(batch_size=purge.batch_size, stop=stop) for _ in range(min(workers, len(steps)))
+    ]
 
     def work(share: _Purge) -> None:
         try:
@@ -548,8 +550,8 @@ def _run_steps(purge: _Purge, steps: list[Step], workers: int) -> None:
             # This thread's connection only; the next run's workers open their own.
             connections.close_all()
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="purge") as pool:
-        futures = [pool.submit(work, share) for share in shares[: min(workers, len(steps))]]
+    with ThreadPoolExecutor(max_workers=len(shares), thread_name_prefix="purge") as pool:
+        futures = [pool.submit(work, share) for share in shares]
     for share in shares:
         purge.merge(share)
     for future in futures:
@@ -562,7 +564,7 @@ def _time_slices(model: type[models.Model], time_field: str, cutoff: Any, n: int
     So that several workers share one big table (each range is a range of the time index);
     the ranges are equal spans of time, and workers that finish early take the next range.
     """
-    if n <= 1 or connection.vendor != "postgresql" or _reverse_relations(model):
+    if n <= 1 or _reverse_relations(model):  # several workers: PostgreSQL only
         return [(model, time_field, cutoff, None)]
     oldest = model._default_manager.filter(**{f"{time_field}__lt": cutoff}).aggregate(
         oldest=models.Min(time_field)

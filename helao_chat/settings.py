@@ -163,8 +163,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=840
 CHAT_PURGE_INTERVAL_SECONDS = env.int("CHAT_PURGE_INTERVAL_SECONDS", default=300)
 if not 1 <= CHAT_PURGE_INTERVAL_SECONDS <= 900:
     raise ImproperlyConfigured("CHAT_PURGE_INTERVAL_SECONDS must be between 1 and 900.")
-# Database connections the purge deletes with at once on PostgreSQL (different tables, then
-# disjoint batches of conversations); 1 keeps it to one connection and one core.
+# Database connections the purge deletes with at once on PostgreSQL (spans of time of the
+# register's tables, then disjoint batches of conversations); 1 keeps it to one core.
 CHAT_PURGE_WORKERS = env.int("CHAT_PURGE_WORKERS", default=2)
 if not 1 <= CHAT_PURGE_WORKERS <= 8:
     raise ImproperlyConfigured("CHAT_PURGE_WORKERS must be between 1 and 8.")
