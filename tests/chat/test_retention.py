@@ -595,6 +595,36 @@ def test_workers_share_the_conversations_and_delete_each_row_once(settings):
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
+def test_time_slices_share_a_table_without_gaps_or_overlaps(settings):
+    # Messages from the oldest row up to just before the cutoff, several exactly on the
+    # boundaries between the spans the workers take: each is deleted once, none is left.
+    settings.CHAT_PURGE_WORKERS = 2
+    now = THREE_MONTHS_LATER + timedelta(hours=1)
+    cutoff = retention_cutoff(now)
+    oldest = cutoff - timedelta(days=8)
+    slices = retention.SLICES_PER_WORKER * 2
+    span = (cutoff - oldest) / slices
+    moments = [oldest + span * i for i in range(slices)]
+    moments += [m + timedelta(microseconds=1) for m in moments[1:]]
+    moments += [m - timedelta(microseconds=1) for m in moments[1:]]
+    moments.append(cutoff - timedelta(minutes=1))
+    conv = _conversation(oldest, messages=0)
+    Conversation.objects.filter(pk=conv.pk).update(last_activity_at=now)  # the chat itself stays
+    for i, moment in enumerate(moments):
+        Message.objects.create(conversation=conv, sender="visitor", text=f"m{i}", created_at=moment)
+    Message.objects.create(conversation=conv, sender="visitor", text="kept", created_at=cutoff)
+    with time_machine.travel(now, tick=False):
+        assert [s[3] for s in retention._time_slices(Message, "created_at", cutoff, slices)] == [
+            None,
+            *moments[1:slices],
+        ]
+        outcome = retention.purge_expired(batch_size=2)
+    assert outcome.deleted["chat.message"] == len(moments)
+    assert list(Message.objects.values_list("text", flat=True)) == ["kept"]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
 def test_a_failing_worker_stops_the_run_and_the_next_run_finishes(settings):
     settings.CHAT_PURGE_WORKERS = 2
     for _ in range(12):
