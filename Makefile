@@ -36,7 +36,7 @@ run: migrate
 	@trap 'kill $$worker $$beat 2>/dev/null; wait' EXIT INT TERM; \
 	$(BIN)/celery -A helao_chat worker --loglevel WARNING --concurrency 1 --pool solo & worker=$$!; \
 	$(BIN)/celery -A helao_chat beat --loglevel WARNING --schedule var/celerybeat-schedule & beat=$$!; \
-	$(BIN)/daphne -b $(HOST) -p $(PORT) $(DAPHNE_FLAGS) helao_chat.asgi:application
+	$(BIN)/python -m helao_chat.serve -b $(HOST) -p $(PORT) $(DAPHNE_FLAGS) helao_chat.asgi:application
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -121,7 +121,9 @@ def prepare_database(extra_agents: int) -> list[str]:
 
 
 def daphne(port: int, name: str = "product") -> Server:
-    return Server(name, [str(BIN / "daphne"), *daphne_args(port)], env(), port)
+    return Server(
+        name, [str(BIN / "python"), "-m", "helao_chat.serve", *daphne_args(port)], env(), port
+    )
 
 
 # --- HTTP: login and page sizes -----------------------------------------------------------------

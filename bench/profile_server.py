@@ -1,5 +1,7 @@
 """Daphne serving the product in-process under cProfile, on the event loop and in worker threads.
 
+The server is started as `python -m helao_chat.serve` starts it (uvloop, prompt writes).
+
 cProfile only sees the thread that enables it, so every executor work item (the
 `database_sync_to_async` / `sync_to_async` units) runs under a per-thread profiler too. Profiling
 is switched on by SIGUSR1 and off by SIGUSR2, which also writes the merged pstats file, so that
@@ -68,6 +70,11 @@ def _stop_and_dump(out: str) -> None:
 
 def main(port: int, out: str) -> None:
     cft._WorkItem.run = _profiled_run
+    from helao_chat import serve
+
+    # As production runs it: `python -m helao_chat.serve`.
+    serve.choose_loop()
+    serve.prompt_writes()
     from daphne.cli import CommandLineInterface
 
     signal.signal(signal.SIGUSR1, _start)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import importlib
 import ipaddress
+import json
 import os
 import re
 import secrets
@@ -159,9 +160,20 @@ def shell_commands(argv: list[str]) -> list[list[str]]:
     return [shlex.split(part) for part in script.split("&&")]
 
 
+SERVE = ["python", "-m", "helao_chat.serve"]
+
+
+def daphne_args_of(argv: list[str]) -> list[str]:
+    """The web server's arguments: Daphne's, after `python -m helao_chat.serve`."""
+    assert argv[:3] == SERVE, f"the web server runs as {' '.join(SERVE)}: {shlex.join(argv)}"
+    return argv[3:]
+
+
 def assert_runs(argv: list[str]) -> None:
     """Fails unless `argv` names a program of this project with arguments it accepts."""
     argv = [a for a in argv if not a.startswith(">")]
+    if argv[:3] == SERVE:
+        argv = ["daphne", *daphne_args_of(argv)]
     program, args = argv[0], argv[1:]
     if program == "daphne":
         from daphne.cli import CommandLineInterface
@@ -288,7 +300,7 @@ def test_the_web_command_sets_explicit_websocket_limits(compose):
     from daphne.cli import CommandLineInterface
 
     argv = command_of(compose["services"]["web"])
-    args = CommandLineInterface().parser.parse_args(argv[1:])
+    args = CommandLineInterface().parser.parse_args(daphne_args_of(argv))
     assert (args.host, args.port) == ("0.0.0.0", 8000)
     assert args.websocket_max_message_size == 64 * 1024
     assert args.websocket_connect_timeout == 10
@@ -308,6 +320,8 @@ def test_the_worker_has_time_limits(compose):
 def test_a_broken_command_would_be_noticed():
     with pytest.raises(SystemExit):
         assert_runs(["daphne", "--no-such-flag", "helao_chat.asgi:application"])
+    with pytest.raises(SystemExit):
+        assert_runs([*SERVE, "--no-such-flag", "helao_chat.asgi:application"])
     with pytest.raises(AssertionError):
         assert_runs(["celery", "-A", "helao_chat", "worker", "--no-such-flag"])
     with pytest.raises(AssertionError):
@@ -439,3 +453,10 @@ def test_the_image_runs_as_a_non_root_user_from_the_lock_file():
     assert not any(line.startswith(("ENV", "ARG")) and "SECRET_KEY" in line for line in lines)
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".env", "deploy/certs", ".venv", ".git"} <= set(ignored)
+
+
+def test_the_image_starts_the_same_web_server_as_compose(compose):
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    cmd = json.loads(re.search(r"^CMD (\[.*\])\s*$", text, re.M).group(1))
+    assert cmd == command_of(compose["services"]["web"])
+    assert_runs(cmd)

@@ -63,7 +63,9 @@ class Stack:
         log = open(self.tmp / f"daphne-{port}.log", "a")  # noqa: SIM115 - closed with the process
         return subprocess.Popen(
             [
-                str(Path(sys.executable).parent / "daphne"),
+                sys.executable,
+                "-m",
+                "helao_chat.serve",
                 "-b",
                 "127.0.0.1",
                 "-p",

@@ -1,0 +1,161 @@
+"""The tuned Daphne entry point: event loop choice and prompt socket writes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+
+import pytest
+import uvloop
+from twisted.internet import main as twisted_main
+from twisted.internet import tcp
+from twisted.internet.protocol import Protocol
+
+from helao_chat import serve
+
+
+@pytest.fixture
+def policy():
+    before = asyncio.get_event_loop_policy()
+    yield
+    asyncio.set_event_loop_policy(before)
+
+
+def test_uvloop_is_the_default_loop(policy):
+    assert serve.choose_loop({}) == "uvloop"
+    assert isinstance(asyncio.get_event_loop_policy(), uvloop.EventLoopPolicy)
+    loop = asyncio.new_event_loop()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
+
+
+def test_the_standard_loop_can_be_chosen(policy):
+    assert serve.choose_loop({"EVENT_LOOP": " AsyncIO "}) == "asyncio"
+    loop = asyncio.new_event_loop()
+    try:
+        assert isinstance(loop, asyncio.SelectorEventLoop)
+    finally:
+        loop.close()
+
+
+def test_an_unknown_loop_is_refused_with_a_clear_error(policy):
+    with pytest.raises(SystemExit, match="EVENT_LOOP must be one of uvloop, asyncio"):
+        serve.choose_loop({"EVENT_LOOP": "trio"})
+
+
+def test_the_entry_point_takes_daphnes_arguments():
+    result = subprocess.run(
+        [sys.executable, "-m", "helao_chat.serve", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--websocket-max-message-size" in result.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "helao_chat.serve", "--no-such-flag", "x:y"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0 and "unrecognized arguments" in bad.stderr
+
+
+class Reactor:
+    """Records what a connection asks of the reactor instead of polling anything."""
+
+    def __init__(self) -> None:
+        self.writers: list[object] = []
+
+    def addWriter(self, writer) -> None:
+        if writer not in self.writers:
+            self.writers.append(writer)
+
+    def removeWriter(self, writer) -> None:
+        if writer in self.writers:
+            self.writers.remove(writer)
+
+    def addReader(self, reader) -> None:
+        pass
+
+    def removeReader(self, reader) -> None:
+        pass
+
+
+@pytest.fixture
+def pair():
+    serve.prompt_writes()
+    ours, theirs = socket.socketpair()
+    theirs.settimeout(2)
+    reactor = Reactor()
+    conn = tcp.Connection(ours, Protocol(), reactor=reactor)
+    conn.connected = 1
+    yield conn, theirs, reactor
+    ours.close()
+    theirs.close()
+
+
+def received(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        data += sock.recv(size - len(data))
+    return data
+
+
+def test_a_write_to_an_idle_socket_is_sent_at_once(pair):
+    conn, theirs, reactor = pair
+    conn.write(b"frame-1")
+    assert received(theirs, 7) == b"frame-1"
+    assert reactor.writers == [], "no turn of the loop was needed"
+    assert conn.dataBuffer == b"" and not conn._tempDataBuffer
+
+
+def test_what_the_kernel_does_not_take_is_queued_in_order(pair, monkeypatch):
+    conn, theirs, reactor = pair
+    real = conn.writeSomeData
+    monkeypatch.setattr(conn, "writeSomeData", lambda data: real(bytes(data)[:3]))
+    conn.write(b"abcdef")
+    conn.write(b"ghi")  # data is queued: this one waits behind it, not sent first
+    assert reactor.writers == [conn]
+    assert received(theirs, 3) == b"abc"
+    monkeypatch.setattr(conn, "writeSomeData", real)
+    assert conn.doWrite() is None  # the loop found the socket writable
+    assert received(theirs, 6) == b"defghi"
+    assert reactor.writers == []
+
+
+def test_an_error_is_left_to_twisteds_buffered_path(pair, monkeypatch):
+    conn, _theirs, reactor = pair
+    monkeypatch.setattr(conn, "writeSomeData", lambda data: twisted_main.CONNECTION_LOST)
+    conn.write(b"lost")
+    assert reactor.writers == [conn], "the loop meets the error and closes the connection"
+    assert conn.doWrite() is twisted_main.CONNECTION_LOST
+
+
+def test_a_closing_connection_keeps_the_buffered_path(pair):
+    conn, theirs, reactor = pair
+    conn.disconnecting = True
+    conn.write(b"late")
+    assert reactor.writers == [conn]
+    theirs.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        theirs.recv(10)
+
+
+def test_tls_writes_go_through_the_tls_layer(pair):
+    conn, theirs, _reactor = pair
+    layer = []
+    conn.protocol = type("TLSLayer", (), {"write": lambda self, data: layer.append(data)})()
+    conn.TLS = True
+    conn.write(b"secret")
+    assert layer == [b"secret"], "encrypted by the TLS layer, never sent in the clear"
+    theirs.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        theirs.recv(10)
+
+
+def test_installing_twice_wraps_once():
+    serve.prompt_writes()
+    first = tcp.Connection.write
+    serve.prompt_writes()
+    assert tcp.Connection.write is first
