@@ -7,6 +7,7 @@ error frame. Codes are documented in docs/protocol.md.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,11 +42,15 @@ class ChatError(Exception):
 # --- validation -------------------------------------------------------------------------------
 
 
+# Control characters other than tab and newline have no place in a chat message.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def _clean_text(text: Any) -> str:
     if not isinstance(text, str):
         raise ChatError("bad_frame", "text must be a string")
-    # Control characters other than newline and tab have no place in a chat message.
-    cleaned = "".join(ch for ch in text if ch in "\n\t" or (ch >= " " and ch != "\x7f")).strip()
+    # One regular expression, not a generator per character (~60 steps per message).
+    cleaned = _CONTROL.sub("", text).strip()
     if not cleaned:
         raise ChatError("empty", "message is empty")
     try:
