@@ -18,7 +18,7 @@ from chat.serializers import conversation_summary, message_dict
 from chat.services import ChatError
 
 from . import selectors
-from .services import presence_expire, presence_heartbeat
+from .services import presence_expire, presence_heartbeat, presence_refresh, presence_set
 
 logger = logging.getLogger(__name__)
 
@@ -164,8 +164,16 @@ class AgentConsumer(JsonFrameConsumer):
 
     async def handle_presence(self, frame: dict[str, Any]) -> None:
         """Sets the agent's presence; the console repeats it as its heartbeat."""
+        presence = frame.get("status")
+        # Usually nothing anyone sees changes: one UPDATE from the event loop, no thread.
+        refreshed = await presence_refresh(user_id=self.user.pk, presence=presence)
+        if refreshed:
+            return
         async with _housekeeping.get():
-            await self.unit(presence_heartbeat, user=self.user, presence=frame.get("status"))
+            if refreshed is None:
+                await self.unit(presence_heartbeat, user=self.user, presence=presence)
+            else:
+                await self.unit(presence_set, user=self.user, presence=presence)
 
     async def handle_claim(self, frame: dict[str, Any]) -> None:
         """Takes a waiting chat; of several agents racing, one gets it, the others

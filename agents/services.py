@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from chat import events
+from chat import events, writer
 from chat.models import AuditEvent
 from chat.services import ChatError, audit_record, display_name
 
@@ -55,6 +57,43 @@ def presence_heartbeat(*, user, presence: str) -> None:
         if refreshed:
             return
     presence_set(user=user, presence=presence)
+
+
+@functools.cache
+def _refresh_sql() -> str:
+    """`presence_heartbeat`'s UPDATE as one statement; names from the model."""
+    meta = AgentProfile._meta
+
+    def column(name: str) -> str:
+        return meta.get_field(name).column
+
+    seen, activity = column("presence_seen_at"), column("last_console_activity_at")
+    return (
+        f"UPDATE {meta.db_table} SET {seen} = %(now)s, {activity} = %(now)s "  # noqa: S608
+        f"WHERE {column('user')} = %(user)s AND {column('presence')} = %(presence)s "
+        f"AND {seen} >= %(fresh)s"
+    )
+
+
+async def presence_refresh(*, user_id: int, presence: object) -> bool | None:
+    """`presence_heartbeat`'s usual case from the event loop, through the message writer's
+    connections (no database thread): True if the fresh, unchanged presence was refreshed,
+    False if the full way (`presence_set`) must decide, None where there is no writer (then
+    `presence_heartbeat` does it all in a thread).
+    """
+    current = writer.writer()
+    if current is None:
+        return None
+    if presence not in AgentProfile.Presence.values or presence == AgentProfile.Presence.OFFLINE:
+        return False
+    now = timezone.now()
+    params = {
+        "now": now,
+        "user": user_id,
+        "presence": presence,
+        "fresh": selectors.fresh_since(now),
+    }
+    return await current.execute(_refresh_sql(), params) > 0
 
 
 @transaction.atomic

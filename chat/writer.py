@@ -13,6 +13,10 @@ Persist, then broadcast: `message_store` returns only after the commit and then 
 conversation, a resend of a stored client id) comes back as None, and the consumer takes the
 general way through `services.message_create`, which holds every rule and error for those cases.
 On SQLite, or with CHAT_GROUP_COMMIT off, there is no writer and every message goes that way.
+
+The same connections run the few other single statements that come often and need no lock or
+rule of the general path (`MessageWriter.execute`: a console's presence refresh every few
+seconds), so that those need no database thread either.
 """
 
 from __future__ import annotations
@@ -90,12 +94,19 @@ class _Pending:
     future: asyncio.Future = field(repr=False)
 
 
+@dataclass(slots=True)
+class _Statement:
+    sql: str
+    params: dict[str, Any]
+    future: asyncio.Future = field(repr=False)
+
+
 class MessageWriter:
     """Group commit for one event loop: `store()` waits until its message is committed."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self.queue: asyncio.Queue[_Pending | _Statement] = asyncio.Queue()
         self.connections: list[Any] = []
         self.workers = [
             loop.create_task(self._work(i)) for i in range(settings.CHAT_GROUP_COMMIT_CONNECTIONS)
@@ -120,6 +131,12 @@ class MessageWriter:
         )
         return await future
 
+    async def execute(self, sql: str, params: dict[str, Any]) -> int:
+        """Runs one statement on its own (autocommit) and returns its row count."""
+        future = self.loop.create_future()
+        self.queue.put_nowait(_Statement(sql, params, future))
+        return await future
+
     async def _connect(self):
         import psycopg
 
@@ -140,35 +157,58 @@ class MessageWriter:
             while len(batch) < MAX_BATCH and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
             try:
-                # A deadline on this task, not `wait_for`: that wraps each batch in a task of
-                # its own, a few more turns of the event loop for every message at light load.
-                async with asyncio.timeout(settings.CHAT_GROUP_COMMIT_TIMEOUT_SECONDS):
-                    if conn is None or conn.closed:
-                        conn = await self._connect()
-                        self.connections.append(conn)
-                    rows = await self._write(conn, batch)
+                messages = [item for item in batch if isinstance(item, _Pending)]
+                if messages:
+                    conn = await self._run(conn, messages, self._store)
+                for item in batch:
+                    if isinstance(item, _Statement):
+                        conn = await self._run(conn, [item], self._execute)
             except asyncio.CancelledError:
                 for item in batch:
                     if not item.future.done():
                         item.future.cancel()
                 raise
-            except Exception as exc:
-                # Unknown whether it committed: the sender hears "not stored" and resends, and
-                # the resend finds the stored row if there is one (ON CONFLICT, general path).
-                logger.warning("message writer: batch of %d not stored: %s", len(batch), exc)
-                if conn is not None:
-                    self._discard(conn)
-                    conn = None
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(DatabaseError("message not stored"))
-                continue
-            self.batches += 1
-            self.stored += len(rows)
-            for item in batch:
+
+    async def _run(self, conn, items: list, work) -> Any:
+        """`work(conn, items)` within the deadline; returns the connection to go on with.
+
+        On failure every item not yet answered hears "not stored" and the connection is
+        dropped: unknown whether it committed, the sender resends, and a resent message finds
+        its stored row if there is one (ON CONFLICT, general path).
+        """
+        try:
+            # A deadline on this task, not `wait_for`: that wraps each batch in a task of its
+            # own, a few more turns of the event loop for every message at light load.
+            async with asyncio.timeout(settings.CHAT_GROUP_COMMIT_TIMEOUT_SECONDS):
+                if conn is None or conn.closed:
+                    conn = await self._connect()
+                    self.connections.append(conn)
+                await work(conn, items)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("message writer: %d item(s) not stored: %s", len(items), exc)
+            if conn is not None:
+                self._discard(conn)
+                conn = None
+            for item in items:
                 if not item.future.done():
-                    key = (item.conversation_id, item.client_msg_id)
-                    item.future.set_result(rows.pop(key, None))
+                    item.future.set_exception(DatabaseError("not stored"))
+        return conn
+
+    async def _store(self, conn, batch: list[_Pending]) -> None:
+        rows = await self._write(conn, batch)
+        self.batches += 1
+        self.stored += len(rows)
+        for item in batch:
+            if not item.future.done():
+                item.future.set_result(rows.pop((item.conversation_id, item.client_msg_id), None))
+
+    async def _execute(self, conn, items: list[_Statement]) -> None:
+        for item in items:
+            cursor = await conn.execute(item.sql, item.params)
+            if not item.future.done():
+                item.future.set_result(cursor.rowcount)
 
     async def _write(self, conn, batch: list[_Pending]) -> dict[tuple[int, str], dict[str, Any]]:
         # One JSON parameter: far cheaper to send than six arrays, and parsed once by the server.

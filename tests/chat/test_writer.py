@@ -244,3 +244,41 @@ async def test_a_batch_past_its_deadline_is_refused_and_the_next_is_stored(alice
         Message.objects.filter(conversation_id=conversation_id, client_msg_id="late").count
     )()
     assert late <= 1
+
+
+@pytest.mark.skipif(not POSTGRES, reason="the writer exists on PostgreSQL only")
+async def test_a_single_statement_runs_on_the_writers_connections_beside_messages(alice):
+    conversation_id = (await database_sync_to_async(_open_conversations)(1, agent=alice))[0]
+    current = writer.writer()
+    table = Conversation._meta.db_table
+    touch = f"UPDATE {table} SET language = language WHERE id = %(id)s"  # noqa: S608
+    message = {
+        "conversation_id": conversation_id,
+        "sender": Message.Sender.VISITOR,
+        "text": "beside a statement",
+    }
+    # Queued together: they may share a turn of one connection, each is answered on its own.
+    results = await asyncio.gather(
+        current.execute(touch, {"id": conversation_id}),
+        writer.message_store(**message, client_msg_id="m1"),
+        current.execute(touch, {"id": -1}),
+        writer.message_store(**message, client_msg_id="m2"),
+    )
+    assert results[0] == 1 and results[2] == 0
+    assert results[1]["text"] == results[3]["text"] == "beside a statement"
+
+
+@pytest.mark.skipif(not POSTGRES, reason="the writer exists on PostgreSQL only")
+async def test_a_failing_statement_is_reported_and_the_writer_goes_on(alice):
+    conversation_id = (await database_sync_to_async(_open_conversations)(1, agent=alice))[0]
+    current = writer.writer()
+    with pytest.raises(DatabaseError, match="not stored"):
+        await current.execute("UPDATE no_such_table SET x = 1", {})
+    stored = await writer.message_store(
+        conversation_id=conversation_id,
+        sender=Message.Sender.VISITOR,
+        text="after the failure",
+        client_msg_id="after",
+    )
+    assert stored is not None and stored["text"] == "after the failure"
+    assert await current.execute("SELECT 1", {}) == 1
