@@ -125,8 +125,11 @@ class AgentConsumer(JsonFrameConsumer):
 
     async def _recheck(self) -> None:
         try:
-            async with _housekeeping.get():
-                allowed = await self.unit(_login_valid, self.user, self.session_key)
+            # One query from the event loop where possible, else a unit in a database thread.
+            allowed = await selectors.console_login_valid(self.user, self.session_key)
+            if allowed is None:
+                async with _housekeeping.get():
+                    allowed = await self.unit(_login_valid, self.user, self.session_key)
         except Exception:
             # A database hiccup is not a reason to throw an agent out; the next check decides.
             logger.warning("agent socket recheck failed")

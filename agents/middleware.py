@@ -26,7 +26,11 @@ def session_alive(session_key: str | None, user_id: int) -> bool:
     if not session_key:
         return False
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
-    data = store.load()
+    return session_data_alive(store.load(), user_id)
+
+
+def session_data_alive(data: dict, user_id: int) -> bool:
+    """Whether a loaded session's data logs in `user_id` and is not past its absolute lifetime."""
     if str(data.get("_auth_user_id")) != str(user_id):
         return False
     return not login_expired(data.get(LOGIN_AT_KEY))

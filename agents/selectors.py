@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime, timedelta
+from importlib import import_module
 from typing import Any
 
 from django.conf import settings
@@ -76,6 +77,48 @@ def can_use_console(user) -> bool:
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone() is not None
+
+
+DB_SESSIONS = "django.contrib.sessions.backends.db"
+
+
+@functools.cache
+def _login_check_sql(alias: str) -> tuple[str, list[Any], int]:
+    """The stored session's data (if not expired) and the access rule, in one query."""
+    from django.contrib.sessions.models import Session
+
+    meta = Session._meta
+    access, params, slot = _console_user_sql(alias)
+    sql = (
+        f"SELECT (SELECT {meta.get_field('session_data').column} FROM {meta.db_table} "  # noqa: S608
+        f"WHERE {meta.get_field('session_key').column} = %s "
+        f"AND {meta.get_field('expire_date').column} > %s), EXISTS({access})"
+    )
+    return sql, params, slot
+
+
+async def console_login_valid(user, session_key: str | None) -> bool | None:
+    """`can_use_console` and `middleware.session_alive` from the event loop, in one query on the
+    message writer's connections (no database thread): a console rechecks its login every few
+    seconds. None where that cannot be done (no writer, sessions not in the database): then
+    the caller runs both in a thread.
+    """
+    from chat import writer
+
+    from .middleware import session_data_alive
+
+    current = writer.writer()
+    if current is None or settings.SESSION_ENGINE != DB_SESSIONS:
+        return None
+    if user is None or not getattr(user, "is_authenticated", False) or not session_key:
+        return False
+    sql, params, slot = _login_check_sql(DEFAULT_DB_ALIAS)
+    params = [session_key, timezone.now(), *params[:slot], user.pk, *params[slot + 1 :]]
+    session_data, allowed = await current.fetch_one(sql, params)
+    if not allowed or session_data is None:
+        return False
+    data = import_module(DB_SESSIONS).SessionStore().decode(session_data)
+    return session_data_alive(data, user.pk)
 
 
 def fresh_since(now: datetime | None = None) -> datetime:

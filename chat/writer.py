@@ -15,8 +15,8 @@ general way through `services.message_create`, which holds every rule and error 
 On SQLite, or with CHAT_GROUP_COMMIT off, there is no writer and every message goes that way.
 
 The same connections run the few other single statements that come often and need no lock or
-rule of the general path (`MessageWriter.execute`: a console's presence refresh every few
-seconds), so that those need no database thread either.
+rule of the general path (`MessageWriter.execute`, `fetch_one`: a console's presence refresh and
+its login recheck, each every few seconds), so that those need no database thread either.
 """
 
 from __future__ import annotations
@@ -97,8 +97,10 @@ class _Pending:
 @dataclass(slots=True)
 class _Statement:
     sql: str
-    params: dict[str, Any]
+    params: dict[str, Any] | list[Any]
     future: asyncio.Future = field(repr=False)
+    #: Answer with the first row (or None) instead of the row count.
+    first_row: bool = False
 
 
 class MessageWriter:
@@ -131,10 +133,16 @@ class MessageWriter:
         )
         return await future
 
-    async def execute(self, sql: str, params: dict[str, Any]) -> int:
+    async def execute(self, sql: str, params: dict[str, Any] | list[Any]) -> int:
         """Runs one statement on its own (autocommit) and returns its row count."""
         future = self.loop.create_future()
         self.queue.put_nowait(_Statement(sql, params, future))
+        return await future
+
+    async def fetch_one(self, sql: str, params: dict[str, Any] | list[Any]) -> tuple | None:
+        """Runs one query on its own and returns its first row, or None."""
+        future = self.loop.create_future()
+        self.queue.put_nowait(_Statement(sql, params, future, first_row=True))
         return await future
 
     async def _connect(self):
@@ -207,8 +215,9 @@ class MessageWriter:
     async def _execute(self, conn, items: list[_Statement]) -> None:
         for item in items:
             cursor = await conn.execute(item.sql, item.params)
+            result = await cursor.fetchone() if item.first_row else cursor.rowcount
             if not item.future.done():
-                item.future.set_result(cursor.rowcount)
+                item.future.set_result(result)
 
     async def _write(self, conn, batch: list[_Pending]) -> dict[tuple[int, str], dict[str, Any]]:
         # One JSON parameter: far cheaper to send than six arrays, and parsed once by the server.
