@@ -74,9 +74,7 @@ def _corrupt(user, key):
         (_corrupt, False),
     ],
 )
-async def test_the_recheck_from_the_event_loop_agrees_with_the_thread_version(
-    alice, change, valid
-):
+async def test_the_recheck_from_the_event_loop_agrees_with_the_thread_version(alice, change, valid):
     key = await sync_to_async(_login)(alice)
     if change is not None:
         await sync_to_async(change)(alice, key)
