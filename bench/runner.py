@@ -64,10 +64,12 @@ QUICK = Plan(
 )
 FULL = Plan(
     load_points=[50, 200, 500],
-    point_seconds=6,
+    point_seconds=5,
     ramp_conversations=200,
+    # Steps of ~1.25-1.5x. With the product and baseline B now ramping past 1,000 msg/s, 5 s
+    # steps keep the whole run (its 10-minute soak included) within 20 minutes.
     ramp_rates=[25, 50, 100, 150, 225, 340, 500, 650, 800, 1000, 1250, 1600, 2000],
-    ramp_seconds=6,
+    ramp_seconds=5,
     overload_seconds=20,
     overload_drain=15,
     idle_sockets=5000,
@@ -288,7 +290,12 @@ async def measure(
 async def two_process(
     servers: list[Server], protocol: loadgen.BaselineProtocol, plan: Plan, start: float, log
 ) -> dict[str, Any]:
-    """Ramps from the single-process maximum with visitors and agents spread over both."""
+    """Ramps from the single-process maximum with visitors and agents spread over both.
+
+    Where the machine, not the process, was the limit (the load generator, PostgreSQL and
+    Redis share the same cores), two processes may not hold even that rate: then it steps down
+    until a rate holds, so that a combined rate is always reported.
+    """
     n = plan.two_process_conversations
     run = await loadgen.setup(protocol, n, agents_for(n), time_limit=plan.setup_limit)
     heartbeat = asyncio.create_task(protocol.heartbeat(run))
@@ -296,14 +303,17 @@ async def two_process(
     best = None
     try:
         rate = start
-        for _ in range(plan.two_process_steps):
+        for _ in range(plan.two_process_steps + 2):
             step = await _confirmed_step(run, servers, rate, plan.ramp_seconds)
             steps.append(step)
             log(f"two processes: {rate:.0f}/s p99={step['p99_ms']} ok={step['ok']}")
-            if not step["ok"]:
+            if step["ok"]:
+                best = step
+                rate = max(rate + 5, round(rate * 1.3, -1))
+            elif best is None:
+                rate = round(rate * 0.75, -1)
+            else:
                 break
-            best = step
-            rate = max(rate + 5, round(rate * 1.3, -1))
             await asyncio.sleep(0.5)
     finally:
         heartbeat.cancel()
