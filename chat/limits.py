@@ -11,6 +11,7 @@ call the sync form, which does no I/O. Both share the same keys and counters.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import hashlib
 import logging
@@ -285,14 +286,72 @@ async def ip_connection_acquire_async(ip: str | None) -> bool:
     return True
 
 
+class SlotReleases:
+    """Connection slots given back to Redis together, one pipelined round trip at a time.
+
+    Many sockets close at once when the other side goes away (a network blip, a proxy restart,
+    the end of a load test): a command each, a thousand of them raced the client's 0.5 s
+    timeout on a busy event loop, and every one that lost left its slot counted against its
+    address until the key expired (CONNECTION_TTL). Now the releases that arrive while one
+    round trip is under way go together in the next.
+    """
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.pending: collections.Counter[str] = collections.Counter()
+        self.done: asyncio.Future | None = None
+        self.flushing: asyncio.Task | None = None
+
+    def release(self, key: str) -> asyncio.Future:
+        """Counts one slot of `key` as given back; the future is done once Redis has it."""
+        self.pending[key] += 1
+        if self.done is None:
+            self.done = asyncio.get_running_loop().create_future()
+        done = self.done
+        if self.flushing is None:
+            self.flushing = asyncio.get_running_loop().create_task(self._flush())
+        return done
+
+    async def _flush(self) -> None:
+        done = None
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, collections.Counter()
+                done, self.done = self.done, None
+                try:
+                    await self._send(batch)
+                except Exception:
+                    logger.warning(
+                        "rate-limit cache unavailable; %d connection slot(s) not released",
+                        sum(batch.values()),
+                    )
+                done.set_result(None)
+        finally:
+            self.flushing = None
+            # Cancelled (the loop is closing): nobody waits for a slot that cannot be sent.
+            for waiting in (done, self.done):
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(None)
+
+    async def _send(self, batch: collections.Counter[str]) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key, count in batch.items():
+                pipe.decrby(key, count)
+            counts = await pipe.execute()
+        below = [key for key, count in zip(batch, counts, strict=True) if count < 0]
+        if below:  # more released than held (an expired key): never count below zero
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key in below:
+                    pipe.set(key, 0, ex=CONNECTION_TTL)
+                await pipe.execute()
+
+
+_slot_releases = PerLoop(lambda _loop: SlotReleases(_async_redis()))
+
+
 async def ip_connection_release_async(ip: str | None) -> None:
-    try:
-        client = _async_redis()
-        if client is None:
-            ip_connection_release(ip)
-            return
-        key = _shared_key(_ip_key("conn", ip))
-        if await client.decr(key) < 0:
-            await client.set(key, 0, ex=CONNECTION_TTL)
-    except Exception:
-        logger.warning("rate-limit cache unavailable; connection slot not released")
+    client = _async_redis()
+    if client is None:
+        ip_connection_release(ip)
+        return
+    await _slot_releases.get().release(_shared_key(_ip_key("conn", ip)))

@@ -70,3 +70,48 @@ async def test_shared_keys_match_the_cache_and_build_no_cache_per_task(monkeypat
 
     keys = await asyncio.gather(*(asyncio.create_task(one_socket()) for _ in range(3)))
     assert len(set(keys)) == 1 and built == []
+
+
+async def test_slots_given_back_together_share_round_trips_and_all_arrive(caplog):
+    from chat.limits import CONNECTION_TTL, SlotReleases
+
+    client = redis.asyncio.Redis.from_url(REDIS)
+    keys = [f"test-slot-release:{i}" for i in range(3)]
+    await client.delete(*keys)
+    for key in keys:
+        await client.set(key, 400, ex=CONNECTION_TTL)
+    round_trips = 0
+    real = SlotReleases._send
+
+    async def counted(self, batch):
+        nonlocal round_trips
+        round_trips += 1
+        await real(self, batch)
+
+    releases = SlotReleases(client)
+    releases._send = counted.__get__(releases)
+    # A thousand sockets closing at once, spread over three addresses.
+    await asyncio.gather(*(releases.release(keys[i % 3]) for i in range(1200)))
+    assert [int(await client.get(key)) for key in keys] == [0, 0, 0]
+    assert round_trips <= 3, "the first release goes alone, the rest together"
+    # More released than held (the key expired meanwhile) is never counted below zero.
+    await releases.release(keys[0])
+    assert int(await client.get(keys[0])) == 0 and 0 < await client.ttl(keys[0]) <= CONNECTION_TTL
+    assert "not released" not in caplog.text
+    await client.delete(*keys)
+    await client.aclose()
+
+
+async def test_a_dead_redis_loses_the_releases_with_a_warning_and_holds_nobody_up(caplog):
+    from chat.limits import SlotReleases
+
+    dead = redis.asyncio.Redis.from_url(
+        "redis://127.0.0.1:9/0", socket_connect_timeout=0.2, socket_timeout=0.2
+    )
+    releases = SlotReleases(dead)
+    await asyncio.wait_for(
+        asyncio.gather(*(releases.release(f"k{i % 2}") for i in range(50))), timeout=5
+    )
+    assert "connection slot(s) not released" in caplog.text
+    assert releases.flushing is None and not releases.pending
+    await dead.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -457,6 +458,16 @@ async def test_connections_per_ip_are_limited(roles, settings):
     again = await _open(ip="192.0.2.50")
     for comm in (second, elsewhere, again):
         await comm.disconnect()
+
+
+async def test_sockets_closing_together_all_give_their_slots_back(roles, settings):
+    # A network blip closes every socket of an office at once; its visitors must be able to
+    # reconnect at once, not wait for forgotten slots to expire.
+    settings.CHAT_MAX_CONNECTIONS_PER_IP = 25
+    comms = [await _open(ip="192.0.2.60") for _ in range(25)]
+    await asyncio.gather(*(comm.disconnect() for comm in comms))
+    again = [await _open(ip="192.0.2.60") for _ in range(25)]
+    await asyncio.gather(*(comm.disconnect() for comm in again))
 
 
 async def test_new_conversations_per_ip_are_limited(agent_online, settings):
