@@ -197,7 +197,12 @@ async def test_a_console_writes_into_several_chats_at_once_in_order_per_chat(ali
             )
         )()
         assert texts == [f"reply {i}" for i in range(n, 24, 3)]
-    closed = await database_sync_to_async(Conversation.objects.get)(pk=chats[0])
+    # The close was taken after the messages; its own unit may still be committing.
+    for _ in range(50):
+        closed = await database_sync_to_async(Conversation.objects.get)(pk=chats[0])
+        if closed.status == Conversation.Status.CLOSED:
+            break
+        await asyncio.sleep(0.1)
     assert closed.status == Conversation.Status.CLOSED
     await agent.disconnect()
 
