@@ -13,10 +13,12 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from chat import writer
 from chat.models import Conversation, Message
 from chat.retention_period import retention_cutoff
 from chat.serializers import page_visit_dict, queue_item_dict
 
+from .middleware import session_data_alive
 from .models import AgentProfile, CannedReply
 
 # An agent counts as online only while a console keeps its presence fresh (heartbeat). This is
@@ -66,14 +68,19 @@ def _console_user_sql(alias: str) -> tuple[str, list[Any], int]:
     return sql, params, params.index(_ANY_ACCOUNT)
 
 
+def _console_user_query(user_id: int) -> tuple[str, list[Any]]:
+    """The compiled `console_users()` query and its parameters for one account."""
+    sql, params, slot = _console_user_sql(DEFAULT_DB_ALIAS)
+    return sql, [*params[:slot], user_id, *params[slot + 1 :]]
+
+
 def can_use_console(user) -> bool:
     """Re-reads the account, so a deactivation or a lost permission counts at once."""
     if user is None or not getattr(user, "is_authenticated", False):
         return False
     # One query (the permission rule of `console_users`), where loading the account and asking
     # `has_perm` took three; compiled once (see `_console_user_sql`).
-    sql, params, slot = _console_user_sql(DEFAULT_DB_ALIAS)
-    params = [*params[:slot], user.pk, *params[slot + 1 :]]
+    sql, params = _console_user_query(user.pk)
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone() is not None
@@ -83,18 +90,16 @@ DB_SESSIONS = "django.contrib.sessions.backends.db"
 
 
 @functools.cache
-def _login_check_sql(alias: str) -> tuple[str, list[Any], int]:
-    """The stored session's data (if not expired) and the access rule, in one query."""
+def _session_data_sql() -> str:
+    """The stored session's data, if not expired (the database session store's table)."""
     from django.contrib.sessions.models import Session
 
     meta = Session._meta
-    access, params, slot = _console_user_sql(alias)
-    sql = (
-        f"SELECT (SELECT {meta.get_field('session_data').column} FROM {meta.db_table} "  # noqa: S608
+    return (
+        f"SELECT {meta.get_field('session_data').column} FROM {meta.db_table} "  # noqa: S608
         f"WHERE {meta.get_field('session_key').column} = %s "
-        f"AND {meta.get_field('expire_date').column} > %s), EXISTS({access})"
+        f"AND {meta.get_field('expire_date').column} > %s"
     )
-    return sql, params, slot
 
 
 async def console_login_valid(user, session_key: str | None) -> bool | None:
@@ -103,18 +108,16 @@ async def console_login_valid(user, session_key: str | None) -> bool | None:
     seconds. None where that cannot be done (no writer, sessions not in the database): then
     the caller runs both in a thread.
     """
-    from chat import writer
-
-    from .middleware import session_data_alive
-
     current = writer.writer()
     if current is None or settings.SESSION_ENGINE != DB_SESSIONS:
         return None
     if user is None or not getattr(user, "is_authenticated", False) or not session_key:
         return False
-    sql, params, slot = _login_check_sql(DEFAULT_DB_ALIAS)
-    params = [session_key, timezone.now(), *params[:slot], user.pk, *params[slot + 1 :]]
-    session_data, allowed = await current.fetch_one(sql, params)
+    access, access_params = _console_user_query(user.pk)
+    session_data, allowed = await current.fetch_one(
+        f"SELECT ({_session_data_sql()}), EXISTS({access})",
+        [session_key, timezone.now(), *access_params],
+    )
     if not allowed or session_data is None:
         return False
     data = import_module(DB_SESSIONS).SessionStore().decode(session_data)

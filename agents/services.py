@@ -42,6 +42,11 @@ def _announce_availability(was_online: bool) -> None:
         events.emit(events.VISITORS_GROUP, {"type": "availability", "agents_online": is_online})
 
 
+def _refreshable(presence: object) -> bool:
+    """A heartbeat's presence that may only move the times (valid, and not going offline)."""
+    return presence in AgentProfile.Presence.values and presence != AgentProfile.Presence.OFFLINE
+
+
 def presence_heartbeat(*, user, presence: str) -> None:
     """A console's periodic presence: usually one UPDATE, else `presence_set`.
 
@@ -50,7 +55,7 @@ def presence_heartbeat(*, user, presence: str) -> None:
     no availability query); anything else takes the full way.
     """
     now = timezone.now()
-    if presence in AgentProfile.Presence.values and presence != AgentProfile.Presence.OFFLINE:
+    if _refreshable(presence):
         refreshed = AgentProfile.objects.filter(
             user=user, presence=presence, presence_seen_at__gte=selectors.fresh_since(now)
         ).update(presence_seen_at=now, last_console_activity_at=now)
@@ -84,7 +89,7 @@ async def presence_refresh(*, user_id: int, presence: object) -> bool | None:
     current = writer.writer()
     if current is None:
         return None
-    if presence not in AgentProfile.Presence.values or presence == AgentProfile.Presence.OFFLINE:
+    if not _refreshable(presence):
         return False
     now = timezone.now()
     params = {

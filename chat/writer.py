@@ -135,14 +135,15 @@ class MessageWriter:
 
     async def execute(self, sql: str, params: dict[str, Any] | list[Any]) -> int:
         """Runs one statement on its own (autocommit) and returns its row count."""
-        future = self.loop.create_future()
-        self.queue.put_nowait(_Statement(sql, params, future))
-        return await future
+        return await self._submit(sql, params, first_row=False)
 
     async def fetch_one(self, sql: str, params: dict[str, Any] | list[Any]) -> tuple | None:
         """Runs one query on its own and returns its first row, or None."""
+        return await self._submit(sql, params, first_row=True)
+
+    async def _submit(self, sql: str, params: dict[str, Any] | list[Any], *, first_row: bool):
         future = self.loop.create_future()
-        self.queue.put_nowait(_Statement(sql, params, future, first_row=True))
+        self.queue.put_nowait(_Statement(sql, params, future, first_row))
         return await future
 
     async def _connect(self):
@@ -213,11 +214,11 @@ class MessageWriter:
                 item.future.set_result(rows.pop((item.conversation_id, item.client_msg_id), None))
 
     async def _execute(self, conn, items: list[_Statement]) -> None:
-        for item in items:
-            cursor = await conn.execute(item.sql, item.params)
-            result = await cursor.fetchone() if item.first_row else cursor.rowcount
-            if not item.future.done():
-                item.future.set_result(result)
+        (item,) = items  # one statement per run: its failure is its own
+        cursor = await conn.execute(item.sql, item.params)
+        result = await cursor.fetchone() if item.first_row else cursor.rowcount
+        if not item.future.done():
+            item.future.set_result(result)
 
     async def _write(self, conn, batch: list[_Pending]) -> dict[tuple[int, str], dict[str, Any]]:
         # One JSON parameter: far cheaper to send than six arrays, and parsed once by the server.

@@ -23,21 +23,26 @@ def policy():
     asyncio.set_event_loop_policy(before)
 
 
-def test_uvloop_is_the_default_loop(policy):
-    assert serve.choose_loop({}) == "uvloop"
-    assert isinstance(asyncio.get_event_loop_policy(), uvloop.EventLoopPolicy)
+@pytest.mark.parametrize(
+    ("environ", "name", "policy_kind", "kind"),
+    [
+        ({}, "uvloop", uvloop.EventLoopPolicy, uvloop.Loop),  # the default
+        (
+            {"EVENT_LOOP": " AsyncIO "},
+            "asyncio",
+            asyncio.DefaultEventLoopPolicy,
+            asyncio.SelectorEventLoop,
+        ),
+    ],
+)
+def test_the_event_loop_is_uvloop_unless_asyncio_is_chosen(
+    policy, environ, name, policy_kind, kind
+):
+    assert serve.choose_loop(environ) == name
+    assert isinstance(asyncio.get_event_loop_policy(), policy_kind)
     loop = asyncio.new_event_loop()
     try:
-        assert isinstance(loop, uvloop.Loop)
-    finally:
-        loop.close()
-
-
-def test_the_standard_loop_can_be_chosen(policy):
-    assert serve.choose_loop({"EVENT_LOOP": " AsyncIO "}) == "asyncio"
-    loop = asyncio.new_event_loop()
-    try:
-        assert isinstance(loop, asyncio.SelectorEventLoop)
+        assert isinstance(loop, kind)
     finally:
         loop.close()
 
