@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+from .batching import RoundTrips
+from .loops import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +80,69 @@ def collect(func: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, list[
     return result, outbox
 
 
+class Publisher(RoundTrips[list]):
+    """Events of one event loop published together, one pipelined round trip at a time.
+
+    channels-redis's pub/sub layer sends each `group_send` as its own PUBLISH under a lock held
+    for the whole round trip, so a process publishes at most one event per turn of its event
+    loop. At 1,400 msg/s the events queued behind that lock for up to half a second while the
+    loop itself ran less than 10 ms behind. Here the events that arrive while one round trip is
+    under way go together in the next, on the layer's own connection pool (not its subscriber
+    connection), in the order they were published.
+    """
+
+    def __init__(self, layer) -> None:
+        self.layer = layer
+        super().__init__()
+
+    def _empty(self) -> list:
+        return []
+
+    def _add(self, pending: list, items: list[tuple[str, dict[str, Any]]]) -> None:
+        pending.extend(items)
+
+    def _failed(self, batch: list, exc: Exception) -> None:
+        logger.warning("channel layer unavailable; %d event(s) not broadcast: %s", len(batch), exc)
+
+    async def _send(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        loop_layer = self.layer._get_layer()
+        by_shard: dict[Any, list[tuple[str, bytes]]] = defaultdict(list)
+        for group, event in batch:
+            channel = loop_layer._get_group_channel_name(group)
+            by_shard[loop_layer._get_shard(channel)].append(
+                (channel, self.layer.serialize(envelope(event)))
+            )
+        for shard, items in by_shard.items():
+            shard._ensure_redis()
+            async with shard._redis.pipeline(transaction=False) as pipe:
+                for channel, payload in items:
+                    pipe.publish(channel, payload)
+                await pipe.execute()
+
+
+def _publisher(_loop) -> Publisher | None:
+    layer = get_channel_layer()
+    try:
+        # The pub/sub layer's own naming, sharding and connections; any other layer (the
+        # in-memory one of the tests without Redis) gets its events one `group_send` at a time.
+        loop_layer = layer._get_layer()
+        loop_layer._get_group_channel_name, loop_layer._get_shard  # noqa: B018
+    except AttributeError:
+        return None
+    return Publisher(layer)
+
+
+_publishers: PerLoop[Publisher | None] = PerLoop(_publisher)
+
+
 async def publish(outbox: list[tuple[str, dict[str, Any]]]) -> None:
     """Sends collected events from async code; a broken layer loses hints, never data."""
+    if not outbox:
+        return
+    publisher = _publishers.get()
+    if publisher is not None:
+        await publisher.add(outbox)
+        return
     layer = get_channel_layer()
     for group, event in outbox:
         try:

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.cache.backends.base import get_key_func
 
+from .batching import RoundTrips
 from .loops import PerLoop
 
 logger = logging.getLogger(__name__)
@@ -286,7 +287,7 @@ async def ip_connection_acquire_async(ip: str | None) -> bool:
     return True
 
 
-class SlotReleases:
+class SlotReleases(RoundTrips[collections.Counter]):
     """Connection slots given back to Redis together, one pipelined round trip at a time.
 
     Many sockets close at once when the other side goes away (a network blip, a proxy restart,
@@ -298,40 +299,22 @@ class SlotReleases:
 
     def __init__(self, client) -> None:
         self.client = client
-        self.pending: collections.Counter[str] = collections.Counter()
-        self.done: asyncio.Future | None = None
-        self.flushing: asyncio.Task | None = None
+        super().__init__()
 
     def release(self, key: str) -> asyncio.Future:
         """Counts one slot of `key` as given back; the future is done once Redis has it."""
-        self.pending[key] += 1
-        if self.done is None:
-            self.done = asyncio.get_running_loop().create_future()
-        done = self.done
-        if self.flushing is None:
-            self.flushing = asyncio.get_running_loop().create_task(self._flush())
-        return done
+        return self.add(key)
 
-    async def _flush(self) -> None:
-        done = None
-        try:
-            while self.pending:
-                batch, self.pending = self.pending, collections.Counter()
-                done, self.done = self.done, None
-                try:
-                    await self._send(batch)
-                except Exception:
-                    logger.warning(
-                        "rate-limit cache unavailable; %d connection slot(s) not released",
-                        sum(batch.values()),
-                    )
-                done.set_result(None)
-        finally:
-            self.flushing = None
-            # Cancelled (the loop is closing): nobody waits for a slot that cannot be sent.
-            for waiting in (done, self.done):
-                if waiting is not None and not waiting.done():
-                    waiting.set_result(None)
+    def _empty(self) -> collections.Counter:
+        return collections.Counter()
+
+    def _add(self, pending: collections.Counter, key: str) -> None:
+        pending[key] += 1
+
+    def _failed(self, batch: collections.Counter, exc: Exception) -> None:
+        logger.warning(
+            "rate-limit cache unavailable; %d connection slot(s) not released", sum(batch.values())
+        )
 
     async def _send(self, batch: collections.Counter[str]) -> None:
         async with self.client.pipeline(transaction=False) as pipe:

@@ -1,0 +1,75 @@
+"""Events published together: pipelined round trips on the pub/sub layer, in order, and a dead
+Redis that loses hints but holds nobody up."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from channels.layers import InMemoryChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
+
+from chat import events
+from chat.events import Publisher
+
+pytestmark = [pytest.mark.services, pytest.mark.asyncio]
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+async def test_events_published_together_share_round_trips_and_arrive_in_order(monkeypatch):
+    layer = RedisPubSubChannelLayer(hosts=[REDIS], prefix=f"test-pub-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
+    publisher = events._publisher(None)
+    assert isinstance(publisher, Publisher), "the pinned channels-redis still has what it needs"
+    channel = await layer.new_channel()
+    await layer.group_add("conv.1", channel)
+    await layer.group_add("conv.2", channel)
+    round_trips = 0
+    real = Publisher._send
+
+    async def counted(self, batch):
+        nonlocal round_trips
+        round_trips += 1
+        await real(self, batch)
+
+    publisher._send = counted.__get__(publisher)
+    # Three hundred messages committed at once, each announced by its own writer.
+    await asyncio.gather(
+        *(
+            publisher.add([(f"conv.{1 + i % 2}", {"type": "message.new", "n": i})])
+            for i in range(300)
+        )
+    )
+    assert round_trips <= 3, "the first event goes alone, the rest together"
+    received = [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(300)]
+    assert [m["event"]["n"] for m in received] == list(range(300))
+    assert all(m["type"] == "chat.event" for m in received)
+    await layer.flush()
+
+
+async def test_a_dead_redis_loses_the_events_with_a_warning_and_holds_nobody_up(
+    monkeypatch, caplog
+):
+    layer = RedisPubSubChannelLayer(hosts=["redis://127.0.0.1:9/0"], prefix="test-pub-dead")
+    monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
+    publisher = events._publisher(None)
+    await asyncio.wait_for(
+        asyncio.gather(*(publisher.add([("conv.1", {"type": "typing"})]) for _ in range(20))),
+        timeout=5,
+    )
+    assert "event(s) not broadcast" in caplog.text
+    assert publisher.flushing is None and not publisher.pending
+
+
+async def test_other_layers_get_their_events_one_group_send_at_a_time(monkeypatch):
+    layer = InMemoryChannelLayer()
+    monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
+    assert events._publisher(None) is None
+    events._publishers.reset()
+    channel = await layer.new_channel()
+    await layer.group_add("conv.7", channel)
+    await events.publish([("conv.7", {"type": "message.new", "n": 1})])
+    assert (await layer.receive(channel))["event"] == {"type": "message.new", "n": 1}
+    events._publishers.reset()
