@@ -54,4 +54,6 @@ def console_strings() -> dict[str, str]:
         "dismiss": _("Remove from list"),
         "title": _("Console"),
         "sending": _("sending…"),
+        "retrying": _("not sent yet, retrying…"),
+        "not_sent": _("not sent"),
     }

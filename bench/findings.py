@@ -83,8 +83,18 @@ def _recovery(r: dict[str, Any]) -> tuple[str | None, bool | None]:
     over = ((r.get("product") or {}).get("single") or {}).get("overload") or {}
     if "drain_s" not in over:
         return None, None
+    refused = over.get("refused") or 0
+    told = (
+        f"; {refused} of {over['sent']} ({100 * refused / max(over['sent'], 1):.0f} %) refused "
+        "as `overloaded`, the sender told to resend"
+        if refused
+        else ""
+    )
     if over["lost"] == 0:
-        return f"all delivered {over['drain_s']} s after the last send", over["drain_s"] <= 10
+        return (
+            f"all taken in delivered {over['drain_s']} s after the last send{told}",
+            over["drain_s"] <= 10,
+        )
     return (
         f"{over['lost']} still on their way {over['drain_s']} s after the last send "
         f"(all delivered within {over.get('waited_after_send_s', '?')} s)",

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
 
-from . import events, hooks, limits, selectors, services, writer
+from . import admission, events, hooks, limits, selectors, services, writer
 from .limits import TokenBucket
 from .models import Conversation, Message
 from .net import scope_client_ip, scope_headers
@@ -84,6 +84,8 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
     pipelined: frozenset[str] = frozenset()
     #: Most pipelined frames in flight per socket; the next one waits for a free place.
     PIPELINE_DEPTH = 32
+    #: Frame types refused with `overloaded` while the process runs far behind (chat/admission.py).
+    sheddable: frozenset[str] = frozenset({"message.send", "conversation.start"})
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.frames_bucket = TokenBucket(settings.CHAT_FRAMES_PER_MINUTE, 60)
@@ -93,6 +95,7 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         self.last_frame_at = loop.time()
         self.own_ids: dict[int, None] = {}
         self.in_flight: dict[Any, asyncio.Task] = {}
+        admission.start()
         await super().websocket_connect(message)
         # A timer, not a task per socket: idle sockets are most sockets, and a sleeping task
         # with its coroutine costs several times the memory of a timer handle.
@@ -156,10 +159,11 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content, ensure_ascii=False, separators=(",", ":")))
 
-    async def send_error(self, code: str, message: str = "", ref: Any = None) -> None:
+    async def send_error(self, code: str, message: str = "", ref: Any = None, **extra) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "message": message or code}
         if isinstance(ref, (str, int)) and not isinstance(ref, bool):
             frame["ref"] = ref
+        frame.update(extra)
         await self.send_json(frame)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -193,6 +197,16 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         if method is None:
             await self.send_error("unknown_type", "unknown frame type", frame.get("ref"))
             return
+        if frame["type"] in self.sheddable:
+            retry_ms = admission.refuse()
+            if retry_ms is not None:
+                await self.send_error(
+                    "overloaded",
+                    "the server is busy; nothing was stored, resend shortly",
+                    frame.get("ref"),
+                    retry_after_ms=retry_ms,
+                )
+                return
         if frame["type"] in self.pipelined:
             await self._pipeline(method, frame)
             return
@@ -256,6 +270,7 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
 
     async def chat_event(self, message: dict[str, Any]) -> None:
         """Forwards a broadcast event to this client unless `wants` says otherwise."""
+        admission.delivered(message)
         event = message["event"]
         if event["type"] == "message.new" and event["message"]["id"] in self.own_ids:
             del self.own_ids[event["message"]["id"]]

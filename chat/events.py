@@ -6,7 +6,10 @@ database by id, so a lost event delays a message but never loses it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import secrets
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -20,6 +23,18 @@ from .batching import RoundTrips
 from .loops import PerLoop
 
 logger = logging.getLogger(__name__)
+
+#: This process's mark on the events it publishes, so that it can time their way back
+#: (chat/admission.py). A forked child gets its own.
+ORIGIN = secrets.token_hex(4)
+
+
+def _new_origin() -> None:
+    global ORIGIN
+    ORIGIN = secrets.token_hex(4)
+
+
+os.register_at_fork(after_in_child=_new_origin)
 
 AGENTS_GROUP = "agents"
 VISITORS_GROUP = "visitors"
@@ -88,29 +103,33 @@ class Publisher(RoundTrips[list]):
     loop. At 1,400 msg/s the events queued behind that lock for up to half a second while the
     loop itself ran less than 10 ms behind. Here the events that arrive while one round trip is
     under way go together in the next, on the layer's own connection pool (not its subscriber
-    connection), in the order they were published.
+    connection), in the order they were published. Each carries this process's ORIGIN and the
+    loop time it was published.
     """
 
-    def __init__(self, layer) -> None:
+    def __init__(self, layer, loop: asyncio.AbstractEventLoop) -> None:
         self.layer = layer
+        self.loop = loop
         super().__init__()
 
     def _empty(self) -> list:
         return []
 
     def _add(self, pending: list, items: list[tuple[str, dict[str, Any]]]) -> None:
-        pending.extend(items)
+        now = self.loop.time()
+        pending.extend((group, event, now) for group, event in items)
 
     def _failed(self, batch: list, exc: Exception) -> None:
         logger.warning("channel layer unavailable; %d event(s) not broadcast: %s", len(batch), exc)
 
-    async def _send(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+    async def _send(self, batch: list[tuple[str, dict[str, Any], float]]) -> None:
         loop_layer = self.layer._get_layer()
         by_shard: dict[Any, list[tuple[str, bytes]]] = defaultdict(list)
-        for group, event in batch:
+        for group, event, published_at in batch:
             channel = loop_layer._get_group_channel_name(group)
+            message = {**envelope(event), "origin": ORIGIN, "published_at": published_at}
             by_shard[loop_layer._get_shard(channel)].append(
-                (channel, self.layer.serialize(envelope(event)))
+                (channel, self.layer.serialize(message))
             )
         for shard, items in by_shard.items():
             shard._ensure_redis()
@@ -120,7 +139,7 @@ class Publisher(RoundTrips[list]):
                 await pipe.execute()
 
 
-def _publisher(_loop) -> Publisher | None:
+def _publisher(loop: asyncio.AbstractEventLoop) -> Publisher | None:
     layer = get_channel_layer()
     try:
         # The pub/sub layer's own naming, sharding and connections; any other layer (the
@@ -129,7 +148,7 @@ def _publisher(_loop) -> Publisher | None:
         loop_layer._get_group_channel_name, loop_layer._get_shard  # noqa: B018
     except AttributeError:
         return None
-    return Publisher(layer)
+    return Publisher(layer, loop)
 
 
 _publishers: PerLoop[Publisher | None] = PerLoop(_publisher)

@@ -293,6 +293,15 @@ AGENT_SOCKET_RECHECK_SECONDS = env.int("AGENT_SOCKET_RECHECK_SECONDS", default=1
 # every this many seconds (0: never), and everything is collected once every this many seconds.
 CHAT_GC_FREEZE_SECONDS = env.float("CHAT_GC_FREEZE_SECONDS", default=10.0)
 CHAT_GC_FULL_COLLECT_SECONDS = env.float("CHAT_GC_FULL_COLLECT_SECONDS", default=600.0)
+# Load shedding (chat/admission.py): new messages are refused with `overloaded` while the process
+# has stayed this far behind for half a second (0 turns it off); clients resend after about
+# CHAT_SHED_RETRY_MS.
+CHAT_SHED_LAG_MS = env.int("CHAT_SHED_LAG_MS", default=250)
+if CHAT_SHED_LAG_MS < 0:
+    raise ImproperlyConfigured("CHAT_SHED_LAG_MS must be 0 (off) or a number of milliseconds.")
+CHAT_SHED_RETRY_MS = env.int("CHAT_SHED_RETRY_MS", default=1000)
+if not 100 <= CHAT_SHED_RETRY_MS <= 60000:
+    raise ImproperlyConfigured("CHAT_SHED_RETRY_MS must be between 100 and 60000.")
 # Threads (each with a database connection) per Daphne process for websocket work.
 CHAT_DB_THREADS = env.int("CHAT_DB_THREADS", default=8)
 # On PostgreSQL, messages into active conversations are stored from the event loop with group

@@ -273,7 +273,7 @@ function dispatch(ev) {
       }
       for (const m of ev.messages) addMessage(m);
       // Messages typed while the connection was down: the server stores each once.
-      for (const [id, item] of state.outbox) send({ type: "message.send", client_msg_id: id, ...item });
+      for (const id of state.outbox.keys()) sendPending(id);
       setConn(T.connected, true);
       renderAll();
       if (state.current === null && state.chats.size) selectChat(state.chats.keys().next().value);
@@ -400,6 +400,7 @@ function dispatch(ev) {
         state.queue.delete(ev.ref);
         renderQueue();
       }
+      if (typeof ev.ref === "string" && state.outbox.has(ev.ref) && messageRefused(ev)) break;
       announce(T[`error_${ev.code}`] || fmt(T.error_generic, ev.message || ev.code));
       break;
     default:
@@ -508,7 +509,7 @@ function pendingNode(id, item) {
   const node = messageNode({ id: 0, sender: "agent", author_name: state.me.name, text: item.text, created_at: null });
   node.classList.add("pending");
   node.dataset.pending = id;
-  node.querySelector(".meta").append(el("span", { text: ` · ${T.sending}` }));
+  node.querySelector(".meta").append(" · ", el("span", { class: "state", text: T.sending }));
   return node;
 }
 
@@ -624,6 +625,41 @@ function typing(active) {
   send({ type: "typing", conversation_id: state.current, active });
 }
 
+// A message refused for a passing reason (a busy server, a database hiccup, a rate limit) is
+// resent after the delay the server asks for, or a few seconds; one refused for good leaves the
+// outbox and is marked as not sent. Returns whether the error is dealt with (not announced).
+const RESEND_AFTER = { overloaded: 1000, not_stored: 3000, server_error: 3000, rate_limited: 5000 };
+
+function messageRefused(ev) {
+  const id = ev.ref;
+  const base = RESEND_AFTER[ev.code];
+  const node = document.querySelector(`[data-pending="${CSS.escape(id)}"]`);
+  if (base === undefined) {
+    state.outbox.delete(id);
+    if (node) {
+      node.classList.replace("pending", "failed");
+      node.removeAttribute("data-pending");
+      node.querySelector(".state").textContent = T.not_sent;
+    }
+    return false;
+  }
+  const item = state.outbox.get(id);
+  if (node) node.querySelector(".state").textContent = T.retrying;
+  clearTimeout(item.retry);
+  const wait = Math.max(base, ev.retry_after_ms || 0);
+  item.retry = setTimeout(() => sendPending(id), wait + Math.random() * wait);
+  return ev.code !== "rate_limited";
+}
+
+function sendPending(id) {
+  const item = state.outbox.get(id);
+  if (!item) return;
+  clearTimeout(item.retry);
+  const frame = { type: "message.send", client_msg_id: id, ref: id, conversation_id: item.conversation_id, text: item.text };
+  const state_ = document.querySelector(`[data-pending="${CSS.escape(id)}"] .state`);
+  if (send(frame) && state_) state_.textContent = T.sending;
+}
+
 function sendMessage() {
   const box = $("text");
   const text = box.value.trim();
@@ -631,8 +667,8 @@ function sendMessage() {
   const id = newId();
   const frame = { conversation_id: state.current, text };
   state.outbox.set(id, frame);
-  send({ type: "message.send", client_msg_id: id, ...frame });
   $("log").append(pendingNode(id, frame));
+  sendPending(id);
   scrollLog();
   box.value = "";
   clearTimeout(typingTimer);

@@ -285,9 +285,11 @@ function onError(f) {
     setState(item.li, S.retrying, true);
     note(S.slow);
     setTimeout(flush, 5000 + Math.random() * 5000);
-  } else if (f.code === "not_stored" || f.code === "server_error") {
+  } else if (f.code === "overloaded" || f.code === "not_stored" || f.code === "server_error") {
+    // A busy server says when to come back; spread over twice that, so not all at once.
+    const wait = f.retry_after_ms || 3000;
     setState(item.li, S.retrying, true);
-    setTimeout(flush, 3000 + Math.random() * 3000);
+    setTimeout(flush, wait + Math.random() * wait);
   } else {
     // unavailable, closed, too_long...: resending would fail the same way.
     outbox.delete(String(f.ref));

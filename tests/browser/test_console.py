@@ -7,6 +7,7 @@ the console only.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -333,6 +334,76 @@ def test_the_console_reconnects_and_catches_up_on_missed_messages(alice, chat_se
             # Nothing shown twice.
             expect(agent.locator("#log li", has_text="Missed me?")).to_have_count(1)
             expect(agent.locator("#log li", has_text="Sorry, I was cut off.")).to_have_count(1)
+            expect(agent.locator("#log li.pending")).to_have_count(0)
+            visitor.ws.close()
+        finally:
+            browser.close()
+
+
+def test_the_console_resends_what_a_busy_server_refused_and_marks_what_it_refused_for_good(
+    alice, chat_server
+):
+    base = chat_server
+    profile = profile_get(user=alice)
+    profile.language = "en"
+    profile.save(update_fields=["language"])
+    guidance_acknowledge(user=alice, actor_ip=None)
+    answered: list[str] = []
+
+    def refuse_first_tries(route):
+        # Between the console and the server: the first try of each message is answered as
+        # a busy server would answer it ("Busy?") or as a closed chat would ("Too late").
+        server = route.connect_to_server()
+
+        def from_page(message):
+            frame = json.loads(message)
+            if frame.get("type") == "message.send" and frame["client_msg_id"] not in answered:
+                answered.append(frame["client_msg_id"])
+                code = "overloaded" if frame["text"] == "Busy?" else "closed"
+                route.send(
+                    json.dumps(
+                        {"type": "error", "code": code, "message": code, "ref": frame["ref"]}
+                        | ({"retry_after_ms": 300} if code == "overloaded" else {})
+                    )
+                )
+                return
+            server.send(message)
+
+        route.on_message(from_page)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context()
+            context.route_web_socket(re.compile(r".*/ws/agent/$"), refuse_first_tries)
+            agent = context.new_page()
+            _sign_in(agent, base, "alice")
+            expect(agent.locator("#conn")).to_have_text("Connected")
+            agent.select_option("#presence", "online")
+            visitor = Visitor(base)
+            visitor.send({"type": "hello"})
+            visitor.until(lambda f: f.get("agents_online") is True)
+            visitor.send({"type": "conversation.start", "text": "Hello?", "client_msg_id": "v1"})
+            visitor.until(lambda f: f["type"] == "conversation.started")
+            agent.locator("#queue .queue-item button").click()
+            expect(agent.locator("#log")).to_contain_text("Hello?")
+
+            agent.fill("#text", "Busy?")
+            agent.press("#text", "Enter")
+            expect(agent.locator("#log li.pending")).to_contain_text("not sent yet, retrying")
+            # Resent by itself after the wait the server asked for, stored and shown once.
+            expect(agent.locator("#log li.pending")).to_have_count(0, timeout=10000)
+            expect(agent.locator("#log li", has_text="Busy?")).to_have_count(1)
+            reply = visitor.until(
+                lambda f: f["type"] == "message.new" and f["message"]["sender"] == "agent"
+            )
+            assert reply["message"]["text"] == "Busy?"
+
+            agent.fill("#text", "Too late")
+            agent.press("#text", "Enter")
+            expect(agent.locator("#log li.failed")).to_contain_text("not sent")
+            agent.wait_for_timeout(2500)
+            assert answered.count(answered[-1]) == 1, "refused for good is not resent"
             expect(agent.locator("#log li.pending")).to_have_count(0)
             visitor.ws.close()
         finally:

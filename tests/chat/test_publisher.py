@@ -21,7 +21,7 @@ REDIS = "redis://127.0.0.1:6379/0"
 async def test_events_published_together_share_round_trips_and_arrive_in_order(monkeypatch):
     layer = RedisPubSubChannelLayer(hosts=[REDIS], prefix=f"test-pub-{uuid.uuid4().hex[:8]}")
     monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
-    publisher = events._publisher(None)
+    publisher = events._publisher(asyncio.get_running_loop())
     assert isinstance(publisher, Publisher), "the pinned channels-redis still has what it needs"
     channel = await layer.new_channel()
     await layer.group_add("conv.1", channel)
@@ -54,7 +54,7 @@ async def test_a_dead_redis_loses_the_events_with_a_warning_and_holds_nobody_up(
 ):
     layer = RedisPubSubChannelLayer(hosts=["redis://127.0.0.1:9/0"], prefix="test-pub-dead")
     monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
-    publisher = events._publisher(None)
+    publisher = events._publisher(asyncio.get_running_loop())
     await asyncio.wait_for(
         asyncio.gather(*(publisher.add([("conv.1", {"type": "typing"})]) for _ in range(20))),
         timeout=5,
@@ -66,7 +66,7 @@ async def test_a_dead_redis_loses_the_events_with_a_warning_and_holds_nobody_up(
 async def test_other_layers_get_their_events_one_group_send_at_a_time(monkeypatch):
     layer = InMemoryChannelLayer()
     monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
-    assert events._publisher(None) is None
+    assert events._publisher(asyncio.get_running_loop()) is None
     events._publishers.reset()
     channel = await layer.new_channel()
     await layer.group_add("conv.7", channel)
