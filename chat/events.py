@@ -95,6 +95,11 @@ def collect(func: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, list[
     return result, outbox
 
 
+#: A round trip not answered within this time is given up (its events are hints; clients catch
+#: up from the database), so that a Redis that hangs instead of refusing holds nobody for long.
+PUBLISH_TIMEOUT_SECONDS = 5.0
+
+
 class Publisher(RoundTrips[list]):
     """Events of one event loop published together, one pipelined round trip at a time.
 
@@ -131,12 +136,17 @@ class Publisher(RoundTrips[list]):
             by_shard[loop_layer._get_shard(channel)].append(
                 (channel, self.layer.serialize(message))
             )
-        for shard, items in by_shard.items():
-            shard._ensure_redis()
-            async with shard._redis.pipeline(transaction=False) as pipe:
-                for channel, payload in items:
-                    pipe.publish(channel, payload)
-                await pipe.execute()
+        async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+            for shard, items in by_shard.items():
+                shard._ensure_redis()
+                if len(items) == 1:
+                    # Alone (light load): a plain command costs less than a pipeline of one.
+                    await shard._redis.publish(*items[0])
+                    continue
+                async with shard._redis.pipeline(transaction=False) as pipe:
+                    for channel, payload in items:
+                        pipe.publish(channel, payload)
+                    await pipe.execute()
 
 
 def _publisher(loop: asyncio.AbstractEventLoop) -> Publisher | None:

@@ -64,6 +64,15 @@ def agent_online(alice):
     return alice
 
 
+async def receive_type(comm, kind: str, limit: int = 20, timeout: float = 5) -> dict:
+    """The next frame of type `kind` on `comm`, skipping up to `limit` others."""
+    for _ in range(limit):
+        frame = await comm.receive_json_from(timeout=timeout)
+        if frame["type"] == kind:
+            return frame
+    raise AssertionError(f"no {kind} frame")
+
+
 def visitor_communicator(
     *, origin: str = ORIGIN, ip: str = "203.0.113.7", headers=None
 ) -> WebsocketCommunicator:

@@ -6,17 +6,12 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat.models import Conversation
-from tests.conftest import agent_communicator, visitor_communicator
+from tests.conftest import agent_communicator, receive_type, visitor_communicator
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
-async def _receive_type(comm, kind, limit=10):
-    for _ in range(limit):
-        frame = await comm.receive_json_from(timeout=3)
-        if frame["type"] == kind:
-            return frame
-    raise AssertionError(f"no {kind} frame")
+_receive_type = receive_type
 
 
 async def test_an_agent_takes_a_chat_and_the_visitor_sees_the_agent_name(agent_online):

@@ -16,19 +16,14 @@ from agents.models import AgentProfile
 from agents.roles import AGENT
 from agents.services import guidance_acknowledge
 from helao_chat.asgi import application
-from tests.conftest import ORIGIN, agent_communicator, visitor_communicator
+from tests.conftest import ORIGIN, agent_communicator, receive_type, visitor_communicator
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 PAGE = {"url": "https://shop.example/cart", "title": "Cart", "referrer": "https://search.example/"}
 
 
-async def _receive_type(comm, kind, limit=20):
-    for _ in range(limit):
-        frame = await comm.receive_json_from(timeout=5)
-        if frame["type"] == kind:
-            return frame
-    raise AssertionError(f"no {kind} frame")
+_receive_type = receive_type
 
 
 async def _closed(comm, limit=20) -> int:

@@ -406,6 +406,53 @@ def test_a_message_typed_while_offline_is_sent_once_on_reconnect(agent, site, br
     context.close()
 
 
+def test_messages_a_busy_server_refused_are_resent_after_the_wait_it_asked_for(
+    agent, site, browser
+):
+    _, _, write = site
+    url = write("busy.html", title="Busy")
+    context = browser.new_context()
+    refused: list[str] = []
+
+    def route(ws):
+        # Between the panel and the chat server: the first try of each message is answered as
+        # a server shedding load answers it.
+        server = ws.connect_to_server()
+
+        def from_page(message):
+            frame = json.loads(message)
+            kind = frame.get("type")
+            if kind in ("conversation.start", "message.send") and (
+                frame["client_msg_id"] not in refused
+            ):
+                refused.append(frame["client_msg_id"])
+                busy = {"type": "error", "code": "overloaded", "message": "the server is busy"}
+                ws.send(json.dumps({**busy, "ref": frame["ref"], "retry_after_ms": 1500}))
+                return
+            server.send(message)
+
+        ws.on_message(from_page)
+
+    context.route_web_socket(re.compile(r"/ws/visitor/$"), route)
+    page = context.new_page()
+    page.goto(url)
+    _launcher(page).click()
+    panel = page.frame_locator("iframe[title='Chat']")
+    for n, text in enumerate(("First, while busy", "Second, while busy"), start=1):
+        panel.locator("#hc-input").fill(text)
+        panel.locator("#hc-input").press("Enter")
+        mine = panel.locator(".msg.mine").nth(n - 1)
+        expect(mine.locator(".state")).to_have_text("Not sent yet, retrying…")
+        expect(mine.locator(".state")).to_have_text("Sent", timeout=10000)
+        assert len(refused) == n
+    conversation_id = agent.wait("queue.message")["conversation_id"]
+    agent.send({"type": "conversation.claim", "conversation_id": conversation_id})
+    texts = [m["text"] for m in agent.wait("conversation.claim.ok")["messages"]]
+    assert texts.count("First, while busy") == 1 and texts.count("Second, while busy") == 1
+    expect(panel.locator(".msg.mine")).to_have_count(2)
+    context.close()
+
+
 FEEDBACK_JS = """
 export function renderFeedback(container, { token, reference, lang }) {
   const p = document.createElement("p");

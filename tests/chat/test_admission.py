@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from chat import admission, events
 from chat.admission import STEP, SUSTAIN, TICK, Admission
 from chat.models import Message
-from tests.conftest import agent_communicator, visitor_communicator
+from tests.conftest import agent_communicator, receive_type, visitor_communicator
 
 pytestmark = pytest.mark.asyncio
 
@@ -112,12 +112,7 @@ async def test_refusals_ask_for_a_spread_out_resend_and_none_when_switched_off(s
 # --- on the sockets ------------------------------------------------------------------------------
 
 
-async def _frame(comm, kind, limit=10):
-    for _ in range(limit):
-        frame = await comm.receive_json_from(timeout=5)
-        if frame["type"] == kind:
-            return frame
-    raise AssertionError(f"no {kind} frame")
+_frame = receive_type
 
 
 @pytest.mark.django_db(transaction=True)

@@ -73,3 +73,20 @@ async def test_other_layers_get_their_events_one_group_send_at_a_time(monkeypatc
     await events.publish([("conv.7", {"type": "message.new", "n": 1})])
     assert (await layer.receive(channel))["event"] == {"type": "message.new", "n": 1}
     events._publishers.reset()
+
+
+async def test_a_redis_that_never_answers_holds_the_events_only_until_the_timeout(
+    monkeypatch, caplog
+):
+    async def silent(reader, writer):
+        await reader.read(-1)  # takes every command, answers none
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    layer = RedisPubSubChannelLayer(hosts=[f"redis://127.0.0.1:{port}/0"], prefix="test-pub-hang")
+    monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(events, "PUBLISH_TIMEOUT_SECONDS", 0.3)
+    publisher = events._publisher(asyncio.get_running_loop())
+    await asyncio.wait_for(publisher.add([("conv.1", {"type": "message.new"})]), timeout=3)
+    assert "1 event(s) not broadcast" in caplog.text
+    server.close()

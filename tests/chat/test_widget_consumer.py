@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 
 from chat.models import Conversation, HostContext, Message, OpeningHours, PageVisit
 from chat.models import VisitorConnection as Connection
-from tests.conftest import agent_communicator, visitor_communicator
+from tests.conftest import agent_communicator, receive_type, visitor_communicator
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -18,12 +18,7 @@ PAGE = {"url": "https://www.example.org/", "title": "Home", "referrer": ""}
 SCRIPT = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
-async def _frame(comm, kind, limit=10):
-    for _ in range(limit):
-        frame = await comm.receive_json_from(timeout=5)
-        if frame["type"] == kind:
-            return frame
-    raise AssertionError(f"no {kind} frame")
+_frame = receive_type
 
 
 async def _error(comm, frame) -> dict:
