@@ -395,7 +395,7 @@ def write(r: dict[str, Any], s: dict[str, Any], output: str) -> Path:
                 "Visitors and agent sockets alternate between the two processes, so most "
                 "messages cross processes through Redis. The ramp starts at the single "
                 "process's maximum and steps down if that fails: on two cores shared with the "
-                "load generator, PostgreSQL and Redis, one process past ~1,000 msg/s already "
+                "load generator, PostgreSQL and Redis, one process near its own maximum already "
                 "leaves no core free, so a second process adds cross-process traffic, not "
                 "capacity; on a machine with cores to spare it would add capacity.",
                 "",
