@@ -369,6 +369,7 @@ def test_a_message_typed_while_offline_is_sent_once_on_reconnect(agent, site, br
     page.goto(url)
     _launcher(page).click()
     panel = page.frame_locator("iframe[title='Chat']")
+    expect(panel.locator("#hc-input")).to_be_focused()
     panel.locator("#hc-input").fill("Before the outage")
     panel.locator("#hc-input").press("Enter")
     expect(panel.locator(".msg.mine .state")).to_have_text("Sent")
@@ -438,6 +439,8 @@ def test_messages_a_busy_server_refused_are_resent_after_the_wait_it_asked_for(
     page.goto(url)
     _launcher(page).click()
     panel = page.frame_locator("iframe[title='Chat']")
+    # The panel's script has taken over the box (before that, Enter is a new line).
+    expect(panel.locator("#hc-input")).to_be_focused()
     for n, text in enumerate(("First, while busy", "Second, while busy"), start=1):
         panel.locator("#hc-input").fill(text)
         panel.locator("#hc-input").press("Enter")
