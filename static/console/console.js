@@ -656,8 +656,8 @@ function sendPending(id) {
   if (!item) return;
   clearTimeout(item.retry);
   const frame = { type: "message.send", client_msg_id: id, ref: id, conversation_id: item.conversation_id, text: item.text };
-  const state_ = document.querySelector(`[data-pending="${CSS.escape(id)}"] .state`);
-  if (send(frame) && state_) state_.textContent = T.sending;
+  const label = document.querySelector(`[data-pending="${CSS.escape(id)}"] .state`);
+  if (send(frame) && label) label.textContent = T.sending;
 }
 
 function sendMessage() {
