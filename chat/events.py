@@ -149,7 +149,8 @@ class Publisher(RoundTrips[list]):
                     await pipe.execute()
 
 
-def _publisher(loop: asyncio.AbstractEventLoop) -> Publisher | None:
+def _publisher(loop: asyncio.AbstractEventLoop) -> Publisher | bool:
+    """This loop's publisher, or False (not None: that would be asked again on every event)."""
     layer = get_channel_layer()
     try:
         # The pub/sub layer's own naming, sharding and connections; any other layer (the
@@ -157,11 +158,11 @@ def _publisher(loop: asyncio.AbstractEventLoop) -> Publisher | None:
         loop_layer = layer._get_layer()
         loop_layer._get_group_channel_name, loop_layer._get_shard  # noqa: B018
     except AttributeError:
-        return None
+        return False
     return Publisher(layer, loop)
 
 
-_publishers: PerLoop[Publisher | None] = PerLoop(_publisher)
+_publishers: PerLoop[Publisher | bool] = PerLoop(_publisher)
 
 
 async def publish(outbox: list[tuple[str, dict[str, Any]]]) -> None:
@@ -169,7 +170,7 @@ async def publish(outbox: list[tuple[str, dict[str, Any]]]) -> None:
     if not outbox:
         return
     publisher = _publishers.get()
-    if publisher is not None:
+    if publisher is not False:
         await publisher.add(outbox)
         return
     layer = get_channel_layer()

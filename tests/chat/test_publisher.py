@@ -66,12 +66,16 @@ async def test_a_dead_redis_loses_the_events_with_a_warning_and_holds_nobody_up(
 async def test_other_layers_get_their_events_one_group_send_at_a_time(monkeypatch):
     layer = InMemoryChannelLayer()
     monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
-    assert events._publisher(asyncio.get_running_loop()) is None
     events._publishers.reset()
+    asked = []
+    real = events._publisher
+    monkeypatch.setattr(events._publishers, "factory", lambda loop: asked.append(1) or real(loop))
     channel = await layer.new_channel()
     await layer.group_add("conv.7", channel)
-    await events.publish([("conv.7", {"type": "message.new", "n": 1})])
-    assert (await layer.receive(channel))["event"] == {"type": "message.new", "n": 1}
+    for n in (1, 2):
+        await events.publish([("conv.7", {"type": "message.new", "n": n})])
+    assert [(await layer.receive(channel))["event"]["n"] for _ in (1, 2)] == [1, 2]
+    assert asked == [1], "asked once per event loop, not per event"
     events._publishers.reset()
 
 
