@@ -11,11 +11,11 @@ delivered; pings, typing, syncs, presence and the console's other frames go on a
 
 How far behind is measured two ways, and either counts:
 - the event loop: a timer due every TICK seconds fires late by as long as the loop was busy;
-- the way back of the process's own events: each event published here carries its origin and
-  the loop time it was published (chat/events.py); when it comes back through Redis to a socket
-  of this process (the sender's own socket follows its chat, so every message does), the time
-  it took is what the publish queue, Redis and the subscriber connection added. At saturation
-  that is where the queue grows while the loop itself runs on time.
+- the way back of the process's own messages: each event published here carries the loop time
+  it was published (chat/events.py); when a message comes back through Redis to the socket that
+  sent it (which follows its chat, so every stored message does), the time it took is what the
+  publish queue, Redis and the subscriber connection added. At saturation that is where the
+  queue grows while the loop itself runs on time.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from typing import Any
 
 from django.conf import settings
 
-from . import events
 from .loops import PerLoop
 
 logger = logging.getLogger(__name__)
@@ -111,16 +110,10 @@ def enabled() -> bool:
     return settings.CHAT_SHED_LAG_MS > 0
 
 
-def start() -> None:
-    """Starts measuring on the running loop (at the first socket, so that lag is known early)."""
-    if enabled():
-        _admissions.get()
-
-
 def delivered(message: dict[str, Any]) -> None:
-    """Times an event that came back to this process from its own publish."""
+    """Times this process's own message, back from Redis at the socket that sent it."""
     published_at = message.get("published_at")
-    if published_at is not None and message.get("origin") == events.ORIGIN and enabled():
+    if published_at is not None and enabled():
         _admissions.get().delivered(published_at)
 
 

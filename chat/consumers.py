@@ -95,7 +95,6 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         self.last_frame_at = loop.time()
         self.own_ids: dict[int, None] = {}
         self.in_flight: dict[Any, asyncio.Task] = {}
-        admission.start()
         await super().websocket_connect(message)
         # A timer, not a task per socket: idle sockets are most sockets, and a sleeping task
         # with its coroutine costs several times the memory of a timer handle.
@@ -270,10 +269,12 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
 
     async def chat_event(self, message: dict[str, Any]) -> None:
         """Forwards a broadcast event to this client unless `wants` says otherwise."""
-        admission.delivered(message)
         event = message["event"]
         if event["type"] == "message.new" and event["message"]["id"] in self.own_ids:
+            # This socket's own message, back from Redis: how long that took tells the process
+            # how far behind it runs.
             del self.own_ids[event["message"]["id"]]
+            admission.delivered(message)
             return
         if await self.wants(event):
             await self.send_json(event)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -23,18 +21,6 @@ from .batching import RoundTrips
 from .loops import PerLoop
 
 logger = logging.getLogger(__name__)
-
-#: This process's mark on the events it publishes, so that it can time their way back
-#: (chat/admission.py). A forked child gets its own.
-ORIGIN = secrets.token_hex(4)
-
-
-def _new_origin() -> None:
-    global ORIGIN
-    ORIGIN = secrets.token_hex(4)
-
-
-os.register_at_fork(after_in_child=_new_origin)
 
 AGENTS_GROUP = "agents"
 VISITORS_GROUP = "visitors"
@@ -108,8 +94,8 @@ class Publisher(RoundTrips[list]):
     loop. At 1,400 msg/s the events queued behind that lock for up to half a second while the
     loop itself ran less than 10 ms behind. Here the events that arrive while one round trip is
     under way go together in the next, on the layer's own connection pool (not its subscriber
-    connection), in the order they were published. Each carries this process's ORIGIN and the
-    loop time it was published.
+    connection), in the order they were published. Each carries the loop time it was published,
+    which its sender's socket reads when it comes back (chat/admission.py).
     """
 
     def __init__(self, layer, loop: asyncio.AbstractEventLoop) -> None:
@@ -132,7 +118,7 @@ class Publisher(RoundTrips[list]):
         by_shard: dict[Any, list[tuple[str, bytes]]] = defaultdict(list)
         for group, event, published_at in batch:
             channel = loop_layer._get_group_channel_name(group)
-            message = {**envelope(event), "origin": ORIGIN, "published_at": published_at}
+            message = {**envelope(event), "published_at": published_at}
             by_shard[loop_layer._get_shard(channel)].append(
                 (channel, self.layer.serialize(message))
             )

@@ -8,8 +8,9 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import admission, events
+from chat import admission
 from chat.admission import STEP, SUSTAIN, TICK, Admission
+from chat.consumers import VisitorConsumer
 from chat.models import Message
 from tests.conftest import agent_communicator, receive_type, visitor_communicator
 
@@ -82,17 +83,33 @@ async def test_a_late_event_loop_counts_as_much_as_a_slow_way_back(settings):
     adm.close()
 
 
-async def test_only_this_processs_own_events_are_timed(settings):
+async def test_only_the_senders_own_messages_are_timed(settings):
     settings.CHAT_SHED_LAG_MS = 250
     admission.reset()
     adm = admission._admissions.get()
     now = asyncio.get_running_loop().time()
-    admission.delivered({"origin": "someone-else", "published_at": now - 5})
-    admission.delivered({"type": "chat.event"})
+    sent = []
+    socket = VisitorConsumer()
+    socket.own_ids = {7: None}  # this socket sent message 7 and was acknowledged
+    socket.send_json = lambda frame: _append(sent, frame)
+
+    def event(message_id, **stamp):
+        new = {"type": "message.new", "conversation_id": 1, "message": {"id": message_id}}
+        return {"type": "chat.event", "event": new, **stamp}
+
+    # Someone else's message (perhaps from another process, another clock), and one unstamped.
+    await socket.chat_event(event(8, published_at=now - 5))
+    await socket.chat_event(event(9))
     assert adm.echo_max == 0
-    admission.delivered({"origin": events.ORIGIN, "published_at": now - 5})
+    assert [f["message"]["id"] for f in sent] == [8, 9]
+    await socket.chat_event(event(7, published_at=now - 5))
     assert adm.echo_max >= 5
+    assert len(sent) == 2, "the sender's own message is not sent back to it"
     admission.reset()
+
+
+async def _append(frames, frame):
+    frames.append(frame)
 
 
 async def test_refusals_ask_for_a_spread_out_resend_and_none_when_switched_off(settings):
