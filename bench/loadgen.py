@@ -34,6 +34,14 @@ HEARTBEAT_SECONDS = 10.0
 START_ATTEMPTS = 5
 
 
+class Refused(RuntimeError):
+    """The server answered a frame with an error; `code` is the error's code."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"server refused: {code}")
+        self.code = code
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -133,7 +141,7 @@ class Sock:
         if fut is None or fut.done():
             return False
         if error:
-            fut.set_exception(RuntimeError(f"server refused: {value}"))
+            fut.set_exception(Refused(value))
         else:
             fut.set_result(value)
         return True
@@ -280,7 +288,8 @@ class ProductProtocol(BaselineProtocol):
             if refused not in done:
                 raise RuntimeError("conversation.start timed out")
             error = refused.exception()
-            if "overloaded" not in str(error) or attempt == START_ATTEMPTS - 1:
+            busy = isinstance(error, Refused) and error.code == "overloaded"
+            if not busy or attempt == START_ATTEMPTS - 1:
                 raise error
             # As the panel does: a busy server is asked again after the wait it named.
             run.setup_errors["start refused as overloaded, resent"] += 1

@@ -73,6 +73,19 @@ async def receive_type(comm, kind: str, limit: int = 20, timeout: float = 5) -> 
     raise AssertionError(f"no {kind} frame")
 
 
+def count_round_trips(batcher) -> list:
+    """Records every round trip a `chat.batching.RoundTrips` makes from now on (its batches)."""
+    trips: list = []
+    real = batcher._send
+
+    async def counted(batch):
+        trips.append(batch)
+        await real(batch)
+
+    batcher._send = counted
+    return trips
+
+
 def visitor_communicator(
     *, origin: str = ORIGIN, ip: str = "203.0.113.7", headers=None
 ) -> WebsocketCommunicator:

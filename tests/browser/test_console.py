@@ -68,6 +68,26 @@ def _sign_in(page, base: str, username: str) -> None:
     page.locator("form.card button[type=submit]").click()
 
 
+def _online_with_a_chat(context, base: str) -> tuple:
+    """Alice online in a console of `context`, with a visitor's new chat taken: (page, visitor)."""
+    agent = context.new_page()
+    _sign_in(agent, base, "alice")
+    expect(agent.locator("#conn")).to_have_text("Connected")
+    agent.select_option("#presence", "online")
+    visitor = Visitor(base)
+    visitor.send({"type": "hello"})
+    visitor.until(
+        lambda f: f.get("agents_online") is True and f["type"] in ("welcome", "availability")
+    )
+    visitor.send(
+        {"type": "conversation.start", "text": "Hello?", "client_msg_id": "v1", "page": PAGE}
+    )
+    visitor.until(lambda f: f["type"] == "conversation.started")
+    agent.locator("#queue .queue-item button").click()
+    expect(agent.locator("#log")).to_contain_text("Hello?")
+    return agent, visitor
+
+
 def test_an_agent_answers_follows_transfers_and_closes_a_chat(alice, bob, charlie, chat_server):
     from axe_playwright_python.sync_playwright import Axe
 
@@ -291,28 +311,7 @@ def test_the_console_reconnects_and_catches_up_on_missed_messages(alice, chat_se
         try:
             context = browser.new_context()
             context.add_init_script(SOCKET_SPY)
-            agent = context.new_page()
-            _sign_in(agent, base, "alice")
-            expect(agent.locator("#conn")).to_have_text("Connected")
-            agent.select_option("#presence", "online")
-            visitor = Visitor(base)
-            visitor.send({"type": "hello"})
-            visitor.until(
-                lambda f: (
-                    f.get("agents_online") is True and f["type"] in ("welcome", "availability")
-                )
-            )
-            visitor.send(
-                {
-                    "type": "conversation.start",
-                    "text": "Hello?",
-                    "client_msg_id": "v1",
-                    "page": PAGE,
-                }
-            )
-            visitor.until(lambda f: f["type"] == "conversation.started")
-            agent.locator("#queue .queue-item button").click()
-            expect(agent.locator("#log")).to_contain_text("Hello?")
+            agent, visitor = _online_with_a_chat(context, base)
 
             agent.evaluate("window.__hold = true; window.__sockets.at(-1).close()")
             expect(agent.locator("#conn")).to_contain_text("reconnecting")
@@ -376,17 +375,7 @@ def test_the_console_resends_what_a_busy_server_refused_and_marks_what_it_refuse
         try:
             context = browser.new_context()
             context.route_web_socket(re.compile(r".*/ws/agent/$"), refuse_first_tries)
-            agent = context.new_page()
-            _sign_in(agent, base, "alice")
-            expect(agent.locator("#conn")).to_have_text("Connected")
-            agent.select_option("#presence", "online")
-            visitor = Visitor(base)
-            visitor.send({"type": "hello"})
-            visitor.until(lambda f: f.get("agents_online") is True)
-            visitor.send({"type": "conversation.start", "text": "Hello?", "client_msg_id": "v1"})
-            visitor.until(lambda f: f["type"] == "conversation.started")
-            agent.locator("#queue .queue-item button").click()
-            expect(agent.locator("#log")).to_contain_text("Hello?")
+            agent, visitor = _online_with_a_chat(context, base)
 
             agent.fill("#text", "Busy?")
             agent.press("#text", "Enter")

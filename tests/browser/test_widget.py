@@ -152,6 +152,17 @@ def _launcher(page):
     return page.get_by_role("button", name="Open chat")
 
 
+def _open_panel(context, url: str):
+    """A new page of `url` with the chat panel open and its script in charge of the message box
+    (before that, Enter is a new line in the textarea and nothing is sent)."""
+    page = context.new_page()
+    page.goto(url)
+    _launcher(page).click()
+    panel = page.frame_locator("iframe[title='Chat']")
+    expect(panel.locator("#hc-input")).to_be_focused()
+    return page, panel
+
+
 def test_a_visitor_chats_across_pages_of_a_host_site_with_an_agent(agent, site, browser):
     host, chat, write = site
     first = write("page1.html", title="Courses")
@@ -365,11 +376,7 @@ def test_a_message_typed_while_offline_is_sent_once_on_reconnect(agent, site, br
         network["sockets"].append(ws)
 
     context.route_web_socket(re.compile(r"/ws/visitor/$"), route)
-    page = context.new_page()
-    page.goto(url)
-    _launcher(page).click()
-    panel = page.frame_locator("iframe[title='Chat']")
-    expect(panel.locator("#hc-input")).to_be_focused()
+    page, panel = _open_panel(context, url)
     panel.locator("#hc-input").fill("Before the outage")
     panel.locator("#hc-input").press("Enter")
     expect(panel.locator(".msg.mine .state")).to_have_text("Sent")
@@ -435,12 +442,7 @@ def test_messages_a_busy_server_refused_are_resent_after_the_wait_it_asked_for(
         ws.on_message(from_page)
 
     context.route_web_socket(re.compile(r"/ws/visitor/$"), route)
-    page = context.new_page()
-    page.goto(url)
-    _launcher(page).click()
-    panel = page.frame_locator("iframe[title='Chat']")
-    # The panel's script has taken over the box (before that, Enter is a new line).
-    expect(panel.locator("#hc-input")).to_be_focused()
+    _, panel = _open_panel(context, url)
     for n, text in enumerate(("First, while busy", "Second, while busy"), start=1):
         panel.locator("#hc-input").fill(text)
         panel.locator("#hc-input").press("Enter")
