@@ -11,9 +11,10 @@ from typing import Any
 from django.conf import settings
 
 from chat import events, services, writer
-from chat.consumers import CLOSE_FORBIDDEN, JsonFrameConsumer, _int, _messages_after
+from chat.consumers import JsonFrameConsumer, _int, _messages_after
 from chat.loops import PerLoop
 from chat.models import Conversation, Message
+from chat.protocol import Close
 from chat.serializers import conversation_summary, message_dict
 from chat.services import ChatError
 
@@ -69,42 +70,43 @@ class AgentConsumer(JsonFrameConsumer):
         self.session_key = getattr(self.scope.get("session"), "session_key", None)
         if not self.origin_allowed():
             logger.warning("agent websocket refused: origin not allowed")
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.close(code=Close.FORBIDDEN)
             return
         if self.user is None or not self.user.is_authenticated:
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.close(code=Close.FORBIDDEN)
             return
         # Subscribed to the account's own events before its access is checked: a logout or a
         # change of access committed after the check is then never missed.
         await self.channel_layer.group_add(events.agent_group(self.user.pk), self.channel_name)
         if not await self.unit(_login_valid, self.user, self.session_key):
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.close(code=Close.FORBIDDEN)
             return
         await self.accept()
         if not await self.unit(selectors.guidance_acknowledged, self.user):
             # The queue is shown only to agents who have read the guidance (see /console/).
             await self.send_error("guidance_required", "acknowledge the guidance first")
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.close(code=Close.FORBIDDEN)
             return
         await self.channel_layer.group_add(events.AGENTS_GROUP, self.channel_name)
         self.recheck_task = asyncio.create_task(self._recheck_loop())
 
-    async def disconnect(self, code: int) -> None:
+    async def disconnect(self, code: int | None) -> None:
+        """Schedules the presence expiry first (it must happen whatever fails after), then
+        leaves every group."""
         task = getattr(self, "recheck_task", None)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
-        for conversation_id in list(getattr(self, "joined", ())):
-            await self.channel_layer.group_discard(
-                events.conversation_group(conversation_id), self.channel_name
-            )
         user = getattr(self, "user", None)
-        if user is not None and user.is_authenticated:
-            await self.channel_layer.group_discard(events.AGENTS_GROUP, self.channel_name)
-            await self.channel_layer.group_discard(events.agent_group(user.pk), self.channel_name)
-            if task is not None:
-                expiry = asyncio.create_task(self._expire_presence_later(user))
-                _pending_expiries.add(expiry)
-                expiry.add_done_callback(_pending_expiries.discard)
+        if user is None or not user.is_authenticated:
+            return
+        if task is not None:
+            expiry = asyncio.create_task(self._expire_presence_later(user))
+            _pending_expiries.add(expiry)
+            expiry.add_done_callback(_pending_expiries.discard)
+        groups = [events.conversation_group(c) for c in getattr(self, "joined", ())]
+        groups += [events.AGENTS_GROUP, events.agent_group(user.pk)]
+        for group in groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def _expire_presence_later(self, user) -> None:
         """Sets the agent offline after the grace period unless another tab kept it fresh."""
@@ -140,7 +142,7 @@ class AgentConsumer(JsonFrameConsumer):
     async def _end_session(self) -> None:
         with contextlib.suppress(Exception):
             await self.send_json({"type": "session.ended"})
-        await self.close(code=CLOSE_FORBIDDEN)
+        await self.close(code=Close.FORBIDDEN)
 
     async def _join(self, conversation_id: int) -> None:
         if conversation_id not in self.joined:

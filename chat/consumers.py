@@ -8,6 +8,7 @@ unsafe (oversize frames, floods).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
@@ -23,18 +25,16 @@ from django.db import DatabaseError
 
 from . import admission, events, hooks, limits, selectors, services, writer
 from .limits import TokenBucket
+from .logging import Throttled, where
 from .models import Conversation, Message
 from .net import scope_client_ip, scope_headers
+from .protocol import Close, FrameError, parse_frame
 from .serializers import conversation_summary, message_dict
 from .services import ChatError
 
 logger = logging.getLogger(__name__)
-
-CLOSE_TOO_BIG = 1009
-CLOSE_POLICY = 1008
-CLOSE_ERASED = 4004
-CLOSE_FORBIDDEN = 4003
-CLOSE_IDLE = 4008
+# What clients cause is logged one line at a time, and only so many lines a minute.
+client_log = Throttled(logger)
 
 
 # Units of work run on a small pool of threads, each with its own persistent database
@@ -101,14 +101,38 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         self.idle_timer = loop.call_at(self._idle_deadline(), self._check_idle)
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        self._stop_idle_timer()
+        # Frames already taken are finished (stored and announced); their acks may find the
+        # socket gone, and the client's resend after reconnecting is answered from the database.
+        await self._drain_pipeline()
+        await self._release(message.get("code"))
+        raise StopConsumer()
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # However the consumer ends (Daphne cancelling it at shutdown, an error before the
+            # socket was set up), what it holds is given back; `disconnect` runs once.
+            await self._release(None)
+
+    async def _release(self, code: int | None) -> None:
+        """Runs `disconnect` once; a failure there is logged, never raised (the per-address
+        slot is a lease that expires by itself if giving it back failed)."""
+        if getattr(self, "released", False):
+            return
+        self.released = True
+        self._stop_idle_timer()
+        try:
+            await self.disconnect(code)
+        except Exception as exc:
+            client_log.log(logging.WARNING, "release", "socket not fully released: %s", where(exc))
+
+    def _stop_idle_timer(self) -> None:
         timer = getattr(self, "idle_timer", None)
         if timer is not None:
             timer.cancel()
             self.idle_timer = None
-        # Frames already taken are finished (stored and announced); their acks may find the
-        # socket gone, and the client's resend after reconnecting is answered from the database.
-        await self._drain_pipeline()
-        await super().websocket_disconnect(message)
 
     def _idle_deadline(self) -> float:
         """Sockets that never speak, or stop speaking, are closed: they hold a slot.
@@ -138,15 +162,40 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
 
     async def _close_idle(self) -> None:
         await self.send_error("idle", "closed after a period without frames")
-        await self.close(code=CLOSE_IDLE)
+        await self.close(code=Close.IDLE)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
+        """Runs the handler of `message`; whatever it raises ends the socket cleanly.
+
+        An error no handler caught closes the socket with a valid code (4011: the client
+        reconnects and resumes) after giving back what it held, instead of ending the
+        application with Daphne's 1011 and nothing released.
+        """
         # Channels closes stale database connections before every handler, which costs a hop
         # to the sync thread per frame and per event; our units do that in their own thread.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        try:
+            await handler(message)
+        except (StopConsumer, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            client_log.log(
+                logging.ERROR, "crash", "websocket closed after %s: %s", message["type"], where(exc)
+            )
+            await self._release(Close.SERVER_ERROR)
+            if message["type"] == "websocket.disconnect":
+                raise StopConsumer() from None
+            with contextlib.suppress(Exception):
+                await self.send_error("server_error", "internal error; reconnect and resume")
+            with contextlib.suppress(Exception):
+                await self.close(code=Close.SERVER_ERROR)
+
+    async def refuse_frame(self, code: str, message: str, ref: Any = None) -> None:
+        """Answers a frame the socket will not handle; one throttled log line, no content."""
+        client_log.log(logging.INFO, code, "refused a client frame: %s", code)
+        await self.send_error(code, message, ref)
 
     async def unit(self, func, *args: Any, **kwargs: Any) -> Any:
         """Runs one sync unit of work in a thread, then publishes the events it committed."""
@@ -168,33 +217,24 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         self.frames_seen += 1
         self.last_frame_at = asyncio.get_running_loop().time()
-        if text_data is None:
-            await self.send_error("binary_not_supported", "frames must be JSON text")
-            return
-        if len(text_data) > settings.CHAT_MAX_FRAME_BYTES or (
-            len(text_data.encode("utf-8")) > settings.CHAT_MAX_FRAME_BYTES
-        ):
-            await self.send_error("frame_too_large", "frames are limited to 64 KiB")
-            await self.close(code=CLOSE_TOO_BIG)
-            return
         if not self.frames_bucket.take():
             self.flood_strikes += 1
             if self.flood_strikes > 50:
-                await self.close(code=CLOSE_POLICY)
+                client_log.log(logging.INFO, "flood", "closed a socket flooding frames")
+                await self.close(code=Close.POLICY)
                 return
-            await self.send_error("rate_limited", "too many frames; slow down")
+            await self.refuse_frame("rate_limited", "too many frames; slow down")
             return
         try:
-            frame = json.loads(text_data)
-        except ValueError:
-            await self.send_error("bad_json", "frame is not valid JSON")
-            return
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self.send_error("bad_frame", "frame must be an object with a string type")
+            frame = parse_frame(text_data, settings.CHAT_MAX_FRAME_BYTES)
+        except FrameError as exc:
+            await self.refuse_frame(exc.code, exc.message)
+            if exc.code == "frame_too_large":
+                await self.close(code=Close.TOO_LARGE)
             return
         method = self.handlers.get(frame["type"])
         if method is None:
-            await self.send_error("unknown_type", "unknown frame type", frame.get("ref"))
+            await self.refuse_frame("unknown_type", "unknown frame type", frame.get("ref"))
             return
         if frame["type"] in self.sheddable:
             retry_ms = admission.refuse()
@@ -250,11 +290,19 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
             await self.send_error(exc.code, exc.message, ref)
         except ObjectDoesNotExist:
             await self.send_error("not_found", "no such conversation", ref)
-        except DatabaseError:
-            logger.exception("database error handling a %s frame", frame["type"])
+        except DatabaseError as exc:
+            client_log.log(
+                logging.WARNING,
+                "database",
+                "database error handling a %s frame: %s",
+                frame["type"],
+                where(exc),
+            )
             await self.send_error("not_stored", "temporarily unavailable; nothing was stored", ref)
-        except Exception:
-            logger.exception("error handling a %s frame", frame["type"])
+        except Exception as exc:
+            client_log.log(
+                logging.ERROR, "handler", "error handling a %s frame: %s", frame["type"], where(exc)
+            )
             await self.send_error("server_error", "internal error", ref)
 
     async def send_ack(self, message: dict[str, Any], client_msg_id: str, **extra: Any) -> None:
@@ -327,29 +375,34 @@ class VisitorConsumer(JsonFrameConsumer):
     async def connect(self) -> None:
         self.conversation: Conversation | None = None
         self.ip = scope_client_ip(self.scope)
-        self.holds_slot = False
+        self.slot: limits.Slot | None = None
         if not self.origin_allowed():
-            logger.warning("visitor websocket refused: origin not allowed")
-            await self.close(code=CLOSE_FORBIDDEN)
+            client_log.log(logging.WARNING, "origin", "visitor websocket refused: origin")
+            await self.close(code=Close.FORBIDDEN)
             return
-        if not await limits.ip_connection_acquire_async(self.ip):
-            logger.warning("visitor websocket refused: too many connections from one address")
-            await self.close(code=CLOSE_POLICY)
+        self.slot = await limits.ip_connection_acquire_async(self.ip)
+        if self.slot is None:
+            client_log.log(
+                logging.WARNING, "slots", "visitor websocket refused: too many from one address"
+            )
+            await self.close(code=Close.POLICY)
             return
-        self.holds_slot = True
         self.message_bucket = TokenBucket(settings.CHAT_MESSAGES_PER_MINUTE, 60)
         self.typing_bucket = TokenBucket(60, 60)
         await self.accept()
         await self.channel_layer.group_add(events.VISITORS_GROUP, self.channel_name)
 
-    async def disconnect(self, code: int) -> None:
-        if getattr(self, "holds_slot", False):
-            await limits.ip_connection_release_async(self.ip)
-            await self.channel_layer.group_discard(events.VISITORS_GROUP, self.channel_name)
+    async def disconnect(self, code: int | None) -> None:
+        """Gives back the address's slot first (it must never stay taken), then the groups."""
+        slot, self.slot = getattr(self, "slot", None), None
+        if slot is None:
+            return
+        await limits.ip_connection_release_async(slot)
+        groups = [events.VISITORS_GROUP]
         if getattr(self, "conversation", None) is not None:
-            await self.channel_layer.group_discard(
-                events.conversation_group(self.conversation.pk), self.channel_name
-            )
+            groups.append(events.conversation_group(self.conversation.pk))
+        for group in groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     def _info(self, frame: dict[str, Any]) -> services.VisitorInfo:
         headers = scope_headers(self.scope)
@@ -523,7 +576,7 @@ class VisitorConsumer(JsonFrameConsumer):
             return event.get("sender") == "agent"
         if kind == "conversation.erased":
             await self.send_json(event)
-            await self.close(code=CLOSE_ERASED)
+            await self.close(code=Close.ERASED)
             return False
         if kind in ("conversation.updated", "conversation.closed") and self.conversation:
             self.conversation.status = event["conversation"]["status"]

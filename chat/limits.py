@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import functools
 import hashlib
+import itertools
 import logging
+import os
+import secrets
 import time
 
 from django.conf import settings
@@ -240,101 +244,186 @@ def ip_new_conversation_allowed(ip: str | None) -> bool:
     return _window_hit(_ip_key("conv", ip), settings.CHAT_NEW_CONVERSATIONS_PER_HOUR_PER_IP, 3600)
 
 
-# Open connections per IP: a counter with a TTL so that a crashed process cannot leak slots
-# forever; live connections refresh it.
-CONNECTION_TTL = 3600
+# --- Open connections per address: leases, not a counter ------------------------------------
+# A slot is a member of the address's sorted set in Redis whose score is when it expires. The
+# process renews the leases of its live sockets every LEASE_RENEW_SECONDS; a process that dies
+# without closing its sockets (kill -9, a lost host) stops renewing, and its slots are free
+# CHAT_CONNECTION_LEASE_SECONDS later. A counter could drift for good (a release lost to a crash
+# or a timeout counted against the address, a whole office behind one NAT, for an hour).
 
 
-@_fail_open
-def ip_connection_acquire(ip: str | None) -> bool:
+@dataclasses.dataclass(frozen=True, slots=True)
+class Slot:
+    """One socket's place among its address's connections."""
+
+    key: str
+    member: str
+    #: Held in Redis (else in this process only: no Redis, or Redis was down when it was taken).
+    shared: bool
+
+
+_slot_ids = itertools.count()
+#: The member of a slot counted in this process only (no Redis configured).
+LOCAL = "local"
+_local_slots: collections.Counter[str] = collections.Counter()
+
+
+def _lease_seconds() -> int:
+    return settings.CHAT_CONNECTION_LEASE_SECONDS
+
+
+def _renew_seconds() -> float:
+    return _lease_seconds() / 3
+
+
+def _new_member() -> str:
+    # Unique across processes and restarts: the host's process id can repeat, a random part not.
+    return f"{_PROCESS_TAG}:{next(_slot_ids)}"
+
+
+_PROCESS_TAG = secrets.token_hex(6)
+
+
+def _refresh_process_tag() -> None:
+    global _PROCESS_TAG
+    _PROCESS_TAG = secrets.token_hex(6)
+
+
+os.register_at_fork(after_in_child=_refresh_process_tag)
+
+
+async def ip_connection_acquire_async(ip: str | None) -> Slot | None:
+    """A slot for one more socket from `ip`, or None when the address has all it may have.
+
+    If Redis cannot be reached the socket is let in (per-address limits fail open; the
+    per-socket limits still hold) with a slot of this process only.
+    """
     key = _ip_key("conn", ip)
-    cache.add(key, 0, timeout=CONNECTION_TTL)
-    try:
-        count = cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=CONNECTION_TTL)
-        count = 1
-    if count > settings.CHAT_MAX_CONNECTIONS_PER_IP:
-        ip_connection_release(ip)
-        return False
-    cache.touch(key, CONNECTION_TTL)
-    return True
-
-
-@_fail_open
-def ip_connection_release(ip: str | None) -> None:
-    key = _ip_key("conn", ip)
-    try:
-        if cache.decr(key) < 0:
-            cache.set(key, 0, timeout=CONNECTION_TTL)
-    except ValueError:
-        pass
-
-
-@_fail_open_async
-async def ip_connection_acquire_async(ip: str | None) -> bool:
     client = _async_redis()
     if client is None:
-        return ip_connection_acquire(ip)
-    key = _shared_key(_ip_key("conn", ip))
-    async with client.pipeline(transaction=False) as pipe:
-        pipe.incr(key)
-        pipe.expire(key, CONNECTION_TTL)
-        count, _ = await pipe.execute()
-    if count > settings.CHAT_MAX_CONNECTIONS_PER_IP:
-        await client.decr(key)
-        return False
-    return True
+        if _local_slots[key] >= settings.CHAT_MAX_CONNECTIONS_PER_IP:
+            return None
+        _local_slots[key] += 1
+        return Slot(key, LOCAL, shared=False)
+    slot = Slot(_shared_key(key), _new_member(), shared=True)
+    now = time.time()
+    try:
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(slot.key, "-inf", now)
+            pipe.zadd(slot.key, {slot.member: now + _lease_seconds()})
+            pipe.zcard(slot.key)
+            pipe.expire(slot.key, _lease_seconds())
+            _, _, count, _ = await pipe.execute()
+        if count > settings.CHAT_MAX_CONNECTIONS_PER_IP:
+            await client.zrem(slot.key, slot.member)
+            return None
+    except Exception:
+        logger.warning("rate-limit cache unavailable; connection allowed")
+        return Slot(slot.key, "", shared=False)
+    _leases.get().hold(slot)
+    return slot
 
 
-class SlotReleases(RoundTrips[collections.Counter]):
+async def ip_connection_release_async(slot: Slot) -> None:
+    """Gives the slot back; never raises (a lost release expires with its lease)."""
+    if not slot.shared:
+        if slot.member == LOCAL and _local_slots.get(slot.key):
+            _local_slots[slot.key] -= 1
+            if not _local_slots[slot.key]:
+                del _local_slots[slot.key]
+        return
+    _leases.get().drop(slot)
+    await _slot_releases.get().release(slot)
+
+
+class Leases:
+    """The slots of this event loop's live sockets, renewed in one round trip per period."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.held: dict[str, set[str]] = collections.defaultdict(set)
+        self.timer: asyncio.TimerHandle | None = None
+        self.task: asyncio.Task | None = None
+
+    def hold(self, slot: Slot) -> None:
+        self.held[slot.key].add(slot.member)
+        if self.timer is None:
+            self.timer = self.loop.call_later(_renew_seconds(), self._renew_soon)
+
+    def drop(self, slot: Slot) -> None:
+        members = self.held.get(slot.key)
+        if members is not None:
+            members.discard(slot.member)
+            if not members:
+                del self.held[slot.key]
+
+    def _renew_soon(self) -> None:
+        self.timer = None
+        if self.held:
+            self.task = self.loop.create_task(self.renew())
+
+    async def renew(self) -> None:
+        """Moves every held lease's expiry a full period ahead (adding it back if Redis lost
+        it, e.g. after a restart, so live sockets keep counting)."""
+        expires = time.time() + _lease_seconds()
+        held = {key: dict.fromkeys(members, expires) for key, members in self.held.items()}
+        try:
+            async with _async_redis().pipeline(transaction=False) as pipe:
+                for key, members in held.items():
+                    pipe.zadd(key, members)
+                    pipe.expire(key, _lease_seconds())
+                await pipe.execute()
+        except Exception:
+            logger.warning(
+                "rate-limit cache unavailable; %d connection lease(s) not renewed",
+                sum(len(m) for m in held.values()),
+            )
+        if self.held and self.timer is None:
+            self.timer = self.loop.call_later(_renew_seconds(), self._renew_soon)
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+_leases: PerLoop[Leases] = PerLoop(Leases, Leases.close)
+
+
+class SlotReleases(RoundTrips[dict]):
     """Connection slots given back to Redis together, one pipelined round trip at a time.
 
     Many sockets close at once when the other side goes away (a network blip, a proxy restart,
     the end of a load test): a command each, a thousand of them raced the client's 0.5 s
-    timeout on a busy event loop, and every one that lost left its slot counted against its
-    address until the key expired (CONNECTION_TTL). Now the releases that arrive while one
-    round trip is under way go together in the next.
+    timeout on a busy event loop. Now the releases that arrive while one round trip is under
+    way go together in the next. One that fails anyway expires with its lease.
     """
 
     def __init__(self, client) -> None:
         self.client = client
         super().__init__()
 
-    def release(self, key: str) -> asyncio.Future:
-        """Counts one slot of `key` as given back; the future is done once Redis has it."""
-        return self.add(key)
+    def release(self, slot: Slot) -> asyncio.Future:
+        """Gives `slot` back; the future is done once Redis has it (or it failed)."""
+        return self.add(slot)
 
-    def _empty(self) -> collections.Counter:
-        return collections.Counter()
+    def _empty(self) -> dict:
+        return collections.defaultdict(list)
 
-    def _add(self, pending: collections.Counter, key: str) -> None:
-        pending[key] += 1
+    def _add(self, pending: dict, slot: Slot) -> None:
+        pending[slot.key].append(slot.member)
 
-    def _failed(self, batch: collections.Counter, exc: Exception) -> None:
+    def _failed(self, batch: dict, exc: Exception) -> None:
         logger.warning(
-            "rate-limit cache unavailable; %d connection slot(s) not released", sum(batch.values())
+            "rate-limit cache unavailable; %d connection slot(s) left to expire",
+            sum(len(m) for m in batch.values()),
         )
 
-    async def _send(self, batch: collections.Counter[str]) -> None:
+    async def _send(self, batch: dict[str, list[str]]) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
-            for key, count in batch.items():
-                pipe.decrby(key, count)
-            counts = await pipe.execute()
-        below = [key for key, count in zip(batch, counts, strict=True) if count < 0]
-        if below:  # more released than held (an expired key): never count below zero
-            async with self.client.pipeline(transaction=False) as pipe:
-                for key in below:
-                    pipe.set(key, 0, ex=CONNECTION_TTL)
-                await pipe.execute()
+            for key, members in batch.items():
+                pipe.zrem(key, *members)
+            await pipe.execute()
 
 
 _slot_releases = PerLoop(lambda _loop: SlotReleases(_async_redis()))
-
-
-async def ip_connection_release_async(ip: str | None) -> None:
-    client = _async_redis()
-    if client is None:
-        ip_connection_release(ip)
-        return
-    await _slot_releases.get().release(_shared_key(_ip_key("conn", ip)))

@@ -277,6 +277,11 @@ CHAT_MAX_MESSAGE_CHARS = 4000
 CHAT_MAX_FRAME_BYTES = 64 * 1024
 CHAT_MAX_CONTEXT_BYTES = env.int("CHAT_MAX_CONTEXT_BYTES", default=4096)
 CHAT_MAX_CONNECTIONS_PER_IP = env.int("CHAT_MAX_CONNECTIONS_PER_IP", default=20)
+# A connection's slot is a lease its process renews; a process that dies frees its slots after
+# at most this long (chat/limits.py).
+CHAT_CONNECTION_LEASE_SECONDS = env.int("CHAT_CONNECTION_LEASE_SECONDS", default=60)
+if not 3 <= CHAT_CONNECTION_LEASE_SECONDS <= 3600:
+    raise ImproperlyConfigured("CHAT_CONNECTION_LEASE_SECONDS must be between 3 and 3600.")
 CHAT_MESSAGES_PER_MINUTE = env.int("CHAT_MESSAGES_PER_MINUTE", default=30)
 CHAT_MESSAGES_PER_MINUTE_PER_IP = env.int("CHAT_MESSAGES_PER_MINUTE_PER_IP", default=120)
 CHAT_NEW_CONVERSATIONS_PER_HOUR_PER_IP = env.int(

@@ -6,8 +6,8 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat import data_requests as dsr
-from chat.consumers import CLOSE_ERASED
 from chat.models import Conversation
+from chat.protocol import Close
 from tests.chat.test_data_requests import rows_of
 from tests.conftest import visitor_communicator
 
@@ -46,7 +46,7 @@ async def test_an_erasure_closes_the_visitors_websocket_and_leaves_no_row(agent_
         frame = await comm.receive_json_from(timeout=10)
     assert frame == {"type": "conversation.erased", "conversation_id": conversation_id}
     closed = await comm.receive_output(timeout=10)
-    assert closed == {"type": "websocket.close", "code": CLOSE_ERASED}
+    assert closed == {"type": "websocket.close", "code": Close.ERASED}
     counts = await database_sync_to_async(rows_of)(conversation_id)
     assert set(counts.values()) == {0}
 

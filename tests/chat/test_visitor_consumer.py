@@ -134,14 +134,14 @@ async def test_text_over_4000_characters_is_refused(agent_online):
     await comm.disconnect()
 
 
-async def test_a_frame_over_64_kib_closes_with_1009(agent_online):
+async def test_a_frame_over_64_kib_closes_with_4009(agent_online):
     comm = visitor_communicator()
     await comm.connect()
     await comm.send_to(text_data=json.dumps({"type": "ping", "pad": "x" * 70000}))
     error = await comm.receive_json_from()
     assert error["code"] == "frame_too_large"
     closed = await comm.receive_output()
-    assert closed == {"type": "websocket.close", "code": 1009}
+    assert closed == {"type": "websocket.close", "code": 4009}
 
 
 @pytest.mark.parametrize(

@@ -299,7 +299,7 @@ async def test_a_frame_of_multibyte_text_over_64_kib_closes_the_socket(roles):
         text_data=json.dumps({"type": "ping", "pad": "ä" * 40000}, ensure_ascii=False)
     )
     assert (await comm.receive_json_from())["code"] == "frame_too_large"
-    assert await comm.receive_output() == {"type": "websocket.close", "code": 1009}
+    assert await comm.receive_output() == {"type": "websocket.close", "code": 4009}
 
 
 async def test_oversize_context_is_refused_and_loses_nothing_else(agent_online):
@@ -438,7 +438,7 @@ async def test_frame_floods_get_errors_then_a_policy_close(roles, settings):
         output = await comm.receive_output(timeout=5)
         if output["type"] == "websocket.close":
             break
-    assert output["code"] == 1008
+    assert output["code"] == 4029
 
 
 async def test_connections_per_ip_are_limited(roles, settings):
@@ -447,7 +447,7 @@ async def test_connections_per_ip_are_limited(roles, settings):
     second = await _open(ip="192.0.2.50")
     third = visitor_communicator(ip="192.0.2.50")
     connected, code = await third.connect()
-    assert not connected and code == 1008
+    assert not connected and code == 4029
     elsewhere = await _open(ip="192.0.2.51")
     await first.disconnect()
     again = await _open(ip="192.0.2.50")
