@@ -33,7 +33,7 @@ RUN DJANGO_DEBUG=0 \
 USER helao:helao
 EXPOSE 8000
 
-CMD ["python", "-m", "helao_chat.serve", "-b", "0.0.0.0", "-p", "8000", "--websocket-max-message-size", "65536", \
+CMD ["python", "-m", "helao_chat.serve", "-b", "0.0.0.0", "-p", "8000", "--websocket-max-message-size", "262144", \
      "--websocket_timeout", "86400", "--websocket_connect_timeout", "10", \
      "--ping-interval", "20", "--ping-timeout", "30", "--application-close-timeout", "10", \
      "--access-log", "/dev/null", "helao_chat.asgi:application"]

@@ -251,7 +251,7 @@ async def bench_baseline_a(plan: runner.Plan, out: dict[str, Any]) -> None:
         "-b",
         "127.0.0.1",
         "--websocket-max-message-size",
-        "65536",
+        "262144",
         "--access-log",
         "/dev/null",
     ]

@@ -34,7 +34,7 @@ def daphne_args(port: int) -> list[str]:
         "-p",
         str(port),
         "--websocket-max-message-size",
-        "65536",
+        "262144",
         "--access-log",
         "/dev/null",
         "helao_chat.asgi:application",

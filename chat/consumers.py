@@ -338,7 +338,7 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         from .net import normalise_origin
 
         headers = scope_headers(self.scope)
-        origin = normalise_origin(headers.get("origin", ""))
+        origin = normalise_origin(headers.get("origin", ""), exact=True)
         host = headers.get("host", "")
         if origin is None or not host:
             return False

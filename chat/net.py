@@ -58,8 +58,12 @@ def request_client_ip(request) -> str | None:
     )
 
 
-def normalise_origin(value: str) -> str | None:
-    """`scheme://host[:port]` with default ports dropped, or None for anything else."""
+def normalise_origin(value: str, *, exact: bool = False) -> str | None:
+    """`scheme://host[:port]` with default ports dropped, or None for anything else.
+
+    `exact` is for an Origin header: a browser sends the bare serialisation, so one with any
+    path, even a lone "/", is not a browser's and is refused. Configured origins may end in "/".
+    """
     if not value or value == "null":
         return None
     try:
@@ -70,6 +74,8 @@ def normalise_origin(value: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        return None
+    if exact and (parts.path or value.endswith(("?", "#"))):
         return None
     default = {"http": 80, "https": 443}[parts.scheme]
     host = parts.hostname.lower()

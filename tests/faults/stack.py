@@ -73,7 +73,7 @@ class Stack:
                 "--access-log",
                 "/dev/null",
                 "--websocket-max-message-size",
-                "65536",
+                "262144",
                 "helao_chat.asgi:application",
             ],
             cwd=ROOT,
