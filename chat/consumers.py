@@ -192,6 +192,16 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
             with contextlib.suppress(Exception):
                 await self.close(code=Close.SERVER_ERROR)
 
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        """Closes once; frames the client had already sent are then ignored."""
+        if getattr(self, "closing", False):
+            return
+        self.closing = True
+        # A plain int: the websocket library checks the type exactly (an IntEnum is refused).
+        if isinstance(code, int) and not isinstance(code, bool):
+            code = int(code)
+        await super().close(code=code, reason=reason)
+
     async def refuse_frame(self, code: str, message: str, ref: Any = None) -> None:
         """Answers a frame the socket will not handle; one throttled log line, no content."""
         client_log.log(logging.INFO, code, "refused a client frame: %s", code)
@@ -215,6 +225,8 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         await self.send_json(frame)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if getattr(self, "closing", False):
+            return
         self.frames_seen += 1
         self.last_frame_at = asyncio.get_running_loop().time()
         if not self.frames_bucket.take():
@@ -377,7 +389,9 @@ class VisitorConsumer(JsonFrameConsumer):
         self.ip = scope_client_ip(self.scope)
         self.slot: limits.Slot | None = None
         if not self.origin_allowed():
-            client_log.log(logging.WARNING, "origin", "visitor websocket refused: origin")
+            client_log.log(
+                logging.WARNING, "origin", "visitor websocket refused: origin not allowed"
+            )
             await self.close(code=Close.FORBIDDEN)
             return
         self.slot = await limits.ip_connection_acquire_async(self.ip)

@@ -31,6 +31,8 @@ async def _closed_with(comm) -> int:
     while True:
         output = await comm.receive_output(timeout=5)
         if output["type"] == "websocket.close":
+            # Exactly an int: Daphne's websocket library refuses an int subclass (IntEnum).
+            assert type(output["code"]) is int
             return output["code"]
 
 
