@@ -147,3 +147,12 @@ def test_every_admin_list_that_names_people_isolates_the_names(client):
     ]:
         page = client.get(url).content.decode()
         assert f"<bdi>{name}</bdi>" in page, url
+
+
+def test_the_console_header_names_the_agent_by_the_one_rule(alice):
+    get_user_model().objects.filter(pk=alice.pk).update(first_name=f"Eve{RLO}", last_name="Evil")
+    guidance_acknowledge(user=alice, actor_ip=None)
+    client = Client()
+    client.force_login(alice)
+    page = client.get("/console/history/").content.decode()
+    assert '<bdi class="who">Eve Evil</bdi>' in page
