@@ -20,6 +20,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from chat import events
+from chat.bidi import strip_bidi_controls
 from chat.models import AuditEvent
 from chat.services import audit_record
 
@@ -39,7 +40,7 @@ def _record(user, group: Group, change: str) -> None:
         user=user,
         group=group,
         change=change,
-        approved_by=context.get("approved_by", "")[:200],
+        approved_by=strip_bidi_controls(context.get("approved_by", ""))[:200],
         effected_by=actor if getattr(actor, "pk", None) else None,
     )
     audit_record(

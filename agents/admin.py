@@ -1,13 +1,21 @@
+from __future__ import annotations
+
 from django.contrib import admin
+
+from chat.bidi import bdi
 
 from .models import AccessGrant, AgentProfile, CannedReply
 
 
 @admin.register(CannedReply)
 class CannedReplyAdmin(admin.ModelAdmin):
-    list_display = ("shortcut", "language", "title", "updated_at")
+    list_display = ("shortcut", "language", "name", "updated_at")
     list_filter = ("language",)
     search_fields = ("shortcut", "title", "text")
+
+    @admin.display(description="title", ordering="title")
+    def name(self, obj: CannedReply):
+        return bdi(obj.title)
 
 
 @admin.register(AgentProfile)
@@ -23,8 +31,18 @@ class AgentProfileAdmin(admin.ModelAdmin):
 
 @admin.register(AccessGrant)
 class AccessGrantAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "user", "group", "change", "approved_by", "effected_by")
+    list_display = ("created_at", "account", "group", "change", "approver", "effected_by")
     list_filter = ("change", "group")
+    list_select_related = ("user", "group", "effected_by")
+
+    # Names typed by people are isolated, so that none can reorder the rest of the row.
+    @admin.display(description="user", ordering="user")
+    def account(self, obj: AccessGrant):
+        return bdi(obj.user)
+
+    @admin.display(description="approved by", ordering="approved_by")
+    def approver(self, obj: AccessGrant):
+        return bdi(obj.approved_by)
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

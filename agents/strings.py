@@ -21,6 +21,8 @@ def console_strings() -> dict[str, str]:
         "system": _("System"),
         "you": _("You"),
         "typing": _("The visitor is typing…"),
+        "joined": _("{name} joined the chat"),
+        "bidi_control": _("A hidden character that changes the direction of text"),
         "closed": _("This chat has ended."),
         "select_chat": _("Select a chat from the list, or take one from the queue."),
         "transfer_none": _("No colleague is online."),

@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from . import selectors
+from .bidi import bdi
 from .models import (
     AuditEvent,
     ControllerDetails,
@@ -16,6 +17,7 @@ from .models import (
     OpeningHours,
     RetentionRun,
 )
+from .services import display_name
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -34,7 +36,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Conversation)
 class ConversationAdmin(ReadOnlyAdmin):
     # Only metadata: transcripts are read in the console, where each opening is audited.
-    list_display = ("reference", "status", "assigned_agent", "created_at", "closed_at")
+    list_display = ("reference", "status", "agent", "created_at", "closed_at")
+    list_select_related = ("assigned_agent",)
     list_filter = ("status",)
     date_hierarchy = "created_at"
     fields = (
@@ -47,13 +50,21 @@ class ConversationAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
 
+    @admin.display(description="assigned agent", ordering="assigned_agent")
+    def agent(self, obj: Conversation):
+        return bdi(display_name(obj.assigned_agent)) if obj.assigned_agent else "-"
+
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "actor_name", "action", "object_ref", "actor_ip")
+    list_display = ("created_at", "actor_label", "action", "object_ref", "actor_ip")
     list_filter = ("action",)
     search_fields = ("actor_name", "object_ref")
     date_hierarchy = "created_at"
+
+    @admin.display(description="actor name", ordering="actor_name")
+    def actor_label(self, obj: AuditEvent):
+        return bdi(obj.actor_name)
 
 
 @admin.register(RetentionRun)
@@ -103,7 +114,11 @@ class OpeningHoursAdmin(admin.ModelAdmin):
 
 @admin.register(ControllerDetails)
 class ControllerDetailsAdmin(admin.ModelAdmin):
-    list_display = ("controller_name", "email", "updated_at")
+    list_display = ("name", "email", "updated_at")
+
+    @admin.display(description="controller name", ordering="controller_name")
+    def name(self, obj: ControllerDetails):
+        return bdi(obj)
 
     def has_add_permission(self, request) -> bool:
         return super().has_add_permission(request) and not ControllerDetails.objects.exists()

@@ -23,6 +23,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from . import events, hooks
+from .bidi import isolate_plain
 from .models import REFERENCE_ALPHABET, AuditEvent, Conversation
 from .services import audit_record, display_name
 
@@ -309,7 +310,13 @@ def _yes_no(value: Any) -> str:
 
 
 def export_as_text(data: dict[str, Any]) -> str:
-    """The export as a letter-like plain text a person can read without tools."""
+    """The export as a letter-like plain text a person can read without tools.
+
+    Text that people wrote (names, messages, titles, comments) is isolated with FIRST STRONG
+    ISOLATE … POP DIRECTIONAL ISOLATE rather than stripped: it is the visitor's own data and is
+    returned as stored, but a right-to-left override in it cannot reorder the labels around it.
+    """
+    iso = isolate_plain
     conv = data["conversation"]
     out: list[str] = [
         f"Chat register: data stored about conversation {conv['reference']}",
@@ -323,13 +330,13 @@ def export_as_text(data: dict[str, Any]) -> str:
         f"  Ended:            {conv['ended_at'] or '-'} {conv['ended_by']}".rstrip(),
         f"  Status:           {conv['status']}",
         f"  Language:         {conv['language'] or '-'}",
-        f"  Agent:            {conv['agent_name'] or '-'}",
+        f"  Agent:            {iso(conv['agent_name']) or '-'}",
         "",
         "MESSAGES",
     ]
     for m in data.get("messages", []):
-        out.append(f"  [{m['time']}] {m['author_name']}:")
-        out.extend(f"    {line}" for line in m["text"].splitlines() or [""])
+        out.append(f"  [{m['time']}] {iso(m['author_name'])}:")
+        out.extend(f"    {iso(line)}" for line in m["text"].splitlines() or [""])
     out += ["", "CONNECTION AND DEVICE DATA"]
     for c in data.get("connections", []):
         out += [
@@ -343,7 +350,7 @@ def export_as_text(data: dict[str, Any]) -> str:
     for p in data.get("pages", []):
         out.append(f"  [{p['time']}] {p['url']}")
         if p["title"]:
-            out.append(f"    Title: {p['title']}")
+            out.append(f"    Title: {iso(p['title'])}")
         if p["referrer"]:
             out.append(f"    Came from: {p['referrer']}")
     out += ["", "DATA PASSED BY THE WEB SITE"]
@@ -358,7 +365,7 @@ def export_as_text(data: dict[str, Any]) -> str:
             f"  Satisfied with chat as a channel: {_yes_no(feedback.get('channel_satisfied'))}",
         ]
         if feedback.get("comment"):
-            out.append(f"  Comment: {feedback['comment']}")
+            out.append(f"  Comment: {iso(feedback['comment'])}")
     else:
         out.append("  (none)")
     for name, rows in (data.get("other") or {}).items():

@@ -15,6 +15,8 @@ from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .validators import http_url_constraint, validate_http_url
+
 # Crockford's base32 without I, L, O, U: easy to read aloud and to type from a screenshot.
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -217,12 +219,14 @@ class ControllerDetails(models.Model):
         blank=True,
         help_text="Puts access rights into effect and informs data subjects of their rights.",
     )
-    website = models.URLField(blank=True)
+    # Linked from the privacy notice: http(s) only, also for rows written outside the admin form.
+    website = models.URLField(blank=True, validators=[validate_http_url])
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = "controller details"
         verbose_name_plural = "controller details"
+        constraints = [http_url_constraint("website", name="controller_website_http")]
 
     def __str__(self) -> str:
         return self.controller_name or "Controller details"

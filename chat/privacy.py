@@ -20,7 +20,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import formats, timezone, translation
 
+from .bidi import isolate_plain, strip_bidi_controls
 from .models import ControllerDetails
+from .validators import is_http_url
 
 NOTICE_LANGUAGES = ("fi", "sv", "en")
 LANGUAGE_NAMES = {"fi": "Suomeksi", "sv": "På svenska", "en": "In English"}
@@ -412,11 +414,16 @@ TEXTS: dict[str, dict[str, Any]] = {
 }
 
 
+def _detail(details: ControllerDetails, key: str) -> str:
+    """A controller detail as the notice shows it: names and contacts without bidi controls."""
+    return strip_bidi_controls(getattr(details, key) or "")
+
+
 def _controller_items(details: ControllerDetails, t: dict[str, Any]) -> list[tuple[str, str, str]]:
     labels = t["controller_labels"]
-    items = [(labels["name"], details.controller_name or t["not_set"], "")]
+    items = [(labels["name"], _detail(details, "controller_name") or t["not_set"], "")]
     for key in ("business_id", "address", "phone", "email", "website"):
-        value = getattr(details, key)
+        value = _detail(details, key)
         if not value:
             continue
         href = ""
@@ -424,15 +431,17 @@ def _controller_items(details: ControllerDetails, t: dict[str, Any]) -> list[tup
             href = f"mailto:{value}"
         elif key == "phone":
             href = "tel:" + "".join(ch for ch in value if ch.isdigit() or ch == "+")
-        elif key == "website":
+        elif key == "website" and is_http_url(value):
+            # The model refuses anything else; a row that slipped past it is shown, not linked.
             href = value
         items.append((labels[key], value, href))
     return items
 
 
 def _contact(details: ControllerDetails, t: dict[str, Any]) -> str:
-    parts = [p for p in (details.register_contact, details.email) if p]
-    return ", ".join(parts) or t["not_set"]
+    parts = [_detail(details, key) for key in ("register_contact", "email")]
+    # Inline in a sentence of the notice: isolated, so that it cannot reorder the sentence.
+    return isolate_plain(", ".join(p for p in parts if p)) or t["not_set"]
 
 
 def privacy_notice(lang: str, *, details: ControllerDetails | None = None) -> Notice:
@@ -443,7 +452,7 @@ def privacy_notice(lang: str, *, details: ControllerDetails | None = None) -> No
     details = details or ControllerDetails.current()
     period = retention_period_text(settings.CHAT_RETENTION_MONTHS, lang)
     contact = _contact(details, t)
-    register_name = details.register_name
+    register_name = _detail(details, "register_name")
     if not register_name or register_name == DEFAULT_REGISTER_NAME:
         register_name = t["register_name_default"]
 
@@ -457,12 +466,12 @@ def privacy_notice(lang: str, *, details: ControllerDetails | None = None) -> No
         Section(
             "responsible",
             t["h_responsible"],
-            paragraphs=[details.responsible_person or t["not_set"], t["responsible"]],
+            paragraphs=[_detail(details, "responsible_person") or t["not_set"], t["responsible"]],
         ),
         Section(
             "contact",
             t["h_contact"],
-            paragraphs=[details.register_contact or t["not_set"], t["contact"]],
+            paragraphs=[_detail(details, "register_contact") or t["not_set"], t["contact"]],
         ),
         Section(
             "purpose",

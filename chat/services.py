@@ -17,6 +17,7 @@ from django.utils import timezone
 from ua_parser import parse as parse_user_agent
 
 from . import events
+from .bidi import strip_bidi_controls
 from .models import (
     AuditEvent,
     Conversation,
@@ -281,7 +282,7 @@ def message_create(
         conversation=conversation,
         sender=sender,
         agent=agent,
-        author_name=author_name,
+        author_name=strip_bidi_controls(author_name),
         text=clean,
         client_msg_id=client_msg_id,
         created_at=now,
@@ -345,9 +346,13 @@ def host_context_set(*, conversation: Conversation, data: Any) -> HostContext | 
 
 
 def display_name(user) -> str:
-    """The agent's real name as the visitor sees it: first and last name, else the username."""
-    full = f"{user.first_name} {user.last_name}".strip()
-    return full or user.get_username()
+    """The agent's real name as the visitor sees it: first and last name, else the username.
+
+    Without bidi controls, also for names saved before that rule: a name must not reorder the
+    text it is shown in ("{name} joined the chat").
+    """
+    full = strip_bidi_controls(f"{user.first_name} {user.last_name}").strip()
+    return full or strip_bidi_controls(user.get_username())
 
 
 @transaction.atomic
@@ -445,7 +450,9 @@ def audit_record(
     """
     return AuditEvent.objects.create(
         actor=actor if getattr(actor, "pk", None) else None,
-        actor_name=actor.get_username() if getattr(actor, "pk", None) else actor_name[:150],
+        actor_name=strip_bidi_controls(
+            actor.get_username() if getattr(actor, "pk", None) else actor_name[:150]
+        ),
         action=action,
         object_ref=object_ref[:100],
         actor_ip=actor_ip,

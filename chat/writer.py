@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 
 from . import events
+from .bidi import strip_bidi_controls
 from .loops import PerLoop
 from .models import Conversation, Message
 from .serializers import message_dict
@@ -320,7 +321,8 @@ async def message_store(
         text=text,
         client_msg_id=client_msg_id,
         agent_id=agent_id,
-        author_name=author_name,
+        # The name rule of services.message_create, on this path too.
+        author_name=strip_bidi_controls(author_name),
     )
     if message is not None:
         await events.publish(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -263,8 +264,39 @@ if USE_TLS:
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # --- The chat ----------------------------------------------------------------------------
+
+
+def http_origins(name: str, default: list[str]) -> list[str]:
+    """A list setting of web origins (http(s)://host[:port]); anything else stops the start.
+
+    These end up in the frame-ancestors policy and as the widget's postMessage targets, so a
+    typo or a `javascript:` value must fail loudly here rather than be dropped quietly later.
+    """
+    values = env.list(name, default=default)
+    for value in values:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018  raises ValueError on a bad port
+        except ValueError:
+            parts = None
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+            or parts.username
+            or value != value.strip()
+        ):
+            raise ImproperlyConfigured(
+                f"{name}: {value!r} is not an http(s) origin such as https://www.example.org."
+            )
+    return values
+
+
 # Sites allowed to embed the widget (scheme://host[:port]); the chat's own origin is implied.
-CHAT_EMBED_ORIGINS = env.list(
+CHAT_EMBED_ORIGINS = http_origins(
     "CHAT_EMBED_ORIGINS", default=["http://127.0.0.1:8000", "http://localhost:8000"]
 )
 # Reverse proxies whose X-Forwarded-For / X-Real-IP headers are believed; nobody else's are.

@@ -85,6 +85,15 @@ def test_a_bad_number_in_the_environment_fails_loudly():
     assert "ValueError" in result.stderr or "invalid literal" in result.stderr
 
 
+def test_an_embed_origin_that_is_not_an_http_origin_fails_loudly():
+    for bad in ("javascript:alert(4)", "ftp://www.example.org", "https://www.example.org/page"):
+        result = _run({"CHAT_EMBED_ORIGINS": f"https://ok.example.org,{bad}"})
+        assert result.returncode != 0, bad
+        assert f"CHAT_EMBED_ORIGINS: {bad!r} is not an http(s) origin" in result.stderr
+    ok = _run({"CHAT_EMBED_ORIGINS": "https://www.example.org,http://localhost:8000"})
+    assert ok.returncode == 0, ok.stderr
+
+
 def test_postgresql_prepares_statements_only_when_told_to():
     code = (
         "import json, django; from django.conf import settings as s; django.setup();"

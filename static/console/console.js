@@ -1,4 +1,6 @@
 // The agent console: one websocket, one dispatch function, everything rendered as text.
+import { isolated, withName, withVisibleControls } from "../shared/bidi.js";
+
 const cfg = JSON.parse(document.getElementById("console-config").textContent);
 const T = JSON.parse(document.getElementById("console-strings").textContent);
 const $ = (id) => document.getElementById(id);
@@ -444,8 +446,8 @@ function renderQueue() {
             onclick: () => claim(q.id),
           }),
         ),
-        el("p", { class: "first", text: q.first_message || "" }),
-        el("p", { class: "page small", title: page?.url || "", text: page ? page.title || page.url : T.no_page }),
+        el("p", { class: "first", dir: "auto" }, ...writtenText(q.first_message || "")),
+        el("p", { class: "page small", dir: page ? "auto" : null, title: page?.url || "", text: page ? page.title || page.url : T.no_page }),
       );
     }),
   );
@@ -480,7 +482,7 @@ function renderAgents() {
     ...[...state.agents.values()]
       .sort((a, b) => a.name.localeCompare(b.name))
       .map((a) =>
-        el("li", { class: `presence-${a.presence}` }, el("span", { class: "dot", "aria-hidden": "true" }), el("span", { text: `${a.name} – ${T[a.presence] || a.presence}` })),
+        el("li", { class: `presence-${a.presence}` }, el("span", { class: "dot", "aria-hidden": "true" }), el("span", {}, isolated(a.name), ` – ${T[a.presence] || a.presence}`)),
       ),
   );
   renderTransfer();
@@ -495,13 +497,24 @@ function renderTransfer() {
   $("transfer-form").querySelector("button").disabled = !online.length;
 }
 
+// What people wrote keeps its characters, but bidi controls in it show as visible markers and
+// the paragraph takes its direction from its own text.
+const writtenText = (text) => withVisibleControls(text, T.bidi_control);
+
+// A system line in the console's language, with the agent's name isolated; other system text as is.
+function systemText(m) {
+  const name = m.author_name;
+  return name && m.text === `${name} joined the chat` ? withName(T.joined, name) : [m.text];
+}
+
 function messageNode(m) {
-  const who = m.sender === "visitor" ? T.visitor : m.sender === "system" ? T.system : m.author_name || T.you;
+  const system = m.sender === "system";
+  const who = m.sender === "visitor" ? T.visitor : system ? T.system : m.author_name || T.you;
   return el(
     "li",
     { class: `msg ${m.sender}`, "data-id": m.id },
-    el("span", { class: "meta" }, el("span", { text: who }), el("span", { text: m.created_at ? ` · ${clock(m.created_at)}` : "" })),
-    el("p", { class: "text", text: m.text }),
+    el("span", { class: "meta" }, isolated(who), el("span", { text: m.created_at ? ` · ${clock(m.created_at)}` : "" })),
+    el("p", { class: "text", dir: system ? null : "auto" }, ...(system ? systemText(m) : writtenText(m.text))),
   );
 }
 
@@ -544,8 +557,8 @@ function renderTyping() {
   $("typing").textContent = chat?.typing && !chat.closed ? T.typing : "";
 }
 
-function fact(list, label, value) {
-  list.append(el("dt", { text: label }), el("dd", { text: value === undefined || value === null || value === "" ? "–" : String(value) }));
+function fact(list, label, value, labelDir = null) {
+  list.append(el("dt", { dir: labelDir, text: label }), el("dd", { dir: "auto", text: value === undefined || value === null || value === "" ? "–" : String(value) }));
 }
 
 function renderPanel() {
@@ -558,7 +571,7 @@ function renderPanel() {
   facts.replaceChildren();
   const page = d.current_page;
   fact(facts, T.current_page, page ? page.title || page.url : "");
-  if (page) facts.lastChild.append(el("br"), el("span", { class: "small muted", text: page.url }));
+  if (page) facts.lastChild.append(el("br"), isolated(page.url, "small muted"));
   fact(facts, T.ip, d.ip_address);
   fact(facts, T.browser, d.browser);
   fact(facts, T.os, d.os);
@@ -572,11 +585,12 @@ function renderPanel() {
     ...d.pages
       .slice()
       .reverse()
-      .map((p) => el("li", {}, el("span", { text: `${clock(p.created_at)} ` }), el("span", { text: p.title || p.url }), el("br"), el("span", { class: "small muted", text: p.url }))),
+      .map((p) => el("li", {}, el("span", { text: `${clock(p.created_at)} ` }), isolated(p.title || p.url), el("br"), isolated(p.url, "small muted"))),
   );
   const ctx = $("panel-context");
   ctx.replaceChildren();
-  for (const [k, v] of Object.entries(d.context || {})) fact(ctx, k, typeof v === "object" ? JSON.stringify(v) : v);
+  // The keys come from the web service too, so they are isolated like the values.
+  for (const [k, v] of Object.entries(d.context || {})) fact(ctx, k, typeof v === "object" ? JSON.stringify(v) : v, "auto");
 }
 
 function renderCurrent() {

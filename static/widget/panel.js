@@ -1,5 +1,7 @@
 // The visitor's chat panel. It runs inside an iframe on the chat origin, so the token in its
 // localStorage is out of the host page's reach. Protocol: docs/protocol.md.
+import { isolated, withName } from "../shared/bidi.js";
+
 const cfg = JSON.parse(document.getElementById("helao-config").textContent);
 const S = cfg.strings;
 const $ = (id) => document.getElementById(id);
@@ -428,10 +430,15 @@ function el(tag, cls, text) {
 function messageItem(m, mine) {
   const li = el("div", `msg ${mine ? "mine" : m.sender === "system" ? "system" : "agent"}`);
   if (m.sender === "system") {
+    // The product's sentence, with the agent's name isolated inside it.
     const name = m.author_name;
-    li.append(el("p", "", name && m.text === `${name} joined the chat` ? S.joined.replace("{name}", name) : m.text));
+    const line = el("p", "");
+    line.append(...(name && m.text === `${name} joined the chat` ? withName(S.joined, name) : [m.text]));
+    li.append(line);
   } else {
-    li.append(el("span", "who", mine ? S.you : m.author_name || S.agent), el("p", "text", m.text));
+    const text = el("p", "text", m.text);
+    text.dir = "auto"; // what people write takes its direction from its own first letter
+    li.append(isolated(mine ? S.you : m.author_name || S.agent, "who"), text);
     if (mine) li.append(el("span", "state"));
   }
   ui.log.append(li);
@@ -472,7 +479,7 @@ function clearLog() {
 
 function showTyping(name) {
   clearTimeout(typingClear);
-  ui.typing.textContent = name ? S.typing.replace("{name}", name) : "";
+  ui.typing.replaceChildren(...(name ? withName(S.typing, name) : []));
   if (name) typingClear = setTimeout(() => showTyping(null), 8000);
 }
 
