@@ -435,7 +435,11 @@ def _chat_sync(user, conversation_id: int, after_id: int | None, cursor: int | N
     """The next page of messages of one of the agent's chats (after a claim or detail)."""
     conversation = _own_conversation(user, conversation_id)
     return messages_frame(
-        {"type": "sync"}, [conversation.pk], after_id, cursor, conversation_id=conversation.pk
+        {"type": "sync", "conversation_id": conversation.pk},
+        [conversation.pk],
+        after_id,
+        cursor,
+        conversation_id=conversation.pk,
     )
 
 

@@ -18,6 +18,7 @@ let page = null;
 let context = null;
 let ws = null;
 let live = false; // welcomed on the current socket
+let catchingUp = false; // the history is still coming in pages
 let attempt = 0;
 let retryTimer = null;
 let lastFrameAt = 0;
@@ -163,6 +164,7 @@ function connect() {
     if (ws !== sock) return;
     ws = null;
     live = false;
+    catchingUp = false;
     markPending(S.retrying);
     if (e.code === 4004) {
       forget();
@@ -226,9 +228,7 @@ function handle(f) {
           (f.messages || []).forEach(addMessage);
         }
       }
-      // Messages typed offline stay below the history they were written after.
-      for (const item of outbox.values()) ui.log.append(item.li);
-      flush();
+      if (!followPages(f)) caughtUp();
       break;
     case "conversation.started":
       token = f.token;
@@ -249,6 +249,7 @@ function handle(f) {
       break;
     case "sync":
       (f.messages || []).forEach(addMessage);
+      if (!followPages(f) && catchingUp) caughtUp();
       break;
     case "typing":
       showTyping(f.active ? f.name || S.agent : null);
@@ -269,6 +270,20 @@ function handle(f) {
       break;
   }
   render();
+}
+
+// A long history comes in pages: `next.messages` is the `sync` that fetches the next one.
+function followPages(f) {
+  const next = f.next && f.next.messages;
+  catchingUp = Boolean(next) && send(next);
+  return catchingUp;
+}
+
+function caughtUp() {
+  catchingUp = false;
+  // Messages typed offline stay below the history they were written after.
+  for (const item of outbox.values()) ui.log.append(item.li);
+  flush();
 }
 
 function onError(f) {
@@ -327,7 +342,7 @@ function queue(text, cid = newId()) {
 }
 
 function flush() {
-  if (!live) return;
+  if (!live || catchingUp) return;
   // Each message is on the wire at most once per socket; the server stores each id once.
   for (const [cid, item] of outbox) {
     if (item.inflight) continue;
