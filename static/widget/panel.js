@@ -228,7 +228,8 @@ function handle(f) {
           (f.messages || []).forEach(addMessage);
         }
       }
-      if (!followPages(f)) caughtUp();
+      // The rest of a long history comes in pages (not for an ended chat just forgotten).
+      if (!(token && followPages(f))) caughtUp();
       break;
     case "conversation.started":
       token = f.token;
