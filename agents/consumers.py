@@ -14,6 +14,7 @@ from chat import events, frames, services, writer
 from chat.consumers import CLOSE_FORBIDDEN, JsonFrameConsumer, _int, messages_fill, messages_frame
 from chat.loops import PerLoop
 from chat.models import Conversation, Message
+from chat.selectors import chunks_by_id
 from chat.serializers import conversation_summary, message_dict
 from chat.services import ChatError
 
@@ -311,8 +312,6 @@ def _login_valid(user, session_key: str | None) -> bool:
 
 def _own_chats(user, after_id: int | None):
     """The agent's active chats by id after `after_id`, each with its (bounded) visitor panel."""
-    from chat.selectors import chunks_by_id
-
     mine = Conversation.objects.filter(
         status=Conversation.Status.ACTIVE, assigned_agent=user
     ).select_related("assigned_agent")
