@@ -10,11 +10,12 @@ from typing import Any
 
 from django.conf import settings
 
-from chat import events, services, writer
-from chat.consumers import JsonFrameConsumer, _int, _messages_after
+from chat import events, frames, services, writer
+from chat.consumers import JsonFrameConsumer, _int, messages_fill, messages_frame
 from chat.loops import PerLoop
 from chat.models import Conversation, Message
 from chat.protocol import Close
+from chat.selectors import chunks_by_id
 from chat.serializers import conversation_summary, message_dict
 from chat.services import ChatError
 
@@ -54,6 +55,7 @@ class AgentConsumer(JsonFrameConsumer):
         "conversation.transfer": "handle_transfer",
         "conversation.close": "handle_close",
         "sync": "handle_sync",
+        "list.page": "handle_list_page",
         "ping": "handle_ping",
     }
     pipelined = frozenset({"message.send"})
@@ -160,12 +162,22 @@ class AgentConsumer(JsonFrameConsumer):
 
     async def handle_hello(self, frame: dict[str, Any]) -> None:
         """Sends the queue, the agent's chats with their visitor panels, colleagues, canned
-        replies and every message of the agent's chats after `last_seen_id`."""
+        replies and every message of the agent's chats after `last_seen_id`: as much of each as
+        fits one frame, and in `next` the frames that fetch the rest (`list.page`, `sync`)."""
         after_id = _int(frame.get("last_seen_id"), "last_seen_id", required=False)
-        state = await self.unit(_console_state, self.user, after_id)
-        for chat in state["chats"]:
-            await self._join(chat["id"])
-        await self.send_json({"type": "welcome", **state})
+        mine, welcome = await self.unit(_console_state, self.user, after_id)
+        for conversation_id in mine:
+            await self._join(conversation_id)
+        await self.send_json(welcome)
+
+    async def handle_list_page(self, frame: dict[str, Any]) -> None:
+        """The next page of one of the welcome's lists (`queue`, `chats` with their `details`,
+        `agents`, `canned`) after the item with id `after_id`."""
+        name = frame.get("list")
+        if name not in CONSOLE_LISTS:
+            raise ChatError("bad_frame", f"list must be one of {', '.join(CONSOLE_LISTS)}")
+        after_id = _int(frame.get("after_id"), "after_id", required=False)
+        await self.send_json(await self.unit(_list_page, self.user, name, after_id))
 
     async def handle_presence(self, frame: dict[str, Any]) -> None:
         """Sets the agent's presence; the console repeats it as its heartbeat."""
@@ -188,16 +200,17 @@ class AgentConsumer(JsonFrameConsumer):
             services.conversation_claim, conversation_id=conversation_id, agent=self.user
         )
         await self._join(conversation.pk)
-        detail = await self.unit(_detail, self.user, conversation.pk)
-        await self.send_json({"type": "conversation.claim.ok", **detail})
+        await self.send_json(
+            await self.unit(_detail, self.user, conversation.pk, "conversation.claim.ok")
+        )
 
     async def handle_detail(self, frame: dict[str, Any]) -> None:
         """The full state of one of the agent's own chats (after a transfer to this agent)."""
         conversation_id = _int(frame.get("conversation_id"), "conversation_id")
-        detail = await self.unit(_detail, self.user, conversation_id)
+        detail = await self.unit(_detail, self.user, conversation_id, "conversation.detail")
         if detail["conversation"]["status"] == Conversation.Status.ACTIVE:
             await self._join(conversation_id)
-        await self.send_json({"type": "conversation.detail", **detail})
+        await self.send_json(detail)
 
     async def handle_message(self, frame: dict[str, Any]) -> None:
         """Stores the agent's message under the agent's name, once per client message id."""
@@ -252,10 +265,18 @@ class AgentConsumer(JsonFrameConsumer):
         await self.unit(_close, self.user, conversation_id)
 
     async def handle_sync(self, frame: dict[str, Any]) -> None:
-        """Messages of the agent's chats after `last_seen_id`, from the database."""
+        """Messages of the agent's chats (or of its one chat `conversation_id`) after
+        `last_seen_id`, from the database, a page at a time (`cursor`)."""
         after_id = _int(frame.get("last_seen_id"), "last_seen_id", required=False)
-        messages = await self.unit(_messages_after, sorted(self.joined), after_id)
-        await self.send_json({"type": "sync", "messages": messages})
+        cursor = _int(frame.get("cursor"), "cursor", required=False)
+        conversation_id = _int(frame.get("conversation_id"), "conversation_id", required=False)
+        if conversation_id is None:
+            reply = await self.unit(
+                messages_frame, {"type": "sync"}, sorted(self.joined), after_id, cursor
+            )
+        else:
+            reply = await self.unit(_chat_sync, self.user, conversation_id, after_id, cursor)
+        await self.send_json(reply)
 
     async def wants(self, event: dict[str, Any]) -> bool:
         kind = event["type"]
@@ -291,30 +312,95 @@ def _login_valid(user, session_key: str | None) -> bool:
     return session_alive(session_key, user.pk)
 
 
-def _console_state(user, after_id: int | None) -> dict[str, Any]:
+def _own_chats(user, after_id: int | None):
+    """The agent's active chats by id after `after_id`, each with its (bounded) visitor panel."""
+    mine = Conversation.objects.filter(
+        status=Conversation.Status.ACTIVE, assigned_agent=user
+    ).select_related("assigned_agent")
+
+    def fetch(after: int | None, limit: int) -> list[Conversation]:
+        rows = mine.filter(pk__gt=after) if after is not None else mine
+        return list(rows.order_by("id")[:limit])
+
+    for conversation in chunks_by_id(fetch, after_id=after_id, first=4, most=32):
+        yield {
+            "id": conversation.pk,
+            "chat": {**conversation_summary(conversation), "language": conversation.language},
+            "detail": selectors.visitor_panel(conversation, bounded=True),
+        }
+
+
+def _chat_size(entry: dict[str, Any]) -> int:
+    # The chat in `chats` and its panel in `details` ("<id>":{...}), each with a comma.
+    key = len(str(entry["id"])) + 3
+    return frames.encoded_size(entry["chat"]) + 1 + key + frames.encoded_size(entry["detail"])
+
+
+#: The welcome's lists a console fetches page by page with `list.page`, in the order they fill
+#: the welcome: the agent's own chats first, the queue before colleagues and canned replies.
+CONSOLE_LISTS = {
+    "chats": _own_chats,
+    "queue": lambda user, after_id: selectors.queue(after_id),
+    "agents": lambda user, after_id: selectors.colleagues_after(after_id),
+    "canned": lambda user, after_id: selectors.canned_replies(after_id),
+}
+
+
+def _fill_list(frame: frames.Frame, user, name: str, after_id: int | None) -> None:
+    items = frame.fill(
+        name,
+        CONSOLE_LISTS[name](user, after_id),
+        cursor=after_id,
+        resume=lambda last: {"type": "list.page", "list": name, "after_id": last},
+        size=_chat_size if name == "chats" else frames.encoded_size,
+    )
+    if name == "chats":
+        frame.put("chats", [entry["chat"] for entry in items])
+        frame.put("details", {str(entry["id"]): entry["detail"] for entry in items})
+    else:
+        frame.put(name, items)
+
+
+def _list_page(user, name: str, after_id: int | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {"type": "list.page", "list": name}
+    if name == "chats":
+        fields["details"] = {}
+    frame = frames.Frame(fields, lists=[name])
+    _fill_list(frame, user, name, after_id)
+    return frame.build()
+
+
+def _console_state(user, after_id: int | None) -> tuple[list[int], dict[str, Any]]:
+    """The ids of the agent's active chats (to follow) and the `welcome` frame."""
     from .services import profile_get
 
     mine = list(
-        Conversation.objects.filter(status=Conversation.Status.ACTIVE, assigned_agent=user)
-        .select_related("assigned_agent")
-        .order_by("claimed_at")
+        Conversation.objects.filter(
+            status=Conversation.Status.ACTIVE, assigned_agent=user
+        ).values_list("pk", flat=True)
     )
     profile = profile_get(user=user)
-    return {
-        "me": {
-            "id": user.pk,
-            "name": services.display_name(user),
-            "presence": selectors.effective_presence(profile),
-            "language": profile.language,
+    frame = frames.Frame(
+        {
+            "type": "welcome",
+            "me": {
+                "id": user.pk,
+                "name": services.display_name(user),
+                "presence": selectors.effective_presence(profile),
+                "language": profile.language,
+            },
+            "details": {},
+            "heartbeat_seconds": selectors.heartbeat_seconds(),
         },
-        "queue": selectors.queue(),
-        "chats": [{**conversation_summary(c), "language": c.language} for c in mine],
-        "details": {str(c.pk): selectors.visitor_panel(c) for c in mine},
-        "agents": selectors.colleagues(),
-        "canned": selectors.canned_replies(),
-        "messages": _messages_after([c.pk for c in mine], after_id) if mine else [],
-        "heartbeat_seconds": selectors.heartbeat_seconds(),
-    }
+        lists=["messages", *CONSOLE_LISTS],
+    )
+    if mine:
+        _fill_list(frame, user, "chats", None)
+        messages_fill(frame, mine, after_id)
+    for name in CONSOLE_LISTS:
+        if name != "chats":
+            _fill_list(frame, user, name, None)
+    return mine, frame.build()
 
 
 def _own_conversation(user, conversation_id: int) -> Conversation:
@@ -328,13 +414,34 @@ def _own_conversation(user, conversation_id: int) -> Conversation:
     return conversation
 
 
-def _detail(user, conversation_id: int) -> dict[str, Any]:
+def _detail(user, conversation_id: int, kind: str) -> dict[str, Any]:
+    """One of the agent's chats as frame `kind`: summary, visitor panel and a page of messages."""
     conversation = _own_conversation(user, conversation_id)
-    return {
-        "conversation": {**conversation_summary(conversation), "language": conversation.language},
-        "detail": selectors.visitor_panel(conversation),
-        "messages": _messages_after([conversation.pk], None),
-    }
+    frame = frames.Frame(
+        {
+            "type": kind,
+            "conversation": {
+                **conversation_summary(conversation),
+                "language": conversation.language,
+            },
+            "detail": selectors.visitor_panel(conversation, bounded=True),
+        },
+        lists=["messages"],
+    )
+    messages_fill(frame, [conversation.pk], None, conversation_id=conversation.pk)
+    return frame.build()
+
+
+def _chat_sync(user, conversation_id: int, after_id: int | None, cursor: int | None):
+    """The next page of messages of one of the agent's chats (after a claim or detail)."""
+    conversation = _own_conversation(user, conversation_id)
+    return messages_frame(
+        {"type": "sync", "conversation_id": conversation.pk},
+        [conversation.pk],
+        after_id,
+        cursor,
+        conversation_id=conversation.pk,
+    )
 
 
 def _agent_message(user, conversation_id: int, text: Any, client_msg_id: str) -> Message:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from importlib import import_module
 from typing import Any
@@ -10,12 +11,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from chat import writer
-from chat.models import Conversation, Message
+from chat import frames, writer
+from chat.models import Conversation, Message, PageVisit
 from chat.retention_period import retention_cutoff
+from chat.selectors import chunks_by_id
 from chat.serializers import page_visit_dict, queue_item_dict
 
 from .middleware import session_data_alive
@@ -150,17 +152,29 @@ def effective_presence(profile: AgentProfile) -> str:
     return profile.presence
 
 
-def colleagues() -> list[dict[str, Any]]:
-    """Every console user with the presence colleagues see, by name."""
+def _colleague(user) -> dict[str, Any]:
     from chat.services import display_name
 
-    users = list(console_users().select_related("agent_profile"))
-    rows = []
-    for user in users:
-        profile = getattr(user, "agent_profile", None)
-        presence = effective_presence(profile) if profile else AgentProfile.Presence.OFFLINE
-        rows.append({"id": user.pk, "name": display_name(user), "presence": presence})
+    profile = getattr(user, "agent_profile", None)
+    presence = effective_presence(profile) if profile else AgentProfile.Presence.OFFLINE
+    return {"id": user.pk, "name": display_name(user), "presence": presence}
+
+
+def colleagues() -> list[dict[str, Any]]:
+    """Every console user with the presence colleagues see, by name."""
+    rows = [_colleague(user) for user in console_users().select_related("agent_profile")]
     return sorted(rows, key=lambda r: r["name"].lower())
+
+
+def colleagues_after(after_id: int | None) -> Iterator[dict[str, Any]]:
+    """`colleagues()` by id after `after_id`, read in chunks (the console's pages)."""
+    users = console_users().select_related("agent_profile")
+
+    def fetch(after: int | None, limit: int) -> list:
+        page = users.filter(pk__gt=after) if after is not None else users
+        return list(page.order_by("pk")[:limit])
+
+    return (_colleague(user) for user in chunks_by_id(fetch, after_id=after_id))
 
 
 def guidance_acknowledged(user) -> bool:
@@ -174,42 +188,82 @@ def guidance_acknowledged(user) -> bool:
     )
 
 
-def canned_replies() -> list[dict[str, str]]:
-    return [
-        {"shortcut": c.shortcut, "title": c.title, "language": c.language, "text": c.text}
-        for c in CannedReply.objects.all()
-    ]
+def canned_replies(after_id: int | None = None) -> Iterator[dict[str, Any]]:
+    """Canned replies by id after `after_id`, read in chunks (the console's pages)."""
+
+    def fetch(after: int | None, limit: int) -> list:
+        replies = CannedReply.objects.all()
+        page = replies.filter(pk__gt=after) if after is not None else replies
+        return list(page.order_by("pk")[:limit])
+
+    return (
+        {
+            "id": c.pk,
+            "shortcut": c.shortcut,
+            "title": c.title,
+            "language": c.language,
+            "text": c.text,
+        }
+        for c in chunks_by_id(fetch, after_id=after_id)
+    )
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def queue_item(conversation: Conversation) -> dict[str, Any]:
-    """A waiting conversation as the queue shows it: first message and current page."""
-    first = conversation.messages.filter(sender=Message.Sender.VISITOR).order_by("id").first()
-    page = conversation.page_visits.order_by("-id").first()
-    return queue_item_dict(
-        conversation,
-        first.text if first else "",
-        {"url": page.url, "title": page.title} if page else None,
+def queue(after_id: int | None = None) -> Iterator[dict[str, Any]]:
+    """Waiting conversations by id after `after_id` as the queue shows them (first message and
+    current page), read in chunks of one query each."""
+    first = Message.objects.filter(
+        conversation=OuterRef("pk"), sender=Message.Sender.VISITOR
+    ).order_by("id")
+    page = PageVisit.objects.filter(conversation=OuterRef("pk")).order_by("-id")
+    waiting = Conversation.objects.filter(status=Conversation.Status.WAITING).annotate(
+        first_text=Subquery(first.values("text")[:1]),
+        page_url=Subquery(page.values("url")[:1]),
+        page_title=Subquery(page.values("title")[:1]),
+    )
+
+    def fetch(after: int | None, limit: int) -> list[Conversation]:
+        rows = waiting.filter(pk__gt=after) if after is not None else waiting
+        return list(rows.order_by("id")[:limit])
+
+    return (
+        queue_item_dict(
+            c,
+            c.first_text or "",
+            {"url": c.page_url, "title": c.page_title} if c.page_url is not None else None,
+        )
+        for c in chunks_by_id(fetch, after_id=after_id)
     )
 
 
-def queue() -> list[dict[str, Any]]:
-    waiting = Conversation.objects.filter(status=Conversation.Status.WAITING).order_by(
-        "created_at", "id"
-    )
-    return [queue_item(c) for c in waiting]
+#: Page visits read for a bounded visitor panel; its list keeps the latest that fit.
+PANEL_PAGES_READ = 128
 
 
-def visitor_panel(conversation: Conversation) -> dict[str, Any]:
-    """Everything the agent may know of the visitor: connection, device, pages, host context."""
+def visitor_panel(conversation: Conversation, *, bounded: bool = False) -> dict[str, Any]:
+    """Everything the agent may know of the visitor: connection, device, pages, host context.
+
+    `bounded` (for the console's socket frames) keeps only the latest page visits, in at most a
+    sixth of a frame and never more than leaves the panel within one frame's item budget;
+    `pages_total` then tells how many there are. The current page and the first referrer are
+    always there.
+    """
     connection = conversation.connections.order_by("-id").first()
-    pages = [page_visit_dict(p) for p in conversation.page_visits.order_by("id")]
     context = conversation.host_contexts.order_by("-id").first()
+    visits = conversation.page_visits.order_by("-id")
+    latest = list(visits[:PANEL_PAGES_READ] if bounded else visits)
+    pages = [page_visit_dict(p) for p in reversed(latest)]
+    complete = not bounded or len(latest) < PANEL_PAGES_READ
+    if complete:
+        referrer = next((p["referrer"] for p in pages if p["referrer"]), "")
+    else:
+        first = visits.exclude(referrer="").order_by("id").values_list("referrer", flat=True)
+        referrer = first.first() or ""
     end = conversation.claimed_at or timezone.now()
-    return {
+    panel = {
         "conversation_id": conversation.pk,
         "reference": conversation.reference,
         "ip_address": connection.ip_address if connection else None,
@@ -219,13 +273,21 @@ def visitor_panel(conversation: Conversation) -> dict[str, Any]:
         "language": (connection.language if connection else "") or conversation.language,
         "screen": connection.screen if connection else "",
         "pages": pages,
+        "pages_total": len(pages),
         "current_page": pages[-1] if pages else None,
-        "referrer": next((p["referrer"] for p in pages if p["referrer"]), ""),
+        "referrer": referrer,
         "context": context.data if context else {},
         "started_at": _iso(conversation.created_at),
         "claimed_at": _iso(conversation.claimed_at),
         "waited_seconds": max(0, int((end - conversation.created_at).total_seconds())),
     }
+    if bounded:
+        panel["pages"] = []
+        room = min(frames.budget() // 6, frames.item_budget() - frames.encoded_size(panel))
+        panel["pages"] = frames.take(reversed(pages), room)[::-1]
+        if not complete:
+            panel["pages_total"] = visits.count()
+    return panel
 
 
 def history(

@@ -49,6 +49,7 @@ def console_strings() -> dict[str, str]:
         "screen": _("Screen"),
         "current_page": _("Current page"),
         "pages": _("Pages visited"),
+        "pages_earlier": _("%s earlier pages not shown"),
         "referrer": _("Came from"),
         "context": _("From the web service"),
         "started": _("Chat started"),

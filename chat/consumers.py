@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
 
-from . import admission, events, hooks, limits, selectors, services, writer
+from . import admission, events, frames, hooks, limits, selectors, services, writer
 from .limits import TokenBucket
 from .logging import Throttled, where
 from .models import Conversation, Message
@@ -215,7 +214,7 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         return result
 
     async def send_json(self, content: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(content, ensure_ascii=False, separators=(",", ":")))
+        await self.send(text_data=frames.encode(content))
 
     async def send_error(self, code: str, message: str = "", ref: Any = None, **extra) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "message": message or code}
@@ -460,10 +459,11 @@ class VisitorConsumer(JsonFrameConsumer):
         if token is None:
             await self.send_json({"type": "welcome", "conversation": None, **availability})
             return
-        result = await self.unit(_resume, token, info, page, after_id)
+        welcome = {"type": "welcome", **availability}
+        result = await self.unit(_resume, token, info, page, after_id, welcome)
         if result is None:
             raise ChatError("bad_token", "unknown or expired conversation; start a new one")
-        conversation, messages = result
+        conversation, welcome = result
         current = self.conversation
         if (
             current is not None
@@ -472,14 +472,7 @@ class VisitorConsumer(JsonFrameConsumer):
         ):
             raise ChatError("token_mismatch", "this connection already follows another chat")
         await self._subscribe(conversation)
-        await self.send_json(
-            {
-                "type": "welcome",
-                "conversation": conversation_summary(conversation),
-                "messages": messages,
-                **availability,
-            }
-        )
+        await self.send_json(welcome)
 
     async def handle_start(self, frame: dict[str, Any]) -> None:
         """Opens a conversation with the visitor's first message; returns the bearer token."""
@@ -579,10 +572,13 @@ class VisitorConsumer(JsonFrameConsumer):
             )
 
     async def handle_sync(self, frame: dict[str, Any]) -> None:
+        """The conversation's messages after `last_seen_id`, a page at a time (`cursor`)."""
         conversation = self._require_conversation()
         after_id = _int(frame.get("last_seen_id"), "last_seen_id", required=False)
-        messages = await self.unit(_messages_after, [conversation.pk], after_id)
-        await self.send_json({"type": "sync", "messages": messages})
+        cursor = _int(frame.get("cursor"), "cursor", required=False)
+        await self.send_json(
+            await self.unit(messages_frame, {"type": "sync"}, [conversation.pk], after_id, cursor)
+        )
 
     async def wants(self, event: dict[str, Any]) -> bool:
         kind = event["type"]
@@ -611,14 +607,51 @@ def _availability() -> dict[str, Any]:
     return {"agents_online": hooks.agents_online(), "opening_hours": selectors.opening_hours()}
 
 
-def _messages_after(conversation_ids: list[int], after_id: int | None) -> list[dict[str, Any]]:
-    return [
-        message_dict(m)
-        for m in selectors.messages_after(conversation_ids=conversation_ids, after_id=after_id)
-    ]
+def messages_fill(
+    frame: frames.Frame,
+    conversation_ids: list[int],
+    after_id: int | None,
+    cursor: int | None = None,
+    **sync_fields: Any,
+) -> None:
+    """Puts into `frame` a page of the messages after `after_id` (and `cursor`) that fits.
+
+    When more remain, `next.messages` is the `sync` that fetches the next page: the same
+    request (`last_seen_id`, and `sync_fields`) with the cursor after this page.
+    """
+    found = selectors.messages_after(
+        conversation_ids=conversation_ids, after_id=after_id, cursor=cursor
+    )
+    frame.put(
+        "messages",
+        frame.fill(
+            "messages",
+            (message_dict(m) for m in found),
+            cursor=cursor,
+            resume=lambda last: {
+                "type": "sync",
+                **sync_fields,
+                "last_seen_id": after_id,
+                "cursor": last,
+            },
+        ),
+    )
 
 
-def _resume(token: str, info, page, after_id):
+def messages_frame(
+    fields: dict[str, Any],
+    conversation_ids: list[int],
+    after_id: int | None,
+    cursor: int | None = None,
+    **sync_fields: Any,
+) -> dict[str, Any]:
+    """`fields` with a page of messages (see `messages_fill`), as one bounded frame."""
+    frame = frames.Frame(fields, lists=["messages"])
+    messages_fill(frame, conversation_ids, after_id, cursor, **sync_fields)
+    return frame.build()
+
+
+def _resume(token: str, info, page, after_id, welcome: dict[str, Any]):
     conversation = selectors.conversation_by_token(token)
     if conversation is None:
         return None
@@ -626,7 +659,8 @@ def _resume(token: str, info, page, after_id):
         services.conversation_resume(conversation=conversation, info=info)
         if page:
             services.page_visit_record(conversation=conversation, page=page)
-    return conversation, _messages_after([conversation.pk], after_id)
+    fields = {**welcome, "conversation": conversation_summary(conversation)}
+    return conversation, messages_frame(fields, [conversation.pk], after_id)
 
 
 def _visitor_message(conversation_id: int, text: Any, client_msg_id: str):

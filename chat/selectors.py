@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -24,10 +26,37 @@ def conversation_by_token(token: object) -> Conversation | None:
     )
 
 
+def chunks_by_id(
+    fetch: Callable[[int | None, int], list[Any]],
+    *,
+    after_id: int | None,
+    first: int = 16,
+    most: int = 256,
+) -> Iterator[Any]:
+    """Rows with ids above `after_id`, in id order, read `first` at a time, doubling to `most`.
+
+    `fetch(after_id, limit)` reads one chunk (ordered by id, LIMIT in SQL). A page of long
+    messages needs only a few rows; one of short queue items, a few hundred.
+    """
+    size = first
+    while True:
+        rows = fetch(after_id, size)
+        yield from rows
+        if len(rows) < size:
+            return
+        after_id = rows[-1]["id"] if isinstance(rows[-1], dict) else rows[-1].pk
+        size = min(most, size * 2)
+
+
 def messages_after(
-    *, conversation_ids: list[int], after_id: int | None, limit: int = 500
-) -> list[Message]:
-    """Messages of these conversations the client has not seen, oldest first."""
+    *, conversation_ids: list[int], after_id: int | None, cursor: int | None = None
+) -> Iterator[Message]:
+    """Messages of these conversations the client has not seen, oldest first, read in chunks.
+
+    `after_id` is the last message the client has (a few seconds before it are sent again, see
+    RESUME_OVERLAP); `cursor` continues a paged answer to the same request after the last
+    message of the previous page.
+    """
     qs: QuerySet[Message] = Message.objects.filter(conversation_id__in=conversation_ids)
     if after_id:
         anchor = Message.objects.filter(pk=after_id).values_list("created_at", flat=True).first()
@@ -35,7 +64,12 @@ def messages_after(
             qs = qs.filter(created_at__gte=anchor - RESUME_OVERLAP)
         else:
             qs = qs.filter(pk__gt=after_id)
-    return list(qs.order_by("id")[:limit])
+
+    def fetch(after: int | None, limit: int) -> list[Message]:
+        page = qs.filter(pk__gt=after) if after is not None else qs
+        return list(page.order_by("id")[:limit])
+
+    return chunks_by_id(fetch, after_id=cursor)
 
 
 def opening_hours() -> list[dict[str, object]]:

@@ -348,6 +348,16 @@ CHAT_GROUP_COMMIT_CONNECTIONS = env.int("CHAT_GROUP_COMMIT_CONNECTIONS", default
 # A batch not committed within this time is reported "not stored" to its senders, who resend.
 CHAT_GROUP_COMMIT_TIMEOUT_SECONDS = env.float("CHAT_GROUP_COMMIT_TIMEOUT_SECONDS", default=5.0)
 CHAT_DORMANT_ACCOUNT_DAYS = env.int("CHAT_DORMANT_ACCOUNT_DAYS", default=60)
+# Every server frame stays under this many bytes of UTF-8 JSON (chat/frames.py): lists (history,
+# the queue, an agent's chats) are sent in pages the client follows. It must leave room below
+# the socket's 64 KiB for the largest single item: a visitor panel with the largest host context
+# (up to 4 bytes per character) and one page visit of the longest URLs.
+CHAT_MAX_SERVER_FRAME_BYTES = env.int("CHAT_MAX_SERVER_FRAME_BYTES", default=48 * 1024)
+if not 4 * CHAT_MAX_CONTEXT_BYTES + 32 * 1024 <= CHAT_MAX_SERVER_FRAME_BYTES <= 63 * 1024:
+    raise ImproperlyConfigured(
+        "CHAT_MAX_SERVER_FRAME_BYTES must be between 4 x CHAT_MAX_CONTEXT_BYTES + 32 KiB "
+        "and 63 KiB."
+    )
 
 # --- Content Security Policy (django-csp 4): no inline script anywhere ---------------------
 CONTENT_SECURITY_POLICY = {

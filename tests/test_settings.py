@@ -94,6 +94,13 @@ def test_an_embed_origin_that_is_not_an_http_origin_fails_loudly():
     assert ok.returncode == 0, ok.stderr
 
 
+def test_a_server_frame_budget_the_socket_cannot_carry_is_refused():
+    for bad in ({"CHAT_MAX_SERVER_FRAME_BYTES": "65536"}, {"CHAT_MAX_CONTEXT_BYTES": "8192"}):
+        result = _run(bad)
+        assert result.returncode != 0, bad
+        assert "CHAT_MAX_SERVER_FRAME_BYTES must be between" in result.stderr
+
+
 def test_postgresql_prepares_statements_only_when_told_to():
     code = (
         "import json, django; from django.conf import settings as s; django.setup();"

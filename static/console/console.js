@@ -19,6 +19,10 @@ const state = {
   muted: localStorage.getItem("console.muted") === "1",
   outbox: new Map(), // client_msg_id -> {conversation_id, text}
   heartbeat: cfg.heartbeat_seconds || 10,
+  // Catching up after a welcome: the lists still being fetched page by page ("chats", "queue",
+  // "agents", "canned", "messages"), and the chats the server says are still open.
+  loading: new Set(),
+  openChats: new Set(),
 };
 
 // --- small helpers -------------------------------------------------------------------------
@@ -264,23 +268,28 @@ function dispatch(ev) {
       $("presence").value = state.presence;
       if (state.presence !== "offline") send({ type: "presence.set", status: state.presence });
       startHeartbeat();
-      state.queue = new Map(ev.queue.map((q) => [q.id, q]));
-      state.agents = new Map(ev.agents.map((a) => [a.id, a]));
-      state.canned = ev.canned || [];
-      const open = new Set(ev.chats.map((c) => c.id));
-      for (const [id, chat] of state.chats) if (!open.has(id)) chat.closed = true;
-      for (const conv of ev.chats) {
-        const chat = chatFor(conv);
-        chat.detail = ev.details[String(conv.id)] || chat.detail;
-      }
+      state.queue = new Map();
+      state.agents = new Map();
+      state.canned = [];
+      state.openChats = new Set();
+      state.loading = new Set(Object.keys(ev.next || {}));
+      mergeLists(ev);
       for (const m of ev.messages) addMessage(m);
-      // Messages typed while the connection was down: the server stores each once.
-      for (const id of state.outbox.keys()) sendPending(id);
+      followPages(ev);
       setConn(T.connected, true);
       renderAll();
+      if (!state.loading.size) caughtUp();
       if (state.current === null && state.chats.size) selectChat(state.chats.keys().next().value);
       break;
     }
+    case "list.page":
+      mergeLists(ev);
+      followPages(ev, ev.list);
+      if (ev.list === "chats") renderChats();
+      else if (ev.list === "queue") renderQueueSoon();
+      else if (ev.list === "agents") renderAgents();
+      else if (ev.list === "canned") renderCannedPicker();
+      break;
     case "queue.added": {
       const item = ev.conversation;
       const isNew = !state.queue.has(item.id);
@@ -309,6 +318,7 @@ function dispatch(ev) {
       }
       const chat = state.chats.get(ev.conversation_id);
       if (chat?.detail) {
+        chat.detail.pages_total = (chat.detail.pages_total ?? chat.detail.pages.length) + 1;
         chat.detail.pages.push(ev.page);
         chat.detail.current_page = ev.page;
         if (state.current === chat.conv.id) renderPanel();
@@ -327,6 +337,7 @@ function dispatch(ev) {
     case "conversation.detail":
       addChat(ev.conversation, ev.detail, ev.messages, { select: ev.type === "conversation.claim.ok" });
       if (ev.type === "conversation.claim.ok") $("text").focus();
+      followPages(ev);
       break;
     case "conversation.claimed":
       state.queue.delete(ev.conversation.id);
@@ -370,6 +381,8 @@ function dispatch(ev) {
       break;
     case "sync":
       for (const m of ev.messages) addMessage(m);
+      // One chat's history (after a claim) or the welcome's messages of every chat.
+      followPages(ev, ev.conversation_id ? null : "messages");
       break;
     case "typing": {
       const chat = state.chats.get(ev.conversation_id);
@@ -409,6 +422,44 @@ function dispatch(ev) {
       break;
   }
   updateTitle();
+}
+
+// --- catching up page by page -----------------------------------------------------------------
+
+// The welcome's lists after a reconnect: chats with their visitor panels, queue, colleagues,
+// canned replies (the first page in `welcome`, the next ones in `list.page`).
+function mergeLists(ev) {
+  for (const conv of ev.chats || []) {
+    state.openChats.add(conv.id);
+    const chat = chatFor(conv);
+    chat.detail = ev.details?.[String(conv.id)] || chat.detail;
+  }
+  for (const q of ev.queue || []) state.queue.set(q.id, q);
+  for (const a of ev.agents || []) state.agents.set(a.id, a);
+  if (ev.canned) state.canned = [...state.canned, ...ev.canned];
+}
+
+// A frame too large for one socket frame comes in pages: `next` names, for each list with more
+// to come, the frame that fetches its next page. `list` is the list this frame continued; the
+// welcome's catch-up is done once none of its lists has more.
+function followPages(ev, list) {
+  for (const frame of Object.values(ev.next || {})) send(frame);
+  if (list && !ev.next?.[list] && state.loading.delete(list) && !state.loading.size) caughtUp();
+}
+
+function caughtUp() {
+  // Chats the server no longer lists as open were closed or transferred meanwhile.
+  for (const [id, chat] of state.chats) if (!state.openChats.has(id)) chat.closed = true;
+  renderAll();
+  // Messages typed while the connection was down, after the history they were written after:
+  // the server stores each once.
+  for (const id of state.outbox.keys()) sendPending(id);
+}
+
+let queueRender = 0;
+function renderQueueSoon() {
+  // Pages of a long queue arrive back to back: draw once per animation frame, not per page.
+  if (!queueRender) queueRender = requestAnimationFrame(() => ((queueRender = 0), renderQueue()));
 }
 
 // --- rendering -------------------------------------------------------------------------------
@@ -451,8 +502,11 @@ function renderQueue() {
       );
     }),
   );
-  $("queue-count").textContent = String(items.length);
-  $("queue-empty").hidden = items.length > 0;
+  const more = state.loading.has("queue");
+  // While further pages are on their way, the count is a lower bound.
+  $("queue-count").textContent = `${items.length}${more ? "+" : ""}`;
+  list.setAttribute("aria-busy", String(more));
+  $("queue-empty").hidden = items.length > 0 || more;
   updateTitle();
 }
 
@@ -581,11 +635,14 @@ function renderPanel() {
   fact(facts, T.referrer, d.referrer);
   fact(facts, T.started, clock(d.started_at));
   fact(facts, T.waited, duration(d.waited_seconds));
+  // The panel carries the latest pages; `pages_total` counts them all.
+  const earlier = (d.pages_total || 0) - d.pages.length;
   $("panel-pages").replaceChildren(
     ...d.pages
       .slice()
       .reverse()
       .map((p) => el("li", {}, el("span", { text: `${clock(p.created_at)} ` }), isolated(p.title || p.url), el("br"), isolated(p.url, "small muted"))),
+    ...(earlier > 0 ? [el("li", { class: "small muted", text: fmt(T.pages_earlier, earlier) })] : []),
   );
   const ctx = $("panel-context");
   ctx.replaceChildren();

@@ -20,6 +20,7 @@ let page = null;
 let context = null;
 let ws = null;
 let live = false; // welcomed on the current socket
+let catchingUp = false; // the history is still coming in pages
 let attempt = 0;
 let retryTimer = null;
 let lastFrameAt = 0;
@@ -165,6 +166,7 @@ function connect() {
     if (ws !== sock) return;
     ws = null;
     live = false;
+    catchingUp = false;
     markPending(S.retrying);
     if (e.code === 4004) {
       forget();
@@ -228,9 +230,8 @@ function handle(f) {
           (f.messages || []).forEach(addMessage);
         }
       }
-      // Messages typed offline stay below the history they were written after.
-      for (const item of outbox.values()) ui.log.append(item.li);
-      flush();
+      // The rest of a long history comes in pages (not for an ended chat just forgotten).
+      if (!(token && followPages(f))) caughtUp();
       break;
     case "conversation.started":
       token = f.token;
@@ -251,6 +252,7 @@ function handle(f) {
       break;
     case "sync":
       (f.messages || []).forEach(addMessage);
+      if (!followPages(f) && catchingUp) caughtUp();
       break;
     case "typing":
       showTyping(f.active ? f.name || S.agent : null);
@@ -271,6 +273,20 @@ function handle(f) {
       break;
   }
   render();
+}
+
+// A long history comes in pages: `next.messages` is the `sync` that fetches the next one.
+function followPages(f) {
+  const next = f.next && f.next.messages;
+  catchingUp = Boolean(next) && send(next);
+  return catchingUp;
+}
+
+function caughtUp() {
+  catchingUp = false;
+  // Messages typed offline stay below the history they were written after.
+  for (const item of outbox.values()) ui.log.append(item.li);
+  flush();
 }
 
 function onError(f) {
@@ -329,7 +345,7 @@ function queue(text, cid = newId()) {
 }
 
 function flush() {
-  if (!live) return;
+  if (!live || catchingUp) return;
   // Each message is on the wire at most once per socket; the server stores each id once.
   for (const [cid, item] of outbox) {
     if (item.inflight) continue;
