@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
 
-from . import admission, events, hooks, limits, selectors, services, writer
+from . import admission, events, hooks, layer_health, limits, selectors, services, writer
 from .limits import TokenBucket
 from .models import Conversation, Message
 from .net import scope_client_ip, scope_headers
@@ -100,7 +100,13 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         # with its coroutine costs several times the memory of a timer handle.
         self.idle_timer = loop.call_at(self._idle_deadline(), self._check_idle)
 
+    async def accept(self, subprotocol: str | None = None, headers=None) -> None:
+        await super().accept(subprotocol, headers)
+        # Told when the channel layer stops delivering and when it is back (`degraded`).
+        await layer_health.watch(self)
+
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        layer_health.unwatch(self)
         timer = getattr(self, "idle_timer", None)
         if timer is not None:
             timer.cancel()
