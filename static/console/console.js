@@ -130,7 +130,7 @@ function connect() {
   ws = new WebSocket(`${proto}//${location.host}${cfg.socket_path}`);
   ws.addEventListener("open", () => {
     attempt = 0;
-    send({ type: "hello", last_seen_id: state.lastSeenId || null });
+    sendHello();
   });
   ws.addEventListener("message", (e) => {
     let event;
@@ -143,6 +143,7 @@ function connect() {
   });
   ws.addEventListener("close", () => {
     clearInterval(heartbeatTimer);
+    setDegraded(false);
     if (stopped) return;
     attempt += 1;
     // Exponential backoff with jitter, so a restarted server is not stampeded.
@@ -151,6 +152,16 @@ function connect() {
     if (attempt >= 2) checkSession();
     setTimeout(connect, delay * 1000);
   });
+}
+
+// The whole state after `last_seen_id`: on every connect, and after a channel-layer outage.
+function sendHello() {
+  send({ type: "hello", last_seen_id: state.lastSeenId || null });
+}
+
+// While the server's live updates are disturbed (docs/protocol.md, "Outages").
+function setDegraded(active) {
+  $("degraded").textContent = active ? T.degraded : "";
 }
 
 // Keeps the login session alive; 204 while signed in (a redirect means it has ended).
@@ -389,6 +400,11 @@ function dispatch(ev) {
     }
     case "session.ended":
       sessionEnded();
+      break;
+    case "degraded":
+      setDegraded(ev.active);
+      // Back: events of the outage were lost; the same socket asks for the state again.
+      if (!ev.active) sendHello();
       break;
     case "error":
       if (ev.code === "guidance_required") {

@@ -32,6 +32,7 @@ let starting = null; // client id of the message that opens the conversation
 let typingSentAt = 0;
 let typingIdle = null;
 let typingClear = null;
+let degraded = false; // the server's live updates are disturbed (docs/protocol.md, "Outages")
 const seen = new Set();
 const outbox = new Map(); // client_msg_id -> {text, li}
 
@@ -145,9 +146,7 @@ function connect() {
   ws = sock;
   sock.onopen = () => {
     lastFrameAt = Date.now();
-    const hello = { type: "hello", lang: cfg.lang, screen: `${screen.width}x${screen.height}` };
-    if (token) Object.assign(hello, { token, last_seen_id: lastSeen || null, page });
-    sock.send(JSON.stringify(hello));
+    sock.send(JSON.stringify(hello(page)));
   };
   sock.onmessage = (e) => {
     lastFrameAt = Date.now();
@@ -163,6 +162,7 @@ function connect() {
     if (ws !== sock) return;
     ws = null;
     live = false;
+    degraded = false;
     markPending(S.retrying);
     if (e.code === 4004) {
       forget();
@@ -170,6 +170,13 @@ function connect() {
     }
     retry();
   };
+}
+
+// Resumes the conversation after `lastSeen`; `currentPage` is recorded as a page visit.
+function hello(currentPage) {
+  const frame = { type: "hello", lang: cfg.lang, screen: `${screen.width}x${screen.height}` };
+  if (token) Object.assign(frame, { token, last_seen_id: lastSeen || null, page: currentPage });
+  return frame;
 }
 
 function retry() {
@@ -261,6 +268,11 @@ function handle(f) {
       break;
     case "availability":
       agentsOnline = Boolean(f.agents_online);
+      break;
+    case "degraded":
+      degraded = Boolean(f.active);
+      // Back: events of the outage were lost; the same socket resumes (no page visit again).
+      if (!degraded) send(hello(null));
       break;
     case "error":
       onError(f);
@@ -496,6 +508,7 @@ function note(text) {
 function showStatus() {
   let text = noteText;
   if (!text && !live && (token || visible)) text = attempt ? S.reconnecting : S.connecting;
+  if (!text && degraded) text = S.degraded;
   if (!text && conv && conv.status === "waiting" && agentsOnline) text = S.waiting;
   ui.status.textContent = text;
   ui.status.hidden = !text;
