@@ -78,10 +78,9 @@ class LayerMonitor:
     def publish_failed(self) -> None:
         """Events of this process were not published: its sockets are told, and a probe runs
         at once to find out when the layer is back."""
-        if not self.interval:
-            return
-        self._set_degraded()
-        self.wake.set()
+        if self.interval and not self.degraded:
+            self._set_degraded()
+            self.wake.set()
 
     def _set_degraded(self) -> None:
         if not self.degraded:

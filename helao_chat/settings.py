@@ -312,10 +312,11 @@ CHAT_GROUP_COMMIT_CONNECTIONS = env.int("CHAT_GROUP_COMMIT_CONNECTIONS", default
 CHAT_GROUP_COMMIT_TIMEOUT_SECONDS = env.float("CHAT_GROUP_COMMIT_TIMEOUT_SECONDS", default=5.0)
 CHAT_DORMANT_ACCOUNT_DAYS = env.int("CHAT_DORMANT_ACCOUNT_DAYS", default=60)
 # Each Daphne process checks that the channel layer delivers: a probe to itself this often, to
-# come back within as long (chat/layer_health.py); 0 turns it off.
+# come back within as long (chat/layer_health.py); 0 turns it off. An outage is noticed within
+# twice this, which must stay inside the overlap a resume re-sends (chat/selectors.py, 5 s).
 CHAT_LAYER_PROBE_SECONDS = env.float("CHAT_LAYER_PROBE_SECONDS", default=2.0)
-if CHAT_LAYER_PROBE_SECONDS and not 0.1 <= CHAT_LAYER_PROBE_SECONDS <= 60:
-    raise ImproperlyConfigured("CHAT_LAYER_PROBE_SECONDS must be 0 (off) or 0.1-60 seconds.")
+if CHAT_LAYER_PROBE_SECONDS and not 0.1 <= CHAT_LAYER_PROBE_SECONDS <= 2.4:
+    raise ImproperlyConfigured("CHAT_LAYER_PROBE_SECONDS must be 0 (off) or 0.1-2.4 seconds.")
 
 # --- Content Security Policy (django-csp 4): no inline script anywhere ---------------------
 CONTENT_SECURITY_POLICY = {

@@ -13,6 +13,10 @@ const state = {
   agents: new Map(),
   canned: [],
   lastSeenId: 0,
+  // The last id seen when a channel-layer outage was announced: own messages acknowledged
+  // during it have later ids than others' messages it hid. Resumed from until caught up.
+  resumeFrom: null,
+  degraded: false,
   presence: "offline",
   muted: localStorage.getItem("console.muted") === "1",
   outbox: new Map(), // client_msg_id -> {conversation_id, text}
@@ -156,11 +160,13 @@ function connect() {
 
 // The whole state after `last_seen_id`: on every connect, and after a channel-layer outage.
 function sendHello() {
-  send({ type: "hello", last_seen_id: state.lastSeenId || null });
+  send({ type: "hello", last_seen_id: state.resumeFrom ?? (state.lastSeenId || null) });
 }
 
 // While the server's live updates are disturbed (docs/protocol.md, "Outages").
 function setDegraded(active) {
+  if (active) state.resumeFrom ??= state.lastSeenId;
+  state.degraded = active;
   $("degraded").textContent = active ? T.degraded : "";
 }
 
@@ -283,6 +289,7 @@ function dispatch(ev) {
         chat.detail = ev.details[String(conv.id)] || chat.detail;
       }
       for (const m of ev.messages) addMessage(m);
+      if (!state.degraded) state.resumeFrom = null;
       // Messages typed while the connection was down: the server stores each once.
       for (const id of state.outbox.keys()) sendPending(id);
       setConn(T.connected, true);

@@ -33,6 +33,9 @@ let typingSentAt = 0;
 let typingIdle = null;
 let typingClear = null;
 let degraded = false; // the server's live updates are disturbed (docs/protocol.md, "Outages")
+// The last id seen when that was announced: own messages acknowledged during the outage have
+// later ids than the agent's messages it hid. Resumed from until caught up.
+let resumeFrom = null;
 const seen = new Set();
 const outbox = new Map(); // client_msg_id -> {text, li}
 
@@ -175,7 +178,8 @@ function connect() {
 // Resumes the conversation after `lastSeen`; `currentPage` is recorded as a page visit.
 function hello(currentPage) {
   const frame = { type: "hello", lang: cfg.lang, screen: `${screen.width}x${screen.height}` };
-  if (token) Object.assign(frame, { token, last_seen_id: lastSeen || null, page: currentPage });
+  const lastSeenId = resumeFrom ?? (lastSeen || null);
+  if (token) Object.assign(frame, { token, last_seen_id: lastSeenId, page: currentPage });
   return frame;
 }
 
@@ -233,6 +237,7 @@ function handle(f) {
           (f.messages || []).forEach(addMessage);
         }
       }
+      if (!degraded) resumeFrom = null;
       // Messages typed offline stay below the history they were written after.
       for (const item of outbox.values()) ui.log.append(item.li);
       flush();
@@ -271,6 +276,7 @@ function handle(f) {
       break;
     case "degraded":
       degraded = Boolean(f.active);
+      if (degraded) resumeFrom ??= lastSeen;
       // Back: events of the outage were lost; the same socket resumes (no page visit again).
       if (!degraded) send(hello(null));
       break;

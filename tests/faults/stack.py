@@ -23,7 +23,7 @@ DEMO_PASSWORD = "demo-password-change-me"
 
 
 class Stack:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, env: dict[str, str] | None = None) -> None:
         self.db = f"helao_faults_{os.getpid()}"
         self.pg = CuttableProxy(5432)
         self.redis = CuttableProxy(6379)
@@ -36,6 +36,7 @@ class Stack:
             "CHANNEL_PREFIX": f"helao-faults-{os.getpid()}",
             "HELAO_VAR_DIR": str(tmp),
             "DJANGO_SETTINGS_MODULE": "helao_chat.settings",
+            **(env or {}),
         }
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{self.db}"')
