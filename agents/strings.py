@@ -15,6 +15,9 @@ def console_strings() -> dict[str, str]:
         "connecting": _("Connecting…"),
         "connected": _("Connected"),
         "reconnecting": _("Connection lost; reconnecting in %s s…"),
+        "degraded": _(
+            "Connection to live updates is disturbed; messages are saved and will appear shortly."
+        ),
         "session_ended": _("Your session has ended. Sign in again."),
         "guidance_required": _("Read and acknowledge the guidance first."),
         "visitor": _("Visitor"),

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
 
-from . import admission, events, frames, hooks, limits, selectors, services, writer
+from . import admission, events, frames, hooks, layer_health, limits, selectors, services, writer
 from .limits import TokenBucket
 from .logging import Throttled, where
 from .models import Conversation, Message
@@ -99,6 +99,11 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         # with its coroutine costs several times the memory of a timer handle.
         self.idle_timer = loop.call_at(self._idle_deadline(), self._check_idle)
 
+    async def accept(self, subprotocol: str | None = None, headers=None) -> None:
+        await super().accept(subprotocol, headers)
+        # Told when the channel layer stops delivering and when it is back (`degraded`).
+        await layer_health.watch(self)
+
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         self._stop_idle_timer()
         # Frames already taken are finished (stored and announced); their acks may find the
@@ -122,6 +127,7 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
             return
         self.released = True
         self._stop_idle_timer()
+        layer_health.unwatch(self)
         try:
             await self.disconnect(code)
         except Exception as exc:

@@ -17,6 +17,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from . import layer_health
 from .batching import RoundTrips
 from .loops import PerLoop
 
@@ -112,6 +113,7 @@ class Publisher(RoundTrips[list]):
 
     def _failed(self, batch: list, exc: Exception) -> None:
         logger.warning("channel layer unavailable; %d event(s) not broadcast: %s", len(batch), exc)
+        layer_health.publish_failed()
 
     async def _send(self, batch: list[tuple[str, dict[str, Any], float]]) -> None:
         loop_layer = self.layer._get_layer()
@@ -165,3 +167,4 @@ async def publish(outbox: list[tuple[str, dict[str, Any]]]) -> None:
             await layer.group_send(group, envelope(event))
         except Exception:
             logger.warning("channel layer unavailable; event %s not broadcast", event.get("type"))
+            layer_health.publish_failed()

@@ -40,6 +40,9 @@ def panel_strings() -> dict[str, object]:
         "hours": gettext("Opening hours"),
         "connecting": gettext("Connecting…"),
         "reconnecting": gettext("Connection lost. Reconnecting…"),
+        "degraded": gettext(
+            "Connection to live updates is disturbed; messages are saved and will appear shortly."
+        ),
         "ended": gettext("The chat has ended."),
         "new": gettext("Start a new chat"),
         "erased": gettext("This conversation has been deleted."),

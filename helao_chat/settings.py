@@ -358,6 +358,12 @@ if not 4 * CHAT_MAX_CONTEXT_BYTES + 32 * 1024 <= CHAT_MAX_SERVER_FRAME_BYTES <= 
         "CHAT_MAX_SERVER_FRAME_BYTES must be between 4 x CHAT_MAX_CONTEXT_BYTES + 32 KiB "
         "and 63 KiB."
     )
+# Each Daphne process checks that the channel layer delivers: a probe to itself this often, to
+# come back within as long (chat/layer_health.py); 0 turns it off. An outage is noticed within
+# twice this, which must stay inside the overlap a resume re-sends (chat/selectors.py, 5 s).
+CHAT_LAYER_PROBE_SECONDS = env.float("CHAT_LAYER_PROBE_SECONDS", default=2.0)
+if CHAT_LAYER_PROBE_SECONDS and not 0.1 <= CHAT_LAYER_PROBE_SECONDS <= 2.4:
+    raise ImproperlyConfigured("CHAT_LAYER_PROBE_SECONDS must be 0 (off) or 0.1-2.4 seconds.")
 
 # --- Content Security Policy (django-csp 4): no inline script anywhere ---------------------
 CONTENT_SECURITY_POLICY = {

@@ -15,6 +15,10 @@ const state = {
   agents: new Map(),
   canned: [],
   lastSeenId: 0,
+  // The last id seen when a channel-layer outage was announced: own messages acknowledged
+  // during it have later ids than others' messages it hid. Resumed from until caught up.
+  resumeFrom: null,
+  degraded: false,
   presence: "offline",
   muted: localStorage.getItem("console.muted") === "1",
   outbox: new Map(), // client_msg_id -> {conversation_id, text}
@@ -136,7 +140,7 @@ function connect() {
   ws = new WebSocket(`${proto}//${location.host}${cfg.socket_path}`);
   ws.addEventListener("open", () => {
     attempt = 0;
-    send({ type: "hello", last_seen_id: state.lastSeenId || null });
+    sendHello();
   });
   ws.addEventListener("message", (e) => {
     let event;
@@ -149,6 +153,7 @@ function connect() {
   });
   ws.addEventListener("close", () => {
     clearInterval(heartbeatTimer);
+    setDegraded(false);
     if (stopped) return;
     attempt += 1;
     // Exponential backoff with jitter, so a restarted server is not stampeded.
@@ -157,6 +162,18 @@ function connect() {
     if (attempt >= 2) checkSession();
     setTimeout(connect, delay * 1000);
   });
+}
+
+// The whole state after `last_seen_id`: on every connect, and after a channel-layer outage.
+function sendHello() {
+  send({ type: "hello", last_seen_id: state.resumeFrom ?? (state.lastSeenId || null) });
+}
+
+// While the server's live updates are disturbed (docs/protocol.md, "Outages").
+function setDegraded(active) {
+  if (active) state.resumeFrom ??= state.lastSeenId;
+  state.degraded = active;
+  $("degraded").textContent = active ? T.degraded : "";
 }
 
 // Keeps the login session alive; 204 while signed in (a redirect means it has ended).
@@ -276,6 +293,7 @@ function dispatch(ev) {
       mergeLists(ev);
       for (const m of ev.messages) addMessage(m);
       followPages(ev);
+      if (!state.degraded) state.resumeFrom = null;
       setConn(T.connected, true);
       renderAll();
       if (!state.loading.size) caughtUp();
@@ -404,6 +422,11 @@ function dispatch(ev) {
     }
     case "session.ended":
       sessionEnded();
+      break;
+    case "degraded":
+      setDegraded(ev.active);
+      // Back: events of the outage were lost; the same socket asks for the state again.
+      if (!ev.active) sendHello();
       break;
     case "error":
       if (ev.code === "guidance_required") {

@@ -35,6 +35,10 @@ let starting = null; // client id of the message that opens the conversation
 let typingSentAt = 0;
 let typingIdle = null;
 let typingClear = null;
+let degraded = false; // the server's live updates are disturbed (docs/protocol.md, "Outages")
+// The last id seen when that was announced: own messages acknowledged during the outage have
+// later ids than the agent's messages it hid. Resumed from until caught up.
+let resumeFrom = null;
 const seen = new Set();
 const outbox = new Map(); // client_msg_id -> {text, li}
 
@@ -148,9 +152,7 @@ function connect() {
   ws = sock;
   sock.onopen = () => {
     lastFrameAt = Date.now();
-    const hello = { type: "hello", lang: cfg.lang, screen: `${screen.width}x${screen.height}` };
-    if (token) Object.assign(hello, { token, last_seen_id: lastSeen || null, page });
-    sock.send(JSON.stringify(hello));
+    sock.send(JSON.stringify(hello(page)));
   };
   sock.onmessage = (e) => {
     lastFrameAt = Date.now();
@@ -167,6 +169,7 @@ function connect() {
     ws = null;
     live = false;
     catchingUp = false;
+    degraded = false;
     markPending(S.retrying);
     if (e.code === 4004) {
       forget();
@@ -174,6 +177,14 @@ function connect() {
     }
     retry();
   };
+}
+
+// Resumes the conversation after `lastSeen`; `currentPage` is recorded as a page visit.
+function hello(currentPage) {
+  const frame = { type: "hello", lang: cfg.lang, screen: `${screen.width}x${screen.height}` };
+  const lastSeenId = resumeFrom ?? (lastSeen || null);
+  if (token) Object.assign(frame, { token, last_seen_id: lastSeenId, page: currentPage });
+  return frame;
 }
 
 function retry() {
@@ -230,6 +241,7 @@ function handle(f) {
           (f.messages || []).forEach(addMessage);
         }
       }
+      if (!degraded) resumeFrom = null;
       // The rest of a long history comes in pages (not for an ended chat just forgotten).
       if (!(token && followPages(f))) caughtUp();
       break;
@@ -265,6 +277,12 @@ function handle(f) {
       break;
     case "availability":
       agentsOnline = Boolean(f.agents_online);
+      break;
+    case "degraded":
+      degraded = Boolean(f.active);
+      if (degraded) resumeFrom ??= lastSeen;
+      // Back: events of the outage were lost; the same socket resumes (no page visit again).
+      if (!degraded) send(hello(null));
       break;
     case "error":
       onError(f);
@@ -519,6 +537,7 @@ function note(text) {
 function showStatus() {
   let text = noteText;
   if (!text && !live && (token || visible)) text = attempt ? S.reconnecting : S.connecting;
+  if (!text && degraded) text = S.degraded;
   if (!text && conv && conv.status === "waiting" && agentsOnline) text = S.waiting;
   ui.status.textContent = text;
   ui.status.hidden = !text;
