@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime, time
 
 from django.contrib import messages
@@ -14,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from chat.csvfile import csv_response
 from chat.models import AuditEvent
 from chat.net import request_client_ip
 
@@ -40,10 +40,8 @@ def review(request: HttpRequest) -> HttpResponse:
 
 @_review_required
 def review_csv(request: HttpRequest) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="access-review.csv"'
-    writer = csv.writer(response)
-    writer.writerow(
+    rows = []
+    rows.append(
         [
             "username",
             "name",
@@ -59,7 +57,7 @@ def review_csv(request: HttpRequest) -> HttpResponse:
     )
     for row in access.access_review_rows():
         user = row["user"]
-        writer.writerow(
+        rows.append(
             [
                 user.get_username(),
                 user.get_full_name(),
@@ -73,7 +71,7 @@ def review_csv(request: HttpRequest) -> HttpResponse:
                 "yes" if row["dormant"] else "no",
             ]
         )
-    return response
+    return csv_response("access-review.csv", rows)
 
 
 @require_POST

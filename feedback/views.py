@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from datetime import date, timedelta
 
@@ -15,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from chat.csvfile import csv_response
 from chat.selectors import conversation_by_token
 from chat.services import ChatError
 
@@ -161,15 +161,9 @@ CSV_COLUMNS = [
 ]
 
 
-def _csv_cell(value: object) -> object:
-    # A name starting with = + - @ would run as a formula in a spreadsheet.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and value != "-":
-        return "'" + value
-    return "" if value is None else value
-
-
 def report_csv_rows(report: dict) -> list[list[object]]:
-    """The report as rows: each period for all agents, then for each agent; durations in s."""
+    """The report as rows: each period for all agents, then for each agent; durations in s.
+    Cells are made safe for spreadsheets by the writer (chat.csvfile)."""
     rows: list[list[object]] = [
         [
             *CSV_COLUMNS[:2],
@@ -180,17 +174,17 @@ def report_csv_rows(report: dict) -> list[list[object]]:
     for row in report["period_agents"]:
         by_period.setdefault(row["label"], []).append(row)
     for row in report["periods"]:
-        rows.append([row["label"], "ALL", *(_csv_cell(row[c]) for c in CSV_COLUMNS[2:])])
+        rows.append([row["label"], "ALL", *(row[c] for c in CSV_COLUMNS[2:])])
         for agent_row in by_period.get(row["label"], []):
             rows.append(
                 [
                     row["label"],
-                    _csv_cell(agent_row["agent"]),
-                    *(_csv_cell(agent_row[c]) for c in CSV_COLUMNS[2:]),
+                    agent_row["agent"],
+                    *(agent_row[c] for c in CSV_COLUMNS[2:]),
                 ]
             )
     total = report["total"]
-    rows.append(["TOTAL", "ALL", *(_csv_cell(total[c]) for c in CSV_COLUMNS[2:])])
+    rows.append(["TOTAL", "ALL", *(total[c] for c in CSV_COLUMNS[2:])])
     return rows
 
 
@@ -201,10 +195,4 @@ def reports_csv(request: HttpRequest) -> HttpResponse:
     """The same numbers as the page, as CSV (no comments: they are visitor text)."""
     start, end, period = report_params(request)
     report = selectors.report(start=start, end=end, period=period)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = (
-        f'attachment; filename="helao-chat-report-{period}-{start}-{end}.csv"'
-    )
-    writer = csv.writer(response)
-    writer.writerows(report_csv_rows(report))
-    return response
+    return csv_response(f"helao-chat-report-{period}-{start}-{end}.csv", report_csv_rows(report))
