@@ -11,6 +11,7 @@ from channels.layers import InMemoryChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
 from chat.layer_adapter import on_subscriber_reconnect
+from tests.addresses import REDIS_HOST, REDIS_PORT
 from tests.faults.proxy import CuttableProxy
 
 pytestmark = [pytest.mark.services, pytest.mark.asyncio]
@@ -25,7 +26,7 @@ class Heard:
 
 
 async def test_it_hears_the_subscriber_come_back_after_redis_was_cut_and_receives_again():
-    proxy = CuttableProxy(6379)
+    proxy = CuttableProxy(REDIS_PORT, REDIS_HOST)
     layer = RedisPubSubChannelLayer(
         hosts=[f"redis://127.0.0.1:{proxy.port}/0"], prefix=f"test-adapter-{uuid.uuid4().hex[:8]}"
     )

@@ -12,11 +12,12 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 
 from chat import events
 from chat.events import Publisher
+from tests.addresses import REDIS_URL
 from tests.conftest import count_round_trips
 
 pytestmark = [pytest.mark.services, pytest.mark.asyncio]
 
-REDIS = "redis://127.0.0.1:6379/0"
+REDIS = REDIS_URL
 
 
 async def test_events_published_together_share_round_trips_and_arrive_in_order(monkeypatch):

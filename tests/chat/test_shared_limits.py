@@ -8,11 +8,12 @@ import pytest
 import redis.asyncio
 
 from chat.limits import SharedWindowCounter
+from tests.addresses import REDIS_URL
 from tests.conftest import count_round_trips
 
 pytestmark = [pytest.mark.services, pytest.mark.asyncio]
 
-REDIS = "redis://127.0.0.1:6379/0"
+REDIS = REDIS_URL
 
 
 async def test_two_processes_share_one_limit_once_they_have_synced():

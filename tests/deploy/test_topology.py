@@ -32,6 +32,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.addresses import PG_ADMIN, REDIS_URL, pg_url
 from tests.deploy.test_compose import (
     BIN,
     COMPOSE,
@@ -45,8 +46,6 @@ from tests.deploy.test_compose import (
 
 pytestmark = pytest.mark.services
 
-PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 VISITOR_IP = "203.0.113.50"
 AGENT_IP = "198.51.100.20"
 STARTUP_SECONDS = 90
@@ -306,7 +305,7 @@ def topology_database():
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgres://postgres@127.0.0.1:5432/{name}"
+        yield pg_url(name)
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

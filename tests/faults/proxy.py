@@ -16,8 +16,9 @@ def free_port() -> int:
 class CuttableProxy:
     """Forwards 127.0.0.1:port to target; `cut()` drops every connection and refuses new ones."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
         self.target_port = target_port
+        self.target_host = target_host
         self.port = free_port()
         self.loop = asyncio.new_event_loop()
         self.open = True
@@ -50,7 +51,7 @@ class CuttableProxy:
             writer.close()
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+            up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
             writer.close()
             return

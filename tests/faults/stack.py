@@ -16,6 +16,8 @@ from pathlib import Path
 
 import psycopg
 
+from tests.addresses import PG_ADMIN, PG_HOST, PG_PORT, REDIS_HOST, REDIS_PORT, pg_url
+
 from .proxy import CuttableProxy, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,20 +27,20 @@ DEMO_PASSWORD = "demo-password-change-me"
 class Stack:
     def __init__(self, tmp: Path, env: dict[str, str] | None = None) -> None:
         self.db = f"helao_faults_{os.getpid()}"
-        self.pg = CuttableProxy(5432)
-        self.redis = CuttableProxy(6379)
+        self.pg = CuttableProxy(PG_PORT, PG_HOST)
+        self.redis = CuttableProxy(REDIS_PORT, REDIS_HOST)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{self.pg.port}/{self.db}",
+            "DATABASE_URL": pg_url(self.db, host="127.0.0.1", port=self.pg.port),
             "REDIS_URL": f"redis://127.0.0.1:{self.redis.port}/0",
             "CHANNEL_PREFIX": f"helao-faults-{os.getpid()}",
             "HELAO_VAR_DIR": str(tmp),
             "DJANGO_SETTINGS_MODULE": "helao_chat.settings",
             **(env or {}),
         }
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{self.db}"')
             c.execute(f'CREATE DATABASE "{self.db}"')
         for args in (["migrate", "--noinput", "-v0"], ["seed_demo"]):
@@ -143,11 +145,11 @@ class Stack:
             self._stop(process)
         self.pg.close()
         self.redis.close()
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
 
     def count(self, sql: str, *params) -> int:
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{self.db}") as c:
+        with psycopg.connect(pg_url(self.db)) as c:
             return c.execute(sql, params).fetchone()[0]
 
 

@@ -13,6 +13,8 @@ import psycopg
 import pytest
 import websockets
 
+from tests.addresses import pg_url
+
 from .stack import Stack
 
 pytestmark = [pytest.mark.services, pytest.mark.asyncio]
@@ -31,7 +33,7 @@ def stack(tmp_path_factory):
 
 
 def _sql(stack: Stack, sql: str, *params) -> list[tuple]:
-    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{stack.db}") as c:
+    with psycopg.connect(pg_url(stack.db)) as c:
         cursor = c.execute(sql, params)
         return cursor.fetchall() if cursor.description else []
 
