@@ -71,7 +71,7 @@ async def _open_when_free(stack, port: int):
 
 async def test_25_crashing_and_flooding_sockets_leave_their_address_able_to_connect(stack):
     for i in range(25):
-        async with _visitor(stack, stack.ports[i % 2]) as ws:
+        async with await _open_when_free(stack, stack.ports[i % 2]) as ws:
             await ws.send("[" * 30_000 + "]" * 30_000)
             assert json.loads(await ws.recv())["code"] == "bad_json"
             for _ in range(700):
