@@ -23,20 +23,30 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput -v0
 
 # Everything on one machine: daphne, a Celery worker and Celery beat. Ctrl-C stops them all.
+# The widget may be embedded from the origin served here (any PORT) unless CHAT_EMBED_ORIGINS
+# says otherwise; the addresses and demo accounts are printed last, once the server answers.
 run: migrate
-	$(BIN)/python manage.py seed_demo
 	@mkdir -p var
-	@echo
-	@echo "  console:   http://$(HOST):$(PORT)/console/"
-	@echo "  admin:     http://$(HOST):$(PORT)/admin/"
-	@echo "  demo page: http://$(HOST):$(PORT)/demo/  (embeds the widget)"
-	@echo "  privacy:   http://$(HOST):$(PORT)/privacy/"
-	@echo "  health:    http://$(HOST):$(PORT)/healthz"
-	@echo
-	@trap 'kill $$worker $$beat 2>/dev/null; wait' EXIT INT TERM; \
-	$(BIN)/celery -A helao_chat worker --loglevel WARNING --concurrency 1 --pool solo & worker=$$!; \
-	$(BIN)/celery -A helao_chat beat --loglevel WARNING --schedule var/celerybeat-schedule & beat=$$!; \
-	$(BIN)/python -m helao_chat.serve -b $(HOST) -p $(PORT) $(DAPHNE_FLAGS) helao_chat.asgi:application
+	@$(BIN)/python manage.py seed_demo > var/demo-accounts.txt
+	@trap 'kill $$worker $$beat $$web 2>/dev/null; wait' EXIT INT TERM; \
+	export CHAT_EMBED_ORIGINS="$${CHAT_EMBED_ORIGINS:-http://$(HOST):$(PORT),http://localhost:$(PORT)}"; \
+	$(BIN)/celery -A helao_chat --quiet worker --loglevel WARNING --concurrency 1 --pool solo & worker=$$!; \
+	$(BIN)/celery -A helao_chat --quiet beat --loglevel WARNING --schedule var/celerybeat-schedule & beat=$$!; \
+	$(BIN)/python -m helao_chat.serve -b $(HOST) -p $(PORT) $(DAPHNE_FLAGS) helao_chat.asgi:application & web=$$!; \
+	for _ in $$(seq 120); do \
+	  $(BIN)/python -c "import urllib.request as u; u.urlopen('http://$(HOST):$(PORT)/healthz', timeout=1)" 2>/dev/null && break; \
+	  sleep 0.5; \
+	done; \
+	echo; \
+	echo "  console:   http://$(HOST):$(PORT)/console/"; \
+	echo "  admin:     http://$(HOST):$(PORT)/admin/"; \
+	echo "  demo page: http://$(HOST):$(PORT)/demo/  (embeds the widget)"; \
+	echo "  privacy:   http://$(HOST):$(PORT)/privacy/"; \
+	echo "  health:    http://$(HOST):$(PORT)/healthz"; \
+	sed 's/^/  /' var/demo-accounts.txt; \
+	echo "  (an agent's first sign-in asks to acknowledge the console guidance)"; \
+	echo; \
+	wait $$web
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

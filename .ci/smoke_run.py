@@ -51,6 +51,18 @@ def main() -> None:
         welcome = asyncio.run(visitor_socket())
         print("visitor websocket:", welcome["type"])
         assert welcome["type"] == "welcome", welcome
+        # A fresh install is healthy, and beat's first purge runs at start.
+        deadline = time.time() + 60
+        while not health["retention"]["last_success_at"]:
+            assert time.time() < deadline, health
+            time.sleep(1)
+            health = wait_for_health(time.time() + 10)
+        assert health["status"] == "ok", health
+        print("first purge at start:", health["retention"]["last_success_at"])
+        # The port `make run` serves on may embed the widget.
+        with urllib.request.urlopen(f"{BASE}/widget/panel/?lang=en", timeout=10) as response:
+            policy = response.headers["Content-Security-Policy"]
+        assert f"frame-ancestors 'self' {BASE}" in policy, policy
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
@@ -61,6 +73,14 @@ def main() -> None:
         if "Traceback" in out:
             print(out[-4000:])
             sys.exit(1)
+        # The startup output is the addresses and demo accounts, not framework noise.
+        for noise in ("SecurityWarning", "No hostname was supplied"):
+            if noise in out:
+                print(out[-4000:])
+                sys.exit(f"make run printed {noise!r}")
+        if f"console:   {BASE}/console/" not in out or "demo accounts:" not in out:
+            print(out[-4000:])
+            sys.exit("make run did not print the addresses and demo accounts")
     print("make run smoke test passed")
 
 

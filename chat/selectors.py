@@ -87,7 +87,8 @@ def retention_status() -> dict[str, object]:
     """Last successful purge and the oldest stored record; "degraded" when either is late.
 
     Degraded means: no successful run in the last hour, or any register row older than the
-    retention period plus one hour (the purge runs every few minutes, so an hour is a stall).
+    retention period plus one hour (the purge runs every few minutes, so an hour is a stall). A
+    fresh install (no run yet, nothing older than an hour) is healthy: "no purge due yet".
     Each "oldest" is one index lookup per table. `/healthz` is public, so this says when and
     whether, never what: error texts and counts stay in the admin.
     """
@@ -115,13 +116,17 @@ def retention_status() -> dict[str, object]:
         oldest_by_kind[model._meta.label_lower] = value.isoformat()
         oldest_at = value if oldest_at is None else min(oldest_at, value)
     problems = []
-    if last is None or now - last.finished_at > timedelta(hours=1):
+    # A fresh install has nothing to purge yet: its first purge runs when beat starts, and
+    # until then (at most an hour, by its oldest record) it is healthy, not "degraded".
+    fresh = latest is None and (oldest_at is None or now - oldest_at < timedelta(hours=1))
+    if not fresh and (last is None or now - last.finished_at > timedelta(hours=1)):
         problems.append("no successful purge in the last hour")
     if oldest_at is not None and oldest_at < cutoff - timedelta(hours=1):
         problems.append("records older than the retention period")
     return {
         "status": "degraded" if problems else "ok",
         "problems": problems,
+        **({"note": "no purge due yet"} if fresh else {}),
         "retention_months": settings.CHAT_RETENTION_MONTHS,
         "cutoff": cutoff.isoformat(),
         "last_success_at": last.finished_at.isoformat() if last else None,

@@ -1,8 +1,16 @@
 import os
+import warnings
 
 from celery import Celery
+from celery.exceptions import SecurityWarning
+from celery.signals import beat_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helao_chat.settings")
+
+if os.environ.get("DJANGO_DEBUG", "1").strip().lower() in ("1", "true", "yes", "on"):
+    # Development (`make run`, often as root in a container): Celery's multi-line warning about
+    # running as root buries the startup output. Production (DJANGO_DEBUG=0) keeps it.
+    warnings.filterwarnings("ignore", category=SecurityWarning)
 
 app = Celery("helao_chat")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -18,3 +26,10 @@ def _make_broker_folders(sender, **kwargs) -> None:
 
 
 app.autodiscover_tasks()
+
+
+@beat_init.connect
+def _purge_at_start(sender, **kwargs) -> None:
+    # The first purge runs when beat starts, not one interval later: a fresh install shows a
+    # recorded run at once, and one back from a stop deletes what expired meanwhile.
+    sender.app.send_task("chat.tasks.purge_expired")

@@ -42,7 +42,7 @@ def test_nothing_set_runs_on_embedded_defaults():
     probe = json.loads(result.stdout)
     assert probe["db"] == "django.db.backends.sqlite3"
     assert probe["layer"] == "channels.layers.InMemoryChannelLayer"
-    assert probe["broker"] == "filesystem://"
+    assert probe["broker"] == "filesystem://localhost/"
     assert probe["debug"] is True
     assert probe["hosts"] == ["127.0.0.1", "localhost"]
 

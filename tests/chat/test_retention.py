@@ -14,6 +14,7 @@ from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.db import connection, connections, transaction
 from django.db.models import Sum
+from django.utils import timezone
 
 from chat import hooks, retention
 from chat.models import (
@@ -498,11 +499,20 @@ def test_retention_status_turns_degraded_without_a_recent_run_or_with_an_old_rec
 
 
 @pytest.mark.django_db(transaction=True)
-def test_healthz_reports_degraded_retention(client):
+def test_healthz_reports_a_fresh_install_healthy_and_a_stalled_purge_degraded(client):
     body = client.get("/healthz").json()
-    assert body["retention"]["status"] == "degraded"
-    retention.purge_expired()
-    body = client.get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["retention"]["status"] == "ok"
+    assert body["retention"]["note"] == "no purge due yet"
+    started = timezone.now()
+    _conversation(started)
+    # Beat never ran: an hour after the first record, the stall shows.
+    with time_machine.travel(started + timedelta(hours=1, minutes=1), tick=False):
+        body = client.get("/healthz").json()
+        assert body["retention"]["status"] == "degraded"
+        assert "note" not in body["retention"]
+        retention.purge_expired()
+        body = client.get("/healthz").json()
     assert body["retention"]["status"] == "ok"
     assert body["retention"]["last_success_at"] is not None
     assert "error" not in str(body["retention"])
