@@ -73,6 +73,14 @@ function page({ role = "console", random = () => 0.5, wanted, handlers = {} } = 
   return { socket, ...fake, win, doc, closes, frames };
 }
 
+// `times` connects that fail, each followed by its full backoff.
+function failConnects(p, times) {
+  for (let i = 0; i < times; i += 1) {
+    p.last().drop(1006);
+    mock.timers.tick(BACKOFF_CAP_MS);
+  }
+}
+
 describe("backoff", () => {
   it("waits from nothing up to 1 s, 2 s, 4 s… and never more than 30 s", () => {
     const top = () => 1 - Number.EPSILON;
@@ -256,10 +264,7 @@ describe("the socket", () => {
   it("comes back quickly from a restart, however many closes came before", () => {
     const p = page({ random: () => 1 - Number.EPSILON });
     p.socket.connect();
-    for (let i = 0; i < 6; i += 1) {
-      p.last().drop(1006);
-      mock.timers.tick(BACKOFF_CAP_MS);
-    }
+    failConnects(p, 6);
     p.last().open();
     p.last().drop(4012);
     assert.equal(p.closes.at(-1).action, "restart");
@@ -294,10 +299,7 @@ describe("the socket", () => {
   it("reconnects at once when the browser is back online or the tab is visible again", () => {
     const p = page({ random: () => 1 - Number.EPSILON });
     p.socket.connect();
-    for (let i = 0; i < 4; i += 1) {
-      p.last().drop(1006);
-      mock.timers.tick(BACKOFF_CAP_MS);
-    }
+    failConnects(p, 4);
     p.last().drop(1006);
     assert.equal(p.made.length, 5);
     p.win.dispatchEvent(new Event("online"));
