@@ -9,7 +9,7 @@ DAPHNE_FLAGS := --websocket-max-message-size 262144 --websocket_timeout 86400 \
 	--application-close-timeout 10 --access-log /dev/null
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test bench lint format migrate clean
+.PHONY: install npm run test bench lint format migrate clean
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,13 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 install: $(BIN)/.installed
+
+# eslint, pinned in package-lock.json; `npm ci` installs exactly that (from npm's cache when it can).
+node_modules/.installed: package.json package-lock.json
+	npm ci --prefer-offline --no-audit --no-fund --loglevel=error
+	touch $@
+
+npm: node_modules/.installed
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput -v0
@@ -48,19 +55,21 @@ run: migrate
 	echo; \
 	wait $$web
 
-test: install
+test: install npm
+	node --test tests/js/*.test.mjs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
 
-lint: install
+lint: install npm
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	node_modules/.bin/eslint static tests/js eslint.config.mjs
 
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) var staticfiles db.sqlite3
+	rm -rf $(VENV) node_modules var staticfiles db.sqlite3

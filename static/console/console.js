@@ -1,5 +1,6 @@
-// The agent console: one websocket, one dispatch function, everything rendered as text.
+// The agent console: one websocket, a table of frame handlers, everything rendered as text.
 import { isolated, withName, withVisibleControls } from "../shared/bidi.js";
+import { createSocket, socketUrl } from "../shared/socket.js";
 
 const cfg = JSON.parse(document.getElementById("console-config").textContent);
 const T = JSON.parse(document.getElementById("console-strings").textContent);
@@ -14,11 +15,6 @@ const state = {
   current: null,
   agents: new Map(),
   canned: [],
-  lastSeenId: 0,
-  // The last id seen when a channel-layer outage was announced: own messages acknowledged
-  // during it have later ids than others' messages it hid. Resumed from until caught up.
-  resumeFrom: null,
-  degraded: false,
   presence: "offline",
   muted: localStorage.getItem("console.muted") === "1",
   outbox: new Map(), // client_msg_id -> {conversation_id, text}
@@ -120,60 +116,29 @@ function toggleMute() {
 }
 
 // --- the socket ------------------------------------------------------------------------------
+// Connecting, backoff, keepalive and resume are static/shared/socket.js's; the socket itself is
+// made after the frame handlers below.
 
-let ws = null;
-let attempt = 0;
-let stopped = false;
 let heartbeatTimer = null;
 
 function send(frame) {
-  if (ws && ws.readyState === WebSocket.OPEN) {
-    ws.send(JSON.stringify(frame));
-    return true;
+  return socket.send(frame);
+}
+
+function socketClosed({ action, delay, attempt }) {
+  clearInterval(heartbeatTimer);
+  showDegraded();
+  if (action === "login") {
+    sessionEnded();
+    return;
   }
-  return false;
-}
-
-function connect() {
-  setConn(T.connecting);
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  ws = new WebSocket(`${proto}//${location.host}${cfg.socket_path}`);
-  ws.addEventListener("open", () => {
-    attempt = 0;
-    sendHello();
-  });
-  ws.addEventListener("message", (e) => {
-    let event;
-    try {
-      event = JSON.parse(e.data);
-    } catch {
-      return;
-    }
-    dispatch(event);
-  });
-  ws.addEventListener("close", () => {
-    clearInterval(heartbeatTimer);
-    setDegraded(false);
-    if (stopped) return;
-    attempt += 1;
-    // Exponential backoff with jitter, so a restarted server is not stampeded.
-    const delay = Math.min(30, 2 ** Math.min(attempt - 1, 5)) * (0.75 + Math.random() / 2);
-    setConn(fmt(T.reconnecting, Math.ceil(delay)));
-    if (attempt >= 2) checkSession();
-    setTimeout(connect, delay * 1000);
-  });
-}
-
-// The whole state after `last_seen_id`: on every connect, and after a channel-layer outage.
-function sendHello() {
-  send({ type: "hello", last_seen_id: state.resumeFrom ?? (state.lastSeenId || null) });
+  setConn(fmt(T.reconnecting, Math.max(1, Math.ceil(delay / 1000))));
+  if (attempt >= 2) checkSession();
 }
 
 // While the server's live updates are disturbed (docs/protocol.md, "Outages").
-function setDegraded(active) {
-  if (active) state.resumeFrom ??= state.lastSeenId;
-  state.degraded = active;
-  $("degraded").textContent = active ? T.degraded : "";
+function showDegraded() {
+  $("degraded").textContent = socket.degraded ? T.degraded : "";
 }
 
 // Keeps the login session alive; 204 while signed in (a redirect means it has ended).
@@ -197,7 +162,7 @@ async function checkSession() {
 }
 
 function sessionEnded() {
-  stopped = true;
+  socket.stop();
   setConn(T.session_ended);
   announce(T.session_ended);
   location.assign(`${cfg.login_url}?next=/console/`);
@@ -237,7 +202,7 @@ function chatFor(conv) {
 }
 
 function addMessage(m) {
-  state.lastSeenId = Math.max(state.lastSeenId, m.id);
+  socket.seen(m.id);
   const chat = state.chats.get(m.conversation_id);
   if (!chat || chat.messages.has(m.id)) return;
   chat.messages.set(m.id, m);
@@ -276,176 +241,187 @@ function removeChat(id) {
   renderChats();
 }
 
-function dispatch(ev) {
-  switch (ev.type) {
-    case "welcome": {
-      state.me = ev.me;
-      state.heartbeat = ev.heartbeat_seconds || state.heartbeat;
-      state.presence = ev.me.presence;
+// --- frames from the server: one small handler per type; other types are ignored ----------------
+
+const handlers = {
+  welcome(ev) {
+    state.me = ev.me;
+    state.heartbeat = ev.heartbeat_seconds || state.heartbeat;
+    state.presence = ev.me.presence;
+    $("presence").value = state.presence;
+    if (state.presence !== "offline") send({ type: "presence.set", status: state.presence });
+    startHeartbeat();
+    state.queue = new Map();
+    state.agents = new Map();
+    state.canned = [];
+    state.openChats = new Set();
+    state.loading = new Set(Object.keys(ev.next || {}));
+    mergeLists(ev);
+    for (const m of ev.messages) addMessage(m);
+    followPages(ev);
+    setConn(T.connected, true);
+    renderAll();
+    if (!state.loading.size) caughtUp();
+    if (state.current === null && state.chats.size) selectChat(state.chats.keys().next().value);
+  },
+
+  "list.page"(ev) {
+    mergeLists(ev);
+    followPages(ev, ev.list);
+    if (ev.list === "chats") renderChats();
+    else if (ev.list === "queue") renderQueueSoon();
+    else if (ev.list === "agents") renderAgents();
+    else if (ev.list === "canned") renderCannedPicker();
+  },
+
+  "queue.added"(ev) {
+    const item = ev.conversation;
+    const isNew = !state.queue.has(item.id);
+    state.queue.set(item.id, { ...state.queue.get(item.id), ...item });
+    renderQueue();
+    if (isNew) {
+      beep();
+      notify(item);
+      announce(T.new_chat);
+    }
+  },
+
+  "queue.message"(ev) {
+    const item = state.queue.get(ev.conversation_id);
+    if (item && !item.first_message && ev.message.sender === "visitor") {
+      item.first_message = ev.message.text;
+      renderQueue();
+    }
+  },
+
+  "page.view"(ev) {
+    const item = state.queue.get(ev.conversation_id);
+    if (item) {
+      item.current_page = ev.page;
+      renderQueue();
+    }
+    const chat = state.chats.get(ev.conversation_id);
+    if (chat?.detail) {
+      chat.detail.pages_total = (chat.detail.pages_total ?? chat.detail.pages.length) + 1;
+      chat.detail.pages.push(ev.page);
+      chat.detail.current_page = ev.page;
+      if (state.current === chat.conv.id) renderPanel();
+    }
+  },
+
+  "context.set"(ev) {
+    const chat = state.chats.get(ev.conversation_id);
+    if (chat?.detail) {
+      chat.detail.context = ev.context;
+      if (state.current === chat.conv.id) renderPanel();
+    }
+  },
+
+  "conversation.claim.ok"(ev) {
+    addChat(ev.conversation, ev.detail, ev.messages, { select: true });
+    $("text").focus();
+    followPages(ev);
+  },
+
+  "conversation.detail"(ev) {
+    addChat(ev.conversation, ev.detail, ev.messages);
+    followPages(ev);
+  },
+
+  "conversation.claimed"(ev) {
+    state.queue.delete(ev.conversation.id);
+    renderQueue();
+    // Taken in another tab of mine: load it here too.
+    if (ev.conversation.agent_id === state.me.id && !state.chats.has(ev.conversation.id)) {
+      send({ type: "conversation.detail", conversation_id: ev.conversation.id });
+    }
+  },
+
+  "conversation.transferred"(ev) {
+    const conv = ev.conversation;
+    if (conv.agent_id === state.me.id) {
+      if (!state.chats.has(conv.id)) send({ type: "conversation.detail", conversation_id: conv.id });
+      else chatFor(conv);
+    } else if (state.chats.has(conv.id)) {
+      announce(fmt(T.transferred_away, conv.agent_name || ""));
+      removeChat(conv.id);
+    }
+  },
+
+  "conversation.updated"(ev) {
+    const chat = state.chats.get(ev.conversation.id);
+    if (chat && ev.conversation.agent_id === state.me.id) chatFor(ev.conversation);
+  },
+
+  "conversation.closed"(ev) {
+    state.queue.delete(ev.conversation.id);
+    renderQueue();
+    const chat = state.chats.get(ev.conversation.id);
+    if (chat) {
+      chatFor(ev.conversation);
+      chat.typing = false;
+      renderChats();
+      if (state.current === chat.conv.id) renderCurrent();
+    }
+  },
+
+  "message.new": (ev) => addMessage(ev.message),
+  "message.ack": (ev) => addMessage(ev.message),
+
+  sync(ev) {
+    for (const m of ev.messages) addMessage(m);
+    // One chat's history (after a claim) or the welcome's messages of every chat.
+    followPages(ev, ev.conversation_id ? null : "messages");
+  },
+
+  typing(ev) {
+    const chat = state.chats.get(ev.conversation_id);
+    if (!chat) return;
+    chat.typing = ev.active;
+    clearTimeout(chat.typingTimer);
+    if (ev.active) chat.typingTimer = setTimeout(() => ((chat.typing = false), renderTyping()), 8000);
+    if (state.current === chat.conv.id) renderTyping();
+  },
+
+  presence(ev) {
+    state.agents.set(ev.agent.id, ev.agent);
+    if (ev.agent.id === state.me.id) {
+      state.presence = ev.agent.presence;
       $("presence").value = state.presence;
-      if (state.presence !== "offline") send({ type: "presence.set", status: state.presence });
-      startHeartbeat();
-      state.queue = new Map();
-      state.agents = new Map();
-      state.canned = [];
-      state.openChats = new Set();
-      state.loading = new Set(Object.keys(ev.next || {}));
-      mergeLists(ev);
-      for (const m of ev.messages) addMessage(m);
-      followPages(ev);
-      if (!state.degraded) state.resumeFrom = null;
-      setConn(T.connected, true);
-      renderAll();
-      if (!state.loading.size) caughtUp();
-      if (state.current === null && state.chats.size) selectChat(state.chats.keys().next().value);
-      break;
     }
-    case "list.page":
-      mergeLists(ev);
-      followPages(ev, ev.list);
-      if (ev.list === "chats") renderChats();
-      else if (ev.list === "queue") renderQueueSoon();
-      else if (ev.list === "agents") renderAgents();
-      else if (ev.list === "canned") renderCannedPicker();
-      break;
-    case "queue.added": {
-      const item = ev.conversation;
-      const isNew = !state.queue.has(item.id);
-      state.queue.set(item.id, { ...state.queue.get(item.id), ...item });
+    renderAgents();
+  },
+
+  "session.ended": () => sessionEnded(),
+
+  // The socket asks for the state again itself when the outage is over.
+  degraded: () => showDegraded(),
+
+  error(ev) {
+    if (ev.code === "guidance_required") {
+      socket.stop();
+      location.assign("/console/guidance/");
+      return;
+    }
+    if (ev.code === "already_taken" && ev.ref) {
+      state.queue.delete(ev.ref);
       renderQueue();
-      if (isNew) {
-        beep();
-        notify(item);
-        announce(T.new_chat);
-      }
-      break;
     }
-    case "queue.message": {
-      const item = state.queue.get(ev.conversation_id);
-      if (item && !item.first_message && ev.message.sender === "visitor") {
-        item.first_message = ev.message.text;
-        renderQueue();
-      }
-      break;
-    }
-    case "page.view": {
-      const item = state.queue.get(ev.conversation_id);
-      if (item) {
-        item.current_page = ev.page;
-        renderQueue();
-      }
-      const chat = state.chats.get(ev.conversation_id);
-      if (chat?.detail) {
-        chat.detail.pages_total = (chat.detail.pages_total ?? chat.detail.pages.length) + 1;
-        chat.detail.pages.push(ev.page);
-        chat.detail.current_page = ev.page;
-        if (state.current === chat.conv.id) renderPanel();
-      }
-      break;
-    }
-    case "context.set": {
-      const chat = state.chats.get(ev.conversation_id);
-      if (chat?.detail) {
-        chat.detail.context = ev.context;
-        if (state.current === chat.conv.id) renderPanel();
-      }
-      break;
-    }
-    case "conversation.claim.ok":
-    case "conversation.detail":
-      addChat(ev.conversation, ev.detail, ev.messages, { select: ev.type === "conversation.claim.ok" });
-      if (ev.type === "conversation.claim.ok") $("text").focus();
-      followPages(ev);
-      break;
-    case "conversation.claimed":
-      state.queue.delete(ev.conversation.id);
-      renderQueue();
-      // Taken in another tab of mine: load it here too.
-      if (ev.conversation.agent_id === state.me.id && !state.chats.has(ev.conversation.id)) {
-        send({ type: "conversation.detail", conversation_id: ev.conversation.id });
-      }
-      break;
-    case "conversation.transferred": {
-      const conv = ev.conversation;
-      if (conv.agent_id === state.me.id) {
-        if (!state.chats.has(conv.id)) send({ type: "conversation.detail", conversation_id: conv.id });
-        else chatFor(conv);
-      } else if (state.chats.has(conv.id)) {
-        announce(fmt(T.transferred_away, conv.agent_name || ""));
-        removeChat(conv.id);
-      }
-      break;
-    }
-    case "conversation.updated": {
-      const chat = state.chats.get(ev.conversation.id);
-      if (chat && ev.conversation.agent_id === state.me.id) chatFor(ev.conversation);
-      break;
-    }
-    case "conversation.closed": {
-      state.queue.delete(ev.conversation.id);
-      renderQueue();
-      const chat = state.chats.get(ev.conversation.id);
-      if (chat) {
-        chatFor(ev.conversation);
-        chat.typing = false;
-        renderChats();
-        if (state.current === chat.conv.id) renderCurrent();
-      }
-      break;
-    }
-    case "message.new":
-    case "message.ack":
-      addMessage(ev.message);
-      break;
-    case "sync":
-      for (const m of ev.messages) addMessage(m);
-      // One chat's history (after a claim) or the welcome's messages of every chat.
-      followPages(ev, ev.conversation_id ? null : "messages");
-      break;
-    case "typing": {
-      const chat = state.chats.get(ev.conversation_id);
-      if (!chat) break;
-      chat.typing = ev.active;
-      clearTimeout(chat.typingTimer);
-      if (ev.active) chat.typingTimer = setTimeout(() => ((chat.typing = false), renderTyping()), 8000);
-      if (state.current === chat.conv.id) renderTyping();
-      break;
-    }
-    case "presence": {
-      state.agents.set(ev.agent.id, ev.agent);
-      if (ev.agent.id === state.me.id) {
-        state.presence = ev.agent.presence;
-        $("presence").value = state.presence;
-      }
-      renderAgents();
-      break;
-    }
-    case "session.ended":
-      sessionEnded();
-      break;
-    case "degraded":
-      setDegraded(ev.active);
-      // Back: events of the outage were lost; the same socket asks for the state again.
-      if (!ev.active) sendHello();
-      break;
-    case "error":
-      if (ev.code === "guidance_required") {
-        stopped = true;
-        location.assign("/console/guidance/");
-        break;
-      }
-      if (ev.code === "already_taken" && ev.ref) {
-        state.queue.delete(ev.ref);
-        renderQueue();
-      }
-      if (typeof ev.ref === "string" && state.outbox.has(ev.ref) && messageRefused(ev)) break;
-      announce(T[`error_${ev.code}`] || fmt(T.error_generic, ev.message || ev.code));
-      break;
-    default:
-      break;
-  }
-  updateTitle();
-}
+    if (typeof ev.ref === "string" && state.outbox.has(ev.ref) && messageRefused(ev)) return;
+    announce(T[`error_${ev.code}`] || fmt(T.error_generic, ev.message || ev.code));
+  },
+};
+
+const socket = createSocket({
+  url: socketUrl(cfg.socket_path),
+  role: "console",
+  // The whole state after the last id seen: on every connect, and after an outage.
+  hello: () => ({ type: "hello", last_seen_id: socket.resumeId() }),
+  handlers,
+  after: updateTitle,
+  onConnecting: () => setConn(T.connecting),
+  onClose: socketClosed,
+});
 
 // --- catching up page by page -----------------------------------------------------------------
 
@@ -466,7 +442,7 @@ function mergeLists(ev) {
 // to come, the frame that fetches its next page. `list` is the list this frame continued; the
 // welcome's catch-up is done once none of its lists has more.
 function followPages(ev, list) {
-  for (const frame of Object.values(ev.next || {})) send(frame);
+  socket.follow(ev);
   if (list && !ev.next?.[list] && state.loading.delete(list) && !state.loading.size) caughtUp();
 }
 
@@ -946,4 +922,4 @@ setInterval(() => {
 }, 15000);
 
 renderMute();
-connect();
+socket.connect();

@@ -147,7 +147,7 @@ export function renderFeedback(container, { token, reference = "", lang = "en", 
     }
     for (const c of controls) c.disabled = true;
     status.textContent = t.sending;
-    let code = "failed";
+    let code;
     try {
       const response = await fetch(SUBMIT_URL, {
         method: "POST",

@@ -1,6 +1,7 @@
 // The visitor's chat panel. It runs inside an iframe on the chat origin, so the token in its
 // localStorage is out of the host page's reach. Protocol: docs/protocol.md.
 import { isolated, withName } from "../shared/bidi.js";
+import { createSocket, socketUrl } from "../shared/socket.js";
 
 const cfg = JSON.parse(document.getElementById("helao-config").textContent);
 const S = cfg.strings;
@@ -18,27 +19,18 @@ const allowed = new Set([location.origin, ...cfg.embedOrigins]);
 let host = null; // the embedding page's origin, once verified
 let page = null;
 let context = null;
-let ws = null;
 let live = false; // welcomed on the current socket
 let catchingUp = false; // the history is still coming in pages
-let attempt = 0;
-let retryTimer = null;
-let lastFrameAt = 0;
 let visible = false;
 let unread = 0;
 let conv = null;
 let token = null;
-let lastSeen = 0;
 let agentsOnline = true;
 let endedHere = false;
 let starting = null; // client id of the message that opens the conversation
 let typingSentAt = 0;
 let typingIdle = null;
 let typingClear = null;
-let degraded = false; // the server's live updates are disturbed (docs/protocol.md, "Outages")
-// The last id seen when that was announced: own messages acknowledged during the outage have
-// later ids than the agent's messages it hid. Resumed from until caught up.
-let resumeFrom = null;
 const seen = new Set();
 const outbox = new Map(); // client_msg_id -> {text, li}
 
@@ -134,83 +126,33 @@ function setContext(data) {
   if (live && conv && conv.status !== "closed") send({ type: "context.set", data: context });
 }
 
-// --- the socket: connect, resume, back off -----------------------------------------------------
+// --- the socket: static/shared/socket.js connects, backs off, keeps alive and resumes ----------
+// (it is made after the frame handlers below).
 function send(frame) {
-  if (ws && ws.readyState === WebSocket.OPEN) {
-    ws.send(JSON.stringify(frame));
-    return true;
-  }
-  return false;
+  return socket.send(frame);
 }
 
 function connect() {
-  if (ws) return;
-  clearTimeout(retryTimer);
-  showStatus();
-  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${cfg.wsPath}`;
-  const sock = new WebSocket(url);
-  ws = sock;
-  sock.onopen = () => {
-    lastFrameAt = Date.now();
-    sock.send(JSON.stringify(hello(page)));
-  };
-  sock.onmessage = (e) => {
-    lastFrameAt = Date.now();
-    let frame;
-    try {
-      frame = JSON.parse(e.data);
-    } catch {
-      return;
-    }
-    handle(frame);
-  };
-  sock.onclose = (e) => {
-    if (ws !== sock) return;
-    ws = null;
-    live = false;
-    catchingUp = false;
-    degraded = false;
-    markPending(S.retrying);
-    if (e.code === 4004) {
-      forget();
-      note(S.erased);
-    }
-    retry();
-  };
+  socket.connect();
 }
 
-// Resumes the conversation after `lastSeen`; `currentPage` is recorded as a page visit.
+function socketClosed({ action }) {
+  live = false;
+  catchingUp = false;
+  markPending(S.retrying);
+  if (action === "forget") {
+    forget();
+    note(S.erased);
+  }
+  showStatus();
+}
+
+// Resumes the conversation after the last message seen; `currentPage` is recorded as a page visit.
 function hello(currentPage) {
   const frame = { type: "hello", lang: cfg.lang, screen: `${screen.width}x${screen.height}` };
-  const lastSeenId = resumeFrom ?? (lastSeen || null);
-  if (token) Object.assign(frame, { token, last_seen_id: lastSeenId, page: currentPage });
+  if (token) Object.assign(frame, { token, last_seen_id: socket.resumeId(), page: currentPage });
   return frame;
 }
-
-function retry() {
-  // Exponential backoff with full jitter, so a restarted server is not hit by every visitor at once.
-  const cap = Math.min(30000, 1000 * 2 ** attempt);
-  attempt = Math.min(attempt + 1, 10);
-  clearTimeout(retryTimer);
-  retryTimer = setTimeout(connect, cap / 2 + Math.random() * (cap / 2));
-  showStatus();
-}
-
-function reconnectNow() {
-  if (ws || (!token && !visible)) return;
-  attempt = 0;
-  connect();
-}
-window.addEventListener("online", reconnectNow);
-document.addEventListener("visibilitychange", () => {
-  if (document.visibilityState === "visible") reconnectNow();
-});
-// A socket that went quiet (sleep, a dead proxy) is closed so that the backoff takes over.
-setInterval(() => {
-  if (!ws || ws.readyState !== WebSocket.OPEN) return;
-  if (Date.now() - lastFrameAt > 60000) ws.close();
-  else send({ type: "ping" });
-}, 25000);
 
 // Another tab of the same site started or ended a chat.
 window.addEventListener("storage", (e) => {
@@ -225,78 +167,70 @@ window.addEventListener("storage", (e) => {
   }
 });
 
-// --- frames from the server ----------------------------------------------------------------
-function handle(f) {
-  switch (f.type) {
-    case "welcome":
-      live = true;
-      attempt = 0;
-      agentsOnline = Boolean(f.agents_online);
-      renderHours(f.opening_hours || []);
-      if (f.conversation) {
-        if (f.conversation.status === "closed" && !endedHere && !seen.size) {
-          forget();
-        } else {
-          setConv(f.conversation);
-          (f.messages || []).forEach(addMessage);
-        }
+// --- frames from the server: one handler per type, others ignored; render() after each ----------
+const handlers = {
+  welcome(f) {
+    live = true;
+    agentsOnline = Boolean(f.agents_online);
+    renderHours(f.opening_hours || []);
+    if (f.conversation) {
+      if (f.conversation.status === "closed" && !endedHere && !seen.size) {
+        forget();
+      } else {
+        setConv(f.conversation);
+        (f.messages || []).forEach(addMessage);
       }
-      if (!degraded) resumeFrom = null;
-      // The rest of a long history comes in pages (not for an ended chat just forgotten).
-      if (!(token && followPages(f))) caughtUp();
-      break;
-    case "conversation.started":
-      token = f.token;
-      setConv(f.conversation);
-      save();
-      setActive(true);
-      if (context) send({ type: "context.set", data: context });
-      break;
-    case "message.ack":
-      addMessage(f.message);
-      if (f.client_msg_id === starting) {
-        starting = null;
-        flush();
-      }
-      break;
-    case "message.new":
-      if (addMessage(f.message) && f.message.sender === "agent" && !visible) setUnread(unread + 1);
-      break;
-    case "sync":
-      (f.messages || []).forEach(addMessage);
-      if (!followPages(f) && catchingUp) caughtUp();
-      break;
-    case "typing":
-      showTyping(f.active ? f.name || S.agent : null);
-      break;
-    case "conversation.updated":
-      setConv(f.conversation);
-      break;
-    case "conversation.closed":
-      setConv(f.conversation);
-      break;
-    case "availability":
-      agentsOnline = Boolean(f.agents_online);
-      break;
-    case "degraded":
-      degraded = Boolean(f.active);
-      if (degraded) resumeFrom ??= lastSeen;
-      // Back: events of the outage were lost; the same socket resumes (no page visit again).
-      if (!degraded) send(hello(null));
-      break;
-    case "error":
-      onError(f);
-      break;
-    default:
-      break;
-  }
-  render();
-}
+    }
+    // The rest of a long history comes in pages (not for an ended chat just forgotten).
+    if (!(token && followPages(f))) caughtUp();
+  },
+  "conversation.started"(f) {
+    token = f.token;
+    setConv(f.conversation);
+    save();
+    setActive(true);
+    if (context) send({ type: "context.set", data: context });
+  },
+  "message.ack"(f) {
+    addMessage(f.message);
+    if (f.client_msg_id === starting) {
+      starting = null;
+      flush();
+    }
+  },
+  "message.new"(f) {
+    if (addMessage(f.message) && f.message.sender === "agent" && !visible) setUnread(unread + 1);
+  },
+  sync(f) {
+    (f.messages || []).forEach(addMessage);
+    if (!followPages(f) && catchingUp) caughtUp();
+  },
+  typing: (f) => showTyping(f.active ? f.name || S.agent : null),
+  "conversation.updated": (f) => setConv(f.conversation),
+  "conversation.closed": (f) => setConv(f.conversation),
+  availability(f) {
+    agentsOnline = Boolean(f.agents_online);
+  },
+  // `degraded` needs no handler: the socket keeps the state, render() shows it, and when the
+  // outage ends the socket says hello again on the same socket (no page visit again).
+  error: (f) => onError(f),
+};
+
+const socket = createSocket({
+  url: socketUrl(cfg.wsPath),
+  role: "widget",
+  hello: (reason) => hello(reason === "connect" ? page : null),
+  handlers,
+  after: render,
+  onConnecting: showStatus,
+  onClose: socketClosed,
+  // Back online or visible again: at once, if there is a chat or the panel is open.
+  wanted: () => Boolean(token) || visible,
+});
 
 // A long history comes in pages: `next.messages` is the `sync` that fetches the next one.
 function followPages(f) {
-  const next = f.next && f.next.messages;
-  catchingUp = Boolean(next) && send(next);
+  catchingUp = socket.follow(f);
   return catchingUp;
 }
 
@@ -358,7 +292,7 @@ function queue(text, cid = newId()) {
   li.dataset.cid = cid;
   outbox.set(cid, { text, li });
   // While the socket is (re)connecting the message will go out at once: "sending", not "failed".
-  setState(li, ws ? S.sending : S.retrying, !ws);
+  setState(li, socket.active ? S.sending : S.retrying, !socket.active);
   return cid;
 }
 
@@ -489,7 +423,7 @@ function setState(li, label, failed) {
 function addMessage(m) {
   if (!m || seen.has(m.id)) return false;
   seen.add(m.id);
-  lastSeen = Math.max(lastSeen, m.id);
+  socket.seen(m.id);
   const cid = m.client_msg_id;
   const pending = cid && outbox.get(cid);
   if (pending) {
@@ -506,7 +440,7 @@ function addMessage(m) {
 
 function clearLog() {
   seen.clear();
-  lastSeen = 0;
+  socket.resetSeen();
   ui.log.replaceChildren();
   ui.feedback.replaceChildren();
 }
@@ -536,8 +470,8 @@ function note(text) {
 
 function showStatus() {
   let text = noteText;
-  if (!text && !live && (token || visible)) text = attempt ? S.reconnecting : S.connecting;
-  if (!text && degraded) text = S.degraded;
+  if (!text && !live && (token || visible)) text = socket.attempt ? S.reconnecting : S.connecting;
+  if (!text && socket.degraded) text = S.degraded;
   if (!text && conv && conv.status === "waiting" && agentsOnline) text = S.waiting;
   ui.status.textContent = text;
   ui.status.hidden = !text;
