@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -206,6 +207,17 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         if isinstance(code, int) and not isinstance(code, bool):
             code = int(code)
         await super().close(code=code, reason=reason)
+
+    async def close_for_restart(self, spread_seconds: float) -> None:
+        """Tells the client the server is going away and when to come back (a random delay
+        within `spread_seconds`, so that its clients do not all reconnect at once), then closes
+        with 4012. Frames already taken are finished before the socket lets go (disconnect)."""
+        if getattr(self, "closing", False):
+            return
+        retry_ms = int(random.uniform(0.1, 1.0) * spread_seconds * 1000)
+        with contextlib.suppress(Exception):
+            await self.send_json({"type": "restart", "retry_after_ms": retry_ms})
+        await self.close(code=Close.RESTART)
 
     async def refuse_frame(self, code: str, message: str, ref: Any = None) -> None:
         """Answers a frame the socket will not handle; one throttled log line, no content."""
@@ -604,6 +616,21 @@ class VisitorConsumer(JsonFrameConsumer):
             "availability",
             "message.read",
         )
+
+
+async def sockets_close_for_restart(*, spread_seconds: float, timeout: float) -> int:
+    """Closes every open socket of this event loop for a restart (`close_for_restart`) and waits,
+    at most `timeout` seconds, until each has finished the frames it had taken and let go.
+    Returns how many sockets there were."""
+    sockets = layer_health.open_sockets()
+    await asyncio.gather(
+        *(socket.close_for_restart(spread_seconds) for socket in sockets), return_exceptions=True
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while layer_health.open_sockets() and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    return len(sockets)
 
 
 # --- sync units of work (one transaction each) ----------------------------------------------

@@ -194,6 +194,12 @@ def unwatch(consumer: Any) -> None:
     monitors.get().unwatch(consumer)
 
 
+def open_sockets() -> list[Any]:
+    """The accepted, not yet closed sockets of this event loop (e.g. to close them all at a
+    restart)."""
+    return list(monitors.get().sockets)
+
+
 def publish_failed() -> None:
     """Called on the event loop whose publish failed."""
     monitors.get().publish_failed()

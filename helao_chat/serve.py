@@ -70,11 +70,57 @@ def prompt_writes() -> None:
     tcp.Connection.write = write
 
 
+#: How long a graceful stop waits for the sockets to finish what they had taken.
+DRAIN_SECONDS = 10.0
+
+
+def graceful_stop() -> None:
+    """On SIGTERM, every socket is told to reconnect (a `restart` frame with a jittered delay,
+    then close 4012) and lets go once the frames it had taken are stored and answered; then the
+    server stops as Daphne would. Without this, SIGTERM cancelled every socket at once: clients
+    saw a dropped connection (1006) and all came back together.
+
+    A second SIGTERM (or SIGINT) stops at once.
+    """
+    import signal
+
+    from twisted.internet import reactor
+
+    def stop_now(*_args) -> None:
+        reactor.callFromThread(reactor.stop)
+
+    def drain_then_stop() -> None:
+        from django.conf import settings
+
+        from chat.consumers import sockets_close_for_restart
+
+        async def drain() -> None:
+            try:
+                closed = await sockets_close_for_restart(
+                    spread_seconds=settings.CHAT_RESTART_SPREAD_SECONDS, timeout=DRAIN_SECONDS
+                )
+                print(f"stopping: {closed} socket(s) told to reconnect", file=sys.stderr)
+            finally:
+                if reactor.running:
+                    reactor.stop()
+
+        asyncio.get_event_loop().create_task(drain())
+
+    def on_term(*_args) -> None:
+        signal.signal(signal.SIGTERM, stop_now)
+        reactor.callFromThread(drain_then_stop)
+
+    # After Twisted has installed its own handlers (it does so as the reactor starts).
+    reactor.callWhenRunning(lambda: signal.signal(signal.SIGTERM, on_term))
+
+
 def main(argv: list[str] | None = None) -> None:
     # The policy must be in place before Daphne's server module creates its loop on import.
     choose_loop()
     prompt_writes()
     from daphne.cli import CommandLineInterface
+
+    graceful_stop()
 
     CommandLineInterface().run(sys.argv[1:] if argv is None else argv)
 

@@ -325,6 +325,11 @@ CHAT_AGENT_OFFLINE_GRACE_SECONDS = env.int("CHAT_AGENT_OFFLINE_GRACE_SECONDS", d
 # A socket must send its first frame within this time, and a frame (ping) at least this often.
 CHAT_FIRST_FRAME_TIMEOUT_SECONDS = env.int("CHAT_FIRST_FRAME_TIMEOUT_SECONDS", default=30)
 CHAT_IDLE_TIMEOUT_SECONDS = env.int("CHAT_IDLE_TIMEOUT_SECONDS", default=30 * 60)
+# At a graceful stop (SIGTERM) every socket is told to reconnect after a random delay of up to
+# this many seconds, so that a restarted server's clients do not all come back at once.
+CHAT_RESTART_SPREAD_SECONDS = env.float("CHAT_RESTART_SPREAD_SECONDS", default=5.0)
+if not 0.5 <= CHAT_RESTART_SPREAD_SECONDS <= 60:
+    raise ImproperlyConfigured("CHAT_RESTART_SPREAD_SECONDS must be between 0.5 and 60.")
 # How often an open console socket rechecks that its account may still use the console.
 AGENT_SOCKET_RECHECK_SECONDS = env.int("AGENT_SOCKET_RECHECK_SECONDS", default=15)
 # The cycle collector in a Daphne process (helao_chat/gc_policy.py): what survives is frozen
