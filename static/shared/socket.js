@@ -77,6 +77,8 @@ export function createSocket(options) {
   // The last id seen when an outage was announced: own messages acknowledged during it have
   // later ids than the other side's messages it hid. Resumed from until a welcome after it.
   let resumeFrom = null;
+  // The delay a stopping server asked for in its `restart` frame (it spreads its clients).
+  let restartAfter = null;
 
   function send(frame) {
     if (!ws || ws.readyState !== OPEN) return false;
@@ -121,6 +123,9 @@ export function createSocket(options) {
       degraded = Boolean(frame.active);
       if (degraded) resumeFrom ??= lastSeen;
     }
+    if (frame.type === "restart" && Number.isFinite(frame.retry_after_ms)) {
+      restartAfter = Math.min(Math.max(frame.retry_after_ms, 0), BACKOFF_CAP_MS);
+    }
     dispatch(handlers, frame);
     if (frame.type === "welcome") {
       attempt = 0;
@@ -141,7 +146,9 @@ export function createSocket(options) {
       stopped = true;
     } else {
       attempt += 1;
-      delay = action === "restart" ? restartDelay(random) : backoffDelay(attempt - 1, random);
+      if (action === "restart") delay = restartAfter ?? restartDelay(random);
+      else delay = backoffDelay(attempt - 1, random);
+      restartAfter = null;
       clearTimeout(retryTimer);
       retryTimer = setTimeout(connect, delay);
     }

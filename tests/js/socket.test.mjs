@@ -274,6 +274,20 @@ describe("the socket", () => {
     assert.equal(p.made.length, before + 1);
   });
 
+  it("comes back after the delay a stopping server asked for", () => {
+    const p = page();
+    p.socket.connect();
+    p.last().open();
+    p.last().receive({ type: "restart", retry_after_ms: 4200 });
+    p.last().drop(4012);
+    assert.equal(p.closes.at(-1).delay, 4200);
+    const before = p.made.length;
+    mock.timers.tick(4199);
+    assert.equal(p.made.length, before);
+    mock.timers.tick(1);
+    assert.equal(p.made.length, before + 1);
+  });
+
   it("pings every 25 s and gives up a socket silent for 60 s", () => {
     const p = page();
     p.socket.connect();
