@@ -345,88 +345,47 @@ async def message_send(
         raise ValueError(f"people write as visitor or agent, not {sender!r}")
     text = clean_text(text)
     client_msg_id = clean_client_msg_id(client_msg_id)
-    author_name = display_name(agent) if sender == Message.Sender.AGENT else ""
+    agent = agent if sender == Message.Sender.AGENT else None
+    message = {
+        "sender": sender,
+        "text": text,
+        "client_msg_id": client_msg_id,
+        "author_name": display_name(agent) if agent is not None else "",
+    }
     if batched:
-        message = await writer.message_store(
+        stored = await writer.message_store(
             conversation_id=conversation_id,
-            sender=sender,
-            text=text,
-            client_msg_id=client_msg_id,
-            agent_id=agent.pk if sender == Message.Sender.AGENT else None,
-            author_name=author_name,
+            agent_id=agent.pk if agent is not None else None,
+            **message,
         )
-        if message is not None:
+        if stored is not None:
             # The writer stores into active conversations only: nothing for the queue.
             await events.publish(
-                message_events(conversation_id=conversation_id, message=message, waiting=False)
+                message_events(conversation_id=conversation_id, message=stored, waiting=False)
             )
-            return message
+            return stored
     stored = await units.run_unit(
-        _message_send_general,
-        conversation_id=conversation_id,
-        sender=sender,
-        text=text,
-        client_msg_id=client_msg_id,
-        agent=agent,
-        author_name=author_name,
+        _message_send_general, conversation_id=conversation_id, agent=agent, **message
     )
     return message_dict(stored)
 
 
-def _message_send_general(
-    *,
-    conversation_id: int,
-    sender: str,
-    text: str,
-    client_msg_id: str,
-    agent,
-    author_name: str,
-) -> Message:
+def _message_send_general(*, conversation_id: int, agent, **message: str) -> Message:
     """`message_send`'s general path (a unit of work): the rules on the ORM, then the write."""
     conversation = Conversation.objects.filter(pk=conversation_id).first()
     if conversation is None:
         raise ChatError("not_found", "no such conversation")
-    if sender == Message.Sender.AGENT and conversation.assigned_agent_id != agent.pk:
+    sender = message["sender"]
+    if sender == Message.Sender.AGENT and (
+        agent is None or conversation.assigned_agent_id != agent.pk
+    ):
         raise ChatError("forbidden", "not your conversation")
     if sender == Message.Sender.VISITOR and conversation.status == Conversation.Status.WAITING:
         # Accept resends of a message already stored, refuse new ones nobody would read.
-        known = Message.objects.filter(conversation=conversation, client_msg_id=client_msg_id)
+        known = conversation.messages.filter(client_msg_id=message["client_msg_id"])
         if not known.exists():
             _refuse_unless_agents_online()
-    return _message_write(
-        conversation=conversation,
-        sender=sender,
-        text=text,
-        client_msg_id=client_msg_id,
-        agent=agent if sender == Message.Sender.AGENT else None,
-        author_name=author_name,
-    )
-
-
-def _insert_once(message: Message) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING id: one round trip, no savepoint, no pre-read.
-
-    False when a message with the same client id is already stored in the conversation.
-    """
-    ops = connection.ops
-    columns = ["conversation_id", "sender", "agent_id", "author_name", "text", "client_msg_id"]
-    params = [getattr(message, name) for name in columns]
-    columns.append("created_at")
-    params.append(ops.adapt_datetimefield_value(message.created_at))
-    quoted = ", ".join(ops.quote_name(c) for c in columns)
-    placeholders = ", ".join(["%s"] * len(columns))
-    # Only quoted model metadata is interpolated; values travel as parameters.
-    table, pk = ops.quote_name(Message._meta.db_table), ops.quote_name("id")
-    sql = f"INSERT INTO {table} ({quoted}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"  # noqa: S608
-    sql += f" RETURNING {pk}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    message.pk = row[0]
-    message._state.adding = False
-    return True
+    return _message_write(conversation=conversation, agent=agent, **message)
 
 
 @transaction.atomic

@@ -295,29 +295,15 @@ def reset() -> None:
     _writers.reset()
 
 
-async def message_store(
-    *,
-    conversation_id: int,
-    sender: str,
-    text: str,
-    client_msg_id: str,
-    agent_id: int | None = None,
-    author_name: str = "",
-) -> dict[str, Any] | None:
-    """Stores a new message of an active conversation; returns after the commit.
+async def message_store(**message: Any) -> dict[str, Any] | None:
+    """Stores a new message of an active conversation (the keywords of `MessageWriter.store`);
+    returns after the commit.
 
     Returns the message as clients see it, or None when this path does not apply (no writer,
     no client id, not an active conversation of this sender, a resend): then
     `services.message_send` takes the general path. Announces nothing: `message_send` does.
     """
     current = writer()
-    if current is None or not client_msg_id:
+    if current is None or not message.get("client_msg_id"):
         return None
-    return await current.store(
-        conversation_id=conversation_id,
-        sender=sender,
-        text=text,
-        client_msg_id=client_msg_id,
-        agent_id=agent_id,
-        author_name=author_name,
-    )
+    return await current.store(**message)
