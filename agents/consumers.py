@@ -10,13 +10,13 @@ from typing import Any
 
 from django.conf import settings
 
-from chat import events, frames, services, writer
-from chat.consumers import JsonFrameConsumer, _int, messages_fill, messages_frame
+from chat import events, frames, services
+from chat.consumers import JsonFrameConsumer, int_field, messages_fill, messages_frame
 from chat.loops import PerLoop
 from chat.models import Conversation, Message
 from chat.protocol import Close
 from chat.selectors import chunks_by_id
-from chat.serializers import conversation_summary, message_dict
+from chat.serializers import conversation_summary
 from chat.services import ChatError
 
 from . import selectors
@@ -164,7 +164,7 @@ class AgentConsumer(JsonFrameConsumer):
         """Sends the queue, the agent's chats with their visitor panels, colleagues, canned
         replies and every message of the agent's chats after `last_seen_id`: as much of each as
         fits one frame, and in `next` the frames that fetch the rest (`list.page`, `sync`)."""
-        after_id = _int(frame.get("last_seen_id"), "last_seen_id", required=False)
+        after_id = int_field(frame.get("last_seen_id"), "last_seen_id", required=False)
         mine, welcome = await self.unit(_console_state, self.user, after_id)
         for conversation_id in mine:
             await self._join(conversation_id)
@@ -176,7 +176,7 @@ class AgentConsumer(JsonFrameConsumer):
         name = frame.get("list")
         if name not in CONSOLE_LISTS:
             raise ChatError("bad_frame", f"list must be one of {', '.join(CONSOLE_LISTS)}")
-        after_id = _int(frame.get("after_id"), "after_id", required=False)
+        after_id = int_field(frame.get("after_id"), "after_id", required=False)
         await self.send_json(await self.unit(_list_page, self.user, name, after_id))
 
     async def handle_presence(self, frame: dict[str, Any]) -> None:
@@ -195,7 +195,7 @@ class AgentConsumer(JsonFrameConsumer):
     async def handle_claim(self, frame: dict[str, Any]) -> None:
         """Takes a waiting chat; of several agents racing, one gets it, the others
         `already_taken`."""
-        conversation_id = _int(frame.get("conversation_id"), "conversation_id")
+        conversation_id = int_field(frame.get("conversation_id"), "conversation_id")
         conversation = await self.unit(
             services.conversation_claim, conversation_id=conversation_id, agent=self.user
         )
@@ -206,7 +206,7 @@ class AgentConsumer(JsonFrameConsumer):
 
     async def handle_detail(self, frame: dict[str, Any]) -> None:
         """The full state of one of the agent's own chats (after a transfer to this agent)."""
-        conversation_id = _int(frame.get("conversation_id"), "conversation_id")
+        conversation_id = int_field(frame.get("conversation_id"), "conversation_id")
         detail = await self.unit(_detail, self.user, conversation_id, "conversation.detail")
         if detail["conversation"]["status"] == Conversation.Status.ACTIVE:
             await self._join(conversation_id)
@@ -214,29 +214,20 @@ class AgentConsumer(JsonFrameConsumer):
 
     async def handle_message(self, frame: dict[str, Any]) -> None:
         """Stores the agent's message under the agent's name, once per client message id."""
-        conversation_id = _int(frame.get("conversation_id"), "conversation_id")
-        client_msg_id = services._clean_client_msg_id(frame.get("client_msg_id"))
-        text = services._clean_text(frame.get("text"))
-        message = None
-        if conversation_id in self.joined:
-            message = await writer.message_store(
-                conversation_id=conversation_id,
-                sender=Message.Sender.AGENT,
-                text=text,
-                client_msg_id=client_msg_id,
-                agent_id=self.user.pk,
-                author_name=services.display_name(self.user),
-            )
-        if message is None:
-            stored = await self.unit(
-                _agent_message, self.user, conversation_id, text, client_msg_id
-            )
-            message = message_dict(stored)
-        await self.send_ack(message, client_msg_id, conversation_id=conversation_id)
+        conversation_id = int_field(frame.get("conversation_id"), "conversation_id")
+        message = await services.message_send(
+            conversation_id=conversation_id,
+            sender=Message.Sender.AGENT,
+            agent=self.user,
+            text=frame.get("text"),
+            client_msg_id=frame.get("client_msg_id"),
+            batched=conversation_id in self.joined,
+        )
+        await self.send_ack(message, message["client_msg_id"], conversation_id=conversation_id)
 
     async def handle_typing(self, frame: dict[str, Any]) -> None:
         """Tells the visitor "<agent name> is typing"; not stored."""
-        conversation_id = _int(frame.get("conversation_id"), "conversation_id")
+        conversation_id = int_field(frame.get("conversation_id"), "conversation_id")
         if conversation_id not in self.joined:
             raise ChatError("forbidden", "not your conversation")
         await self.channel_layer.group_send(
@@ -254,22 +245,22 @@ class AgentConsumer(JsonFrameConsumer):
 
     async def handle_transfer(self, frame: dict[str, Any]) -> None:
         """Hands one of the agent's chats to a colleague who is online."""
-        conversation_id = _int(frame.get("conversation_id"), "conversation_id")
-        to_id = _int(frame.get("agent_id"), "agent_id")
+        conversation_id = int_field(frame.get("conversation_id"), "conversation_id")
+        to_id = int_field(frame.get("agent_id"), "agent_id")
         await self.unit(_transfer, self.user, conversation_id, to_id)
         await self._leave(conversation_id)
 
     async def handle_close(self, frame: dict[str, Any]) -> None:
         """Ends one of the agent's chats; the visitor is told."""
-        conversation_id = _int(frame.get("conversation_id"), "conversation_id")
+        conversation_id = int_field(frame.get("conversation_id"), "conversation_id")
         await self.unit(_close, self.user, conversation_id)
 
     async def handle_sync(self, frame: dict[str, Any]) -> None:
         """Messages of the agent's chats (or of its one chat `conversation_id`) after
         `last_seen_id`, from the database, a page at a time (`cursor`)."""
-        after_id = _int(frame.get("last_seen_id"), "last_seen_id", required=False)
-        cursor = _int(frame.get("cursor"), "cursor", required=False)
-        conversation_id = _int(frame.get("conversation_id"), "conversation_id", required=False)
+        after_id = int_field(frame.get("last_seen_id"), "last_seen_id", required=False)
+        cursor = int_field(frame.get("cursor"), "cursor", required=False)
+        conversation_id = int_field(frame.get("conversation_id"), "conversation_id", required=False)
         if conversation_id is None:
             reply = await self.unit(
                 messages_frame, {"type": "sync"}, sorted(self.joined), after_id, cursor
@@ -442,19 +433,6 @@ def _chat_sync(user, conversation_id: int, after_id: int | None, cursor: int | N
         cursor,
         conversation_id=conversation.pk,
     )
-
-
-def _agent_message(user, conversation_id: int, text: Any, client_msg_id: str) -> Message:
-    conversation = _own_conversation(user, conversation_id)
-    message, _ = services.message_create(
-        conversation=conversation,
-        sender=Message.Sender.AGENT,
-        text=text,
-        client_msg_id=client_msg_id,
-        agent=user,
-        author_name=services.display_name(user),
-    )
-    return message
 
 
 def _transfer(user, conversation_id: int, to_id: int) -> None:

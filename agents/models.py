@@ -8,6 +8,9 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+# Raise when the guidance text changes materially: every agent must acknowledge it again.
+GUIDANCE_VERSION = 1
+
 
 class AgentProfile(models.Model):
     class Presence(models.TextChoices):

@@ -21,7 +21,7 @@ from chat.selectors import chunks_by_id
 from chat.serializers import page_visit_dict, queue_item_dict
 
 from .middleware import session_data_alive
-from .models import AgentProfile, CannedReply
+from .models import GUIDANCE_VERSION, AgentProfile, CannedReply
 
 # An agent counts as online only while a console keeps its presence fresh (heartbeat). This is
 # the fallback for a server that died without telling; a closed tab is handled after the
@@ -178,8 +178,6 @@ def colleagues_after(after_id: int | None) -> Iterator[dict[str, Any]]:
 
 
 def guidance_acknowledged(user) -> bool:
-    from .services import GUIDANCE_VERSION
-
     profile = AgentProfile.objects.filter(user=user).first()
     return bool(
         profile

@@ -13,10 +13,7 @@ from chat.models import AuditEvent
 from chat.services import ChatError, audit_record, display_name
 
 from . import selectors
-from .models import AgentProfile
-
-# Raise when the guidance text changes materially: every agent must acknowledge it again.
-GUIDANCE_VERSION = 1
+from .models import GUIDANCE_VERSION, AgentProfile
 
 
 def profile_get(*, user) -> AgentProfile:

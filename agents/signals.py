@@ -21,6 +21,7 @@ from chat.net import request_client_ip
 from chat.services import audit_record
 
 from . import selectors
+from .demo import demo_accounts
 from .middleware import LOGIN_AT_KEY
 
 
@@ -99,3 +100,4 @@ def _group_permissions_changed(sender, action, **kwargs) -> None:
 
 
 hooks.register("agents_online", selectors.any_agent_online)
+hooks.register("demo_accounts", demo_accounts)

@@ -51,7 +51,7 @@ def profile_summary(stats, step: dict[str, Any], conversations: int = 0) -> dict
         rows.append((filename, line, func, nc, tt, ct))
     # Normalise by the messages the server actually stored while profiling.
     stored = sum(
-        r[3] for r in rows if r[0].endswith("chat/services.py") and r[2] == "message_create"
+        r[3] for r in rows if r[0].endswith("chat/services.py") and r[2] == "_message_write"
     )
     messages = max(stored or step["sent"], 1)
     busy = [r for r in rows if not (r[2].startswith(WAITS) or "{method 'poll'" in r[2])]

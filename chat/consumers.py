@@ -10,20 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
 
-from . import admission, events, frames, hooks, layer_health, limits, selectors, services, writer
+from . import admission, events, frames, hooks, layer_health, limits, selectors, services
 from .limits import TokenBucket
 from .logging import Throttled, where
 from .models import Conversation, Message
@@ -31,29 +28,11 @@ from .net import scope_client_ip, scope_headers
 from .protocol import Close, FrameError, parse_frame
 from .serializers import conversation_summary, message_dict
 from .services import ChatError
+from .units import run_unit
 
 logger = logging.getLogger(__name__)
 # What clients cause is logged one line at a time, and only so many lines a minute.
 client_log = Throttled(logger)
-
-
-# Units of work run on a small pool of threads, each with its own persistent database
-# connection, so that one slow commit does not queue every other socket of the process behind
-# it (the default runs all sync work of a process on a single thread).
-def _new_executor() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=settings.CHAT_DB_THREADS, thread_name_prefix="chat-db")
-
-
-DB_EXECUTOR = _new_executor()
-
-
-def _reset_executor_after_fork() -> None:
-    # Threads do not survive a fork; a child must not queue work for workers it does not have.
-    global DB_EXECUTOR
-    DB_EXECUTOR = _new_executor()
-
-
-os.register_at_fork(after_in_child=_reset_executor_after_fork)
 
 
 _background_tasks: set[asyncio.Task] = set()
@@ -64,11 +43,6 @@ def _background(coro) -> None:
     task = asyncio.get_running_loop().create_task(coro)
     _background_tasks.add(task)
     task.add_done_callback(_background_tasks.discard)
-
-
-def in_db_thread(func):
-    """`func` as a coroutine that runs on the chat's database threads."""
-    return database_sync_to_async(func, thread_sensitive=False, executor=DB_EXECUTOR)
 
 
 class JsonFrameConsumer(AsyncWebsocketConsumer):
@@ -226,10 +200,7 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
 
     async def unit(self, func, *args: Any, **kwargs: Any) -> Any:
         """Runs one sync unit of work in a thread, then publishes the events it committed."""
-        result, outbox = await in_db_thread(events.collect)(func, *args, **kwargs)
-        if outbox:
-            await events.publish(outbox)
-        return result
+        return await run_unit(func, *args, **kwargs)
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=frames.encode(content))
@@ -378,7 +349,8 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         return origin == normalise_origin(f"{'https' if secure else 'http'}://{host}")
 
 
-def _int(value: Any, name: str, *, required: bool = True) -> int | None:
+def int_field(value: Any, name: str, *, required: bool = True) -> int | None:
+    """A frame's non-negative integer field (an id, a cursor); `bad_frame` otherwise."""
     if value is None and not required:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -470,7 +442,7 @@ class VisitorConsumer(JsonFrameConsumer):
     async def handle_hello(self, frame: dict[str, Any]) -> None:
         """Resumes the conversation of `token` from `last_seen_id`, or greets a new visitor."""
         token = frame.get("token")
-        after_id = _int(frame.get("last_seen_id"), "last_seen_id", required=False)
+        after_id = int_field(frame.get("last_seen_id"), "last_seen_id", required=False)
         page = services.clean_page(frame.get("page"))
         info = self._info(frame)
         availability = await self._availability()
@@ -496,25 +468,13 @@ class VisitorConsumer(JsonFrameConsumer):
         """Opens a conversation with the visitor's first message; returns the bearer token."""
         if self.conversation is not None and self.conversation.status != Conversation.Status.CLOSED:
             raise ChatError("already_started", "a conversation is already open")
-        text = frame.get("text")
-        client_msg_id = frame.get("client_msg_id")
-        services._clean_text(text)
-        services._clean_client_msg_id(client_msg_id)
-        page = services.clean_page(frame.get("page"))
-        context = (
-            services.clean_context(frame["context"]) if frame.get("context") is not None else None
-        )
-        if not (await self._availability())["agents_online"]:
-            raise ChatError("unavailable", "no agent is online; see the opening hours")
-        if not await limits.ip_new_conversation_allowed_async(self.ip):
-            raise ChatError("rate_limited", "too many new conversations from this address")
-        conversation, token, message = await self.unit(
-            services.conversation_start,
+        conversation, token, message = await services.conversation_open(
             info=self._info(frame),
-            page=page,
-            context=context,
-            text=text,
-            client_msg_id=client_msg_id,
+            ip_address=self.ip,
+            page=frame.get("page"),
+            context=frame.get("context"),
+            text=frame.get("text"),
+            client_msg_id=frame.get("client_msg_id"),
         )
         await self._subscribe(conversation)
         await self.send_json(
@@ -524,27 +484,21 @@ class VisitorConsumer(JsonFrameConsumer):
                 "conversation": conversation_summary(conversation),
             }
         )
-        await self.send_ack(message_dict(message), client_msg_id)
+        await self.send_ack(message, message["client_msg_id"])
 
     async def handle_message(self, frame: dict[str, Any]) -> None:
         """Stores a visitor message once per client id and acknowledges it after commit."""
         conversation = self._require_conversation()
-        client_msg_id = services._clean_client_msg_id(frame.get("client_msg_id"))
-        text = services._clean_text(frame.get("text"))
         if not self.message_bucket.take() or not await limits.ip_message_allowed_async(self.ip):
             raise ChatError("rate_limited", "too many messages; wait a moment and resend")
-        message = None
-        if conversation.status == Conversation.Status.ACTIVE:
-            message = await writer.message_store(
-                conversation_id=conversation.pk,
-                sender=Message.Sender.VISITOR,
-                text=text,
-                client_msg_id=client_msg_id,
-            )
-        if message is None:
-            stored, _ = await self.unit(_visitor_message, conversation.pk, text, client_msg_id)
-            message = message_dict(stored)
-        await self.send_ack(message, client_msg_id)
+        message = await services.message_send(
+            conversation_id=conversation.pk,
+            sender=Message.Sender.VISITOR,
+            text=frame.get("text"),
+            client_msg_id=frame.get("client_msg_id"),
+            batched=conversation.status == Conversation.Status.ACTIVE,
+        )
+        await self.send_ack(message, message["client_msg_id"])
 
     async def handle_typing(self, frame: dict[str, Any]) -> None:
         conversation = self._require_conversation()
@@ -592,8 +546,8 @@ class VisitorConsumer(JsonFrameConsumer):
     async def handle_sync(self, frame: dict[str, Any]) -> None:
         """The conversation's messages after `last_seen_id`, a page at a time (`cursor`)."""
         conversation = self._require_conversation()
-        after_id = _int(frame.get("last_seen_id"), "last_seen_id", required=False)
-        cursor = _int(frame.get("cursor"), "cursor", required=False)
+        after_id = int_field(frame.get("last_seen_id"), "last_seen_id", required=False)
+        cursor = int_field(frame.get("cursor"), "cursor", required=False)
         await self.send_json(
             await self.unit(messages_frame, {"type": "sync"}, [conversation.pk], after_id, cursor)
         )
@@ -694,21 +648,6 @@ def _resume(token: str, info, page, after_id, welcome: dict[str, Any]):
             services.page_visit_record(conversation=conversation, page=page)
     fields = {**welcome, "conversation": conversation_summary(conversation)}
     return conversation, messages_frame(fields, [conversation.pk], after_id)
-
-
-def _visitor_message(conversation_id: int, text: Any, client_msg_id: str):
-    conversation = Conversation.objects.get(pk=conversation_id)
-    if conversation.status == Conversation.Status.WAITING and not hooks.agents_online():
-        # Accept resends of a message already stored, refuse new ones nobody would read.
-        known = Message.objects.filter(conversation=conversation, client_msg_id=client_msg_id)
-        if not known.exists():
-            raise ChatError("unavailable", "no agent is online; see the opening hours")
-    return services.message_create(
-        conversation=conversation,
-        sender=Message.Sender.VISITOR,
-        text=text,
-        client_msg_id=client_msg_id,
-    )
 
 
 def _page_visit(conversation_id: int, page: dict[str, str]) -> None:

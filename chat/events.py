@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,7 +16,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from . import layer_health
+from . import layer_adapter, layer_health
 from .batching import RoundTrips
 from .loops import PerLoop
 
@@ -95,8 +94,9 @@ class Publisher(RoundTrips[list]):
     loop. At 1,400 msg/s the events queued behind that lock for up to half a second while the
     loop itself ran less than 10 ms behind. Here the events that arrive while one round trip is
     under way go together in the next, on the layer's own connection pool (not its subscriber
-    connection), in the order they were published. Each carries the loop time it was published,
-    which its sender's socket reads when it comes back (chat/admission.py).
+    connection; chat/layer_adapter.py), in the order they were published. Each carries the loop
+    time it was published, which its sender's socket reads when it comes back
+    (chat/admission.py).
     """
 
     def __init__(self, layer, loop: asyncio.AbstractEventLoop) -> None:
@@ -116,38 +116,20 @@ class Publisher(RoundTrips[list]):
         layer_health.publish_failed()
 
     async def _send(self, batch: list[tuple[str, dict[str, Any], float]]) -> None:
-        loop_layer = self.layer._get_layer()
-        by_shard: dict[Any, list[tuple[str, bytes]]] = defaultdict(list)
-        for group, event, published_at in batch:
-            channel = loop_layer._get_group_channel_name(group)
-            message = {**envelope(event), "published_at": published_at}
-            by_shard[loop_layer._get_shard(channel)].append(
-                (channel, self.layer.serialize(message))
-            )
+        messages = [
+            (group, {**envelope(event), "published_at": published_at})
+            for group, event, published_at in batch
+        ]
         async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
-            for shard, items in by_shard.items():
-                shard._ensure_redis()
-                if len(items) == 1:
-                    # Alone (light load): a plain command costs less than a pipeline of one.
-                    await shard._redis.publish(*items[0])
-                    continue
-                async with shard._redis.pipeline(transaction=False) as pipe:
-                    for channel, payload in items:
-                        pipe.publish(channel, payload)
-                    await pipe.execute()
+            await layer_adapter.group_publish(self.layer, messages)
 
 
 def _publisher(loop: asyncio.AbstractEventLoop) -> Publisher | bool:
     """This loop's publisher, or False (not None: that would be asked again on every event)."""
     layer = get_channel_layer()
-    try:
-        # The pub/sub layer's own naming, sharding and connections; any other layer (the
-        # in-memory one of the tests without Redis) gets its events one `group_send` at a time.
-        loop_layer = layer._get_layer()
-        loop_layer._get_group_channel_name, loop_layer._get_shard  # noqa: B018
-    except AttributeError:
-        return False
-    return Publisher(layer, loop)
+    # Any other layer than the pub/sub one (the in-memory one of the tests without Redis) gets
+    # its events one `group_send` at a time.
+    return Publisher(layer, loop) if layer_adapter.group_publish_supported(layer) else False
 
 
 _publishers: PerLoop[Publisher | bool] = PerLoop(_publisher)

@@ -8,6 +8,8 @@
 - ``conversation_erased(conversation_id: int)``: a data-subject erasure removed a conversation.
 - ``conversation_feedback(conversation_id: int) -> dict | None``: the visitor's quick feedback on
   a conversation (feedback plugs in; the console shows it on the transcript).
+- ``demo_accounts(write: Callable[[str], None])``: `manage.py seed_demo` asks for the demo staff
+  accounts (agents plugs in); `write` prints a line.
 """
 
 from __future__ import annotations

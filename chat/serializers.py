@@ -5,7 +5,18 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from .bidi import strip_bidi_controls
 from .models import Conversation, Message, PageVisit
+
+
+def display_name(user) -> str:
+    """The agent's real name as the visitor sees it: first and last name, else the username.
+
+    Without bidi controls, also for names saved before that rule: a name must not reorder the
+    text it is shown in ("{name} joined the chat").
+    """
+    full = strip_bidi_controls(f"{user.first_name} {user.last_name}").strip()
+    return full or strip_bidi_controls(user.get_username())
 
 
 def _iso(value) -> str | None:
@@ -51,8 +62,6 @@ def conversation_summary(
 ) -> dict[str, Any]:
     """What both sides may know of a conversation; never the token or the visitor's address."""
     if agent_name is None and conversation.assigned_agent_id:
-        from .services import display_name
-
         agent_name = display_name(conversation.assigned_agent)
     return {
         "id": conversation.pk,

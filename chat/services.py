@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from ua_parser import parse as parse_user_agent
 
-from . import events
+from . import events, hooks, limits, units, writer
 from .bidi import strip_bidi_controls
 from .models import (
     AuditEvent,
@@ -28,7 +28,13 @@ from .models import (
     hash_token,
     new_visitor_token,
 )
-from .serializers import conversation_summary, message_dict, page_visit_dict, queue_item_dict
+from .serializers import (
+    conversation_summary,
+    display_name,
+    message_dict,
+    page_visit_dict,
+    queue_item_dict,
+)
 
 
 class ChatError(Exception):
@@ -47,7 +53,12 @@ class ChatError(Exception):
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 
 
-def _clean_text(text: Any) -> str:
+def clean_text(text: Any) -> str:
+    """A person's message text as it is stored; ChatError when it cannot be stored.
+
+    The one place a message's text is checked: `message_send` and `conversation_open` call it
+    once per message.
+    """
     if not isinstance(text, str):
         raise ChatError("bad_frame", "text must be a string")
     # One regular expression, not a generator per character (~60 steps per message).
@@ -64,7 +75,8 @@ def _clean_text(text: Any) -> str:
     return cleaned
 
 
-def _clean_client_msg_id(value: Any) -> str:
+def clean_client_msg_id(value: Any) -> str:
+    """The sender's id of a message (its resends carry the same one); ChatError if malformed."""
     if not isinstance(value, str) or not 1 <= len(value) <= 64 or not value.isprintable():
         raise ChatError("bad_frame", "client_msg_id must be a string of 1 to 64 characters")
     return value
@@ -167,6 +179,45 @@ def _record_connection(conversation: Conversation, info: VisitorInfo) -> Visitor
     )
 
 
+def _refuse_unless_agents_online() -> None:
+    """A visitor may not open a chat, or write into a waiting one, that nobody would read."""
+    if not hooks.agents_online():
+        raise ChatError("unavailable", "no agent is online; see the opening hours")
+
+
+async def conversation_open(
+    *,
+    info: VisitorInfo,
+    ip_address: str | None,
+    page: Any,
+    context: Any,
+    text: Any,
+    client_msg_id: Any,
+) -> tuple[Conversation, str, dict[str, Any]]:
+    """Opens a conversation with the visitor's first message, when an agent is online.
+
+    Everything the visitor sent is checked first; then `unavailable` when no agent is online,
+    `rate_limited` when the address opened too many chats. Returns the conversation, its bearer
+    token (once, never stored) and the first message as clients see it.
+    """
+    text = clean_text(text)
+    client_msg_id = clean_client_msg_id(client_msg_id)
+    page = clean_page(page)
+    context = clean_context(context) if context is not None else None
+    await units.run_unit(_refuse_unless_agents_online)
+    if not await limits.ip_new_conversation_allowed_async(ip_address):
+        raise ChatError("rate_limited", "too many new conversations from this address")
+    conversation, token, message = await units.run_unit(
+        conversation_start,
+        info=info,
+        page=page,
+        context=context,
+        text=text,
+        client_msg_id=client_msg_id,
+    )
+    return conversation, token, message_dict(message)
+
+
 @transaction.atomic
 def conversation_start(
     *,
@@ -174,12 +225,13 @@ def conversation_start(
     page: dict[str, str] | None,
     context: dict[str, Any] | None,
     text: str | None = None,
-    client_msg_id: str | None = None,
+    client_msg_id: str = "",
 ) -> tuple[Conversation, str, Message | None]:
     """Opens a waiting conversation for a new visitor and returns it with its bearer token.
 
     Records the connection data, the current page and host context, and the first message if
-    one is given. Agents are told after commit. The token is returned once and never stored.
+    one is given (`text` and `client_msg_id` as `conversation_open` cleaned them). Agents are
+    told after commit. The token is returned once and never stored.
     """
     token = new_visitor_token()
     conversation = Conversation.objects.create(
@@ -192,11 +244,11 @@ def conversation_start(
         HostContext.objects.create(conversation=conversation, data=context)
     message = None
     if text is not None:
-        message, _ = message_create(
+        message = _message_write(
             conversation=conversation,
             sender=Message.Sender.VISITOR,
             text=text,
-            client_msg_id=client_msg_id or "",
+            client_msg_id=client_msg_id,
         )
     # The queue item itself, built once here: every console shows it without a query of its own.
     events.emit(
@@ -247,25 +299,112 @@ def _insert_once(message: Message) -> bool:
     return True
 
 
+# --- messages ---------------------------------------------------------------------------------
+
+
+def message_events(
+    *, conversation_id: int, message: dict[str, Any], waiting: bool
+) -> list[tuple[str, dict[str, Any]]]:
+    """The events that announce a stored message (both write paths): `message.new` to the
+    conversation, and while it waits, `queue.message` to every console's queue."""
+    event = {"type": "message.new", "conversation_id": conversation_id, "message": message}
+    announced = [(events.conversation_group(conversation_id), event)]
+    if waiting:
+        announced.append((events.AGENTS_GROUP, {**event, "type": "queue.message"}))
+    return announced
+
+
+async def message_send(
+    *,
+    conversation_id: int,
+    sender: str,
+    text: Any,
+    client_msg_id: Any,
+    agent=None,
+    batched: bool = True,
+) -> dict[str, Any]:
+    """Stores what a visitor or an agent wrote, once per client message id, and announces it
+    after commit; returns the message as clients see it (for the sender's `message.ack`).
+
+    The one way a person's message is stored; every rule is here or behind it:
+    - text and client id are cleaned here, once (`clean_text`, `clean_client_msg_id`);
+    - an agent writes only into a conversation assigned to them (`forbidden`, `not_found`);
+      a visitor's socket holds the conversation's token, so its id is the visitor's own;
+    - a waiting conversation with no agent online refuses new visitor messages
+      (`unavailable`) and a closed one every new message (`closed`), but a resend of a stored
+      client id is answered with the stored message in both;
+    - a resend is never stored twice and announces nothing; a new message moves the
+      conversation's activity time, and an agent's first one its first-response time.
+
+    `batched` says the caller believes the conversation active and the sender's (its socket
+    follows it). Then, on PostgreSQL, the message goes to this event loop's group-commit writer
+    (chat/writer.py), with no thread hop; whatever the writer does not store (not active, not
+    the sender's, a resend) takes the general path: one unit in a database thread.
+    """
+    if sender not in (Message.Sender.VISITOR, Message.Sender.AGENT):
+        raise ValueError(f"people write as visitor or agent, not {sender!r}")
+    text = clean_text(text)
+    client_msg_id = clean_client_msg_id(client_msg_id)
+    agent = agent if sender == Message.Sender.AGENT else None
+    message = {
+        "sender": sender,
+        "text": text,
+        "client_msg_id": client_msg_id,
+        "author_name": display_name(agent) if agent is not None else "",
+    }
+    if batched:
+        stored = await writer.message_store(
+            conversation_id=conversation_id,
+            agent_id=agent.pk if agent is not None else None,
+            **message,
+        )
+        if stored is not None:
+            # The writer stores into active conversations only: nothing for the queue.
+            await events.publish(
+                message_events(conversation_id=conversation_id, message=stored, waiting=False)
+            )
+            return stored
+    stored = await units.run_unit(
+        _message_send_general, conversation_id=conversation_id, agent=agent, **message
+    )
+    return message_dict(stored)
+
+
+def _message_send_general(*, conversation_id: int, agent, **message: str) -> Message:
+    """`message_send`'s general path (a unit of work): the rules on the ORM, then the write."""
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        raise ChatError("not_found", "no such conversation")
+    sender = message["sender"]
+    if sender == Message.Sender.AGENT and (
+        agent is None or conversation.assigned_agent_id != agent.pk
+    ):
+        raise ChatError("forbidden", "not your conversation")
+    if sender == Message.Sender.VISITOR and conversation.status == Conversation.Status.WAITING:
+        # Accept resends of a message already stored, refuse new ones nobody would read.
+        known = conversation.messages.filter(client_msg_id=message["client_msg_id"])
+        if not known.exists():
+            _refuse_unless_agents_online()
+    return _message_write(conversation=conversation, agent=agent, **message)
+
+
 @transaction.atomic
-def message_create(
+def _message_write(
     *,
     conversation: Conversation,
     sender: str,
-    text: Any,
+    text: str,
     client_msg_id: str = "",
     agent=None,
     author_name: str = "",
-) -> tuple[Message, bool]:
-    """Stores a message once per client message id; returns it and whether it is new.
+) -> Message:
+    """Stores a message (text and names already clean) once per client id, on the ORM.
 
-    A resend of a known client id returns the stored message and announces nothing, so
-    retries are idempotent (also when two copies race). The insert and the conversation's
-    activity time commit together; the new message is announced after commit.
+    The general path of `message_send`, and the write of a chat's first message and of
+    system lines. A resend of a known client id returns the stored message and announces
+    nothing (also when two copies race). The insert and the conversation's times commit
+    together; the new message is announced after commit.
     """
-    clean = _clean_text(text) if sender != Message.Sender.SYSTEM else str(text)
-    if client_msg_id:
-        client_msg_id = _clean_client_msg_id(client_msg_id)
     if conversation.status == Conversation.Status.CLOSED and sender != Message.Sender.SYSTEM:
         # A resend of something stored before the chat ended still gets its acknowledgement.
         stored = (
@@ -275,35 +414,34 @@ def message_create(
             ).first()
         )
         if stored:
-            return stored, False
+            return stored
         raise ChatError("closed", "the conversation has ended")
     now = timezone.now()
     message = Message(
         conversation=conversation,
         sender=sender,
         agent=agent,
-        author_name=strip_bidi_controls(author_name),
-        text=clean,
+        author_name=author_name,
+        text=text,
         client_msg_id=client_msg_id,
         created_at=now,
     )
     if not _insert_once(message):
-        return Message.objects.get(conversation=conversation, client_msg_id=client_msg_id), False
+        return Message.objects.get(conversation=conversation, client_msg_id=client_msg_id)
     updates = {"last_activity_at": now}
     if sender == Message.Sender.AGENT and conversation.first_response_at is None:
         updates["first_response_at"] = now
     Conversation.objects.filter(pk=conversation.pk).update(**updates)
     for field, value in updates.items():
         setattr(conversation, field, value)
-    event = {
-        "type": "message.new",
-        "conversation_id": conversation.pk,
-        "message": message_dict(message),
-    }
-    events.emit(events.conversation_group(conversation.pk), event)
-    if conversation.status == Conversation.Status.WAITING:
-        events.emit(events.AGENTS_GROUP, {**event, "type": "queue.message"})
-    return message, True
+    announced = message_events(
+        conversation_id=conversation.pk,
+        message=message_dict(message),
+        waiting=conversation.status == Conversation.Status.WAITING,
+    )
+    for group, event in announced:
+        events.emit(group, event)
+    return message
 
 
 @transaction.atomic
@@ -345,16 +483,6 @@ def host_context_set(*, conversation: Conversation, data: Any) -> HostContext | 
 # --- agent side -------------------------------------------------------------------------------
 
 
-def display_name(user) -> str:
-    """The agent's real name as the visitor sees it: first and last name, else the username.
-
-    Without bidi controls, also for names saved before that rule: a name must not reorder the
-    text it is shown in ("{name} joined the chat").
-    """
-    full = strip_bidi_controls(f"{user.first_name} {user.last_name}").strip()
-    return full or strip_bidi_controls(user.get_username())
-
-
 @transaction.atomic
 def conversation_claim(*, conversation_id: int, agent) -> Conversation:
     """Assigns a waiting conversation to `agent`. Exactly one of several racing agents wins.
@@ -382,7 +510,7 @@ def conversation_claim(*, conversation_id: int, agent) -> Conversation:
 def _agent_joined(conversation: Conversation, agent, agents_event: dict[str, Any]) -> None:
     """Tells the visitor (a system message naming the agent) and every console who joined."""
     name = display_name(agent)
-    message_create(
+    _message_write(
         conversation=conversation,
         sender=Message.Sender.SYSTEM,
         text=f"{name} joined the chat",

@@ -1,18 +1,18 @@
 """The message hot path on PostgreSQL: chat messages stored from the event loop, group-committed.
 
-Nearly every message is a visitor or an agent writing into an active conversation. For those a
-consumer hands the message to its process's `MessageWriter` instead of a database thread. A few
-asynchronous connections (autocommit) each take every message waiting at that moment and store
-them with one statement, which is its own transaction: lock the active conversations, insert
-each message once per client id, move each conversation's activity time. Under light load a
-message is written alone, at once; under heavy load the messages that arrived while the previous
-statement ran share the next one, and with it the commit.
+Nearly every message is a visitor or an agent writing into an active conversation. For those
+`services.message_send` hands the message to its process's `MessageWriter` instead of a database
+thread. A few asynchronous connections (autocommit) each take every message waiting at that
+moment and store them with one statement, which is its own transaction: lock the active
+conversations, insert each message once per client id, move each conversation's activity time.
+Under light load a message is written alone, at once; under heavy load the messages that arrived
+while the previous statement ran share the next one, and with it the commit.
 
-Persist, then broadcast: `message_store` returns only after the commit and then publishes
-`message.new`. What the statement does not store (a waiting, closed or someone else's
-conversation, a resend of a stored client id) comes back as None, and the consumer takes the
-general way through `services.message_create`, which holds every rule and error for those cases.
-On SQLite, or with CHAT_GROUP_COMMIT off, there is no writer and every message goes that way.
+Only `services.message_send` calls it: the rules, the cleaning and the events are there, the
+writer only stores. What the statement does not store (a waiting, closed or someone else's
+conversation, a resend of a stored client id) comes back as None, and `message_send` takes the
+general path, which holds every rule and error for those cases. On SQLite, or with
+CHAT_GROUP_COMMIT off, there is no writer and every message goes that way.
 
 The same connections run the few other single statements that come often and need no lock or
 rule of the general path (`MessageWriter.execute`, `fetch_one`: a console's presence refresh and
@@ -32,8 +32,6 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connections
 
-from . import events
-from .bidi import strip_bidi_controls
 from .loops import PerLoop
 from .models import Conversation, Message
 from .serializers import message_dict
@@ -297,40 +295,15 @@ def reset() -> None:
     _writers.reset()
 
 
-async def message_store(
-    *,
-    conversation_id: int,
-    sender: str,
-    text: str,
-    client_msg_id: str,
-    agent_id: int | None = None,
-    author_name: str = "",
-) -> dict[str, Any] | None:
-    """Stores a new message of an active conversation and announces it after the commit.
+async def message_store(**message: Any) -> dict[str, Any] | None:
+    """Stores a new message of an active conversation (the keywords of `MessageWriter.store`);
+    returns after the commit.
 
     Returns the message as clients see it, or None when this path does not apply (no writer,
     no client id, not an active conversation of this sender, a resend): then
-    `services.message_create` decides.
+    `services.message_send` takes the general path. Announces nothing: `message_send` does.
     """
     current = writer()
-    if current is None or not client_msg_id:
+    if current is None or not message.get("client_msg_id"):
         return None
-    message = await current.store(
-        conversation_id=conversation_id,
-        sender=sender,
-        text=text,
-        client_msg_id=client_msg_id,
-        agent_id=agent_id,
-        # The name rule of services.message_create, on this path too.
-        author_name=strip_bidi_controls(author_name),
-    )
-    if message is not None:
-        await events.publish(
-            [
-                (
-                    events.conversation_group(conversation_id),
-                    {"type": "message.new", "conversation_id": conversation_id, "message": message},
-                )
-            ]
-        )
-    return message
+    return await current.store(**message)

@@ -15,7 +15,7 @@ from chat.bidi import (
     visible_controls_html,
 )
 from chat.models import AuditEvent, Conversation, Message
-from chat.services import audit_record, conversation_claim, display_name, message_create
+from chat.services import audit_record, conversation_claim, display_name, message_send
 
 pytestmark = pytest.mark.django_db
 
@@ -68,14 +68,27 @@ def test_the_joined_line_reads_the_same_whatever_the_agent_calls_themselves(alic
     assert line.author_name == "Eve Agent"
 
 
-def test_a_frozen_author_name_never_carries_a_control_but_a_visitors_text_keeps_them(alice):
-    conv = Conversation.objects.create(token_hash="b" * 64, status=Conversation.Status.ACTIVE)
-    reply, _ = message_create(
-        conversation=conv, sender=Message.Sender.AGENT, text="Hi", author_name=f"Eve{RLO} Evil"
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("batched", [True, False], ids=["writer", "general"])
+async def test_a_frozen_author_name_never_carries_a_control_but_a_visitors_text_keeps_them(
+    alice, batched
+):
+    alice.first_name = f"Eve{RLO}"
+    alice.last_name = "Evil"
+    await alice.asave(update_fields=["first_name", "last_name"])
+    conv = await Conversation.objects.acreate(
+        token_hash="b" * 64, status=Conversation.Status.ACTIVE, assigned_agent=alice
     )
-    said, _ = message_create(conversation=conv, sender=Message.Sender.VISITOR, text=f"abc{RLO}def")
-    assert Message.objects.get(pk=reply.pk).author_name == "Eve Evil"
-    assert Message.objects.get(pk=said.pk).text == f"abc{RLO}def"
+    common = {"conversation_id": conv.pk, "batched": batched}
+    reply = await message_send(
+        sender=Message.Sender.AGENT, agent=alice, text="Hi", client_msg_id="a1", **common
+    )
+    said = await message_send(
+        sender=Message.Sender.VISITOR, text=f"abc{RLO}def", client_msg_id="v1", **common
+    )
+    assert reply["author_name"] == "Eve Evil"
+    assert (await Message.objects.aget(pk=reply["id"])).author_name == "Eve Evil"
+    assert (await Message.objects.aget(pk=said["id"])).text == f"abc{RLO}def"
 
 
 def test_audit_names_carry_no_controls():

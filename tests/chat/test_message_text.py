@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chat.services import ChatError, _clean_text
+from chat.services import ChatError, clean_text
 
 
 def by_rule(text: str) -> str:
@@ -24,20 +24,20 @@ def by_rule(text: str) -> str:
     ],
 )
 def test_control_characters_are_dropped_and_the_rest_kept(text, stored):
-    assert _clean_text(text) == stored
+    assert clean_text(text) == stored
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\x00\x01\x02", " \x7f\n\t "])
 def test_nothing_left_is_an_empty_message(text):
     with pytest.raises(ChatError) as caught:
-        _clean_text(text)
+        clean_text(text)
     assert caught.value.code == "empty"
 
 
 @pytest.mark.parametrize("value", [None, 5, ["hi"], {"text": "hi"}])
 def test_text_must_be_a_string(value):
     with pytest.raises(ChatError) as caught:
-        _clean_text(value)
+        clean_text(value)
     assert caught.value.code == "bad_frame"
 
 
@@ -45,7 +45,7 @@ def test_text_must_be_a_string(value):
 def test_any_text_is_cleaned_by_the_rule(text):
     expected = by_rule(text)
     if expected:
-        assert _clean_text(text) == expected
+        assert clean_text(text) == expected
     else:
         with pytest.raises(ChatError):
-            _clean_text(text)
+            clean_text(text)

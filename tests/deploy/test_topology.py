@@ -326,7 +326,7 @@ def channel_prefix():
 def test_compose_topology_chats_across_two_daphnes_and_purges_through_beat(
     topology_database, channel_prefix, tmp_path
 ):
-    from chat.management.commands.seed_demo import DEMO_PASSWORD
+    from agents.demo import DEMO_PASSWORD
 
     services = yaml.safe_load(COMPOSE.read_text())["services"]
     node = f"topology-{os.getpid()}"

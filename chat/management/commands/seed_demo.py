@@ -1,17 +1,19 @@
-"""Demo accounts and, optionally, many backdated conversations (for benchmarks and retention)."""
+"""Demo accounts and, optionally, many backdated conversations (for benchmarks and retention).
+
+The accounts are the console's: the app that owns them creates them (`demo_accounts` hook).
+"""
 
 from __future__ import annotations
 
 import random
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from chat import hooks
 from chat.models import (
     Conversation,
     HostContext,
@@ -23,14 +25,6 @@ from chat.models import (
     new_visitor_token,
 )
 
-DEMO_PASSWORD = "demo-password-change-me"  # noqa: S105 - printed only in DEBUG for local use
-
-ACCOUNTS = [
-    ("agent", "Aino", "Asiakaspalvelija", "Agent", False),
-    ("agent2", "Bertil", "Berg", "Agent", False),
-    ("director", "Daniela", "Direktör", "Service director", True),
-]
-
 UAS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0 Safari/537.36",
@@ -41,7 +35,7 @@ UAS = [
 
 
 class Command(BaseCommand):
-    help = "Creates the role groups, demo accounts and optionally many backdated conversations."
+    help = "Creates the demo accounts and optionally many backdated conversations."
 
     def add_arguments(self, parser):
         parser.add_argument("--conversations", type=int, default=0, help="how many to create")
@@ -52,32 +46,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-accounts", action="store_true", help="skip the demo accounts")
 
     def handle(self, *args, conversations: int, days: int, messages: int, no_accounts: bool, **kw):
-        from agents.roles import roles_sync
-
-        roles_sync()
         if not no_accounts:
-            self._accounts()
+            hooks.call("demo_accounts", write=self.stdout.write)
             self._opening_hours()
         if conversations:
             created = self._conversations(conversations, days, messages)
             self.stdout.write(f"created {created} conversations over {days} days")
-
-    def _accounts(self) -> None:
-        User = get_user_model()
-        for username, first, last, group, staff in ACCOUNTS:
-            user, created = User.objects.get_or_create(
-                username=username,
-                defaults={"first_name": first, "last_name": last, "is_staff": staff},
-            )
-            if created:
-                user.set_password(DEMO_PASSWORD)
-                user.save(update_fields=["password"])
-            user.groups.add(Group.objects.get(name=group))
-        if settings.DEBUG:
-            names = ", ".join(a[0] for a in ACCOUNTS)
-            self.stdout.write(f"demo accounts: {names} / password: {DEMO_PASSWORD}")
-        else:
-            self.stdout.write("demo accounts exist (passwords are not printed outside DEBUG)")
 
     def _opening_hours(self) -> None:
         if OpeningHours.objects.exists():
