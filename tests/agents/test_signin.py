@@ -231,3 +231,19 @@ def test_the_access_review_shows_how_each_account_signs_in(alice, dana):
     lines = {line.split(",")[0]: line for line in csv.splitlines()[1:]}
     assert ",password;2fa," in lines["dana"]
     assert ",password," in lines["alice"]
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("fi", ["Ota toinen tunnistautumistekijä käyttöön", "Sovelluksen koodi"]),
+        ("sv", ["Ta i bruk andra faktorn", "Kod från appen"]),
+        ("en", ["Set up the second factor", "Code from the app"]),
+    ],
+)
+def test_the_sign_in_pages_speak_finnish_swedish_and_english(dana, roles_rule, language, words):
+    client = Client(headers={"accept-language": language})
+    client.post("/console/login/", {"username": "dana", "password": PASSWORD})
+    page = client.get("/console/login/setup/").content.decode()
+    assert all(word in page for word in words)
+    assert f'lang="{language}"' in page
