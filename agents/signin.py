@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
+from base64 import b32encode
 from typing import Any
 
 import segno
@@ -32,6 +33,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from chat.models import AuditEvent
 from chat.services import audit_record
 
+from .access import sessions_end
 from .models import SignInIdentity
 
 PENDING_KEY = "helao_signin_pending"
@@ -225,8 +227,6 @@ def qr_svg(device: TOTPDevice, title: str) -> str:
 
 def secret_text(device: TOTPDevice) -> str:
     """The key in groups of four, for typing into an app that cannot scan."""
-    from base64 import b32encode
-
     key = b32encode(device.bin_key).decode().rstrip("=")
     return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
 
@@ -272,8 +272,6 @@ def recovery_codes_issue(*, user) -> list[str]:
 def second_factor_reset(*, user, actor, actor_ip: str | None) -> None:
     """A director removes a lost authenticator and the recovery codes, and signs the account out
     everywhere; at the next sign-in the account sets up a new one."""
-    from .access import sessions_end
-
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
     audit_record(
@@ -298,8 +296,6 @@ def recovery_code_used(*, user, actor_ip: str | None) -> int:
 
 def sign_out_everywhere(*, user, actor_ip: str | None) -> int:
     """Ends every session of the account, this one included; its consoles close."""
-    from .access import sessions_end
-
     audit_record(
         action=AuditEvent.Action.SIGNED_OUT_EVERYWHERE,
         actor=user,

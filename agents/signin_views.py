@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 
 from chat.net import request_client_ip
@@ -167,7 +168,7 @@ def setup(request: HttpRequest) -> HttpResponse:
             if pending:
                 signin.signin_complete(request, user, method=signin.PASSWORD, device=device)
             else:
-                signin.otp_login(request, device)
+                otp_login(request, device)
             return render(
                 request,
                 "agents/signin_codes.html",
