@@ -19,6 +19,7 @@ from chat.net import request_client_ip
 
 from . import access
 from .roles import CHAT_ROLES
+from .signin import sign_in_methods
 
 
 def _review_required(view):
@@ -52,6 +53,7 @@ def review_csv(request: HttpRequest) -> HttpResponse:
             "guidance_acknowledged_at",
             "last_login",
             "last_console_activity",
+            "sign_in",
             "dormant",
         ]
     )
@@ -68,6 +70,7 @@ def review_csv(request: HttpRequest) -> HttpResponse:
                 row["guidance_at"] and row["guidance_at"].isoformat(),
                 row["last_login"] and row["last_login"].isoformat(),
                 row["last_activity"] and row["last_activity"].isoformat(),
+                ";".join(sign_in_methods(user)),
                 "yes" if row["dormant"] else "no",
             ]
         )

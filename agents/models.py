@@ -87,3 +87,27 @@ class CannedReply(models.Model):
 
     def __str__(self) -> str:
         return f"/{self.shortcut} ({self.language})"
+
+
+class SignInIdentity(models.Model):
+    """A staff account's identity at the single sign-on provider (issuer + subject).
+
+    Linked on the first sign-on that matched the account by its e-mail address, or by a director
+    beforehand; never a source of roles.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="signin_identities"
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="signin_identity_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.issuer} {self.subject}"

@@ -1,12 +1,20 @@
 from django.urls import path
 
-from . import views
+from . import signin_views, views
 
 app_name = "agents"
 
 urlpatterns = [
-    path("login/", views.login, name="login"),
+    path("login/", signin_views.login, name="login"),
+    path("login/code/", signin_views.verify, name="signin_verify"),
+    path("login/setup/", signin_views.setup, name="signin_setup"),
+    path("sso/start/", signin_views.oidc_start, name="oidc_start"),
+    path("sso/callback/", signin_views.oidc_callback, name="oidc_callback"),
     path("logout/", views.logout, name="logout"),
+    path("sign-in/", signin_views.account, name="signin"),
+    path("sign-in/recovery-codes/", signin_views.recovery_codes, name="signin_codes"),
+    path("sign-in/sign-out-everywhere/", signin_views.sign_out_everywhere, name="signout_all"),
+    path("sign-in/<int:user_id>/reset/", signin_views.reset, name="signin_reset"),
     path("guidance/", views.guidance, name="guidance"),
     path("language/", views.language, name="language"),
     path("keepalive/", views.keepalive, name="keepalive"),

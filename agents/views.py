@@ -27,7 +27,7 @@ from chat.net import request_client_ip
 from chat.services import ChatError, audit_record, display_name
 
 from . import selectors, services
-from .forms import ConsoleLoginForm, HistorySearchForm
+from .forms import HistorySearchForm
 
 
 def render(request: HttpRequest, template: str, context: dict | None = None) -> HttpResponse:
@@ -62,15 +62,6 @@ def console_view(permission: str | None = None):
     return decorator
 
 
-class ConsoleLoginView(auth_views.LoginView):
-    template_name = "agents/login.html"
-    authentication_form = ConsoleLoginForm
-
-    def get_context_data(self, **kwargs):
-        return {**super().get_context_data(**kwargs), "LANGUAGE_CODE": translation.get_language()}
-
-
-login = ConsoleLoginView.as_view()
 logout = auth_views.LogoutView.as_view()
 
 

@@ -252,6 +252,10 @@ class AuditEvent(models.Model):
         SETTINGS_CHANGED = "settings_changed", _("Settings changed")
         PURGE_RUN = "purge_run", _("Retention purge run")
         GUIDANCE_ACKNOWLEDGED = "guidance_ack", _("Guidance acknowledged")
+        SECOND_FACTOR_ENROLLED = "2fa_enrolled", _("Second factor set up")
+        SECOND_FACTOR_RESET = "2fa_reset", _("Second factor reset")
+        RECOVERY_CODE_USED = "recovery_code_used", _("Recovery code used")
+        SIGNED_OUT_EVERYWHERE = "signed_out_everywhere", _("Signed out everywhere")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "csp",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "chat",
     "agents",
     "feedback",
@@ -68,6 +69,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "agents.middleware.AbsoluteSessionLifetimeMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "agents.signin.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -201,16 +203,90 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/console/login/"
 LOGIN_REDIRECT_URL = "/console/"
 LOGOUT_REDIRECT_URL = "/console/login/"
-# Idle timeout: every request renews the session; a console left alone expires.
+# Idle timeout: every request renews the session; a console left alone expires. The console
+# renews it only while the agent is active (keepalive), so this is real idleness.
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=30 * 60)
 SESSION_SAVE_EVERY_REQUEST = True
-SESSION_ABSOLUTE_LIFETIME_SECONDS = env.int("SESSION_ABSOLUTE_LIFETIME_SECONDS", default=12 * 3600)
+# However busy, a sign-in lasts one working day at most (docs/sign-in.md).
+SESSION_ABSOLUTE_LIFETIME_SECONDS = env.int("SESSION_ABSOLUTE_LIFETIME_SECONDS", default=8 * 3600)
+if not 60 <= SESSION_COOKIE_AGE <= SESSION_ABSOLUTE_LIFETIME_SECONDS:
+    raise ImproperlyConfigured(
+        "SESSION_IDLE_TIMEOUT_SECONDS must be at least 60 and at most "
+        "SESSION_ABSOLUTE_LIFETIME_SECONDS."
+    )
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 
-# Require a TOTP second factor (django-otp) for Django admin, i.e. for directors.
-ADMIN_REQUIRE_OTP = env.bool("ADMIN_REQUIRE_OTP", default=False)
+# The second factor (TOTP, django-otp) for the console and admin alike (agents/signin.py):
+# `roles` asks it of the service director, admin users and anyone who can read all history or
+# export and erase; `all` of every staff account; `off` of nobody who has not enrolled. The
+# default is `roles` in production and `off` in development, so that the demo accounts sign in
+# with a password alone.
+CHAT_REQUIRE_2FA = env.str("CHAT_REQUIRE_2FA", default="").strip().lower()
+# ADMIN_REQUIRE_OTP (admin only, devices added by hand) is folded into CHAT_REQUIRE_2FA.
+_admin_require_otp = env.bool("ADMIN_REQUIRE_OTP", default=False)
+if _admin_require_otp and CHAT_REQUIRE_2FA == "off":
+    raise ImproperlyConfigured(
+        "ADMIN_REQUIRE_OTP=1 contradicts CHAT_REQUIRE_2FA=off; ADMIN_REQUIRE_OTP is deprecated: "
+        "remove it and set CHAT_REQUIRE_2FA=roles (or all)."
+    )
+if not CHAT_REQUIRE_2FA:
+    CHAT_REQUIRE_2FA = "roles" if (_admin_require_otp or not DEBUG) else "off"
+if CHAT_REQUIRE_2FA not in ("roles", "all", "off"):
+    raise ImproperlyConfigured("CHAT_REQUIRE_2FA must be roles, all or off.")
+# The name the authenticator app shows next to the codes.
+CHAT_2FA_ISSUER = env.str("CHAT_2FA_ISSUER", default="helao-chat")
+OTP_TOTP_ISSUER = CHAT_2FA_ISSUER
+# Password sign-in can be turned off once single sign-on is on (CHAT_PASSWORD_SIGNIN=0).
+CHAT_PASSWORD_SIGNIN = env.bool("CHAT_PASSWORD_SIGNIN", default=True)
+
+# Single sign-on with OpenID Connect (mozilla-django-oidc, agents/oidc.py), off unless
+# OIDC_RP_CLIENT_ID is set. Accounts are matched, never created; roles are never taken from the
+# identity provider.
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
+OIDC_OP_ISSUER = env.str("OIDC_OP_ISSUER", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email")
+# How an identity finds its staff account: `email` (the provider's verified e-mail address, the
+# subject then remembered) or `subject` (only subjects already linked to an account).
+OIDC_MATCH = env.str("OIDC_MATCH", default="email")
+# The provider's own multi-factor sign-in stands in for ours (e.g. Entra ID with MFA enforced).
+OIDC_COUNTS_AS_SECOND_FACTOR = env.bool("OIDC_COUNTS_AS_SECOND_FACTOR", default=False)
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="")
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = env.int("OIDC_TIMEOUT_SECONDS", default=10)
+OIDC_CREATE_USER = False
+OIDC_STORE_ACCESS_TOKEN = False
+OIDC_STORE_ID_TOKEN = False
+OIDC_AUTHENTICATION_CALLBACK_URL = "agents:oidc_callback"
+LOGIN_REDIRECT_URL_FAILURE = "/console/login/?sso=failed"
+if OIDC_ENABLED:
+    _missing = [
+        name
+        for name in (
+            "OIDC_RP_CLIENT_SECRET",
+            "OIDC_OP_ISSUER",
+            "OIDC_OP_AUTHORIZATION_ENDPOINT",
+            "OIDC_OP_TOKEN_ENDPOINT",
+            "OIDC_OP_USER_ENDPOINT",
+            "OIDC_OP_JWKS_ENDPOINT",
+        )
+        if not globals()[name]
+    ]
+    if _missing:
+        raise ImproperlyConfigured(f"OIDC_RP_CLIENT_ID is set, so set {', '.join(_missing)} too.")
+    if OIDC_MATCH not in ("email", "subject"):
+        raise ImproperlyConfigured("OIDC_MATCH must be email or subject.")
+    AUTHENTICATION_BACKENDS.append("agents.oidc.StaffOIDCBackend")
+if not CHAT_PASSWORD_SIGNIN and not OIDC_ENABLED:
+    raise ImproperlyConfigured("CHAT_PASSWORD_SIGNIN=0 needs single sign-on (OIDC_RP_CLIENT_ID).")
 
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
@@ -220,6 +296,8 @@ AXES_VERBOSE = False
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 # Behind nginx every peer is the proxy: throttle by the client that CHAT_TRUSTED_PROXIES name.
 AXES_CLIENT_IP_CALLABLE = "chat.net.request_client_ip"
+# The same page for a lockout at the password, the second factor or a recovery code.
+AXES_LOCKOUT_CALLABLE = "agents.signin.lockout_response"
 
 # --- I18n --------------------------------------------------------------------------------
 LANGUAGE_CODE = "fi"

@@ -1,14 +1,11 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from agents.signin_views import admin_login
 from chat.privacy import privacy_notice_view
 
-if settings.ADMIN_REQUIRE_OTP:
-    # Directors sign in to admin with a TOTP code as well (devices are managed in admin).
-    from django_otp.admin import OTPAdminSite
-
-    admin.site.__class__ = OTPAdminSite
+# One sign-in for the console and admin, with the second factor where it is required.
+admin.site.login = admin_login
 
 urlpatterns = [
     path("admin/", admin.site.urls),

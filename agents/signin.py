@@ -1,0 +1,337 @@
+"""Staff sign-in: the second factor, the step between the first factor and a session, lockout.
+
+Every way in (the console's and admin's one sign-in page, single sign-on) ends in
+`first_factor_passed`: the account is signed in at once, or is held in the session as *pending*
+(not signed in: no page, no socket, no admin) until it gives a second factor or enrols one.
+`second_factor_required` is the one rule of who must have a second factor.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from base64 import b32encode
+from typing import Any
+
+import segno
+from axes.handlers.proxy import AxesProxyHandler
+from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django_otp import login as otp_login
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from chat.models import AuditEvent
+from chat.services import audit_record
+
+from .access import sessions_end
+from .models import SignInIdentity
+
+PENDING_KEY = "helao_signin_pending"
+METHOD_KEY = "helao_signin_method"
+# The second step must follow the first within this time, else the first is asked again.
+PENDING_SECONDS = 5 * 60
+RECOVERY_CODE_COUNT = 10
+PASSWORD, SSO = "password", "sso"
+
+# Under CHAT_REQUIRE_2FA=roles: whoever holds one of these (the service director, anyone who can
+# read all history, export or erase a visitor's data, or change who has access), and every
+# admin user, must sign in with a second factor.
+SECOND_FACTOR_PERMISSIONS = (
+    "chat.view_all_history",
+    "chat.handle_data_requests",
+    "agents.review_access",
+)
+
+
+def second_factor_required(user) -> bool:
+    """Whether `user` must sign in with a second factor (CHAT_REQUIRE_2FA)."""
+    mode = settings.CHAT_REQUIRE_2FA
+    if mode == "off":
+        return False
+    if mode == "all":
+        return True
+    return bool(
+        user.is_superuser
+        or user.is_staff
+        or any(user.has_perm(code) for code in SECOND_FACTOR_PERMISSIONS)
+    )
+
+
+def totp_device(user, *, confirmed: bool = True) -> TOTPDevice | None:
+    return TOTPDevice.objects.filter(user=user, confirmed=confirmed).order_by("id").first()
+
+
+def second_factor_enrolled(user) -> bool:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def recovery_codes_left(user) -> int:
+    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+
+
+def may_sign_in(user, *, admin: bool) -> bool:
+    """Console users may sign in; admin users too when they are going to admin."""
+    if not user.is_active:
+        return False
+    return user.has_perm("agents.use_console") or (admin and user.is_staff)
+
+
+def is_admin_url(url: str | None) -> bool:
+    return bool(url) and url.startswith("/admin/")
+
+
+def safe_next(request: HttpRequest, url: str | None) -> str:
+    if url and url_has_allowed_host_and_scheme(
+        url, {request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return settings.LOGIN_REDIRECT_URL
+
+
+# --- the step between the factors ------------------------------------------------------------
+
+
+def first_factor_passed(request: HttpRequest, user, *, method: str, next_url: str) -> HttpResponse:
+    """Signs `user` in, or holds them pending until a second factor is given or enrolled."""
+    next_url = safe_next(request, next_url)
+    sso_is_enough = method == SSO and settings.OIDC_COUNTS_AS_SECOND_FACTOR
+    enrolled = second_factor_enrolled(user)
+    if sso_is_enough or not (enrolled or second_factor_required(user)):
+        signin_complete(request, user, method=method, device=None)
+        return redirect(next_url)
+    # A new session key: whatever an attacker planted before the password is worth nothing.
+    request.session.cycle_key()
+    request.session[PENDING_KEY] = {
+        "user_id": user.pk,
+        "backend": user.backend,
+        "method": method,
+        "at": time.time(),
+        "next": next_url,
+    }
+    return redirect("agents:signin_verify" if enrolled else "agents:signin_setup")
+
+
+def pending_user(request: HttpRequest):
+    """The account that passed the first factor in this session and waits for the second."""
+    pending = request.session.get(PENDING_KEY)
+    if not isinstance(pending, dict) or time.time() - pending.get("at", 0) > PENDING_SECONDS:
+        return None
+    user = get_user_model().objects.filter(pk=pending.get("user_id"), is_active=True).first()
+    if user is not None:
+        user.backend = pending["backend"]
+    return user
+
+
+def pending_next(request: HttpRequest) -> str:
+    return (request.session.get(PENDING_KEY) or {}).get("next") or settings.LOGIN_REDIRECT_URL
+
+
+def pending_drop(request: HttpRequest) -> None:
+    request.session.pop(PENDING_KEY, None)
+
+
+def signin_complete(request: HttpRequest, user, *, method: str, device) -> None:
+    method = (request.session.get(PENDING_KEY) or {}).get("method", method)
+    pending_drop(request)
+    auth.login(request, user, backend=user.backend)
+    if device is not None:
+        otp_login(request, device)
+    request.session[METHOD_KEY] = method
+
+
+def second_factor_ok(request: HttpRequest) -> bool:
+    """Whether this session's sign-in included a second factor (or SSO that stands for one)."""
+    user = request.user
+    if getattr(user, "is_verified", None) and user.is_verified():
+        return True
+    return request.session.get(METHOD_KEY) == SSO and settings.OIDC_COUNTS_AS_SECOND_FACTOR
+
+
+# --- lockout (django-axes) -------------------------------------------------------------------
+
+
+def _credentials(user) -> dict[str, Any]:
+    return {"username": user.get_username()}
+
+
+def locked_out(request: HttpRequest, user) -> bool:
+    return not AxesProxyHandler.is_allowed(request, _credentials(user))
+
+
+def code_failed(request: HttpRequest, user) -> None:
+    """A wrong second-factor or recovery code counts like a wrong password (django-axes)."""
+    user_login_failed.send(
+        sender=__name__,
+        credentials={**_credentials(user), "step": "second_factor"},
+        request=request,
+    )
+
+
+def lockout_response(request: HttpRequest, original_response=None, credentials=None):
+    """The page for a lockout, whichever step tripped it (AXES_LOCKOUT_CALLABLE)."""
+    if hasattr(request, "session"):
+        pending_drop(request)
+    minutes = math.ceil(settings.AXES_COOLOFF_TIME.total_seconds() / 60)
+    return render(
+        request,
+        "agents/locked_out.html",
+        {"minutes": minutes, "LANGUAGE_CODE": translation.get_language()},
+        status=429,
+    )
+
+
+# --- the second factor -----------------------------------------------------------------------
+
+
+def code_verify(user, code: str):
+    """The confirmed device that accepts `code` (an authenticator code or a recovery code, which
+    is then used up), or None. Each device keeps its own throttle besides the lockout."""
+    code = "".join(code.split()).lower()
+    if not code:
+        return None
+    devices: list = []
+    if code.isdigit():
+        devices += TOTPDevice.objects.filter(user=user, confirmed=True)
+    devices += StaticDevice.objects.filter(user=user, confirmed=True)
+    for device in devices:
+        allowed, _ = device.verify_is_allowed()
+        if allowed and device.verify_token(code):
+            return device
+    return None
+
+
+def totp_enrolment_start(user) -> TOTPDevice:
+    """The account's authenticator being set up (one unconfirmed device at a time)."""
+    device = totp_device(user, confirmed=False)
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
+    return device
+
+
+def qr_svg(device: TOTPDevice, title: str) -> str:
+    """The enrolment QR code drawn on the server as inline SVG (no third party sees the key)."""
+    return segno.make(device.config_url, error="m").svg_inline(
+        scale=5, border=4, title=title, svgclass="qr", lineclass="qr-line"
+    )
+
+
+def secret_text(device: TOTPDevice) -> str:
+    """The key in groups of four, for typing into an app that cannot scan."""
+    key = b32encode(device.bin_key).decode().rstrip("=")
+    return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
+
+
+@transaction.atomic
+def totp_enrolment_confirm(
+    *, user, device: TOTPDevice, code: str, actor_ip: str | None
+) -> list[str] | None:
+    """Confirms the authenticator with a code from it; returns the new recovery codes (shown
+    once), or None if the code was wrong."""
+    code = "".join(code.split())
+    if not code.isdigit() or not device.verify_token(code):
+        return None
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    audit_record(
+        action=AuditEvent.Action.SECOND_FACTOR_ENROLLED,
+        actor=user,
+        object_ref=f"user:{user.get_username()}",
+        actor_ip=actor_ip,
+    )
+    return recovery_codes_issue(user=user)
+
+
+def _recovery_code() -> str:
+    # 40 bits in eight characters a person can copy: no 0/o, 1/l.
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+@transaction.atomic
+def recovery_codes_issue(*, user) -> list[str]:
+    """New one-time recovery codes; every earlier one stops working."""
+    StaticDevice.objects.filter(user=user).delete()
+    device = StaticDevice.objects.create(user=user, name="recovery codes", confirmed=True)
+    codes = [_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=c) for c in codes])
+    return codes
+
+
+@transaction.atomic
+def second_factor_reset(*, user, actor, actor_ip: str | None) -> None:
+    """A director removes a lost authenticator and the recovery codes, and signs the account out
+    everywhere; at the next sign-in the account sets up a new one."""
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    audit_record(
+        action=AuditEvent.Action.SECOND_FACTOR_RESET,
+        actor=actor,
+        object_ref=f"user:{user.get_username()}",
+        actor_ip=actor_ip,
+    )
+    sessions_end(user=user)
+
+
+def recovery_code_used(*, user, actor_ip: str | None) -> int:
+    """Audits a sign-in with a recovery code (used up); returns how many are left."""
+    audit_record(
+        action=AuditEvent.Action.RECOVERY_CODE_USED,
+        actor=user,
+        object_ref=f"user:{user.get_username()}",
+        actor_ip=actor_ip,
+    )
+    return recovery_codes_left(user)
+
+
+def sign_out_everywhere(*, user, actor_ip: str | None) -> int:
+    """Ends every session of the account, this one included; its consoles close."""
+    audit_record(
+        action=AuditEvent.Action.SIGNED_OUT_EVERYWHERE,
+        actor=user,
+        object_ref=f"user:{user.get_username()}",
+        actor_ip=actor_ip,
+    )
+    return sessions_end(user=user)
+
+
+def sign_in_methods(user) -> list[str]:
+    """How the account can sign in, for the access review: password, sso, 2fa."""
+    methods = []
+    if settings.CHAT_PASSWORD_SIGNIN and user.has_usable_password():
+        methods.append(PASSWORD)
+    if SignInIdentity.objects.filter(user=user).exists():
+        methods.append(SSO)
+    if second_factor_enrolled(user):
+        methods.append("2fa")
+    return methods
+
+
+class SecondFactorMiddleware:
+    """An account that must have a second factor and is signed in without one (its role grew,
+    or the rule was tightened, after it signed in) is signed out and asked to sign in again."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and not second_factor_ok(request)
+            and second_factor_required(user)
+        ):
+            auth.logout(request)
+            return redirect_to_login(request.get_full_path())
+        return self.get_response(request)
