@@ -1,6 +1,10 @@
-"""Shared fixtures: named users (one without any access), demo roles, websocket helpers."""
+"""Shared fixtures: named users (one without any access), demo roles, websocket helpers, the
+browser launcher."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -211,3 +215,39 @@ def _fresh_limits():
             client.delete(key)
     else:
         cache.clear()
+
+
+# --- the browser ---------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+# No sandbox (CI runs as root); none of Chromium's own traffic (the machine has no internet).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@contextlib.contextmanager
+def chromium(*extra_args: str) -> Iterator:
+    """The system Chromium driven by Playwright, closed afterwards: every browser test's one
+    way to launch it (`extra_args` for a test that needs a flag more). Django refuses ORM calls
+    while Playwright's loop runs in the thread, so a test makes its data before entering this."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args]
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def browser():
+    """A launched Chromium for tests whose data comes from fixtures."""
+    with chromium() as launched:
+        yield launched

@@ -13,7 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from agents.services import guidance_acknowledge, profile_get
-from tests.browser.test_widget import CHROMIUM_ARGS, browser, host_site, site  # noqa: F401
+from tests.browser.test_widget import host_site, site  # noqa: F401
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -66,7 +66,7 @@ def _sign_in(page, base: str, username: str, then: str = "/console/") -> None:
 def test_a_director_revokes_an_idle_agent_who_is_logged_out(
     idle_alice_session,
     chat_server,
-    browser,  # noqa: F811
+    browser,
 ):
     base = chat_server
     context = browser.new_context()
@@ -91,7 +91,7 @@ def test_a_director_revokes_an_idle_agent_who_is_logged_out(
 def test_markup_from_visitors_and_agents_renders_inert_everywhere(
     english_staff,
     site,  # noqa: F811
-    browser,  # noqa: F811
+    browser,
 ):
     _host, chat, write = site
     # Escaped once for the host page's own HTML; document.title is then the raw markup.

@@ -19,7 +19,6 @@ from tests.conftest import PASSWORD
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # The widget tests' browser and host site (a page on another origin that embeds the widget).
-browser = test_widget.browser
 host_site = test_widget.host_site
 site = test_widget.site
 Agent = test_widget.Agent

@@ -12,21 +12,15 @@ import time
 
 import pytest
 from django.test import Client
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from websockets.sync.client import connect
 
 from agents.models import AgentProfile, CannedReply
 from agents.services import guidance_acknowledge, profile_get
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 PAGE = {"url": "https://shop.example/cart", "title": "Shopping cart", "referrer": ""}
 
 
@@ -108,8 +102,7 @@ def test_an_agent_answers_follows_transfers_and_closes_a_chat(alice, bob, charli
     intruder = Client()
     intruder.force_login(charlie)
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium() as browser:
         try:
             agent = browser.new_context().new_page()
             agent.on("dialog", lambda d: d.accept())
@@ -306,8 +299,7 @@ def test_the_console_reconnects_and_catches_up_on_missed_messages(alice, chat_se
     profile.save(update_fields=["language"])
     guidance_acknowledge(user=alice, actor_ip=None)
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium() as browser:
         try:
             context = browser.new_context()
             context.add_init_script(SOCKET_SPY)
@@ -370,8 +362,7 @@ def test_the_console_resends_what_a_busy_server_refused_and_marks_what_it_refuse
 
         route.on_message(from_page)
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium() as browser:
         try:
             context = browser.new_context()
             context.route_web_socket(re.compile(r".*/ws/agent/$"), refuse_first_tries)

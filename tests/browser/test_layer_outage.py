@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.browser.test_console import CHROMIUM_ARGS, Visitor
+from tests.browser.test_console import Visitor
+from tests.conftest import chromium
 from tests.faults.stack import Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
@@ -34,8 +35,7 @@ def test_the_console_shows_a_redis_outage_and_recovers_by_itself(stack):
         {"name": name, "value": value, "url": stack.url}
         for name, value in (pair.split("=", 1) for pair in stack.login("agent").split("; "))
     ]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium() as browser:
         try:
             context = browser.new_context()
             context.add_cookies(cookies)

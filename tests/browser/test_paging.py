@@ -13,7 +13,6 @@ from chat.models import Conversation, Message
 from tests.browser.test_widget import (  # noqa: F401 - fixtures
     _open_panel,
     agent,
-    browser,
     host_site,
     site,
 )
@@ -34,7 +33,7 @@ def long_queue(alice):
     return waiting_chats(5000, first_text="Tarvitsen apua laskun kanssa")
 
 
-def test_the_console_shows_a_queue_of_5000_waiting_chats(long_queue, chat_server, browser):  # noqa: F811
+def test_the_console_shows_a_queue_of_5000_waiting_chats(long_queue, chat_server, browser):
     page = browser.new_context().new_page()
     page.goto(f"{chat_server}/console/")
     page.fill("#id_username", "alice")

@@ -7,23 +7,12 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import sync_playwright
 
 from chat.models import AuditEvent, ControllerDetails
 from tests.chat.test_data_requests import SECRET_TEXT, full_conversation, rows_of
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-LAUNCH = {
-    "executable_path": "/usr/bin/chromium",
-    "args": [
-        "--no-sandbox",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-    ],
-}
 
 
 # Tests list chat_server before browser_page: the server is forked from this process, and a fork
@@ -33,8 +22,7 @@ def browser_page(monkeypatch):
     # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
     # still plain synchronous code, so Django's async-safety guard does not apply to them.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(**LAUNCH)
+    with chromium() as browser:
         context = browser.new_context(accept_downloads=True)
         page = context.new_page()
         errors: list[str] = []

@@ -14,11 +14,12 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.db import connections
 from django.test import Client
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from chat.models import Conversation
 from chat.services import conversation_claim
 from feedback.models import Feedback
+from tests.conftest import chromium
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Chat panel stand-in</title></head>
@@ -57,18 +58,10 @@ document.getElementById("end").addEventListener("click", () => {
 });
 </script></body></html>"""
 
-LAUNCH = {
-    "executable_path": "/usr/bin/chromium",
-    "args": [
-        "--no-sandbox",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        # The stand-in page is fulfilled by Playwright, not loaded from 127.0.0.1, so Chromium
-        # would treat its websocket to the loopback server as a public page reaching inward.
-        "--disable-features=LocalNetworkAccessChecks",
-    ],
-}
+
+# The stand-in page is fulfilled by Playwright, not loaded from 127.0.0.1, so Chromium would
+# treat its websocket to the loopback server as a public page reaching inward.
+STAND_IN_FLAG = "--disable-features=LocalNetworkAccessChecks"
 
 
 def in_thread(func, *args):
@@ -104,8 +97,7 @@ def test_visitor_answers_and_the_director_sees_the_counts_move(agent_online, dan
     director.force_login(dana)
     session = director.cookies["sessionid"].value
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(**LAUNCH)
+    with chromium(STAND_IN_FLAG) as browser:
         try:
             reports = browser.new_context()
             reports.add_cookies([{"name": "sessionid", "value": session, "url": chat_server}])
@@ -195,8 +187,7 @@ def _open_panel(browser, server: str, token: str, lang: str):
 @pytest.mark.django_db(transaction=True)
 def test_skipping_everything_stores_nothing_and_bad_comments_are_explained(chat_server):
     (skipped, skip_token), (kept, keep_token) = in_thread(_ended_chat), in_thread(_ended_chat)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(**LAUNCH)
+    with chromium(STAND_IN_FLAG) as browser:
         try:
             page = _open_panel(browser, chat_server, skip_token, "fi")
             expect(page.get_by_role("group", name="Olitko tyytyväinen")).to_be_visible()
