@@ -99,3 +99,4 @@ def _group_permissions_changed(sender, action, **kwargs) -> None:
 
 
 hooks.register("agents_online", selectors.any_agent_online)
+hooks.register("guidance_acknowledged", selectors.guidance_acknowledged)

@@ -8,6 +8,11 @@
 - ``conversation_erased(conversation_id: int)``: a data-subject erasure removed a conversation.
 - ``conversation_feedback(conversation_id: int) -> dict | None``: the visitor's quick feedback on
   a conversation (feedback plugs in; the console shows it on the transcript).
+- ``guidance_acknowledged(user) -> bool``: the staff member has acknowledged the current guidance
+  on handling the register (agents plugs in); the visitor-data pages require it.
+- ``retention_staff_records(cutoff: datetime) -> dict[str, int]``: records about staff older than
+  the audit log's period lose what names a person (feedback folds per-agent statistics into the
+  day's totals); returns rows changed per table.
 """
 
 from __future__ import annotations
@@ -33,6 +38,11 @@ def conversation_feedback(conversation_id: int) -> dict | None:
     return next(
         (f for f in call("conversation_feedback", conversation_id=conversation_id) if f), None
     )
+
+
+def guidance_acknowledged(user) -> bool:
+    """Every provider agrees that `user` has acknowledged the current guidance."""
+    return all(call("guidance_acknowledged", user=user))
 
 
 def agents_online() -> bool:
