@@ -184,8 +184,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "ohjeistuksen kuittauksen ajankohdan sekä konsolin kielen ja tavoitettavuustilan",
             "lokimerkinnät edellä kuvatulla tavalla, mukaan lukien yhteyden IP-osoite, sekä "
             "ylläpitokäyttöliittymän muutosloki: säilytetään {audit_period}",
-            "epäonnistuneet kirjautumisyritykset (käyttäjätunnus ja IP-osoite): säilytetään "
-            "{period}; kirjautumisistunnot poistetaan niiden päätyttyä",
+            "kirjautumiset ja epäonnistuneet kirjautumisyritykset (käyttäjätunnus, IP-osoite ja "
+            "selain): säilytetään {period}; kirjautumisistunnot poistetaan niiden päätyttyä",
             "päiväkohtaiset tilastot keskusteluista asiakaspalvelijoittain: nimi säilytetään "
             "{audit_period}, minkä jälkeen se poistetaan ja luvut yhdistetään päivän "
             "kokonaismääriin",
@@ -323,8 +323,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "när), när hen bekräftade instruktionerna samt konsolens språk och tillgänglighet",
             "logganteckningar enligt ovan, inklusive anslutningens IP-adress, och "
             "administrationsgränssnittets ändringslogg: sparas i {audit_period}",
-            "misslyckade inloggningsförsök (användarnamn och IP-adress): sparas i {period}; "
-            "inloggningssessioner raderas när de upphör",
+            "inloggningar och misslyckade inloggningsförsök (användarnamn, IP-adress och "
+            "webbläsare): sparas i {period}; inloggningssessioner raderas när de upphör",
             "daglig statistik över samtal per medarbetare: efter {audit_period} tas "
             "medarbetarens namn bort och siffrorna slås ihop med dagens totalsummor",
         ],
@@ -455,8 +455,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "when they acknowledged the guidance, and their console language and availability",
             "log entries as described above, including the IP address of their connection, and "
             "the change log of the administration interface: kept for {audit_period}",
-            "failed sign-in attempts (user name and IP address): kept for {period}; sign-in "
-            "sessions are deleted when they end",
+            "sign-ins and failed sign-in attempts (user name, IP address and browser): kept for "
+            "{period}; sign-in sessions are deleted when they end",
             "daily statistics of conversations per agent: after {audit_period} the agent's name "
             "is removed and the numbers are merged into the day's totals",
         ],
