@@ -25,7 +25,7 @@ from chat.models import AuditEvent
 from chat.services import audit_record
 
 from .models import AccessGrant, AgentProfile
-from .roles import CHAT_ROLES
+from .roles import CHAT_ROLES, READ_ALL_HISTORY
 
 # Who is changing access right now, and on whose approval; set by the views that do it.
 _change_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
@@ -100,8 +100,9 @@ def access_revoke(*, user, actor, approved_by: str = "", actor_ip: str | None = 
 
 def access_review_rows() -> list[dict[str, Any]]:
     """Every account able to read chats, with how and when it got access and its activity."""
-    from .selectors import console_users
+    from .selectors import console_users, permission_holders
 
+    reads_all = set(permission_holders(READ_ALL_HISTORY).values_list("pk", flat=True))
     dormant_after = timedelta(days=settings.CHAT_DORMANT_ACCOUNT_DAYS)
     now = timezone.now()
     users = (
@@ -131,6 +132,8 @@ def access_review_rows() -> list[dict[str, Any]]:
                 "user": user,
                 "roles": [g.name for g in user.groups.all() if g.name in CHAT_ROLES]
                 + (["superuser"] if user.is_superuser else []),
+                # Every chat in the history, or only those the account took part in.
+                "reads_all_history": user.pk in reads_all,
                 "granted_at": grant.created_at if grant else None,
                 "approved_by": grant.approved_by if grant else "",
                 "effected_by": effector.get_username() if effector else "",

@@ -229,7 +229,7 @@ class AgentConsumer(JsonFrameConsumer):
         """Tells the visitor "<agent name> is typing"; not stored."""
         conversation_id = int_field(frame.get("conversation_id"), "conversation_id")
         if conversation_id not in self.joined:
-            raise ChatError("forbidden", "not your conversation")
+            raise ChatError("not_found", "no such conversation")
         await self.channel_layer.group_send(
             events.conversation_group(conversation_id),
             events.envelope(
@@ -395,13 +395,15 @@ def _console_state(user, after_id: int | None) -> tuple[list[int], dict[str, Any
 
 
 def _own_conversation(user, conversation_id: int) -> Conversation:
+    """One of the chats assigned to `user`. Any other is refused as if it did not exist: the
+    socket tells nobody which other chats there are (need to know)."""
     conversation = (
-        Conversation.objects.filter(pk=conversation_id).select_related("assigned_agent").first()
+        Conversation.objects.filter(pk=conversation_id, assigned_agent=user)
+        .select_related("assigned_agent")
+        .first()
     )
     if conversation is None:
         raise ChatError("not_found", "no such conversation")
-    if conversation.assigned_agent_id != user.pk:
-        raise ChatError("forbidden", "not your conversation")
     return conversation
 
 

@@ -7,16 +7,24 @@ from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
 
 AGENT = "Agent"
+TEAM_LEAD = "Team lead"
 DIRECTOR = "Service director"
+
+#: The history of chats the user took part in (need to know; see agents.selectors).
+READ_HISTORY = "chat.view_conversation"
+#: Every chat in the history, whoever served it: a permission of its own, shown in the review.
+READ_ALL_HISTORY = "chat.view_all_history"
 
 AGENT_PERMISSIONS = [
     "agents.use_console",
-    "chat.view_conversation",
+    READ_HISTORY,
     "agents.view_cannedreply",
 ]
 
+TEAM_LEAD_PERMISSIONS = [*AGENT_PERMISSIONS, READ_ALL_HISTORY]
+
 DIRECTOR_PERMISSIONS = [
-    *AGENT_PERMISSIONS,
+    *TEAM_LEAD_PERMISSIONS,
     "feedback.view_reports",
     "feedback.view_feedback",
     "chat.view_auditevent",
@@ -42,7 +50,11 @@ DIRECTOR_PERMISSIONS = [
     "auth.view_group",
 ]
 
-ROLES = {AGENT: AGENT_PERMISSIONS, DIRECTOR: DIRECTOR_PERMISSIONS}
+ROLES = {
+    AGENT: AGENT_PERMISSIONS,
+    TEAM_LEAD: TEAM_LEAD_PERMISSIONS,
+    DIRECTOR: DIRECTOR_PERMISSIONS,
+}
 CHAT_ROLES = tuple(ROLES)
 
 

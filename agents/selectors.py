@@ -11,17 +11,18 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from chat import frames, writer
-from chat.models import Conversation, Message, PageVisit
+from chat.models import Conversation, Message, PageVisit, Participation
 from chat.retention_period import retention_cutoff
 from chat.selectors import chunks_by_id
 from chat.serializers import page_visit_dict, queue_item_dict
 
 from .middleware import session_data_alive
 from .models import GUIDANCE_VERSION, AgentProfile, CannedReply
+from .roles import READ_ALL_HISTORY, READ_HISTORY
 
 # An agent counts as online only while a console keeps its presence fresh (heartbeat). This is
 # the fallback for a server that died without telling; a closed tab is handled after the
@@ -38,19 +39,26 @@ def heartbeat_seconds() -> int:
     return max(1, min(30, settings.CHAT_AGENT_OFFLINE_GRACE_SECONDS // 3))
 
 
-def console_users() -> QuerySet:
-    """Active accounts holding the console permission, directly, by group or as superuser."""
+def permission_holders(code: str) -> QuerySet:
+    """Active accounts holding permission `code` ("app.codename"), directly, by group or as
+    superuser."""
     # Semi-joins instead of joining both permission paths and DISTINCT over every column: that
     # form makes PostgreSQL estimate millions of rows and spend seconds JIT-compiling it.
     from django.contrib.auth.models import Permission
 
+    app_label, codename = code.split(".")
     User = get_user_model()
-    perm = Permission.objects.filter(codename="use_console", content_type__app_label="agents")
+    perm = Permission.objects.filter(codename=codename, content_type__app_label=app_label)
     direct = User.user_permissions.through.objects.filter(permission__in=perm).values("user_id")
     by_group = User.groups.through.objects.filter(group__permissions__in=perm).values("user_id")
     return User.objects.filter(is_active=True).filter(
         Q(is_superuser=True) | Q(pk__in=direct) | Q(pk__in=by_group)
     )
+
+
+def console_users() -> QuerySet:
+    """Active accounts holding the console permission, directly, by group or as superuser."""
+    return permission_holders("agents.use_console")
 
 
 # Stands for the account's id while the access query is compiled (never a real primary key).
@@ -177,13 +185,17 @@ def colleagues_after(after_id: int | None) -> Iterator[dict[str, Any]]:
     return (_colleague(user) for user in chunks_by_id(fetch, after_id=after_id))
 
 
-def guidance_acknowledged(user) -> bool:
-    profile = AgentProfile.objects.filter(user=user).first()
+def guidance_current(profile: AgentProfile | None) -> bool:
+    """The profile's owner has acknowledged the current version of the console guidance."""
     return bool(
         profile
         and profile.guidance_acknowledged_at
         and profile.guidance_version >= GUIDANCE_VERSION
     )
+
+
+def guidance_acknowledged(user) -> bool:
+    return guidance_current(AgentProfile.objects.filter(user=user).first())
 
 
 def canned_replies(after_id: int | None = None) -> Iterator[dict[str, Any]]:
@@ -288,31 +300,83 @@ def visitor_panel(conversation: Conversation, *, bounded: bool = False) -> dict[
     return panel
 
 
+# --- who may read which chat (need to know) ------------------------------------------------------
+
+#: `history_scope` values: every chat in the history, or only those the agent took part in.
+ALL = "all"
+OWN = "own"
+
+
+_UNREAD = object()
+
+
+def history_scope(user, profile: Any = _UNREAD) -> str | None:
+    """How much of the history `user` may read: ALL, OWN or None (nothing).
+
+    Reading needs the console, the right to read history and the current guidance
+    acknowledgement (as the queue does); every chat, rather than those the agent took part in,
+    needs READ_ALL_HISTORY (team leads, the service director). `profile` (the user's
+    AgentProfile or None) saves a query when the caller has read it.
+    """
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    if not (user.has_perm("agents.use_console") and user.has_perm(READ_HISTORY)):
+        return None
+    if profile is _UNREAD:
+        profile = AgentProfile.objects.filter(user=user).first()
+    if not guidance_current(profile):
+        return None
+    return ALL if user.has_perm(READ_ALL_HISTORY) else OWN
+
+
+def took_part(user_id: int) -> Q:
+    """The conversation is the agent's: assigned to it, taken over by it (claimed or received by
+    a transfer, also if handed on since), or written in by it. Each arm is one index probe."""
+    taken = Participation.objects.filter(conversation=OuterRef("pk"), agent_id=user_id)
+    wrote = Message.objects.filter(conversation=OuterRef("pk"), agent_id=user_id)
+    return Q(assigned_agent_id=user_id) | Exists(taken) | Exists(wrote)
+
+
+def readable_conversations(user, scope: str | None) -> QuerySet[Conversation]:
+    """The conversations `user` may read with `scope` (from `history_scope`), within retention.
+
+    The one rule behind the history list, transcripts and their visitor data.
+    """
+    conversations = Conversation.objects.filter(created_at__gte=retention_cutoff())
+    if scope == ALL:
+        return conversations
+    if scope == OWN:
+        return conversations.filter(took_part(user.pk))
+    return conversations.none()
+
+
 def history(
+    user,
+    scope: str | None,
     *,
     text: str = "",
     date_from: datetime | None = None,
     date_to: datetime | None = None,
     agent_id: int | None = None,
 ) -> QuerySet[Conversation]:
-    """Conversations still within retention, newest first, filtered as asked."""
-    qs = Conversation.objects.filter(created_at__gte=retention_cutoff()).select_related(
-        "assigned_agent"
-    )
+    """The conversations `user` may read, newest first, filtered as asked."""
+    qs = readable_conversations(user, scope).select_related("assigned_agent")
     if text:
-        qs = qs.filter(messages__text__icontains=text)
+        qs = qs.filter(pk__in=Message.objects.filter(text__icontains=text).values("conversation"))
     if date_from:
         qs = qs.filter(created_at__gte=date_from)
     if date_to:
         qs = qs.filter(created_at__lt=date_to)
     if agent_id:
-        qs = qs.filter(Q(assigned_agent_id=agent_id) | Q(messages__agent_id=agent_id))
-    return qs.distinct().order_by("-created_at")
+        qs = qs.filter(took_part(agent_id))
+    return qs.order_by("-created_at")
 
 
-def transcript(reference: str) -> Conversation | None:
+def transcript(user, scope: str | None, reference: str) -> Conversation | None:
+    """One conversation `user` may read, else None (whether it exists or not)."""
     return (
-        Conversation.objects.filter(reference=reference, created_at__gte=retention_cutoff())
+        readable_conversations(user, scope)
+        .filter(reference=reference)
         .select_related("assigned_agent")
         .first()
     )

@@ -43,6 +43,7 @@ def console_strings() -> dict[str, str]:
         "error_already_taken": _("Another agent took this chat first."),
         "error_agent_offline": _("That colleague is no longer online."),
         "error_closed": _("The chat has ended."),
+        "error_not_found": _("This chat is not available."),
         "error_generic": _("Something went wrong: %s"),
         "ip": _("IP address"),
         "browser": _("Browser"),

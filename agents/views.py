@@ -1,7 +1,9 @@
 """The agent console's pages. Each checks access, calls one selector or service, renders.
 
 Every page needs a login with the console permission; anyone else gets a bare 403 that says
-nothing about what is behind it. The history needs, in addition, the right to read chats.
+nothing about what is behind it. The history and its transcripts follow the need-to-know rule of
+`selectors.history_scope`, and refuse with a 404 whatever the reason, so that a refusal never
+tells whether a chat exists.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from chat.services import ChatError, audit_record, display_name
 
 from . import selectors, services
 from .forms import HistorySearchForm
+from .models import AgentProfile
 
 
 def render(request: HttpRequest, template: str, context: dict | None = None) -> HttpResponse:
@@ -62,6 +65,29 @@ def console_view(permission: str | None = None):
     return decorator
 
 
+def history_view(view):
+    """Login, then `selectors.history_scope`: anything short of it is a 404. The view gets the
+    scope as `request.history_scope`."""
+
+    @wraps(view)
+    @never_cache
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        profile = AgentProfile.objects.filter(user=user).first()
+        scope = selectors.history_scope(user, profile)
+        if scope is None:
+            raise Http404
+        translation.activate(profile.language)
+        request.LANGUAGE_CODE = profile.language
+        request.agent_profile = profile
+        request.history_scope = scope
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 logout = auth_views.LogoutView.as_view()
 
 
@@ -76,7 +102,8 @@ def console(request: HttpRequest) -> HttpResponse:
         "login_url": settings.LOGIN_URL,
         "keepalive_url": "/console/keepalive/",
         "heartbeat_seconds": selectors.heartbeat_seconds(),
-        "can_view_history": request.user.has_perm("chat.view_conversation"),
+        "can_view_history": selectors.history_scope(request.user, request.agent_profile)
+        is not None,
     }
     return render(request, "agents/console.html", {"config": config, "strings": _strings()})
 
@@ -121,7 +148,7 @@ def keepalive(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status=204)
 
 
-@console_view("chat.view_conversation")
+@history_view
 def history(request: HttpRequest) -> HttpResponse:
     agents = [(a["id"], a["name"]) for a in selectors.colleagues()]
     form = HistorySearchForm(request.GET or None, agents=agents)
@@ -145,7 +172,8 @@ def history(request: HttpRequest) -> HttpResponse:
                     "date_to": request.GET.get("date_to") or None,
                 },
             )
-    page = Paginator(selectors.history(**filters), 50).get_page(request.GET.get("page"))
+    conversations = selectors.history(request.user, request.history_scope, **filters)
+    page = Paginator(conversations, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -156,13 +184,14 @@ def history(request: HttpRequest) -> HttpResponse:
             "page": page,
             "query": query.urlencode(),
             "retention_months": settings.CHAT_RETENTION_MONTHS,
+            "reads_all": request.history_scope == selectors.ALL,
         },
     )
 
 
-@console_view("chat.view_conversation")
+@history_view
 def transcript(request: HttpRequest, reference: str) -> HttpResponse:
-    conversation = selectors.transcript(reference)
+    conversation = selectors.transcript(request.user, request.history_scope, reference)
     if conversation is None:
         raise Http404
     audit_record(

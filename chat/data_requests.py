@@ -295,6 +295,9 @@ def conversation_export(*, conversation: Conversation) -> dict[str, Any]:
             data["host_context"] = [{"time": _iso(h.created_at), "data": h.data} for h in rows]
         elif name == "feedback":
             data["feedback"] = _row_dict(rows[0]) if rows else None
+        elif name == "participations":
+            # When customer service took the chat over, and how; the names are in the messages.
+            data["taken_over"] = [{"time": _iso(p.created_at), "how": p.via} for p in rows]
         else:
             data.setdefault("other", {})[name] = [_row_dict(r) for r in rows]
     data["transcript_opened_by_staff_at"] = transcript_openings(conversation.reference)
@@ -353,6 +356,9 @@ def export_as_text(data: dict[str, Any]) -> str:
             out.append(f"    Title: {iso(p['title'])}")
         if p["referrer"]:
             out.append(f"    Came from: {p['referrer']}")
+    out += ["", "TAKEN OVER BY CUSTOMER SERVICE"]
+    for t in data.get("taken_over", []):
+        out.append(f"  [{t['time']}] {t['how']}")
     out += ["", "DATA PASSED BY THE WEB SITE"]
     for h in data.get("host_context", []):
         out.append(f"  [{h['time']}] {json.dumps(h['data'], ensure_ascii=False, sort_keys=True)}")

@@ -10,7 +10,7 @@ from functools import wraps
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
@@ -18,6 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import data_requests as dsr
+from . import hooks
 from .models import Conversation
 from .net import request_client_ip
 
@@ -26,13 +27,16 @@ DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y
 
 
 def director_required(view):
-    """Login first (anonymous users go to the login page), then the permission, else 403."""
+    """Login first (anonymous users go to the login page), then the permission and the current
+    guidance acknowledgement; any refusal is a 404, which tells nobody what exists here."""
 
     @wraps(view)
     @login_required
-    @permission_required(PERMISSION, raise_exception=True)
     @never_cache
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        user = request.user
+        if not user.has_perm(PERMISSION) or not hooks.guidance_acknowledged(user):
+            raise Http404
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -10,6 +10,11 @@
   a conversation (feedback plugs in; the console shows it on the transcript).
 - ``demo_accounts(write: Callable[[str], None])``: `manage.py seed_demo` asks for the demo staff
   accounts (agents plugs in); `write` prints a line.
+- ``guidance_acknowledged(user) -> bool``: the staff member has acknowledged the current guidance
+  on handling the register (agents plugs in); the visitor-data pages require it.
+- ``retention_staff_records(cutoff: datetime) -> dict[str, int]``: records about staff older than
+  the audit log's period lose what names a person (feedback folds per-agent statistics into the
+  day's totals); returns rows changed per table.
 """
 
 from __future__ import annotations
@@ -35,6 +40,11 @@ def conversation_feedback(conversation_id: int) -> dict | None:
     return next(
         (f for f in call("conversation_feedback", conversation_id=conversation_id) if f), None
     )
+
+
+def guidance_acknowledged(user) -> bool:
+    """Every provider agrees that `user` has acknowledged the current guidance."""
+    return all(call("guidance_acknowledged", user=user))
 
 
 def agents_online() -> bool:

@@ -72,10 +72,44 @@ class Conversation(models.Model):
         ordering = ["-created_at"]
         permissions = [
             ("handle_data_requests", "Can find, export and erase a visitor's data"),
+            ("view_all_history", "Can read every chat in the history, not only their own"),
         ]
 
     def __str__(self) -> str:
         return self.reference
+
+
+class Participation(models.Model):
+    """An agent took part in a conversation: claimed it or received it by a transfer.
+
+    The conversation keeps only its current agent; this row is what still lets the agent who
+    handed a chat on read it in the history (need to know), and it goes with the conversation.
+    """
+
+    class Via(models.TextChoices):
+        CLAIMED = "claimed", _("Claimed")
+        TRANSFERRED = "transferred", _("Transferred")
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="participations"
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participations"
+    )
+    via = models.CharField(max_length=12, choices=Via.choices)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # Agent first: "the chats this agent took part in" is one range of this index.
+            models.UniqueConstraint(
+                fields=["agent", "conversation"], name="participation_agent_conversation_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} in {self.conversation_id} ({self.via})"
 
 
 class Message(models.Model):

@@ -1,9 +1,9 @@
 """The privacy notice (rekisteriseloste), built from live configuration in fi, sv and en.
 
 Nothing in the notice that the system decides is written as a constant: the controller and its
-contacts come from `ControllerDetails` (edited in admin), the retention period from
-`settings.CHAT_RETENTION_MONTHS` (the setting the purge itself uses), so the notice cannot promise
-something other than what the software does.
+contacts come from `ControllerDetails` (edited in admin), the retention periods from
+`settings.CHAT_RETENTION_MONTHS` and `settings.CHAT_AUDIT_RETENTION_MONTHS` (the settings the purge
+itself uses), so the notice cannot promise something other than what the software does.
 
 The three language versions are authored here as whole texts rather than as gettext strings: a
 notice is read as one document per language, and keeping each version together makes it easy for
@@ -102,7 +102,8 @@ TEXTS: dict[str, dict[str, Any]] = {
         "h_responsible": "Rekisterin vastuuhenkilö",
         "responsible": (
             "Vastuuhenkilö huolehtii siitä, että järjestelmää hoidetaan asianmukaisesti, tarkistaa "
-            "käyttöoikeudet ja varmistaa, että järjestelmän käyttäjät on ohjeistettu ja koulutettu."
+            "käyttöoikeudet tarvittaessa ja varmistaa, että järjestelmän käyttäjät on ohjeistettu "
+            "ja koulutettu."
         ),
         "h_contact": "Rekisteriasioita hoitava henkilö",
         "contact": (
@@ -152,10 +153,15 @@ TEXTS: dict[str, dict[str, Any]] = {
         "security": [
             "Henkilötiedot ovat luottamuksellisia. Keskusteluihin pääsevät vain ne "
             "rekisterinpitäjän palveluksessa olevat henkilöt, jotka tarvitsevat tietoja "
-            "tehtävissään. Käyttöoikeudet tarkistetaan säännöllisesti.",
-            "Käyttöä valvotaan: jokaisesta keskustelun avaamisesta, tietojen viennistä ja "
-            "poistamisesta jää merkintä lokiin. Lokiin ei tallenneta viestien sisältöä eikä "
-            "IP-osoitteita.",
+            "tehtävissään: asiakaspalvelija näkee vain keskustelut, joihin on itse osallistunut, "
+            "ja kaikkia keskusteluja voivat lukea vain ne, joille on erikseen myönnetty siihen "
+            "oikeus. Vastuuhenkilö tarkistaa käyttöoikeudet tarvittaessa.",
+            "Käyttöä valvotaan lokilla: jokaisesta keskustelun avaamisesta, hausta, tietojen "
+            "viennistä ja poistamisesta sekä kirjautumisista ja käyttöoikeuksien muutoksista jää "
+            "merkintä. Merkintään tallennetaan toimenpiteen tehneen henkilökunnan jäsenen "
+            "käyttäjätunnus, hänen yhteytensä IP-osoite, aika ja keskustelun tunnus. Lokiin ei "
+            "tallenneta viestien sisältöä eikä chatin käyttäjien IP-osoitteita. Lokimerkinnät "
+            "säilytetään {audit_period}, minkä jälkeen ne poistetaan automaattisesti.",
             "Järjestelmä on suojattu palomuurilla ja muilla tarvittavilla teknisillä keinoilla.",
         ],
         "tls": "Yhteydet chattiin ovat salattuja.",
@@ -167,6 +173,26 @@ TEXTS: dict[str, dict[str, Any]] = {
         "retention_after": (
             "Palautteesta säilytetään vain lukumäärät (esimerkiksi tyytyväisten vastausten määrä "
             "päivässä), joista ketään ei voi tunnistaa."
+        ),
+        "h_staff": "Tiedot asiakaspalvelun henkilökunnasta",
+        "staff_intro": "Palvelu tallentaa chatia käyttävästä henkilökunnasta:",
+        "staff": [
+            "käyttäjätilin: käyttäjätunnus, nimi (näkyy chatin käyttäjälle), sähköpostiosoite, "
+            "salasanan tiiviste ja viimeisin kirjautuminen; tili säilyy niin kauan kuin käyttäjä "
+            "on palveluksessa",
+            "käyttöoikeuksien myöntämiset ja poistot (kuka hyväksyi, kuka toteutti, milloin), "
+            "ohjeistuksen kuittauksen ajankohdan sekä konsolin kielen ja tavoitettavuustilan",
+            "lokimerkinnät edellä kuvatulla tavalla, mukaan lukien yhteyden IP-osoite, sekä "
+            "ylläpitokäyttöliittymän muutosloki: säilytetään {audit_period}",
+            "kirjautumiset ja epäonnistuneet kirjautumisyritykset (käyttäjätunnus, IP-osoite ja "
+            "selain): säilytetään {period}; kirjautumisistunnot poistetaan niiden päätyttyä",
+            "päiväkohtaiset tilastot keskusteluista asiakaspalvelijoittain: nimi säilytetään "
+            "{audit_period}, minkä jälkeen se poistetaan ja luvut yhdistetään päivän "
+            "kokonaismääriin",
+        ],
+        "staff_after": (
+            "Viesteihin tallentuu vastanneen asiakaspalvelijan nimi; se säilytetään keskustelun "
+            "mukana {period}, minkä jälkeen se poistetaan."
         ),
         "h_rights": "Rekisteröidyn oikeudet",
         "rights_intro": "Sinulla on oikeus",
@@ -213,8 +239,8 @@ TEXTS: dict[str, dict[str, Any]] = {
         "h_responsible": "Registrets ansvarsperson",
         "responsible": (
             "Ansvarspersonen ser till att systemet sköts på ett korrekt sätt, granskar "
-            "användarrättigheterna och säkerställer att systemets användare har fått instruktioner "
-            "och utbildning."
+            "användarrättigheterna vid behov och säkerställer att systemets användare har fått "
+            "instruktioner och utbildning."
         ),
         "h_contact": "Kontaktperson i registerärenden",
         "contact": (
@@ -266,10 +292,15 @@ TEXTS: dict[str, dict[str, Any]] = {
         "security": [
             "Personuppgifterna är konfidentiella. Endast de anställda hos den "
             "personuppgiftsansvarige som behöver uppgifterna i sitt arbete har tillgång till "
-            "samtalen. Användarrättigheterna granskas regelbundet.",
-            "Användningen övervakas: varje gång ett samtal öppnas, exporteras eller raderas "
-            "antecknas det i en logg. Loggen innehåller varken meddelandenas innehåll eller "
-            "IP-adresser.",
+            "samtalen: en kundtjänstmedarbetare ser bara de samtal som hen själv deltagit i, och "
+            "alla samtal kan läsas endast av dem som särskilt fått rätt till det. "
+            "Ansvarspersonen granskar användarrättigheterna vid behov.",
+            "Användningen övervakas med en logg: varje gång ett samtal öppnas, varje sökning, "
+            "export och radering, varje inloggning och varje ändring av användarrättigheter "
+            "antecknas. En anteckning innehåller personalens användarnamn, IP-adressen för hens "
+            "anslutning, tidpunkten och samtalets kod. Loggen innehåller varken meddelandenas "
+            "innehåll eller chattanvändarnas IP-adresser. Anteckningarna sparas i "
+            "{audit_period} och raderas sedan automatiskt.",
             "Systemet skyddas av brandvägg och andra nödvändiga tekniska åtgärder.",
         ],
         "tls": "Förbindelserna till chatten är krypterade.",
@@ -281,6 +312,25 @@ TEXTS: dict[str, dict[str, Any]] = {
         "retention_after": (
             "Av responsen sparas endast antal (till exempel antalet nöjda svar per dag), som ingen "
             "kan identifieras utifrån."
+        ),
+        "h_staff": "Uppgifter om kundtjänstens personal",
+        "staff_intro": "Om personalen som använder chatten sparar tjänsten:",
+        "staff": [
+            "användarkontot: användarnamn, namn (visas för chattanvändaren), e-postadress, "
+            "lösenordets hashvärde och senaste inloggning; kontot finns kvar så länge personen "
+            "arbetar i tjänsten",
+            "beviljade och återkallade användarrättigheter (vem som godkände, vem som verkställde, "
+            "när), när hen bekräftade instruktionerna samt konsolens språk och tillgänglighet",
+            "logganteckningar enligt ovan, inklusive anslutningens IP-adress, och "
+            "administrationsgränssnittets ändringslogg: sparas i {audit_period}",
+            "inloggningar och misslyckade inloggningsförsök (användarnamn, IP-adress och "
+            "webbläsare): sparas i {period}; inloggningssessioner raderas när de upphör",
+            "daglig statistik över samtal per medarbetare: efter {audit_period} tas "
+            "medarbetarens namn bort och siffrorna slås ihop med dagens totalsummor",
+        ],
+        "staff_after": (
+            "Meddelandena innehåller namnet på den medarbetare som svarade; det raderas med "
+            "samtalet efter {period}."
         ),
         "h_rights": "Den registrerades rättigheter",
         "rights_intro": "Du har rätt att",
@@ -324,8 +374,9 @@ TEXTS: dict[str, dict[str, Any]] = {
         },
         "h_responsible": "Person responsible for the register",
         "responsible": (
-            "The responsible person makes sure the system is run properly, reviews access rights, "
-            "and makes sure the people using the system have been instructed and trained."
+            "The responsible person makes sure the system is run properly, reviews access rights "
+            "when needed and makes sure the people using the system have been instructed and "
+            "trained."
         ),
         "h_contact": "Contact person for register matters",
         "contact": (
@@ -374,9 +425,15 @@ TEXTS: dict[str, dict[str, Any]] = {
         "h_security": "Security and monitoring of use",
         "security": [
             "Personal data is confidential. Only those of the controller's staff who need the "
-            "data in their work can see conversations. Access rights are reviewed regularly.",
-            "Use is monitored: every opening of a conversation, every export and every erasure is "
-            "recorded in a log. The log holds neither message text nor IP addresses.",
+            "data in their work can see conversations: a customer-service agent sees only the "
+            "conversations they took part in, and only those specially granted the right can read "
+            "every conversation. The responsible person reviews access rights when needed.",
+            "Use is monitored: every opening of a conversation, every search, export and "
+            "erasure, every sign-in and every change of access rights is recorded in a log. An "
+            "entry holds the staff member's user name, the IP address of their connection, the "
+            "time and the conversation's reference. The log holds neither message text nor the IP "
+            "addresses of chat users. Log entries are kept for {audit_period} and then deleted "
+            "automatically.",
             "The system is protected by a firewall and other necessary technical measures.",
         ],
         "tls": "Connections to the chat are encrypted.",
@@ -388,6 +445,24 @@ TEXTS: dict[str, dict[str, Any]] = {
         "retention_after": (
             "Of the feedback, only counts are kept (for example the number of satisfied answers "
             "per day), from which nobody can be identified."
+        ),
+        "h_staff": "Data about customer-service staff",
+        "staff_intro": "About the staff who use the chat, the service records:",
+        "staff": [
+            "their user account: user name, name (shown to chat users), e-mail address, password "
+            "hash and last sign-in; the account is kept as long as they work in the service",
+            "grants and removals of access rights (who approved, who put them into effect, when), "
+            "when they acknowledged the guidance, and their console language and availability",
+            "log entries as described above, including the IP address of their connection, and "
+            "the change log of the administration interface: kept for {audit_period}",
+            "sign-ins and failed sign-in attempts (user name, IP address and browser): kept for "
+            "{period}; sign-in sessions are deleted when they end",
+            "daily statistics of conversations per agent: after {audit_period} the agent's name "
+            "is removed and the numbers are merged into the day's totals",
+        ],
+        "staff_after": (
+            "Messages carry the name of the agent who answered; it is deleted with the "
+            "conversation after {period}."
         ),
         "h_rights": "Your rights",
         "rights_intro": "You have the right to",
@@ -451,12 +526,14 @@ def privacy_notice(lang: str, *, details: ControllerDetails | None = None) -> No
     t = TEXTS[lang]
     details = details or ControllerDetails.current()
     period = retention_period_text(settings.CHAT_RETENTION_MONTHS, lang)
+    audit_period = retention_period_text(settings.CHAT_AUDIT_RETENTION_MONTHS, lang)
+    periods = {"period": period, "audit_period": audit_period}
     contact = _contact(details, t)
     register_name = _detail(details, "register_name")
     if not register_name or register_name == DEFAULT_REGISTER_NAME:
         register_name = t["register_name_default"]
 
-    security = list(t["security"])
+    security = [p.format(**periods) for p in t["security"]]
     if getattr(settings, "USE_TLS", False):
         security.append(t["tls"])
 
@@ -493,6 +570,13 @@ def privacy_notice(lang: str, *, details: ControllerDetails | None = None) -> No
             "retention",
             t["h_retention"],
             paragraphs=[t["retention"].format(period=period), t["retention_after"]],
+        ),
+        Section(
+            "staff",
+            t["h_staff"],
+            paragraphs=[t["staff_intro"]],
+            bullets=[b.format(**periods) for b in t["staff"]],
+            after=[t["staff_after"].format(**periods)],
         ),
         Section(
             "rights",

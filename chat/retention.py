@@ -143,6 +143,9 @@ def _housekeeping_steps(
             steps.append((apps.get_model("axes", name), "attempt_time", cutoff))
     # The purge's own records hold counts only; they go with the audit trail they belong to.
     steps.append((AuditEvent, "created_at", audit_cutoff(now)))
+    if apps.is_installed("django.contrib.admin"):
+        # Django admin's own log names staff and the objects they changed: the audit's period.
+        steps.append((apps.get_model("admin", "LogEntry"), "action_time", audit_cutoff(now)))
     steps.append((RetentionRun, "started_at", audit_cutoff(now)))
     return steps
 
@@ -612,7 +615,18 @@ def _dry_run_counts(now: datetime, cutoff: datetime) -> dict[str, int]:
         counts[model._meta.label_lower] = model._default_manager.filter(
             **{f"{time_field}__lt": model_cutoff}
         ).count()
+    counts.update(_staff_records(now, dry_run=True))
     return {label: n for label, n in counts.items() if n}
+
+
+def _staff_records(now: datetime, *, dry_run: bool = False) -> dict[str, int]:
+    """Records about staff past the audit log's period lose what names a person (the apps that
+    keep such records do it; see hooks `retention_staff_records`). Rows changed per table."""
+    counts: dict[str, int] = {}
+    for changed in hooks.call("retention_staff_records", cutoff=audit_cutoff(now), dry_run=dry_run):
+        for label, n in changed.items():
+            counts[label] = counts.get(label, 0) + n
+    return counts
 
 
 def purge_expired(
@@ -624,7 +638,9 @@ def purge_expired(
     older than the period goes by its own time; then the conversations whose last activity is
     past the period, each batch with whatever still hangs off it, in the transaction in which
     `retention_before_delete` folds them into aggregates (so exactly once); then expired
-    sessions, old login attempts and audit events past their own period. Returns "skipped" when
+    sessions, old login attempts, audit events and Django admin's log past their own period, and
+    the apps fold what they keep about staff past that period (`retention_staff_records`:
+    feedback's per-agent statistics lose the agent's name). Returns "skipped" when
     another run holds the lock. A failing run is recorded with its error and the exception is
     re-raised.
     """
@@ -659,7 +675,7 @@ def purge_expired(
                 _run_steps(purge, [conversations] * workers, workers)
                 housekeeping = [(*step, None) for step in _housekeeping_steps(now, cutoff)]
                 _run_steps(purge, housekeeping, 1)
-                outcome.deleted = dict(purge.counts)
+                outcome.deleted = {**purge.counts, **_staff_records(now)}
         except Exception as exc:
             outcome.status = "failed"
             outcome.deleted = dict(purge.counts)

@@ -24,6 +24,7 @@ from .models import (
     HostContext,
     Message,
     PageVisit,
+    Participation,
     VisitorConnection,
     hash_token,
     new_visitor_token,
@@ -499,12 +500,28 @@ def conversation_claim(*, conversation_id: int, agent) -> Conversation:
         last_activity_at=now,
     )
     if not won:
-        if not Conversation.objects.filter(pk=conversation_id).exists():
+        # Lost a race for a chat every console saw queued; any other chat is not the agent's
+        # business and is refused as if it did not exist.
+        if not Conversation.objects.filter(
+            pk=conversation_id, status=Conversation.Status.ACTIVE
+        ).exists():
             raise ChatError("not_found", "no such conversation")
         raise ChatError("already_taken", "another agent has already taken this chat")
     conversation = Conversation.objects.select_related("assigned_agent").get(pk=conversation_id)
+    participation_record(conversation=conversation, agent=agent, via=Participation.Via.CLAIMED)
     _agent_joined(conversation, agent, {"type": "conversation.claimed"})
     return conversation
+
+
+def participation_record(*, conversation: Conversation, agent, via: str) -> None:
+    """Remembers that `agent` took part in `conversation` (once; a later return adds nothing).
+
+    This, the assignment and the agent's own messages are what "took part" means for the
+    history (see `agents.selectors.readable_conversations`).
+    """
+    Participation.objects.bulk_create(
+        [Participation(conversation=conversation, agent=agent, via=via)], ignore_conflicts=True
+    )
 
 
 def _agent_joined(conversation: Conversation, agent, agents_event: dict[str, Any]) -> None:
@@ -533,6 +550,9 @@ def conversation_transfer(*, conversation: Conversation, from_agent, to_agent) -
         raise ChatError("bad_frame", "cannot transfer a chat to yourself")
     Conversation.objects.filter(pk=conversation.pk).update(assigned_agent=to_agent)
     conversation.assigned_agent = to_agent
+    participation_record(
+        conversation=conversation, agent=to_agent, via=Participation.Via.TRANSFERRED
+    )
     _agent_joined(
         conversation,
         to_agent,

@@ -75,7 +75,19 @@ def conversation_feedback(conversation_id: int) -> dict | None:
     return feedback_for(conversation_id)
 
 
+def retention_staff_records(cutoff, dry_run: bool = False) -> dict[str, int]:
+    """Per-agent daily statistics older than the audit log's period lose the agent's name."""
+    from django.utils import timezone
+
+    from .models import DailyStat
+    from .services import stats_anonymise_before
+
+    folded = stats_anonymise_before(day=timezone.localdate(cutoff), dry_run=dry_run)
+    return {f"{DailyStat._meta.label_lower}.agent": folded} if folded else {}
+
+
 def register() -> None:
     hooks.register("conversation_feedback", conversation_feedback)
     hooks.register("retention_before_delete", retention_before_delete)
     hooks.register("retention_models", retention_models)
+    hooks.register("retention_staff_records", retention_staff_records)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -15,6 +15,7 @@ from chat import events
 from chat.models import Conversation
 from chat.services import ChatError
 
+from .aggregates import Agg
 from .models import COMMENT_MAX_CHARS, DailyStat, Feedback, FoldedDay
 from .selectors import day_start, feedback_dict, live_day_aggregates, local_day
 
@@ -147,3 +148,47 @@ def stats_fold_conversations(*, conversation_ids: list[int]) -> int:
     days = {local_day(moment) for moment in created}
     already = set(FoldedDay.objects.filter(day__in=days).values_list("day", flat=True))
     return sum(stats_fold_day(day=day) for day in sorted(days - already))
+
+
+#: Days whose per-agent rows are folded in one transaction.
+ANONYMISE_DAYS_PER_BATCH = 100
+
+
+def _named() -> models.Q:
+    return ~models.Q(agent=None) | ~models.Q(agent_name="")
+
+
+def stats_anonymise_before(*, day: date, dry_run: bool = False) -> int:
+    """Folds the per-agent statistics of every day before `day` into that day's totals.
+
+    The agent's account and name go; the day's counts and histograms stay whole, in the one row
+    without an agent. Each batch of days is one transaction of four statements whatever the
+    number of rows (read the days, read their rows, delete them, insert the totals), so a run
+    killed midway leaves only whole days behind, and running it again changes nothing. Returns
+    how many named rows were folded (or would be, with `dry_run`).
+    """
+    named = DailyStat.objects.filter(_named(), day__lt=day)
+    if dry_run:
+        return named.count()
+    folded = 0
+    while True:
+        with transaction.atomic():
+            days = list(
+                named.order_by("day")
+                .values_list("day", flat=True)
+                .distinct()[:ANONYMISE_DAYS_PER_BATCH]
+            )
+            if not days:
+                return folded
+            rows = list(DailyStat.objects.select_for_update().filter(day__in=days))
+            totals: dict[date, Agg] = {}
+            for row in rows:
+                totals.setdefault(row.day, Agg()).merge(Agg.from_row(row))
+                folded += bool(row.agent_id or row.agent_name)
+            DailyStat.objects.filter(pk__in=[row.pk for row in rows]).delete()
+            DailyStat.objects.bulk_create(
+                [
+                    DailyStat(day=d, agent=None, agent_name="", **agg.as_fields())
+                    for d, agg in totals.items()
+                ]
+            )

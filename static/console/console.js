@@ -403,7 +403,8 @@ const handlers = {
       location.assign("/console/guidance/");
       return;
     }
-    if (ev.code === "already_taken" && ev.ref) {
+    // A chat taken by a colleague, or gone (closed, erased), leaves the queue.
+    if ((ev.code === "already_taken" || ev.code === "not_found") && ev.ref) {
       state.queue.delete(ev.ref);
       renderQueue();
     }

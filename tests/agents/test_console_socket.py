@@ -354,7 +354,7 @@ async def test_a_chat_goes_only_to_a_colleague_who_is_online_and_the_visitor_is_
     await comm.send_json_to(
         {"type": "message.send", "conversation_id": conv_id, "text": "x", "client_msg_id": "a9"}
     )
-    assert (await _receive_type(comm, "error"))["code"] == "forbidden"
+    assert (await _receive_type(comm, "error"))["code"] == "not_found"
     await other.send_json_to({"type": "conversation.close", "conversation_id": conv_id})
     assert (await _receive_type(visitor, "conversation.closed"))["conversation"][
         "status"
@@ -377,7 +377,7 @@ async def test_another_agents_chat_cannot_be_read_or_closed(agent_online, bob):
         {"type": "typing", "conversation_id": conv_id, "active": True},
     ):
         await other.send_json_to(frame)
-        assert (await _receive_type(other, "error"))["code"] == "forbidden"
+        assert (await _receive_type(other, "error"))["code"] == "not_found"
     for c in (comm, other, visitor):
         await c.disconnect()
 

@@ -60,10 +60,10 @@ def test_anonymous_posts_are_sent_to_the_login_page(url, db):
     assert response["Location"].startswith("/console/login/")
 
 
-@pytest.mark.parametrize("url", [*PAGES, "/console/history/ABCDE-FGHJK/"])
+@pytest.mark.parametrize("url", ["/console/", "/console/guidance/"])
 def test_staff_without_a_chat_role_get_a_bare_403(url, charlie):
     conv = _conversation()
-    response = _client(charlie, acknowledged=False).get(url.replace("ABCDE-FGHJK", conv.reference))
+    response = _client(charlie, acknowledged=False).get(url)
     assert response.status_code == 403
     body = response.content.decode()
     assert conv.reference not in body
@@ -97,8 +97,8 @@ def test_the_history_needs_the_right_to_read_chats(db):
     client = _client(user)
     assert client.get("/console/").status_code == 200
     conv = _conversation()
-    assert client.get("/console/history/").status_code == 403
-    assert client.get(f"/console/history/{conv.reference}/").status_code == 403
+    assert client.get("/console/history/").status_code == 404
+    assert client.get(f"/console/history/{conv.reference}/").status_code == 404
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.TRANSCRIPT_OPENED).exists()
 
 
@@ -241,10 +241,10 @@ def test_opening_a_transcript_writes_exactly_one_audit_event_without_text(alice)
     assert "4111" not in str(event.detail)
 
 
-def test_a_search_is_audited_without_the_words_searched_for(alice, bob):
+def test_a_search_is_audited_without_the_words_searched_for(alice, bob, dana):
     mine = _conversation("Parcel lost in Turku", agent=alice)
     other = _conversation("Invoice question", agent=bob)
-    client = _client(alice)
+    client = _client(dana)
     page = client.get("/console/history/", {"q": "turku"}).content.decode()
     assert mine.reference in page and other.reference not in page
     page = client.get("/console/history/", {"agent": bob.pk}).content.decode()

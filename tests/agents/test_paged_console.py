@@ -78,5 +78,5 @@ async def test_a_page_of_another_agents_chat_is_refused(alice, bob):
     await follow(console, {"type": "hello"})
     await console.send_json_to({"type": "sync", "conversation_id": conversation.pk})
     error = await console.receive_json_from(timeout=5)
-    assert error["code"] == "forbidden"
+    assert error["code"] == "not_found"
     await console.disconnect()

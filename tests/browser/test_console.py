@@ -260,7 +260,7 @@ def test_an_agent_answers_follows_transfers_and_closes_a_chat(alice, bob, charli
             assert reference not in outsider.content()
             assert "Where is my parcel?" not in outsider.content()
             response = outsider.goto(f"{base}/console/history/")
-            assert response.status == 403
+            assert response.status == 404
             opened = outsider.evaluate(
                 """() => new Promise((resolve) => {
                     const ws = new WebSocket(location.origin.replace('http', 'ws') + '/ws/agent/');

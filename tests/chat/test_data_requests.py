@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils import timezone
 
@@ -17,6 +18,7 @@ from chat.models import (
     HostContext,
     Message,
     PageVisit,
+    Participation,
     VisitorConnection,
     hash_token,
     new_visitor_token,
@@ -89,6 +91,9 @@ def full_conversation(
     Feedback.objects.create(
         conversation=conv, service_satisfied=True, channel_satisfied=False, comment=comment
     )
+    # Who took part: the agent, else a colleague who served it before (an account of its own).
+    server = agent or get_user_model().objects.get_or_create(username="former-agent")[0]
+    Participation.objects.create(conversation=conv, agent=server, via="claimed", created_at=started)
     return conv
 
 

@@ -17,6 +17,7 @@ CHAT_CHILDREN = {
     "chat_pagevisit",
     "chat_visitorconnection",
     "chat_hostcontext",
+    "chat_participation",
     "feedback_feedback",
 }
 

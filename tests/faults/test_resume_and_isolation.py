@@ -141,10 +141,10 @@ async def test_an_agent_cannot_write_into_a_colleagues_chat(agent_online, bob):
         {"type": "message.send", "conversation_id": conv_id, "text": "hijack", "client_msg_id": "h"}
     )
     error, _ = await _frames_until(other, "error")
-    assert error["code"] == "forbidden"
+    assert error["code"] == "not_found"
     await other.send_json_to({"type": "conversation.close", "conversation_id": conv_id})
     error, _ = await _frames_until(other, "error")
-    assert error["code"] == "forbidden"
+    assert error["code"] == "not_found"
     status = await database_sync_to_async(lambda: Conversation.objects.get(pk=conv_id).status)()
     assert status == "active"
     await other.disconnect()
