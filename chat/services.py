@@ -329,7 +329,8 @@ async def message_send(
 
     The one way a person's message is stored; every rule is here or behind it:
     - text and client id are cleaned here, once (`clean_text`, `clean_client_msg_id`);
-    - an agent writes only into a conversation assigned to them (`forbidden`, `not_found`);
+    - an agent writes only into a conversation assigned to them (else `not_found`, as if the
+      chat did not exist);
       a visitor's socket holds the conversation's token, so its id is the visitor's own;
     - a waiting conversation with no agent online refuses new visitor messages
       (`unavailable`) and a closed one every new message (`closed`), but a resend of a stored
@@ -380,7 +381,8 @@ def _message_send_general(*, conversation_id: int, agent, **message: str) -> Mes
     if sender == Message.Sender.AGENT and (
         agent is None or conversation.assigned_agent_id != agent.pk
     ):
-        raise ChatError("forbidden", "not your conversation")
+        # Need to know: a chat that is not the agent's is answered as if it did not exist.
+        raise ChatError("not_found", "no such conversation")
     if sender == Message.Sender.VISITOR and conversation.status == Conversation.Status.WAITING:
         # Accept resends of a message already stored, refuse new ones nobody would read.
         known = conversation.messages.filter(client_msg_id=message["client_msg_id"])

@@ -138,7 +138,7 @@ async def test_an_agents_first_message_is_the_first_response_under_the_agents_na
         await message_send(
             conversation_id=cid, sender="agent", agent=bob, text="Mine", client_msg_id="b1"
         )
-    assert refused.value.code == "forbidden"
+    assert refused.value.code == "not_found"
     assert await _stored(cid) == [("agent", "Hello", "a1")]
     assert seen.events == []
 
