@@ -10,8 +10,8 @@ Why a language-neutral marker rather than a placeholder in the chat's language: 
 message is read by a visitor in Finnish, an agent whose console is in Swedish and a director
 exporting in English; a stored word would be wrong for two of them, and could not be told apart
 from the same word typed by the visitor. The marker is MARK_START + kind + MARK_END, two
-private-use characters that are removed from all incoming text (`strip_marks`), so a marker in
-stored text was always put there by the guard and cannot be forged by typing it.
+private-use characters no keyboard has; stray ones are removed from all incoming text
+(`strip_marks`), so nothing typed can break or fake part of a placeholder.
 
 The rules here are mirrored in static/shared/identifiers.js (the widget's warning before sending);
 tests/chat/test_identifiers.py checks both against the same table.
@@ -169,8 +169,22 @@ def marker(kind: str) -> str:
 
 
 def strip_marks(text: str) -> str:
-    """`text` without the marker characters: nobody can type a marker of their own."""
-    return _MARKS.sub("", text) if MARK_START in text or MARK_END in text else text
+    """`text` without stray marker characters; whole markers of a known kind are kept.
+
+    Keeping whole markers makes the guard idempotent (a text may be cleaned twice on its way to
+    the database). Typing a whole marker takes two private-use characters no keyboard has, and
+    all it can do is show a placeholder where the writer chose to show one.
+    """
+    if MARK_START not in text and MARK_END not in text:
+        return text
+    out, last = [], 0
+    for match in MARKER.finditer(text):
+        if match.group(1) in KINDS:
+            out.append(_MARKS.sub("", text[last : match.start()]))
+            out.append(match.group())
+            last = match.end()
+    out.append(_MARKS.sub("", text[last:]))
+    return "".join(out)
 
 
 def find(text: str, *, emails: bool = False) -> list[tuple[int, int, str]]:
