@@ -79,3 +79,54 @@ def test_the_widget_warns_before_sending_and_shows_the_code_hidden(
     assert added["conversation"]["first_message"] == "Hetu \ue000pic\ue001"
     assert _audit(next(f for f in page.frames if "/widget/panel/" in f.url)) == []
     page.close()
+
+
+def test_the_console_shows_a_hidden_code_as_a_marked_placeholder_in_the_agents_language(
+    alice, chat_server
+):
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import sync_playwright
+
+    from agents.services import guidance_acknowledge, profile_get
+    from tests.browser.test_console import CHROMIUM_ARGS, Visitor, _serious, _sign_in
+
+    profile = profile_get(user=alice)
+    profile.language = "sv"
+    profile.save(update_fields=["language"])
+    guidance_acknowledge(user=alice, actor_ip=None)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            console = chromium.new_page()
+            _sign_in(console, chat_server, "alice")
+            expect(console.locator("#conn")).to_have_text("Ansluten")
+            console.select_option("#presence", "online")
+            visitor = Visitor(chat_server)
+            visitor.send({"type": "hello"})
+            visitor.until(lambda f: f.get("agents_online") is True)
+            page = {"url": "https://www.example.org/131052-308T", "title": "Hetu 131052-308T"}
+            visitor.send(
+                {
+                    "type": "conversation.start",
+                    "text": "Min personbeteckning är 131052-308T",
+                    "client_msg_id": "v1",
+                    "page": page,
+                }
+            )
+            visitor.until(lambda f: f["type"] == "conversation.started")
+            item = console.locator("#queue .queue-item")
+            expect(item).to_contain_text("Min personbeteckning är [personbeteckning]")
+            item.get_by_role("button").click()
+            message = console.locator("#log .msg.visitor .text").first
+            expect(message).to_have_text("Min personbeteckning är [personbeteckning]")
+            mark = message.locator(".id-mask")
+            expect(mark).to_have_text("[personbeteckning]")
+            expect(mark).to_have_attribute(
+                "title",
+                "Dold av chatten: det såg ut som en identifierare och sparades därför inte.",
+            )
+            expect(console.locator("#panel-pages")).to_contain_text("Hetu [personbeteckning]")
+            assert "131052" not in console.locator("body").inner_text()
+            assert _serious(console, Axe()) == []
+        finally:
+            chromium.close()
