@@ -321,7 +321,8 @@ if CHAT_IDENTIFIER_POLICY not in ("mask", "warn", "off"):
 
 def name_list(name: str) -> list[str]:
     """A comma-separated list of names (query parameters, context keys), refused if malformed."""
-    values = env.list(name, default=[])
+    raw = env.str(name, default="")
+    values = raw.split(",") if raw else []
     for value in values:
         if not value or value != value.strip() or not value.isprintable() or len(value) > 100:
             raise ImproperlyConfigured(f"{name}: {value!r} is not a name (comma separated list).")
