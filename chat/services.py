@@ -100,9 +100,12 @@ def clean_page(page: Any) -> dict[str, str] | None:
         referrer = ""
     try:
         parts = urlsplit(url)
-        referrer_parts = urlsplit(referrer) if referrer else None
     except ValueError:
         raise ChatError("bad_frame", "page url is malformed") from None
+    try:
+        referrer_parts = urlsplit(referrer) if referrer else None
+    except ValueError:
+        referrer, referrer_parts = "", None
     if referrer_parts is not None and _origin(referrer_parts) != _origin(parts):
         referrer = f"{_origin(referrer_parts)}/"
     elif referrer_parts is not None:
@@ -116,8 +119,8 @@ def clean_page(page: Any) -> dict[str, str] | None:
 
 def _origin(parts) -> str:
     host = (parts.hostname or "").lower()
-    port = f":{parts.port}" if _port(parts) else ""
-    return f"{parts.scheme.lower()}://{host}{port}"
+    port = _port(parts)
+    return f"{parts.scheme.lower()}://{host}{f':{port}' if port else ''}"
 
 
 def _port(parts) -> int | None:

@@ -31,6 +31,15 @@ PAGE = {"url": "https://www.example.org/", "title": "Home", "referrer": ""}
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
+async def _message_from(comm, sender: str) -> dict:
+    """The next `message.new` written by `sender` (the claim's system line may come first)."""
+    for _ in range(10):
+        frame = await receive_type(comm, "message.new")
+        if frame["message"]["sender"] == sender:
+            return frame
+    raise AssertionError(f"no message from {sender}")
+
+
 def _has_original(text: str) -> bool:
     return any(original in text for original in ORIGINALS)
 
@@ -77,7 +86,7 @@ async def test_identifiers_in_messages_are_hidden_everywhere_on_both_write_paths
     masked = "Hetu \ue000pic\ue001, kortti \ue000card\ue001, tili \ue000iban\ue001. "
     masked += "Puh 040 123 4567, tilaus 12.10.2026."
     assert ack["message"]["text"] == masked
-    seen = await receive_type(console, "message.new")
+    seen = await _message_from(console, "visitor")
     assert seen["message"]["text"] == masked
     # The agent's own message goes the same way.
     await console.send_json_to(
@@ -90,7 +99,7 @@ async def test_identifiers_in_messages_are_hidden_everywhere_on_both_write_paths
     )
     agent_ack = await receive_type(console, "message.ack")
     assert agent_ack["message"]["text"] == "Tarkistin tunnuksen \ue000pic\ue001."
-    got = await receive_type(visitor, "message.new")
+    got = await _message_from(visitor, "agent")
     assert got["message"]["text"] == "Tarkistin tunnuksen \ue000pic\ue001."
     if group_commit and connection.vendor == "postgresql":
         assert writer.writer().stored >= 2  # both went through the group-commit writer
