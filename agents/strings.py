@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
+from chat import identifiers
 
-def console_strings() -> dict[str, str]:
+
+def console_strings() -> dict[str, object]:
     return {
         "queue_empty": _("Nobody is waiting."),
         "chats_empty": _("No open chats. Take one from the queue."),
@@ -63,4 +65,7 @@ def console_strings() -> dict[str, str]:
         "sending": _("sending…"),
         "retrying": _("not sent yet, retrying…"),
         "not_sent": _("not sent"),
+        # Placeholders of numbers the chat hid (chat/identifiers.py), in the agent's language.
+        "id_labels": identifiers.labels(),
+        "id_hidden": identifiers.hidden_label(),
     }

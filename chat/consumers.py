@@ -482,6 +482,8 @@ class VisitorConsumer(JsonFrameConsumer):
                 "type": "conversation.started",
                 "token": token,
                 "conversation": conversation_summary(conversation),
+                # Host context keys the operator has not listed: dropped, not an error.
+                "context_dropped": services.context_keys_dropped(frame.get("context")),
             }
         )
         await self.send_ack(message, message["client_msg_id"])
@@ -530,6 +532,8 @@ class VisitorConsumer(JsonFrameConsumer):
         conversation = self._require_conversation()
         data = services.clean_context(frame.get("data"))
         await self.unit(_host_context, conversation.pk, data)
+        dropped = services.context_keys_dropped(frame.get("data"))
+        await self.send_json({"type": "context.ack", "stored": len(data), "dropped": dropped})
 
     async def handle_end(self, frame: dict[str, Any]) -> None:
         """Closes the conversation for both sides; ending an ended chat repeats the answer."""

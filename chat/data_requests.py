@@ -22,7 +22,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import models, transaction
 from django.utils import timezone
 
-from . import events, hooks
+from . import events, hooks, identifiers
 from .bidi import isolate_plain
 from .models import REFERENCE_ALPHABET, AuditEvent, Conversation
 from .services import audit_record, display_name
@@ -226,8 +226,20 @@ def _message_dict(message) -> dict[str, Any]:
         "time": _iso(message.created_at),
         "sender": message.sender,
         "author_name": message.author_name or _sender_label(message.sender),
-        "text": message.text,
+        "text": identifiers.render(message.text),
     }
+
+
+def _shown(value: Any) -> Any:
+    """`value` with every hidden identifier's marker written as its placeholder, e.g.
+    "[personal identity code]": the reader sees what was hidden, never the number."""
+    if isinstance(value, str):
+        return identifiers.render(value)
+    if isinstance(value, list):
+        return [_shown(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _shown(item) for key, item in value.items()}
+    return value
 
 
 def _sender_label(sender: str) -> str:
@@ -288,19 +300,31 @@ def conversation_export(*, conversation: Conversation) -> dict[str, Any]:
             ]
         elif name == "page_visits":
             data["pages"] = [
-                {"time": _iso(p.created_at), "url": p.url, "title": p.title, "referrer": p.referrer}
+                {
+                    "time": _iso(p.created_at),
+                    "url": _shown(p.url),
+                    "title": _shown(p.title),
+                    "referrer": _shown(p.referrer),
+                }
                 for p in rows
             ]
         elif name == "host_contexts":
-            data["host_context"] = [{"time": _iso(h.created_at), "data": h.data} for h in rows]
+            data["host_context"] = [
+                {"time": _iso(h.created_at), "data": _shown(h.data)} for h in rows
+            ]
         elif name == "feedback":
-            data["feedback"] = _row_dict(rows[0]) if rows else None
+            data["feedback"] = _shown(_row_dict(rows[0])) if rows else None
         elif name == "participations":
             # When customer service took the chat over, and how; the names are in the messages.
             data["taken_over"] = [{"time": _iso(p.created_at), "how": p.via} for p in rows]
         else:
             data.setdefault("other", {})[name] = [_row_dict(r) for r in rows]
     data["transcript_opened_by_staff_at"] = transcript_openings(conversation.reference)
+    shown = json.dumps(data, ensure_ascii=False, default=str)
+    used = [label for label in identifiers.labels().values() if label in shown]
+    if used:
+        # Say what the bracketed words are: numbers hidden before they were stored.
+        data["placeholders"] = {label: identifiers.hidden_label() for label in used}
     return data
 
 
@@ -334,9 +358,11 @@ def export_as_text(data: dict[str, Any]) -> str:
         f"  Status:           {conv['status']}",
         f"  Language:         {conv['language'] or '-'}",
         f"  Agent:            {iso(conv['agent_name']) or '-'}",
-        "",
-        "MESSAGES",
     ]
+    if data.get("placeholders"):
+        out += ["", "HIDDEN NUMBERS"]
+        out.extend(f"  {label}: {meaning}" for label, meaning in data["placeholders"].items())
+    out += ["", "MESSAGES"]
     for m in data.get("messages", []):
         out.append(f"  [{m['time']}] {iso(m['author_name'])}:")
         out.extend(f"    {iso(line)}" for line in m["text"].splitlines() or [""])

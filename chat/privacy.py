@@ -125,9 +125,9 @@ TEXTS: dict[str, dict[str, Any]] = {
             "kirjallinen keskustelu viesteineen ja aikoineen sekä vastanneen asiakaspalvelijan "
             "nimi",
             "yhteytesi IP-osoite",
-            "laitetiedot: selain, käyttöjärjestelmä, laitetyyppi, näytön koko ja selaimen kieli",
-            "verkkopalvelun välittämät tiedot: sivut, joilla liikut keskustelun aikana (osoite, "
-            "otsikko, edellinen sivu), sekä verkkosivun chatille välittämät lisätiedot",
+            "laitetiedot: selain, käyttöjärjestelmä, laitetyyppi, näytön koko ja selaimen kieli"
+            "{ua}",
+            "{pages}",
             "pikapalaute: oletko tyytyväinen saamaasi asiakaspalveluun ja chattiin tapana saada "
             "palvelua, sekä vapaaehtoinen kommentti",
             "keskustelun tunnus (näkyy chat-ikkunassa), keskustelun alkamis- ja päättymisaika",
@@ -136,6 +136,27 @@ TEXTS: dict[str, dict[str, Any]] = {
             "Chat ei kysy nimeäsi, sähköpostiosoitettasi eikä muita yhteystietojasi. Älä kirjoita "
             "chattiin arkaluonteisia tietoja. Kun aloitat keskustelun, selaimesi säilyttää "
             "satunnaisen tunnisteen, jonka avulla keskustelu jatkuu sivulta toiselle."
+        ),
+        "ua_parsed": " (ne päätellään selaimen tunnistetekstistä, jota ei tallenneta)",
+        "ua_kept": " sekä selaimen tunnisteteksti (user agent)",
+        "pages": (
+            "verkkopalvelun välittämät tiedot: sivut, joilla liikut keskustelun aikana (osoite "
+            "ilman sen perään liitettyjä parametreja{params}, otsikko ja edellinen sivu; toiselta "
+            "sivustolta tultaessa vain sen sivuston osoite){context}"
+        ),
+        "params": " paitsi {names}",
+        "context": " sekä nämä verkkosivun chatille välittämät lisätiedot: {names}",
+        "guard_mask": (
+            "Jos viestissä, kommentissa tai sivun otsikossa on henkilötunnus, maksukortin numero "
+            "tai tilinumero, chat korvaa sen merkinnällä ennen tallentamista; itse numeroa ei "
+            "tallenneta. Samoin sähköpostiosoitteet ja tunnukset poistetaan sivujen osoitteista ja "
+            "otsikoista."
+        ),
+        "guard_warn": (
+            "Jos kirjoittamasi viesti näyttää sisältävän henkilötunnuksen, maksukortin numeron tai "
+            "tilinumeron, chat varoittaa ennen lähettämistä; lähetetty viesti tallennetaan "
+            "sellaisenaan. Sähköpostiosoitteet ja tunnukset poistetaan sivujen osoitteista ja "
+            "otsikoista ennen tallentamista."
         ),
         "h_sources": "Säännönmukaiset tietolähteet",
         "sources": (
@@ -264,9 +285,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "som svarade",
             "din anslutnings IP-adress",
             "enhetsuppgifter: webbläsare, operativsystem, enhetstyp, skärmstorlek och "
-            "webbläsarens språk",
-            "uppgifter som webbtjänsten förmedlar: sidorna du besöker under samtalet (adress, "
-            "rubrik, föregående sida) samt tilläggsuppgifter som webbplatsen ger chatten",
+            "webbläsarens språk{ua}",
+            "{pages}",
             "snabbrespons: om du är nöjd med den kundtjänst du fick och med chatten som sätt att "
             "få service, samt en frivillig kommentar",
             "samtalets kod (syns i chattfönstret), samtalets start- och sluttid",
@@ -275,6 +295,27 @@ TEXTS: dict[str, dict[str, Any]] = {
             "Chatten frågar inte efter ditt namn, din e-postadress eller andra kontaktuppgifter. "
             "Skriv inga känsliga uppgifter i chatten. När du inleder ett samtal sparar din "
             "webbläsare en slumpmässig kod så att samtalet följer med från sida till sida."
+        ),
+        "ua_parsed": " (de härleds ur webbläsarens identifieringstext, som inte sparas)",
+        "ua_kept": " samt webbläsarens identifieringstext (user agent)",
+        "pages": (
+            "uppgifter som webbtjänsten förmedlar: sidorna du besöker under samtalet (adressen "
+            "utan parametrar{params}, rubriken och föregående sida; från en annan webbplats endast "
+            "den webbplatsens adress){context}"
+        ),
+        "params": " utom {names}",
+        "context": " samt dessa tilläggsuppgifter som webbplatsen ger chatten: {names}",
+        "guard_mask": (
+            "Om ett meddelande, en kommentar eller en sidrubrik innehåller en personbeteckning, "
+            "ett betalkortsnummer eller ett kontonummer ersätter chatten det med en markering "
+            "innan det sparas; själva numret sparas inte. E-postadresser och sådana nummer tas på "
+            "samma sätt bort ur sidornas adresser och rubriker."
+        ),
+        "guard_warn": (
+            "Om ett meddelande du skriver ser ut att innehålla en personbeteckning, ett "
+            "betalkortsnummer eller ett kontonummer varnar chatten dig innan du skickar det; ett "
+            "skickat meddelande sparas som det är. E-postadresser och sådana nummer tas bort ur "
+            "sidornas adresser och rubriker innan de sparas."
         ),
         "h_sources": "Regelbundna uppgiftskällor",
         "sources": (
@@ -397,9 +438,9 @@ TEXTS: dict[str, dict[str, Any]] = {
             "the written conversation, its messages and their times, and the name of the staff "
             "member who answered",
             "the IP address of your connection",
-            "device data: browser, operating system, device type, screen size and browser language",
-            "data passed by the web service: the pages you open during the chat (address, title, "
-            "the page you came from) and any further details the website passes to the chat",
+            "device data: browser, operating system, device type, screen size and browser "
+            "language{ua}",
+            "{pages}",
             "quick feedback: whether you were satisfied with the service you received and with "
             "chat as a way of getting service, and an optional comment",
             "the conversation reference (shown in the chat window), and when the conversation "
@@ -409,6 +450,27 @@ TEXTS: dict[str, dict[str, Any]] = {
             "The chat does not ask for your name, e-mail address or other contact details. Please "
             "do not write sensitive information in the chat. When you start a conversation, your "
             "browser keeps a random identifier so that the chat follows you from page to page."
+        ),
+        "ua_parsed": " (worked out from your browser's identification string, which is not stored)",
+        "ua_kept": " and your browser's identification string (user agent)",
+        "pages": (
+            "data passed by the web service: the pages you open during the chat (the address "
+            "without its parameters{params}, the title and the page you came from; for a page on "
+            "another site only that site's address){context}"
+        ),
+        "params": " other than {names}",
+        "context": ", and these further details the website passes to the chat: {names}",
+        "guard_mask": (
+            "If a message, a comment or a page title holds a personal identity code, a payment "
+            "card number or a bank account number, the chat replaces it with a placeholder before "
+            "storing it; the number itself is not stored. E-mail addresses and such numbers are "
+            "likewise removed from page addresses and titles."
+        ),
+        "guard_warn": (
+            "If a message you write looks like it holds a personal identity code, a payment card "
+            "number or a bank account number, the chat warns you before you send it; a message "
+            "you send is stored as written. E-mail addresses and such numbers are removed from "
+            "page addresses and titles before they are stored."
         ),
         "h_sources": "Regular sources of data",
         "sources": (
@@ -519,6 +581,30 @@ def _contact(details: ControllerDetails, t: dict[str, Any]) -> str:
     return isolate_plain(", ".join(p for p in parts if p)) or t["not_set"]
 
 
+def _names(values: list[str]) -> str:
+    # Names the operator configured, inline in a sentence: isolated like other configured text.
+    return isolate_plain(", ".join(values))
+
+
+def _content(t: dict[str, Any]) -> list[str]:
+    """The data-content bullets as the settings make them true: which device data, which parts
+    of a page address, which host context keys (none listed: none mentioned, none stored)."""
+    params = settings.CHAT_PAGE_QUERY_PARAMS
+    keys = settings.CHAT_CONTEXT_KEYS
+    pages = t["pages"].format(
+        params=t["params"].format(names=_names(params)) if params else "",
+        context=t["context"].format(names=_names(keys)) if keys else "",
+    )
+    ua = t["ua_kept"] if settings.CHAT_STORE_USER_AGENT else t["ua_parsed"]
+    return [bullet.format(ua=ua, pages=pages) for bullet in t["content"]]
+
+
+def _guard(t: dict[str, Any]) -> list[str]:
+    """What the identifier guard does under `CHAT_IDENTIFIER_POLICY` (nothing to say when off)."""
+    policy = settings.CHAT_IDENTIFIER_POLICY
+    return [t[f"guard_{policy}"]] if policy in ("mask", "warn") else []
+
+
 def privacy_notice(lang: str, *, details: ControllerDetails | None = None) -> Notice:
     """The notice in `lang` (fi, sv or en) from the controller details and live settings."""
     if lang not in NOTICE_LANGUAGES:
@@ -559,8 +645,8 @@ def privacy_notice(lang: str, *, details: ControllerDetails | None = None) -> No
             "content",
             t["h_content"],
             paragraphs=[t["content_intro"]],
-            bullets=list(t["content"]),
-            after=[t["content_after"]],
+            bullets=_content(t),
+            after=[t["content_after"], *_guard(t)],
         ),
         Section("sources", t["h_sources"], paragraphs=[t["sources"]]),
         Section("disclosures", t["h_disclosures"], paragraphs=[t["disclosures"]]),

@@ -10,13 +10,14 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from ua_parser import parse as parse_user_agent
 
-from . import events, hooks, limits, units, writer
+from . import events, hooks, identifiers, limits, units, writer
 from .bidi import strip_bidi_controls
 from .models import (
     AuditEvent,
@@ -63,7 +64,8 @@ def clean_text(text: Any) -> str:
     if not isinstance(text, str):
         raise ChatError("bad_frame", "text must be a string")
     # One regular expression, not a generator per character (~60 steps per message).
-    cleaned = _CONTROL.sub("", text).strip()
+    # The identifier guard runs here, before the text reaches any writer, event or log.
+    cleaned = identifiers.guard(_CONTROL.sub("", text)).strip()
     if not cleaned:
         raise ChatError("empty", "message is empty")
     try:
@@ -92,7 +94,13 @@ def _clip(value: Any, limit: int) -> str:
 
 
 def clean_page(page: Any) -> dict[str, str] | None:
-    """Validates a page descriptor `{url, title, referrer}`; URLs must be http(s)."""
+    """Validates a page descriptor `{url, title, referrer}` and keeps only what the notice covers.
+
+    URLs must be http(s). A URL keeps no fragment, no user name or password, and only the query
+    parameters listed in `CHAT_PAGE_QUERY_PARAMS`; e-mail addresses and identifiers in its path,
+    in kept parameters and in the title are masked. A referrer from another site is kept as its
+    origin only (a search engine's referrer would otherwise carry the visitor's search terms).
+    """
     if page is None:
         return None
     if not isinstance(page, dict):
@@ -103,15 +111,86 @@ def clean_page(page: Any) -> dict[str, str] | None:
     referrer = _clip(page.get("referrer"), 2048)
     if referrer and not referrer.startswith(("http://", "https://")):
         referrer = ""
-    return {"url": url, "title": _clip(page.get("title"), 300), "referrer": referrer}
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ChatError("bad_frame", "page url is malformed") from None
+    try:
+        referrer_parts = urlsplit(referrer) if referrer else None
+    except ValueError:
+        referrer, referrer_parts = "", None
+    if referrer_parts is not None and _origin(referrer_parts) != _origin(parts):
+        referrer = f"{_origin(referrer_parts)}/"
+    elif referrer_parts is not None:
+        referrer = _minimise_url(referrer_parts)
+    return {
+        "url": _minimise_url(parts),
+        "title": identifiers.guard_page(_clip(page.get("title"), 300)),
+        "referrer": referrer,
+    }
+
+
+def _origin(parts) -> str:
+    host = (parts.hostname or "").lower()
+    port = _port(parts)
+    return f"{parts.scheme.lower()}://{host}{f':{port}' if port else ''}"
+
+
+def _port(parts) -> int | None:
+    try:
+        return parts.port
+    except ValueError:
+        return None
+
+
+def _masked_part(raw: str, decode) -> str:
+    """`raw` as it was, or, if its decoded form holds an identifier or address, that form masked."""
+    decoded = decode(raw)
+    masked = identifiers.guard_page(decoded)
+    return raw if masked == decoded else masked
+
+
+def _minimise_url(parts) -> str:
+    """The URL without fragment, credentials and unlisted query parameters, identifiers masked."""
+    path = "/".join(_masked_part(segment, unquote) for segment in parts.path.split("/"))
+    kept = []
+    for pair in parts.query.split("&") if parts.query else []:
+        name, eq, value = pair.partition("=")
+        if unquote_plus(name) in settings.CHAT_PAGE_QUERY_PARAMS:
+            kept.append(f"{name}{eq}{_masked_part(value, unquote_plus)}")
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, path, "&".join(kept), ""))
 
 
 def clean_context(data: Any) -> dict[str, Any]:
+    """The host context as stored: only the keys in `CHAT_CONTEXT_KEYS`, identifiers masked.
+
+    The size limit applies to what was sent. Other keys are dropped without an error; the
+    sender learns how many from `context_keys_dropped`.
+    """
     if not isinstance(data, dict):
         raise ChatError("bad_frame", "context must be an object")
     if len(json.dumps(data, ensure_ascii=False)) > settings.CHAT_MAX_CONTEXT_BYTES:
         raise ChatError("too_large", f"context over {settings.CHAT_MAX_CONTEXT_BYTES} characters")
-    return data
+    allowed = settings.CHAT_CONTEXT_KEYS
+    return {key: _guard_value(value) for key, value in data.items() if key in allowed}
+
+
+def context_keys_dropped(data: Any) -> int:
+    """How many keys of a host context `clean_context` leaves out (not in `CHAT_CONTEXT_KEYS`)."""
+    if not isinstance(data, dict):
+        return 0
+    return sum(1 for key in data if key not in settings.CHAT_CONTEXT_KEYS)
+
+
+def _guard_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return identifiers.guard(value)
+    if isinstance(value, list):
+        return [_guard_value(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _guard_value(item) for key, item in value.items()}
+    return value
 
 
 def parse_device(user_agent: str) -> dict[str, str]:
@@ -169,15 +248,19 @@ def visitor_info(
     )
 
 
-def _record_connection(conversation: Conversation, info: VisitorInfo) -> VisitorConnection:
-    return VisitorConnection.objects.create(
-        conversation=conversation,
-        ip_address=info.ip_address,
-        user_agent=info.user_agent,
-        language=info.language,
-        screen=info.screen,
+def _connection_fields(info: VisitorInfo) -> dict[str, Any]:
+    """A connection as stored: the user agent parsed, the raw string only if the operator asks."""
+    return {
+        "ip_address": info.ip_address,
+        "user_agent": info.user_agent if settings.CHAT_STORE_USER_AGENT else "",
+        "language": info.language,
+        "screen": info.screen,
         **parse_device(info.user_agent),
-    )
+    }
+
+
+def _record_connection(conversation: Conversation, info: VisitorInfo) -> VisitorConnection:
+    return VisitorConnection.objects.create(conversation=conversation, **_connection_fields(info))
 
 
 def _refuse_unless_agents_online() -> None:
@@ -241,6 +324,7 @@ def conversation_start(
     _record_connection(conversation, info)
     if page:
         PageVisit.objects.create(conversation=conversation, **page)
+    context = clean_context(context) if context else None
     if context:
         HostContext.objects.create(conversation=conversation, data=context)
     message = None
@@ -265,13 +349,11 @@ def conversation_start(
 def conversation_resume(*, conversation: Conversation, info: VisitorInfo) -> None:
     """Records the visitor's connection data again when the device or address has changed."""
     last = conversation.connections.order_by("-id").first()
-    if last and (last.ip_address, last.user_agent, last.screen) == (
-        info.ip_address,
-        info.user_agent,
-        info.screen,
-    ):
+    fields = _connection_fields(info)
+    compared = ("ip_address", "user_agent", "browser", "os", "device_type", "screen")
+    if last and all(getattr(last, name) == fields[name] for name in compared):
         return
-    _record_connection(conversation, info)
+    VisitorConnection.objects.create(conversation=conversation, **fields)
 
 
 def _insert_once(message: Message) -> bool:
@@ -473,7 +555,8 @@ def host_context_set(*, conversation: Conversation, data: Any) -> HostContext | 
     """Stores context passed by the host page (bounded in size) when it differs from the last."""
     data = clean_context(data)
     last = conversation.host_contexts.order_by("-id").first()
-    if last and last.data == data:
+    # Nothing new, or nothing at all once unlisted keys are dropped.
+    if (last.data if last else {}) == data:
         return None
     ctx = HostContext.objects.create(conversation=conversation, data=data)
     events.emit(

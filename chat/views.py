@@ -156,6 +156,9 @@ def widget_panel(request: HttpRequest) -> HttpResponse:
             "embedOrigins": sorted(embed_origins()),
             "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,
             "maxContext": settings.CHAT_MAX_CONTEXT_BYTES,
+            # The widget warns before sending a text the server would mask (or, under "warn",
+            # store as typed); under "off" it says nothing.
+            "identifierPolicy": settings.CHAT_IDENTIFIER_POLICY,
             # How long a browser may keep the visitor's token: never past the retention period.
             "tokenMaxAge": settings.CHAT_RETENTION_MONTHS * 28 * 24 * 3600,
             "feedbackUrl": static("widget/feedback.js")

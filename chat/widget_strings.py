@@ -10,6 +10,8 @@ from django.conf import settings
 from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext, ngettext
 
+from . import identifiers
+
 
 def panel_strings() -> dict[str, object]:
     months = settings.CHAT_RETENTION_MONTHS
@@ -52,4 +54,21 @@ def panel_strings() -> dict[str, object]:
         "copied": gettext("Copied"),
         "refHelp": gettext("Quote it if you ask about your data."),
         "weekdays": [str(WEEKDAYS[i]) for i in range(7)],
+        **identifier_strings(),
+    }
+
+
+def identifier_strings() -> dict[str, object]:
+    """The guard's words: the warning before sending (per kind and policy) and placeholders."""
+    return {
+        "idLooks": {
+            identifiers.PERSONAL_CODE: gettext("This looks like a personal identity code."),
+            identifiers.CARD: gettext("This looks like a payment card number."),
+            identifiers.IBAN: gettext("This looks like a bank account number."),
+        },
+        "idWill": gettext("It will be hidden when you send the message.")
+        if settings.CHAT_IDENTIFIER_POLICY == "mask"
+        else gettext("It will be stored with the chat as you typed it; send it only if you must."),
+        "idLabels": identifiers.labels(),
+        "idHidden": identifiers.hidden_label(),
     }

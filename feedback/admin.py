@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from chat import identifiers
+
 from .models import DailyStat, Feedback, FoldedDay
 
 
@@ -21,7 +23,19 @@ class FeedbackAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "conversation", "service_satisfied", "channel_satisfied")
     list_filter = ("service_satisfied", "channel_satisfied")
     # The comment is plain text; the admin escapes it like any other field.
-    fields = ("conversation", "service_satisfied", "channel_satisfied", "comment", "created_at")
+    fields = (
+        "conversation",
+        "service_satisfied",
+        "channel_satisfied",
+        "comment_text",
+        "created_at",
+    )
+    readonly_fields = ("comment_text",)
+
+    @admin.display(description="comment")
+    def comment_text(self, obj: Feedback) -> str:
+        # A number the guard hid reads as its placeholder, e.g. "[personal identity code]".
+        return identifiers.render(obj.comment)
 
 
 @admin.register(DailyStat)

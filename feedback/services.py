@@ -11,7 +11,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from chat import events
+from chat import events, identifiers
 from chat.models import Conversation
 from chat.services import ChatError
 
@@ -40,12 +40,14 @@ def _clean_answer(value: Any, name: str) -> bool | None:
 
 
 def clean_comment(value: Any) -> str:
-    """Strips control characters and checks the length and that the text is not markup."""
+    """Strips control characters, masks identifiers, checks the length and that it is not markup."""
     if value is None:
         return ""
     if not isinstance(value, str):
         raise ChatError("bad_request", "comment must be a string")
-    text = "".join(ch for ch in value if ch in "\n\t" or (ch >= " " and ch != "\x7f")).strip()
+    text = "".join(ch for ch in value if ch in "\n\t" or (ch >= " " and ch != "\x7f"))
+    # The identifier guard, as for chat messages: nothing typed here is stored unmasked.
+    text = identifiers.guard(text).strip()
     if len(text) > COMMENT_MAX_CHARS:
         raise ChatError("too_long", f"the comment is over {COMMENT_MAX_CHARS} characters")
     if _MARKUP.search(text):

@@ -388,6 +388,37 @@ CHAT_MAX_MESSAGE_CHARS = 4000
 CHAT_MAX_FRAME_BYTES = 64 * 1024
 CHAT_MAX_CONTEXT_BYTES = env.int("CHAT_MAX_CONTEXT_BYTES", default=4096)
 CHAT_MAX_CONNECTIONS_PER_IP = env.int("CHAT_MAX_CONNECTIONS_PER_IP", default=20)
+
+# --- What the register keeps of what it is sent (chat/identifiers.py, chat/services.py) -------
+# Personal identity codes, card numbers and IBANs in any text that is stored: "mask" (replaced by a
+# placeholder before anything is stored), "warn" (stored as typed, the widget warns the visitor
+# first) or "off".
+CHAT_IDENTIFIER_POLICY = env.str("CHAT_IDENTIFIER_POLICY", default="mask")
+if CHAT_IDENTIFIER_POLICY not in ("mask", "warn", "off"):
+    raise ImproperlyConfigured("CHAT_IDENTIFIER_POLICY must be mask, warn or off.")
+
+
+def name_list(name: str) -> list[str]:
+    """A comma-separated list of names (query parameters, context keys), refused if malformed."""
+    raw = env.str(name, default="")
+    values = raw.split(",") if raw else []
+    for value in values:
+        if not value or value != value.strip() or not value.isprintable() or len(value) > 100:
+            raise ImproperlyConfigured(f"{name}: {value!r} is not a name (comma separated list).")
+    return values
+
+
+# Query parameters of page URLs that are kept (e.g. "lang,course"); every other parameter and
+# every fragment is dropped before a page is stored.
+CHAT_PAGE_QUERY_PARAMS = name_list("CHAT_PAGE_QUERY_PARAMS")
+# Host context keys that are stored; other keys are dropped (and counted in the reply).
+CHAT_CONTEXT_KEYS = name_list("CHAT_CONTEXT_KEYS")
+# The raw user-agent string is parsed into browser, OS and device type and then forgotten,
+# unless this is on.
+_STORE_USER_AGENT = env.str("CHAT_STORE_USER_AGENT", default="0").strip().lower()
+if _STORE_USER_AGENT not in ("0", "1", "false", "true", "no", "yes", "off", "on"):
+    raise ImproperlyConfigured("CHAT_STORE_USER_AGENT must be 0 or 1.")
+CHAT_STORE_USER_AGENT = _STORE_USER_AGENT in ("1", "true", "yes", "on")
 # A connection's slot is a lease its process renews; a process that dies frees its slots after
 # at most this long (chat/limits.py).
 CHAT_CONNECTION_LEASE_SECONDS = env.int("CHAT_CONNECTION_LEASE_SECONDS", default=60)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django import template
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString
 
+from chat import identifiers
 from chat.bidi import visible_controls_html
 from chat.services import display_name
 
@@ -13,8 +15,29 @@ register = template.Library()
 
 @register.filter
 def visible_controls(text: str) -> SafeString:
-    """Escaped text with each bidi control shown as a visible marker (staff views only)."""
-    return visible_controls_html(str(text or ""))
+    """Escaped text with each bidi control shown as a visible marker (staff views only).
+
+    A number the identifier guard hid shows as its marked placeholder in the viewer's language.
+    """
+    return _with_placeholders(str(text or ""), visible_controls_html)
+
+
+@register.filter
+def placeholders(text: str) -> SafeString:
+    """Escaped text in which each hidden identifier shows as its marked placeholder."""
+    return _with_placeholders(str(text or ""), escape)
+
+
+def _with_placeholders(text: str, piece_html) -> SafeString:
+    html = SafeString()
+    for piece, kind in identifiers.split(text):
+        if kind is None:
+            html += piece_html(piece)
+        else:
+            html += format_html(
+                '<span class="id-mask" title="{}">{}</span>', identifiers.hidden_label(), piece
+            )
+    return html
 
 
 @register.filter

@@ -1,5 +1,6 @@
 // The agent console: one websocket, a table of frame handlers, everything rendered as text.
 import { isolated, withName, withVisibleControls } from "../shared/bidi.js";
+import { plainPlaceholders, withPlaceholders } from "../shared/identifiers.js";
 import { createSocket, socketUrl } from "../shared/socket.js";
 
 const cfg = JSON.parse(document.getElementById("console-config").textContent);
@@ -89,7 +90,7 @@ function notify(item) {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
   if (!document.hidden) return;
   try {
-    const n = new Notification(T.new_chat, { body: (item.first_message || "").slice(0, 120), tag: "helao-queue" });
+    const n = new Notification(T.new_chat, { body: plain(item.first_message || "").slice(0, 120), tag: "helao-queue" });
     n.onclick = () => window.focus();
   } catch {
     /* some browsers allow notifications only from a service worker */
@@ -498,7 +499,7 @@ function renderQueue() {
           }),
         ),
         el("p", { class: "first", dir: "auto" }, ...writtenText(q.first_message || "")),
-        el("p", { class: "page small", dir: page ? "auto" : null, title: page?.url || "", text: page ? page.title || page.url : T.no_page }),
+        el("p", { class: "page small", dir: page ? "auto" : null, title: plain(page?.url || ""), text: page ? plain(page.title || page.url) : T.no_page }),
       );
     }),
   );
@@ -553,7 +554,16 @@ function renderTransfer() {
 
 // What people wrote keeps its characters, but bidi controls in it show as visible markers and
 // the paragraph takes its direction from its own text.
-const writtenText = (text) => withVisibleControls(text, T.bidi_control);
+// A number the chat hid shows as a marked placeholder in the agent's language.
+const writtenText = (text) =>
+  withPlaceholders(text, T.id_labels, { title: T.id_hidden, wrap: (t) => withVisibleControls(t, T.bidi_control) });
+// Page titles, addresses and context from the web service: isolated, hidden numbers marked.
+function isolatedText(text, className = "") {
+  const node = isolated("", className);
+  node.append(...withPlaceholders(text || "", T.id_labels, { title: T.id_hidden }));
+  return node;
+}
+const plain = (text) => plainPlaceholders(text, T.id_labels);
 
 // A system line in the console's language, with the agent's name isolated; other system text as is.
 function systemText(m) {
@@ -624,15 +634,15 @@ function renderPanel() {
   const facts = $("panel-facts");
   facts.replaceChildren();
   const page = d.current_page;
-  fact(facts, T.current_page, page ? page.title || page.url : "");
-  if (page) facts.lastChild.append(el("br"), isolated(page.url, "small muted"));
+  fact(facts, T.current_page, page ? plain(page.title || page.url) : "");
+  if (page) facts.lastChild.append(el("br"), isolatedText(page.url, "small muted"));
   fact(facts, T.ip, d.ip_address);
   fact(facts, T.browser, d.browser);
   fact(facts, T.os, d.os);
   fact(facts, T.device, d.device_type);
   fact(facts, T.language, d.language);
   fact(facts, T.screen, d.screen);
-  fact(facts, T.referrer, d.referrer);
+  fact(facts, T.referrer, plain(d.referrer));
   fact(facts, T.started, clock(d.started_at));
   fact(facts, T.waited, duration(d.waited_seconds));
   // The panel carries the latest pages; `pages_total` counts them all.
@@ -641,13 +651,13 @@ function renderPanel() {
     ...d.pages
       .slice()
       .reverse()
-      .map((p) => el("li", {}, el("span", { text: `${clock(p.created_at)} ` }), isolated(p.title || p.url), el("br"), isolated(p.url, "small muted"))),
+      .map((p) => el("li", {}, el("span", { text: `${clock(p.created_at)} ` }), isolatedText(p.title || p.url), el("br"), isolatedText(p.url, "small muted"))),
     ...(earlier > 0 ? [el("li", { class: "small muted", text: fmt(T.pages_earlier, earlier) })] : []),
   );
   const ctx = $("panel-context");
   ctx.replaceChildren();
   // The keys come from the web service too, so they are isolated like the values.
-  for (const [k, v] of Object.entries(d.context || {})) fact(ctx, k, typeof v === "object" ? JSON.stringify(v) : v, "auto");
+  for (const [k, v] of Object.entries(d.context || {})) fact(ctx, k, v == null ? v : plain(typeof v === "object" ? JSON.stringify(v) : String(v)), "auto");
 }
 
 function renderCurrent() {

@@ -1,6 +1,7 @@
 // The visitor's chat panel. It runs inside an iframe on the chat origin, so the token in its
 // localStorage is out of the host page's reach. Protocol: docs/protocol.md.
 import { isolated, withName } from "../shared/bidi.js";
+import { kinds, withPlaceholders } from "../shared/identifiers.js";
 import { createSocket, socketUrl } from "../shared/socket.js";
 
 const cfg = JSON.parse(document.getElementById("helao-config").textContent);
@@ -12,6 +13,7 @@ const ui = {
   hoursTitle: $("hc-hours-title"), ref: $("hc-ref"), refValue: $("hc-ref-value"),
   copy: $("hc-copy"), typing: $("hc-typing"), ended: $("hc-ended"),
   feedback: $("hc-feedback"), newChat: $("hc-new"), end: $("hc-end"), min: $("hc-min"),
+  idWarn: $("hc-idwarn"),
 };
 const KEY = "helao-chat";
 const allowed = new Set([location.origin, ...cfg.embedOrigins]);
@@ -331,6 +333,7 @@ ui.form.addEventListener("submit", (e) => {
   const text = ui.input.value.trim();
   if (!text || ui.input.disabled) return;
   ui.input.value = "";
+  warnIdentifiers();
   endedHere = false;
   queue(text);
   save();
@@ -347,7 +350,16 @@ ui.input.addEventListener("keydown", (e) => {
   }
 });
 
+// Before sending: say so when the text holds what the server hides (or keeps, under "warn").
+function warnIdentifiers() {
+  const found = cfg.identifierPolicy === "off" ? [] : kinds(ui.input.value);
+  const text = found.length ? `${found.map((k) => S.idLooks[k]).join(" ")} ${S.idWill}` : "";
+  if (ui.idWarn.textContent !== text) ui.idWarn.textContent = text;
+  ui.idWarn.hidden = !text;
+}
+
 ui.input.addEventListener("input", () => {
+  warnIdentifiers();
   if (!conv || conv.status === "closed") return;
   if (Date.now() - typingSentAt > 3000) {
     typingSentAt = Date.now();
@@ -404,7 +416,8 @@ function messageItem(m, mine) {
     line.append(...(name && m.text === `${name} joined the chat` ? withName(S.joined, name) : [m.text]));
     li.append(line);
   } else {
-    const text = el("p", "text", m.text);
+    const text = el("p", "text");
+    text.append(...written(m.text));
     text.dir = "auto"; // what people write takes its direction from its own first letter
     li.append(isolated(mine ? S.you : m.author_name || S.agent, "who"), text);
     if (mine) li.append(el("span", "state"));
@@ -412,6 +425,11 @@ function messageItem(m, mine) {
   ui.log.append(li);
   ui.log.scrollTop = ui.log.scrollHeight;
   return li;
+}
+
+// A message's text; a number the server hid shows as a marked placeholder in this language.
+function written(text) {
+  return withPlaceholders(text, S.idLabels, { title: S.idHidden });
 }
 
 function setState(li, label, failed) {
@@ -428,6 +446,8 @@ function addMessage(m) {
   const pending = cid && outbox.get(cid);
   if (pending) {
     outbox.delete(cid);
+    // Shown as stored: what the server hid is hidden here too.
+    if (m.text !== pending.text) pending.li.querySelector(".text")?.replaceChildren(...written(m.text));
     setState(pending.li, S.sent, false);
     save();
     return true;

@@ -262,8 +262,9 @@ async def test_a_bad_presence_is_an_error_frame(alice):
 
 
 async def test_the_queue_shows_the_first_message_and_page_and_the_claim_brings_the_panel(
-    agent_online,
+    agent_online, settings
 ):
+    settings.CHAT_CONTEXT_KEYS = ["customer"]
     comm = await database_sync_to_async(agent_communicator)(agent_online)
     await comm.connect()
     await comm.send_json_to({"type": "hello"})

@@ -82,7 +82,16 @@ def _online_with_a_chat(context, base: str) -> tuple:
     return agent, visitor
 
 
-def test_an_agent_answers_follows_transfers_and_closes_a_chat(alice, bob, charlie, chat_server):
+@pytest.fixture
+def context_keys(settings):
+    """The host context key this site passes, listed so that it is stored (set before the server
+    process forks)."""
+    settings.CHAT_CONTEXT_KEYS = ["customer_id"]
+
+
+def test_an_agent_answers_follows_transfers_and_closes_a_chat(
+    alice, bob, charlie, context_keys, chat_server
+):
     from axe_playwright_python.sync_playwright import Axe
 
     base = chat_server

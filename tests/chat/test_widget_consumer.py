@@ -138,7 +138,8 @@ async def test_page_view_is_recorded_only_for_an_open_conversation(agent_online)
     await comm.disconnect()
 
 
-async def test_context_set_stores_host_context_as_given(agent_online):
+async def test_context_set_stores_the_listed_keys_of_host_context_as_given(agent_online, settings):
+    settings.CHAT_CONTEXT_KEYS = ["customer", "plan"]
     comm = await _open()
     await _started(comm)
     await comm.send_json_to({"type": "context.set", "data": {"customer": SCRIPT, "plan": 3}})
@@ -148,7 +149,8 @@ async def test_context_set_stores_host_context_as_given(agent_online):
     await comm.disconnect()
 
 
-async def test_start_may_carry_context(agent_online):
+async def test_start_may_carry_context(agent_online, settings):
+    settings.CHAT_CONTEXT_KEYS = ["order"]
     comm = await _open()
     await _started(comm, context={"order": "A-1"})
     assert await _count(HostContext, data={"order": "A-1"}) == 1
