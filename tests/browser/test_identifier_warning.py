@@ -9,7 +9,6 @@ from playwright.sync_api import expect
 from tests.browser.test_widget import (  # noqa: F401  fixtures shared with the widget's tests
     _audit,
     agent,
-    browser,
     host_site,
     site,
 )
@@ -39,7 +38,7 @@ CASES = [
 def test_the_widget_warns_before_sending_and_shows_the_code_hidden(
     agent,  # noqa: F811
     site,  # noqa: F811
-    browser,  # noqa: F811
+    browser,
     lang,
     warning,
     placeholder,
@@ -85,17 +84,16 @@ def test_the_console_shows_a_hidden_code_as_a_marked_placeholder_in_the_agents_l
     alice, chat_server
 ):
     from axe_playwright_python.sync_playwright import Axe
-    from playwright.sync_api import sync_playwright
 
     from agents.services import guidance_acknowledge, profile_get
-    from tests.browser.test_console import CHROMIUM_ARGS, Visitor, _serious, _sign_in
+    from tests.browser.test_console import Visitor, _serious, _sign_in
+    from tests.conftest import chromium as launch
 
     profile = profile_get(user=alice)
     profile.language = "sv"
     profile.save(update_fields=["language"])
     guidance_acknowledge(user=alice, actor_ip=None)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with launch() as chromium:
         try:
             console = chromium.new_page()
             _sign_in(console, chat_server, "alice")
