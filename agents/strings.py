@@ -27,6 +27,8 @@ def console_strings() -> dict[str, str]:
         "joined": _("{name} joined the chat"),
         "bidi_control": _("A hidden character that changes the direction of text"),
         "closed": _("This chat has ended."),
+        "erased_visitor": _("The visitor erased this conversation; nothing of it is kept."),
+        "erased_request": _("This conversation was erased on request; nothing of it is kept."),
         "select_chat": _("Select a chat from the list, or take one from the queue."),
         "transfer_none": _("No colleague is online."),
         "confirm_close": _("End this chat?"),

@@ -204,7 +204,7 @@ function chatFor(conv) {
 function addMessage(m) {
   socket.seen(m.id);
   const chat = state.chats.get(m.conversation_id);
-  if (!chat || chat.messages.has(m.id)) return;
+  if (!chat || chat.erased || chat.messages.has(m.id)) return;
   chat.messages.set(m.id, m);
   if (m.client_msg_id && state.outbox.delete(m.client_msg_id)) {
     document.querySelector(`[data-pending="${CSS.escape(m.client_msg_id)}"]`)?.remove();
@@ -365,6 +365,24 @@ const handlers = {
     }
   },
 
+  // Erased (by the visitor from the widget, or on a data-subject request): the chat ends for
+  // good and nothing of it stays on screen; the agent is told who erased it.
+  "conversation.erased"(ev) {
+    const id = ev.conversation_id;
+    if (state.queue.delete(id)) renderQueue();
+    const chat = state.chats.get(id);
+    if (!chat || chat.erased) return;
+    chat.erased = ev.by === "visitor" ? T.erased_visitor : T.erased_request;
+    chat.conv = { ...chat.conv, status: "closed" };
+    chat.closed = true;
+    chat.typing = false;
+    chat.messages = new Map();
+    chat.detail = null;
+    announce(chat.erased);
+    renderChats();
+    if (state.current === id) renderCurrent();
+  },
+
   "message.new": (ev) => addMessage(ev.message),
   "message.ack": (ev) => addMessage(ev.message),
 
@@ -520,7 +538,7 @@ function renderChats() {
         { type: "button", class: "chat-btn", "aria-current": state.current === chat.conv.id ? "true" : null, onclick: () => selectChat(chat.conv.id) },
         el("span", { text: label }),
       );
-      if (chat.closed) btn.append(el("span", { class: "muted small", text: ` · ${T.closed}` }));
+      if (chat.closed) btn.append(el("span", { class: "muted small", text: ` · ${chat.erased || T.closed}` }));
       if (chat.unread) btn.append(el("span", { class: "badge", text: String(chat.unread), "aria-label": fmt(T.unread, chat.unread) }));
       return el("li", {}, btn);
     }),
@@ -662,6 +680,7 @@ function renderCurrent() {
   $("transfer-form").hidden = chat.closed;
   $("close-chat").hidden = chat.closed;
   $("chat-closed").hidden = !chat.closed;
+  $("chat-closed-text").textContent = chat.erased || T.closed;
   renderLog();
   renderTyping();
   renderPanel();

@@ -12,6 +12,7 @@ const ui = {
   hoursTitle: $("hc-hours-title"), ref: $("hc-ref"), refValue: $("hc-ref-value"),
   copy: $("hc-copy"), typing: $("hc-typing"), ended: $("hc-ended"),
   feedback: $("hc-feedback"), newChat: $("hc-new"), end: $("hc-end"), min: $("hc-min"),
+  rights: $("hc-rights"),
 };
 const KEY = "helao-chat";
 const allowed = new Set([location.origin, ...cfg.embedOrigins]);
@@ -25,6 +26,7 @@ let visible = false;
 let unread = 0;
 let conv = null;
 let token = null;
+let held = null; // also once ended: rights.js
 let agentsOnline = true;
 let endedHere = false;
 let starting = null; // client id of the message that opens the conversation
@@ -84,7 +86,7 @@ window.addEventListener("message", (e) => {
     if (m.context) setContext(m.context);
     const saved = load();
     if (saved) {
-      token = saved.token;
+      token = held = saved.token;
       for (const item of saved.outbox || []) queue(item.text, item.cid);
     }
     setActive(Boolean(token));
@@ -140,10 +142,7 @@ function socketClosed({ action }) {
   live = false;
   catchingUp = false;
   markPending(S.retrying);
-  if (action === "forget") {
-    forget();
-    note(S.erased);
-  }
+  if (action === "forget") erased();
   showStatus();
 }
 
@@ -159,7 +158,7 @@ window.addEventListener("storage", (e) => {
   if (e.key !== KEY) return;
   const saved = load();
   if (saved && saved.token !== token && (!conv || conv.status === "closed")) {
-    token = saved.token;
+    token = held = saved.token;
     endedHere = false;
     clearLog();
     if (live) send({ type: "hello", token, page });
@@ -185,7 +184,7 @@ const handlers = {
     if (!(token && followPages(f))) caughtUp();
   },
   "conversation.started"(f) {
-    token = f.token;
+    token = held = f.token;
     setConv(f.conversation);
     save();
     setActive(true);
@@ -270,6 +269,7 @@ function onError(f) {
 
 function forget() {
   token = null;
+  held = null;
   conv = null;
   starting = null;
   save();
@@ -372,6 +372,7 @@ ui.end.addEventListener("click", () => {
 });
 ui.newChat.addEventListener("click", () => {
   conv = null;
+  held = null;
   endedHere = false;
   clearLog();
   render();
@@ -512,6 +513,7 @@ function render() {
   ui.ended.hidden = !closed;
   ui.end.hidden = !open;
   ui.ref.hidden = !conv;
+  if (ui.rights) ui.rights.hidden = !(held && conv);
   if (conv) ui.refValue.textContent = conv.reference;
   showStatus();
 }
@@ -519,6 +521,22 @@ function render() {
 function focusFirst() {
   const target = conv && conv.status === "closed" ? ui.newChat : ui.input.disabled ? ui.min : ui.input;
   target.focus();
+}
+
+let rights;
+if (ui.rights) ui.rights.onclick = ({ target }) => {
+  rights ??= import("./rights.js").then((m) => m.createRights({ token: () => held, erased, focusFirst }));
+  rights.then((r) => r[target.id]?.(target)).catch(() => (rights = null));
+};
+
+function erased() {
+  outbox.clear();
+  forget();
+  clearLog();
+  note(S.erased);
+  document.querySelectorAll("dialog[open]").forEach((d) => d.close());
+  render();
+  focusFirst();
 }
 
 render();
