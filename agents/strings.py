@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 
 def console_strings() -> dict[str, str]:
@@ -25,6 +26,10 @@ def console_strings() -> dict[str, str]:
         "you": _("You"),
         "typing": _("The visitor is typing…"),
         "joined": _("{name} joined the chat"),
+        "ev_transferred": _("{from} transferred the chat to {name}"),
+        "ev_ended_visitor": _("The visitor ended the chat"),
+        "ev_ended_agent": _("{name} ended the chat"),
+        "ev_ended_system": pgettext("chat ended by", "The chat was ended automatically"),
         "bidi_control": _("A hidden character that changes the direction of text"),
         "closed": _("This chat has ended."),
         "erased_visitor": _("The visitor erased this conversation; nothing of it is kept."),

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from .models import Conversation, Message, PageVisit
+from .system_events import event_of
 
 
 def _iso(value) -> str | None:
@@ -22,6 +23,8 @@ def message_dict(message: Message | SimpleNamespace) -> dict[str, Any]:
         "text": message.text,
         "client_msg_id": message.client_msg_id or None,
         "created_at": _iso(message.created_at),
+        # A system event as a fact ({"kind": ..., "name"?, "from"?, "by"?}); clients tell it.
+        "event": event_of(message),
     }
 
 

@@ -572,10 +572,17 @@ function renderTransfer() {
 // the paragraph takes its direction from its own text.
 const writtenText = (text) => withVisibleControls(text, T.bidi_control);
 
-// A system line in the console's language, with the agent's name isolated; other system text as is.
+// A system event in the console's language, names isolated (chat/system_events.py tells the
+// same facts on the server); a system text from before events existed, as it is.
 function systemText(m) {
-  const name = m.author_name;
-  return name && m.text === `${name} joined the chat` ? withName(T.joined, name) : [m.text];
+  const ev = m.event;
+  if (!ev) return [m.text];
+  if (ev.kind === "joined") return withName(T.joined, ev.name);
+  if (ev.kind === "transferred") {
+    return withName(T.ev_transferred, ev.from, "{from}").flatMap((n) => (typeof n === "string" ? withName(n, ev.name) : [n]));
+  }
+  if (ev.by === "visitor") return [T.ev_ended_visitor];
+  return ev.by === "agent" && ev.name ? withName(T.ev_ended_agent, ev.name) : [T.ev_ended_system];
 }
 
 function messageNode(m) {

@@ -399,10 +399,10 @@ function el(tag, cls, text) {
 function messageItem(m, mine) {
   const li = el("div", `msg ${mine ? "mine" : m.sender === "system" ? "system" : "agent"}`);
   if (m.sender === "system") {
-    // The product's sentence, with the agent's name isolated inside it.
-    const name = m.author_name;
+    // An event in the panel's words (a transfer: the new agent joined), the name isolated.
+    const ev = m.event;
     const line = el("p", "");
-    line.append(...(name && m.text === `${name} joined the chat` ? withName(S.joined, name) : [m.text]));
+    line.append(...(ev?.name && ev.kind !== "ended" ? withName(S.joined, ev.name) : [ev ? S.ended : m.text]));
     li.append(line);
   } else {
     const text = el("p", "text", m.text);
