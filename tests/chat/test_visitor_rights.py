@@ -170,3 +170,21 @@ def test_every_table_that_hangs_off_a_conversation_is_covered():
     related = {rel.related_model for rel in Conversation._meta.related_objects}
     assert apps.get_model("feedback", "Feedback") in related
     assert Message in related
+
+
+@pytest.mark.parametrize(
+    ("lang", "heading"),
+    [
+        ("fi", "Lataa tai poista keskustelusi itse"),
+        ("sv", "Ladda ned eller radera ditt samtal själv"),
+        ("en", "Download or delete your conversation yourself"),
+    ],
+)
+def test_the_privacy_notice_follows_the_setting(client, settings, lang, heading):
+    page = client.get(f"/privacy/?lang={lang}").content.decode()
+    assert heading in page and 'id="self-service"' in page
+    # Without the token: the request with the reference is still explained.
+    assert 'id="requests"' in page and "ABCDE-12345" in page
+    settings.CHAT_VISITOR_SELF_SERVICE = False
+    page = client.get(f"/privacy/?lang={lang}").content.decode()
+    assert heading not in page and 'id="requests"' in page
