@@ -399,10 +399,11 @@ function el(tag, cls, text) {
 function messageItem(m, mine) {
   const li = el("div", `msg ${mine ? "mine" : m.sender === "system" ? "system" : "agent"}`);
   if (m.sender === "system") {
-    // An event in the panel's words (a transfer: the new agent joined), the name isolated.
-    const ev = m.event;
+    // An event in the panel's words (a transfer: the new agent joined; the end has its own
+    // place below the log), the name isolated.
+    const name = m.event?.name;
     const line = el("p", "");
-    line.append(...(ev?.name && ev.kind !== "ended" ? withName(S.joined, ev.name) : [ev ? S.ended : m.text]));
+    line.append(...(name ? withName(S.joined, name) : [m.text]));
     li.append(line);
   } else {
     const text = el("p", "text", m.text);
@@ -425,6 +426,7 @@ function addMessage(m) {
   if (!m || seen.has(m.id)) return false;
   seen.add(m.id);
   socket.seen(m.id);
+  if (m.event?.kind == "ended") return true;
   const cid = m.client_msg_id;
   const pending = cid && outbox.get(cid);
   if (pending) {
