@@ -426,7 +426,7 @@ function addMessage(m) {
   if (!m || seen.has(m.id)) return false;
   seen.add(m.id);
   socket.seen(m.id);
-  if (m.event?.kind == "ended") return true;
+  if (m.event?.kind === "ended") return true;
   const cid = m.client_msg_id;
   const pending = cid && outbox.get(cid);
   if (pending) {
