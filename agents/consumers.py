@@ -288,6 +288,8 @@ class AgentConsumer(JsonFrameConsumer):
                 await self._leave(conversation["id"])
         if kind == "conversation.closed":
             await self._leave(event["conversation"]["id"])
+        if kind == "conversation.erased":
+            await self._leave(event["conversation_id"])
         return True
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from chat import identifiers
 
@@ -27,8 +28,14 @@ def console_strings() -> dict[str, object]:
         "you": _("You"),
         "typing": _("The visitor is typing…"),
         "joined": _("{name} joined the chat"),
+        "ev_transferred": _("{from} transferred the chat to {name}"),
+        "ev_ended_visitor": _("The visitor ended the chat"),
+        "ev_ended_agent": _("{name} ended the chat"),
+        "ev_ended_system": pgettext("chat ended by", "The chat was ended automatically"),
         "bidi_control": _("A hidden character that changes the direction of text"),
         "closed": _("This chat has ended."),
+        "erased_visitor": _("The visitor erased this conversation; nothing of it is kept."),
+        "erased_request": _("This conversation was erased on request; nothing of it is kept."),
         "select_chat": _("Select a chat from the list, or take one from the queue."),
         "transfer_none": _("No colleague is online."),
         "confirm_close": _("End this chat?"),

@@ -20,11 +20,13 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models, transaction
-from django.utils import timezone
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext
 
-from . import events, hooks, identifiers
+from . import events, hooks, identifiers, system_events
 from .bidi import isolate_plain
 from .models import REFERENCE_ALPHABET, AuditEvent, Conversation
+from .selectors import conversation_by_token
 from .services import audit_record, display_name
 
 #: The most conversations one search lists; a request narrower than this is the normal case.
@@ -222,11 +224,14 @@ def _row_dict(row: models.Model) -> dict[str, Any]:
 
 
 def _message_dict(message) -> dict[str, Any]:
+    event = system_events.event_of(message)
     return {
         "time": _iso(message.created_at),
         "sender": message.sender,
         "author_name": message.author_name or _sender_label(message.sender),
-        "text": identifiers.render(message.text),
+        # A system event is stored as a fact; the export tells it in the chat's language.
+        "text": system_events.describe(event) if event else identifiers.render(message.text),
+        **({"event": event} if event else {}),
     }
 
 
@@ -243,9 +248,8 @@ def _shown(value: Any) -> Any:
 
 
 def _sender_label(sender: str) -> str:
-    return {"visitor": "Visitor", "agent": "Customer service", "system": "System"}.get(
-        sender, sender
-    )
+    labels = {"visitor": gettext("Visitor"), "agent": gettext("Customer service")}
+    return labels.get(sender, gettext("System"))
 
 
 def transcript_openings(reference: str) -> list[str]:
@@ -257,13 +261,20 @@ def transcript_openings(reference: str) -> list[str]:
 
 
 def conversation_export(*, conversation: Conversation) -> dict[str, Any]:
-    """Everything stored about one conversation, as plain JSON-ready data.
+    """Everything stored about one conversation, as plain JSON-ready data, in the chat's language
+    (the names of senders and the sentences that tell system events; keys stay English).
 
     The token hash is left out: it is a credential derived from a random secret, and handing it
     out would only help someone who stole the visitor's device data.
     """
+    with translation.override(export_language(conversation.language)):
+        return _conversation_export(conversation)
+
+
+def _conversation_export(conversation: Conversation) -> dict[str, Any]:
     data: dict[str, Any] = {
         "register": "chat",
+        "language": translation.get_language(),
         "exported_at": _iso(timezone.now()),
         "retention_months": settings.CHAT_RETENTION_MONTHS,
         "conversation": {
@@ -332,79 +343,135 @@ def export_as_json(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
 
 
+EXPORT_LANGUAGES = ("fi", "sv", "en")
+
+
+def export_language(language: str | None) -> str:
+    """The language an export speaks: the chat's own (fi, sv or en), else the site's default."""
+    code = (language or "").lower()[:2]
+    if code in EXPORT_LANGUAGES:
+        return code
+    default = (settings.LANGUAGE_CODE or "fi")[:2]
+    return default if default in EXPORT_LANGUAGES else "en"
+
+
+def _when(value: Any) -> str:
+    """An exported ISO time as people of the export's language write it (local time)."""
+    if not value:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    return formats.date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT")
+
+
 def _yes_no(value: Any) -> str:
-    return {True: "yes", False: "no", None: "no answer"}.get(value, str(value))
+    return {True: gettext("yes"), False: gettext("no"), None: gettext("no answer")}.get(
+        value, str(value)
+    )
+
+
+def _status_label(status: str) -> str:
+    return str(dict(Conversation.Status.choices).get(status, status))
+
+
+def _ended_by_label(by: str) -> str:
+    return str(dict(Conversation.ClosedBy.choices).get(by, by)) if by else ""
 
 
 def export_as_text(data: dict[str, Any]) -> str:
-    """The export as a letter-like plain text a person can read without tools.
+    """The export as a letter-like plain text a person can read without tools, in the chat's
+    language (labels, headings, dates and system events).
 
     Text that people wrote (names, messages, titles, comments) is isolated with FIRST STRONG
     ISOLATE … POP DIRECTIONAL ISOLATE rather than stripped: it is the visitor's own data and is
     returned as stored, but a right-to-left override in it cannot reorder the labels around it.
     """
+    with translation.override(export_language(data["conversation"].get("language"))):
+        return _export_as_text(data)
+
+
+def _export_as_text(data: dict[str, Any]) -> str:
     iso = isolate_plain
     conv = data["conversation"]
+    ended_by = _ended_by_label(conv["ended_by"])
     out: list[str] = [
-        f"Chat register: data stored about conversation {conv['reference']}",
-        f"Exported {data['exported_at']}. Kept {data['retention_months']} months, then deleted.",
+        gettext("Chat register: data stored about conversation %(reference)s")
+        % {"reference": conv["reference"]},
+        gettext("Exported %(time)s. Kept %(months)d months, then deleted.")
+        % {"time": _when(data["exported_at"]), "months": data["retention_months"]},
         "",
-        "CONVERSATION",
-        f"  Reference:        {conv['reference']}",
-        f"  Started:          {conv['started_at']}",
-        f"  Taken by service: {conv['taken_by_customer_service_at'] or '-'}",
-        f"  Last activity:    {conv['last_activity_at']}",
-        f"  Ended:            {conv['ended_at'] or '-'} {conv['ended_by']}".rstrip(),
-        f"  Status:           {conv['status']}",
-        f"  Language:         {conv['language'] or '-'}",
-        f"  Agent:            {iso(conv['agent_name']) or '-'}",
+        gettext("CONVERSATION"),
+        f"  {gettext('Reference')}: {conv['reference']}",
+        f"  {gettext('Started')}: {_when(conv['started_at'])}",
+        f"  {gettext('Taken by customer service')}: {_when(conv['taken_by_customer_service_at'])}",
+        f"  {gettext('Last activity')}: {_when(conv['last_activity_at'])}",
+        f"  {gettext('Ended')}: {_when(conv['ended_at'])}"
+        + (f" ({gettext('by')}: {ended_by})" if ended_by else ""),
+        f"  {gettext('Status')}: {_status_label(conv['status'])}",
+        f"  {gettext('Language')}: {conv['language'] or '-'}",
+        f"  {gettext('Agent')}: {iso(conv['agent_name']) or '-'}",
+        "",
+        gettext("MESSAGES"),
     ]
     if data.get("placeholders"):
         out += ["", "HIDDEN NUMBERS"]
         out.extend(f"  {label}: {meaning}" for label, meaning in data["placeholders"].items())
     out += ["", "MESSAGES"]
     for m in data.get("messages", []):
-        out.append(f"  [{m['time']}] {iso(m['author_name'])}:")
+        if m.get("event"):
+            out.append(f"  [{_when(m['time'])}] {system_events.describe(m['event'])}")
+            continue
+        out.append(f"  [{_when(m['time'])}] {iso(m['author_name'])}:")
         out.extend(f"    {iso(line)}" for line in m["text"].splitlines() or [""])
-    out += ["", "CONNECTION AND DEVICE DATA"]
+    out += ["", gettext("CONNECTION AND DEVICE DATA")]
     for c in data.get("connections", []):
         out += [
-            f"  [{c['time']}] IP address {c['ip_address'] or '-'}",
-            f"    Browser {c['browser'] or '-'}, system {c['os'] or '-'}, "
-            f"device {c['device_type'] or '-'}, screen {c['screen'] or '-'}, "
-            f"language {c['language'] or '-'}",
-            f"    User agent: {c['user_agent'] or '-'}",
+            f"  [{_when(c['time'])}] {gettext('IP address')} {c['ip_address'] or '-'}",
+            f"    {gettext('Browser')} {c['browser'] or '-'}, "
+            f"{gettext('system')} {c['os'] or '-'}, "
+            f"{gettext('device')} {c['device_type'] or '-'}, "
+            f"{gettext('screen')} {c['screen'] or '-'}, "
+            f"{gettext('language')} {c['language'] or '-'}",
+            f"    {gettext('User agent')}: {c['user_agent'] or '-'}",
         ]
-    out += ["", "PAGES VISITED DURING THE CHAT"]
+    out += ["", gettext("PAGES VISITED DURING THE CHAT")]
     for p in data.get("pages", []):
-        out.append(f"  [{p['time']}] {p['url']}")
+        out.append(f"  [{_when(p['time'])}] {p['url']}")
         if p["title"]:
-            out.append(f"    Title: {iso(p['title'])}")
+            out.append(f"    {gettext('Title')}: {iso(p['title'])}")
         if p["referrer"]:
-            out.append(f"    Came from: {p['referrer']}")
-    out += ["", "TAKEN OVER BY CUSTOMER SERVICE"]
+            out.append(f"    {gettext('Came from')}: {p['referrer']}")
+    out += ["", gettext("TAKEN OVER BY CUSTOMER SERVICE")]
     for t in data.get("taken_over", []):
-        out.append(f"  [{t['time']}] {t['how']}")
-    out += ["", "DATA PASSED BY THE WEB SITE"]
+        out.append(f"  [{_when(t['time'])}] {t['how']}")
+    out += ["", gettext("DATA PASSED BY THE WEB SITE")]
     for h in data.get("host_context", []):
-        out.append(f"  [{h['time']}] {json.dumps(h['data'], ensure_ascii=False, sort_keys=True)}")
-    out += ["", "QUICK FEEDBACK"]
+        context = json.dumps(h["data"], ensure_ascii=False, sort_keys=True)
+        out.append(f"  [{_when(h['time'])}] {context}")
+    out += ["", gettext("QUICK FEEDBACK")]
     feedback = data.get("feedback")
     if feedback:
         out += [
-            f"  Given: {feedback.get('created_at', '-')}",
-            f"  Satisfied with the service: {_yes_no(feedback.get('service_satisfied'))}",
-            f"  Satisfied with chat as a channel: {_yes_no(feedback.get('channel_satisfied'))}",
+            f"  {gettext('Given')}: {_when(feedback.get('created_at'))}",
+            f"  {gettext('Satisfied with the service')}: "
+            f"{_yes_no(feedback.get('service_satisfied'))}",
+            f"  {gettext('Satisfied with chat as a channel')}: "
+            f"{_yes_no(feedback.get('channel_satisfied'))}",
         ]
         if feedback.get("comment"):
-            out.append(f"  Comment: {iso(feedback['comment'])}")
+            out.append(f"  {gettext('Comment')}: {iso(feedback['comment'])}")
     else:
-        out.append("  (none)")
+        out.append(f"  ({gettext('none')})")
     for name, rows in (data.get("other") or {}).items():
         out += ["", name.replace("_", " ").upper()]
         out.extend(f"  {json.dumps(r, ensure_ascii=False, sort_keys=True)}" for r in rows)
-    out += ["", "TRANSCRIPT OPENED BY CUSTOMER SERVICE STAFF"]
-    out.extend(f"  {t}" for t in data["transcript_opened_by_staff_at"] or ["(never)"])
+    out += ["", gettext("TRANSCRIPT OPENED BY CUSTOMER SERVICE STAFF")]
+    openings = data["transcript_opened_by_staff_at"]
+    out.extend(f"  {_when(t)}" for t in openings)
+    if not openings:
+        out.append(f"  ({gettext('never')})")
     return "\n".join(out) + "\n"
 
 
@@ -488,16 +555,27 @@ def visitor_data_erase(
     actor=None,
     actor_name: str = "",
     actor_ip: str | None = None,
+    erased_by: str = system_events.BY_REQUEST,
 ) -> dict[str, int]:
     """Deletes the conversation and every row hanging off it, in every app, in one transaction.
 
-    Open sockets are told after commit (the visitor's closes itself; consoles drop the chat).
-    The audit event keeps the reference, the request id and row counts, so that the erasure can
-    be replayed after restoring a backup, but nothing of what was erased.
+    The one erasure of the register: the director's tools, the command line, the replay after a
+    restore and the visitor's own button all come here. The conversation's row is locked first,
+    so a message, page visit or claim racing the erasure waits and then finds no conversation
+    (nothing is half-deleted, and nothing is added after the rows were collected); the purge
+    skips a locked conversation. Raises Conversation.DoesNotExist when it is already gone.
+
+    Open sockets are told after commit (the visitor's closes itself; consoles show who erased
+    it, `by`: "visitor" or "request"). The audit event keeps the reference, the request id and
+    row counts, so that the erasure can be replayed after restoring a backup, but nothing of
+    what was erased.
     """
     request_id = clean_request_id(request_id)
     conversation_id = conversation.pk
     reference = conversation.reference
+    locked = Conversation.objects.select_for_update().filter(pk=conversation_id)
+    if not list(locked.values_list("pk", flat=True)):
+        raise Conversation.DoesNotExist("the conversation is already erased")
     _total, per_model = Conversation.objects.filter(pk=conversation_id).delete()
     hooks.call("conversation_erased", conversation_id=conversation_id)
     deleted = {label.lower(): count for label, count in sorted(per_model.items()) if count}
@@ -507,13 +585,88 @@ def visitor_data_erase(
         actor_name=actor_name,
         actor_ip=actor_ip,
         object_ref=reference,
-        detail={"request_id": request_id, "deleted": deleted},
+        detail={"request_id": request_id, "by": erased_by, "deleted": deleted},
     )
-    event = {"type": "conversation.erased", "conversation_id": conversation_id}
+    event = {"type": "conversation.erased", "conversation_id": conversation_id, "by": erased_by}
     events.emit(events.conversation_group(conversation_id), event)
     # A waiting chat sits in every console's queue without anyone having joined its group.
     events.emit(events.AGENTS_GROUP, event)
     return deleted
+
+
+# --- the visitor's own requests, from the widget (authorised by the conversation's token) -------
+
+#: The request identifier of the audit events of the widget's download and delete buttons.
+SELF_SERVICE_REQUEST_ID = "widget"
+SELF_SERVICE_ACTOR = "visitor"
+
+
+@dataclass(frozen=True)
+class SelfExport:
+    reference: str
+    text: Export
+    json: Export
+
+
+def _row_counts(data: dict[str, Any]) -> dict[str, int]:
+    counts = {}
+    for key in ("messages", "connections", "pages", "host_context"):
+        counts[key] = len(data.get(key) or [])
+    counts["feedback"] = 1 if data.get("feedback") else 0
+    counts["staff_openings"] = len(data.get("transcript_opened_by_staff_at") or [])
+    for name, rows in (data.get("other") or {}).items():
+        counts[name] = len(rows)
+    return counts
+
+
+@transaction.atomic
+def visitor_self_export(*, token: Any) -> SelfExport | None:
+    """The visitor's own copy of their conversation: readable text and JSON, in the chat's
+    language; None when the token names no conversation (nothing else is revealed).
+
+    Audited like the director's export, with row counts and without the visitor's address.
+    """
+    conversation = conversation_by_token(token)
+    if conversation is None:
+        return None
+    data = conversation_export(conversation=conversation)
+    _audit(
+        AuditEvent.Action.EXPORT,
+        actor=None,
+        actor_name=SELF_SERVICE_ACTOR,
+        actor_ip=None,
+        object_ref=conversation.reference,
+        detail={
+            "request_id": SELF_SERVICE_REQUEST_ID,
+            "by": system_events.BY_VISITOR,
+            "format": "text+json",
+            "rows": _row_counts(data),
+        },
+    )
+    name = f"chat-{conversation.reference}"
+    return SelfExport(
+        reference=conversation.reference,
+        text=Export(f"{name}.txt", EXPORT_FORMATS["text"][0], export_as_text(data)),
+        json=Export(f"{name}.json", EXPORT_FORMATS["json"][0], export_as_json(data)),
+    )
+
+
+@transaction.atomic
+def visitor_self_erase(*, token: Any) -> dict[str, int] | None:
+    """Erases the token's conversation through `visitor_data_erase`; None when the token names
+    no conversation (unknown, already erased or purged: the same answer, nothing revealed)."""
+    conversation = conversation_by_token(token)
+    if conversation is None:
+        return None
+    try:
+        return visitor_data_erase(
+            conversation=conversation,
+            request_id=SELF_SERVICE_REQUEST_ID,
+            actor_name=SELF_SERVICE_ACTOR,
+            erased_by=system_events.BY_VISITOR,
+        )
+    except Conversation.DoesNotExist:
+        return None
 
 
 def erasure_log(*, since: datetime | None = None) -> list[dict[str, str]]:

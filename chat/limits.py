@@ -244,6 +244,13 @@ def ip_new_conversation_allowed(ip: str | None) -> bool:
     return _window_hit(_ip_key("conv", ip), settings.CHAT_NEW_CONVERSATIONS_PER_HOUR_PER_IP, 3600)
 
 
+@_fail_open
+def ip_self_service_allowed(ip: str | None) -> bool:
+    """Downloads and deletions from the widget per address and hour (tokens are unguessable;
+    this bounds the cost of building exports, not the odds of guessing)."""
+    return _window_hit(_ip_key("self", ip), settings.CHAT_SELF_SERVICE_PER_HOUR_PER_IP, 3600)
+
+
 # --- Open connections per address: leases, not a counter ------------------------------------
 # A slot is a member of the address's sorted set in Redis whose score is when it expires. The
 # process renews the leases of its live sockets every LEASE_RENEW_SECONDS; a process that dies

@@ -132,6 +132,11 @@ class Message(models.Model):
     # The name the visitor saw, frozen at send time.
     author_name = models.CharField(max_length=150, blank=True)
     text = models.TextField()
+    # A system message is an event (chat/system_events.py: joined, transferred, ended), stored as
+    # a kind and its data (names, who ended it) and told in each viewer's language; its text is
+    # empty. Database defaults: the message hot path inserts without naming these columns.
+    event = models.CharField(max_length=16, blank=True, default="", db_default="")
+    event_data = models.JSONField(null=True, blank=True)
     # Chosen by the client so that a resend after a lost acknowledgement stores nothing twice.
     client_msg_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

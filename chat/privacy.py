@@ -551,6 +551,49 @@ TEXTS: dict[str, dict[str, Any]] = {
 }
 
 
+# --- the visitor's own copy and erasure in the chat window (CHAT_VISITOR_SELF_SERVICE) ----------
+SELF_SERVICE_TEXTS: dict[str, tuple[str, list[str]]] = {
+    "fi": (
+        "Lataa tai poista keskustelusi itse",
+        [
+            "Chat-ikkunassa voit ladata keskustelusi (luettavana tekstinä ja kaikki tallennetut "
+            "tiedot JSON-muodossa) tai poistaa sen kokonaan, niin kauan kuin selaimesi muistaa "
+            "keskustelun. Poistoa ei voi perua.",
+            "Jos keskustelu ei enää näy selaimessasi (toinen selain tai laite, tyhjennetyt "
+            "tiedot), tee pyyntö keskustelun tunnuksella alla kerrotulla tavalla.",
+        ],
+    ),
+    "sv": (
+        "Ladda ned eller radera ditt samtal själv",
+        [
+            "I chattfönstret kan du ladda ned ditt samtal (som läsbar text och allt som sparats "
+            "i JSON-format) eller radera det helt, så länge din webbläsare minns samtalet. En "
+            "radering går inte att ångra.",
+            "Om samtalet inte längre syns i din webbläsare (en annan webbläsare eller enhet, "
+            "rensade uppgifter), gör en begäran med samtalets referens så som beskrivs nedan.",
+        ],
+    ),
+    "en": (
+        "Download or delete your conversation yourself",
+        [
+            "In the chat window you can download your conversation (as readable text, and "
+            "everything stored as JSON) or delete it completely, as long as your browser "
+            "remembers the conversation. A deletion cannot be undone.",
+            "If the conversation no longer shows in your browser (another browser or device, "
+            "cleared data), make a request with the conversation's reference as described below.",
+        ],
+    ),
+}
+
+
+def _self_service_section(lang: str) -> Section | None:
+    """Said only while the widget offers it: the notice follows the setting."""
+    if not settings.CHAT_VISITOR_SELF_SERVICE:
+        return None
+    heading, paragraphs = SELF_SERVICE_TEXTS[lang]
+    return Section("self-service", heading, paragraphs=list(paragraphs))
+
+
 def _detail(details: ControllerDetails, key: str) -> str:
     """A controller detail as the notice shows it: names and contacts without bidi controls."""
     return strip_bidi_controls(getattr(details, key) or "")
@@ -671,12 +714,14 @@ def privacy_notice(lang: str, *, details: ControllerDetails | None = None) -> No
             bullets=list(t["rights"]),
             links=[t["supervisor_link"]],
         ),
+        _self_service_section(lang),
         Section(
             "requests",
             t["h_requests"],
             paragraphs=[p.format(contact=contact) for p in t["requests"]],
         ),
     ]
+    sections = [s for s in sections if s is not None]
     updated = ""
     if details.pk and details.updated_at:
         with translation.override(lang):

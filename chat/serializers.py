@@ -7,6 +7,7 @@ from typing import Any
 
 from .bidi import strip_bidi_controls
 from .models import Conversation, Message, PageVisit
+from .system_events import event_of
 
 
 def display_name(user) -> str:
@@ -33,6 +34,8 @@ def message_dict(message: Message | SimpleNamespace) -> dict[str, Any]:
         "text": message.text,
         "client_msg_id": message.client_msg_id or None,
         "created_at": _iso(message.created_at),
+        # A system event as a fact ({"kind": ..., "name"?, "from"?, "by"?}); clients tell it.
+        "event": event_of(message),
     }
 
 

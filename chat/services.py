@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from ua_parser import parse as parse_user_agent
 
-from . import events, hooks, identifiers, limits, units, writer
+from . import events, hooks, identifiers, limits, system_events, units, writer
 from .bidi import strip_bidi_controls
 from .models import (
     AuditEvent,
@@ -609,15 +609,45 @@ def participation_record(*, conversation: Conversation, agent, via: str) -> None
     )
 
 
-def _agent_joined(conversation: Conversation, agent, agents_event: dict[str, Any]) -> None:
-    """Tells the visitor (a system message naming the agent) and every console who joined."""
-    name = display_name(agent)
-    _message_write(
+@transaction.atomic
+def system_event_record(*, conversation: Conversation, kind: str, **data: str) -> Message:
+    """Stores a system event (chat/system_events.py) in the conversation as a fact, not a
+    sentence: each viewer tells it in their own language. Announced like a message after
+    commit (`message.new`, with `message.event`)."""
+    if kind not in system_events.KINDS:
+        raise ValueError(f"unknown system event {kind!r}")
+    data = {key: strip_bidi_controls(value) for key, value in data.items() if value}
+    message = Message.objects.create(
         conversation=conversation,
         sender=Message.Sender.SYSTEM,
-        text=f"{name} joined the chat",
-        author_name=name,
+        author_name=data.get("name", ""),
+        text="",
+        event=kind,
+        event_data=data,
     )
+    for group, event in message_events(
+        conversation_id=conversation.pk,
+        message=message_dict(message),
+        waiting=conversation.status == Conversation.Status.WAITING,
+    ):
+        events.emit(group, event)
+    return message
+
+
+def _agent_joined(
+    conversation: Conversation, agent, agents_event: dict[str, Any], *, from_agent=None
+) -> None:
+    """Tells the visitor (an event naming the agent) and every console who joined."""
+    name = display_name(agent)
+    if from_agent is None:
+        system_event_record(conversation=conversation, kind=system_events.JOINED, name=name)
+    else:
+        system_event_record(
+            conversation=conversation,
+            kind=system_events.TRANSFERRED,
+            name=name,
+            **{"from": display_name(from_agent)},
+        )
     summary = conversation_summary(conversation, agent_name=name)
     events.emit(events.AGENTS_GROUP, {**agents_event, "conversation": summary})
     events.emit(
@@ -642,6 +672,7 @@ def conversation_transfer(*, conversation: Conversation, from_agent, to_agent) -
         conversation,
         to_agent,
         {"type": "conversation.transferred", "from_agent_id": from_agent.pk},
+        from_agent=from_agent,
     )
     return conversation
 
@@ -651,6 +682,10 @@ def conversation_close(*, conversation: Conversation, closed_by: str) -> Convers
     """Ends a conversation (idempotently); both sides are told after commit."""
     if conversation.status == Conversation.Status.CLOSED:
         return conversation
+    ended_by = {"by": closed_by}
+    if closed_by == Conversation.ClosedBy.AGENT and conversation.assigned_agent_id:
+        ended_by["name"] = display_name(conversation.assigned_agent)
+    system_event_record(conversation=conversation, kind=system_events.ENDED, **ended_by)
     now = timezone.now()
     Conversation.objects.filter(pk=conversation.pk).update(
         status=Conversation.Status.CLOSED, closed_at=now, closed_by=closed_by, last_activity_at=now

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import rights_views, views
 
 app_name = "chat"
 
@@ -9,4 +9,7 @@ urlpatterns = [
     path("demo/", views.demo, name="demo"),
     path("widget.js", views.widget_js, name="widget_js"),
     path("widget/panel/", views.widget_panel, name="widget_panel"),
+    path("widget/rights/strings/", views.widget_rights_strings, name="widget_rights_strings"),
+    path("widget/conversation/export/", rights_views.visitor_export, name="visitor_export"),
+    path("widget/conversation/erase/", rights_views.visitor_erase, name="visitor_erase"),
 ]

@@ -166,12 +166,26 @@ def widget_panel(request: HttpRequest) -> HttpResponse:
             else None,
             "strings": strings,
         }
-        response = render(
-            request, "chat/panel.html", {"config": config, "s": strings, "lang": lang}
-        )
+        context = {"config": config, "s": strings, "lang": lang}
+        # The download and delete buttons (chat/rights_views.py); their dialogs are a module of
+        # their own (static/widget/rights.js), loaded with their words on first use.
+        if settings.CHAT_VISITOR_SELF_SERVICE:
+            context["rights"] = widget_strings.rights_buttons()
+        response = render(request, "chat/panel.html", context)
     # django-csp's per-response override: the default policy forbids every frame ancestor, and
     # the embed origins are read per request so that a changed setting applies at once.
     response._csp_replace = {"frame-ancestors": ["'self'", *sorted(embed_origins())]}
     response["Content-Language"] = lang
     patch_cache_control(response, private=True, max_age=300)
+    return response
+
+
+@require_GET
+def widget_rights_strings(request: HttpRequest) -> JsonResponse:
+    """The words of the widget's download and delete dialogs, in the panel's language."""
+    lang = _panel_language(request)
+    with translation.override(lang):
+        response = JsonResponse(widget_strings.rights_strings())
+    response["Content-Language"] = lang
+    patch_cache_control(response, public=True, max_age=LOADER_MAX_AGE)
     return response

@@ -72,3 +72,36 @@ def identifier_strings() -> dict[str, object]:
         "idLabels": identifiers.labels(),
         "idHidden": identifiers.hidden_label(),
     }
+
+
+def rights_buttons() -> dict[str, str]:
+    """The names of the panel's download and delete buttons (in its HTML, not its catalogue)."""
+    return {
+        "download": gettext("Download the conversation"),
+        "delete": gettext("Delete the conversation"),
+    }
+
+
+def rights_strings() -> dict[str, str]:
+    """The words of the download and delete dialogs (static/widget/rights.js), fetched when the
+    visitor first opens one: the panel itself stays small for the many who never do."""
+    return {
+        **rights_buttons(),
+        "preparing": gettext("Preparing your copy…"),
+        "ready": gettext("Your copy is ready. Choose a file:"),
+        "fileText": gettext("Readable text (.txt)"),
+        "fileJson": gettext("Everything stored about the chat, machine-readable (.json)"),
+        "close": gettext("Close"),
+        "deleteTitle": gettext("Delete this conversation for good?"),
+        "deleteText": gettext(
+            "This deletes the messages, your connection and device data (IP address, browser, "
+            "screen), the pages you visited, the data passed by this website and your feedback. "
+            "Customer service will see that you deleted the conversation. This cannot be undone."
+        ),
+        "deleteYes": gettext("Delete for good"),
+        "cancel": gettext("Cancel"),
+        "deleting": gettext("Deleting…"),
+        "rightsFailed": gettext("That did not work. Please try again in a moment."),
+        "rightsLimited": gettext("Too many requests. Please try again later."),
+        "gone": gettext("This conversation no longer exists."),
+    }

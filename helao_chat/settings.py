@@ -381,6 +381,11 @@ CHAT_EMBED_ORIGINS = http_origins(
 # Reverse proxies whose X-Forwarded-For / X-Real-IP headers are believed; nobody else's are.
 CHAT_TRUSTED_PROXIES = env.list("CHAT_TRUSTED_PROXIES", default=[])
 CHAT_RETENTION_MONTHS = env.int("CHAT_RETENTION_MONTHS", default=3)
+# Visitors may download and delete their own conversation from the widget (GDPR art. 15 and 17).
+# Off for organisations that must keep chats for their own retention period; /privacy/ follows.
+CHAT_VISITOR_SELF_SERVICE = env.bool("CHAT_VISITOR_SELF_SERVICE", default=True)
+# Downloads and deletions from the widget per visitor address and hour.
+CHAT_SELF_SERVICE_PER_HOUR_PER_IP = env.int("CHAT_SELF_SERVICE_PER_HOUR_PER_IP", default=20)
 CHAT_AUDIT_RETENTION_MONTHS = env.int("CHAT_AUDIT_RETENTION_MONTHS", default=12)
 if not 1 <= CHAT_RETENTION_MONTHS <= 120:
     raise ImproperlyConfigured("CHAT_RETENTION_MONTHS must be between 1 and 120.")

@@ -6,7 +6,7 @@ from django import template
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString
 
-from chat import identifiers
+from chat import identifiers, system_events
 from chat.bidi import visible_controls_html
 from chat.services import display_name
 
@@ -44,3 +44,10 @@ def _with_placeholders(text: str, piece_html) -> SafeString:
 def agent_name(user) -> str:
     """The name visitors saw for `user` (services.display_name), or "" without an account."""
     return display_name(user) if user is not None else ""
+
+
+@register.filter
+def message_text(message) -> str:
+    """A message's text; a system event told in the active language (chat/system_events.py)."""
+    event = system_events.event_of(message)
+    return system_events.describe(event) if event else message.text

@@ -205,7 +205,7 @@ function chatFor(conv) {
 function addMessage(m) {
   socket.seen(m.id);
   const chat = state.chats.get(m.conversation_id);
-  if (!chat || chat.messages.has(m.id)) return;
+  if (!chat || chat.erased || chat.messages.has(m.id)) return;
   chat.messages.set(m.id, m);
   if (m.client_msg_id && state.outbox.delete(m.client_msg_id)) {
     document.querySelector(`[data-pending="${CSS.escape(m.client_msg_id)}"]`)?.remove();
@@ -366,6 +366,24 @@ const handlers = {
     }
   },
 
+  // Erased (by the visitor from the widget, or on a data-subject request): the chat ends for
+  // good and nothing of it stays on screen; the agent is told who erased it.
+  "conversation.erased"(ev) {
+    const id = ev.conversation_id;
+    if (state.queue.delete(id)) renderQueue();
+    const chat = state.chats.get(id);
+    if (!chat || chat.erased) return;
+    chat.erased = ev.by === "visitor" ? T.erased_visitor : T.erased_request;
+    chat.conv = { ...chat.conv, status: "closed" };
+    chat.closed = true;
+    chat.typing = false;
+    chat.messages = new Map();
+    chat.detail = null;
+    announce(chat.erased);
+    renderChats();
+    if (state.current === id) renderCurrent();
+  },
+
   "message.new": (ev) => addMessage(ev.message),
   "message.ack": (ev) => addMessage(ev.message),
 
@@ -522,7 +540,7 @@ function renderChats() {
         { type: "button", class: "chat-btn", "aria-current": state.current === chat.conv.id ? "true" : null, onclick: () => selectChat(chat.conv.id) },
         el("span", { text: label }),
       );
-      if (chat.closed) btn.append(el("span", { class: "muted small", text: ` · ${T.closed}` }));
+      if (chat.closed) btn.append(el("span", { class: "muted small", text: ` · ${chat.erased || T.closed}` }));
       if (chat.unread) btn.append(el("span", { class: "badge", text: String(chat.unread), "aria-label": fmt(T.unread, chat.unread) }));
       return el("li", {}, btn);
     }),
@@ -565,10 +583,17 @@ function isolatedText(text, className = "") {
 }
 const plain = (text) => plainPlaceholders(text, T.id_labels);
 
-// A system line in the console's language, with the agent's name isolated; other system text as is.
+// A system event in the console's language, names isolated (chat/system_events.py tells the
+// same facts on the server); a system text from before events existed, as it is.
 function systemText(m) {
-  const name = m.author_name;
-  return name && m.text === `${name} joined the chat` ? withName(T.joined, name) : [m.text];
+  const ev = m.event;
+  if (!ev) return [m.text];
+  if (ev.kind === "joined") return withName(T.joined, ev.name);
+  if (ev.kind === "transferred") {
+    return withName(T.ev_transferred, ev.from, "{from}").flatMap((n) => (typeof n === "string" ? withName(n, ev.name) : [n]));
+  }
+  if (ev.by === "visitor") return [T.ev_ended_visitor];
+  return ev.by === "agent" && ev.name ? withName(T.ev_ended_agent, ev.name) : [T.ev_ended_system];
 }
 
 function messageNode(m) {
@@ -673,6 +698,7 @@ function renderCurrent() {
   $("transfer-form").hidden = chat.closed;
   $("close-chat").hidden = chat.closed;
   $("chat-closed").hidden = !chat.closed;
+  $("chat-closed-text").textContent = chat.erased || T.closed;
   renderLog();
   renderTyping();
   renderPanel();

@@ -14,6 +14,7 @@ const ui = {
   copy: $("hc-copy"), typing: $("hc-typing"), ended: $("hc-ended"),
   feedback: $("hc-feedback"), newChat: $("hc-new"), end: $("hc-end"), min: $("hc-min"),
   idWarn: $("hc-idwarn"),
+  rights: $("hc-rights"),
 };
 const KEY = "helao-chat";
 const allowed = new Set([location.origin, ...cfg.embedOrigins]);
@@ -27,6 +28,7 @@ let visible = false;
 let unread = 0;
 let conv = null;
 let token = null;
+let held = null; // also once ended: rights.js
 let agentsOnline = true;
 let endedHere = false;
 let starting = null; // client id of the message that opens the conversation
@@ -86,7 +88,7 @@ window.addEventListener("message", (e) => {
     if (m.context) setContext(m.context);
     const saved = load();
     if (saved) {
-      token = saved.token;
+      token = held = saved.token;
       for (const item of saved.outbox || []) queue(item.text, item.cid);
     }
     setActive(Boolean(token));
@@ -142,10 +144,7 @@ function socketClosed({ action }) {
   live = false;
   catchingUp = false;
   markPending(S.retrying);
-  if (action === "forget") {
-    forget();
-    note(S.erased);
-  }
+  if (action === "forget") erased();
   showStatus();
 }
 
@@ -161,7 +160,7 @@ window.addEventListener("storage", (e) => {
   if (e.key !== KEY) return;
   const saved = load();
   if (saved && saved.token !== token && (!conv || conv.status === "closed")) {
-    token = saved.token;
+    token = held = saved.token;
     endedHere = false;
     clearLog();
     if (live) send({ type: "hello", token, page });
@@ -187,7 +186,7 @@ const handlers = {
     if (!(token && followPages(f))) caughtUp();
   },
   "conversation.started"(f) {
-    token = f.token;
+    token = held = f.token;
     setConv(f.conversation);
     save();
     setActive(true);
@@ -272,6 +271,7 @@ function onError(f) {
 
 function forget() {
   token = null;
+  held = null;
   conv = null;
   starting = null;
   save();
@@ -384,6 +384,7 @@ ui.end.addEventListener("click", () => {
 });
 ui.newChat.addEventListener("click", () => {
   conv = null;
+  held = null;
   endedHere = false;
   clearLog();
   render();
@@ -410,10 +411,11 @@ function el(tag, cls, text) {
 function messageItem(m, mine) {
   const li = el("div", `msg ${mine ? "mine" : m.sender === "system" ? "system" : "agent"}`);
   if (m.sender === "system") {
-    // The product's sentence, with the agent's name isolated inside it.
-    const name = m.author_name;
+    // An event in the panel's words (a transfer: the new agent joined; the end has its own
+    // place below the log), the name isolated.
+    const name = m.event?.name;
     const line = el("p", "");
-    line.append(...(name && m.text === `${name} joined the chat` ? withName(S.joined, name) : [m.text]));
+    line.append(...(name ? withName(S.joined, name) : [m.text]));
     li.append(line);
   } else {
     const text = el("p", "text");
@@ -442,6 +444,7 @@ function addMessage(m) {
   if (!m || seen.has(m.id)) return false;
   seen.add(m.id);
   socket.seen(m.id);
+  if (m.event?.kind === "ended") return true;
   const cid = m.client_msg_id;
   const pending = cid && outbox.get(cid);
   if (pending) {
@@ -532,6 +535,7 @@ function render() {
   ui.ended.hidden = !closed;
   ui.end.hidden = !open;
   ui.ref.hidden = !conv;
+  if (ui.rights) ui.rights.hidden = !(held && conv);
   if (conv) ui.refValue.textContent = conv.reference;
   showStatus();
 }
@@ -539,6 +543,22 @@ function render() {
 function focusFirst() {
   const target = conv && conv.status === "closed" ? ui.newChat : ui.input.disabled ? ui.min : ui.input;
   target.focus();
+}
+
+let rights;
+if (ui.rights) ui.rights.onclick = ({ target }) => {
+  rights ??= import("./rights.js").then((m) => m.createRights({ token: () => held, erased, focusFirst }));
+  rights.then((r) => r[target.id]?.(target)).catch(() => (rights = null));
+};
+
+function erased() {
+  outbox.clear();
+  forget();
+  clearLog();
+  note(S.erased);
+  document.querySelectorAll("dialog[open]").forEach((d) => d.close());
+  render();
+  focusFirst();
 }
 
 render();

@@ -345,9 +345,14 @@ async def test_a_chat_goes_only_to_a_colleague_who_is_online_and_the_visitor_is_
     assert moved["conversation"]["agent_id"] == bob.pk
     while True:
         frame = await _receive_type(visitor, "message.new")
-        if frame["message"]["sender"] == "system" and "Bob" in frame["message"]["text"]:
+        if (frame["message"]["event"] or {}).get("kind") == "transferred":
             break
-    assert frame["message"]["text"] == "Bob Builder joined the chat"
+    # A fact, told by each side in its own language.
+    assert frame["message"]["event"] == {
+        "kind": "transferred",
+        "name": "Bob Builder",
+        "from": "Alice Agent",
+    }
     await other.send_json_to({"type": "conversation.detail", "conversation_id": conv_id})
     detail = await _receive_type(other, "conversation.detail")
     assert detail["messages"][0]["text"] == "Hei, tilaukseni?"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import translation
 
 from agents.services import guidance_acknowledge
 from chat import data_requests as dsr
@@ -16,6 +17,7 @@ from chat.bidi import (
 )
 from chat.models import AuditEvent, Conversation, Message
 from chat.services import audit_record, conversation_claim, display_name, message_send
+from chat.system_events import describe, event_of
 
 pytestmark = pytest.mark.django_db
 
@@ -64,8 +66,10 @@ def test_the_joined_line_reads_the_same_whatever_the_agent_calls_themselves(alic
     conv = Conversation.objects.create(token_hash="a" * 64)
     conversation_claim(conversation_id=conv.pk, agent=alice)
     line = conv.messages.get(sender=Message.Sender.SYSTEM)
-    assert line.text == "Eve Agent joined the chat"
+    assert (line.event, line.event_data) == ("joined", {"name": "Eve Agent"})
     assert line.author_name == "Eve Agent"
+    with translation.override("en"):
+        assert describe(event_of(line)) == "Eve Agent joined the chat"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -119,14 +123,14 @@ def test_the_transcript_shows_the_controls_of_a_visitors_message_to_staff(alice)
 
 
 def test_the_text_export_isolates_what_people_wrote_and_leaves_plain_text_alone(alice):
-    conv = Conversation.objects.create(token_hash="d" * 64, assigned_agent=alice)
+    conv = Conversation.objects.create(token_hash="d" * 64, assigned_agent=alice, language="en")
     Message.objects.create(conversation=conv, sender="visitor", text=f"abc{RLO}def\nsecond")
     Message.objects.create(conversation=conv, sender="agent", author_name="سارة", text="ok")
     text = dsr.export_as_text(dsr.conversation_export(conversation=conv))
     # The visitor's characters are returned as stored, closed off from the export's own labels.
     assert f"    \u2068abc{RLO}def\u2069\n    second\n" in text
     assert "] \u2068سارة\u2069:\n    ok\n" in text
-    assert "  Agent:            Alice Agent\n" in text
+    assert "  Agent: Alice Agent\n" in text
     assert isolate_plain("Alice Agent") == "Alice Agent"
 
 

@@ -177,6 +177,8 @@ def test_an_export_contains_every_kind_of_row_of_the_conversation_and_nothing_el
 
 def test_the_text_export_is_readable_and_holds_the_same_data(alice):
     conv = full_conversation(agent=alice)
+    Conversation.objects.filter(pk=conv.pk).update(language="en")
+    conv.refresh_from_db()
     other_conversation()
     audit_record(action=AuditEvent.Action.TRANSCRIPT_OPENED, actor=alice, object_ref=conv.reference)
     text = dsr.export_as_text(dsr.conversation_export(conversation=conv))
@@ -200,6 +202,7 @@ def test_the_text_export_is_readable_and_holds_the_same_data(alice):
 
 def test_an_export_without_feedback_says_so():
     conv = full_conversation()
+    Conversation.objects.filter(pk=conv.pk).update(language="en-GB")
     Feedback.objects.filter(conversation=conv).delete()
     conv = Conversation.objects.get(pk=conv.pk)
     data = dsr.conversation_export(conversation=conv)
@@ -281,7 +284,7 @@ def test_an_erasure_announces_itself_to_the_conversation_after_commit(
         assert sent == []
     for callback in callbacks:
         callback()
-    event = {"type": "conversation.erased", "conversation_id": conv.pk}
+    event = {"type": "conversation.erased", "conversation_id": conv.pk, "by": "request"}
     assert (f"conv.{conv.pk}", event) in sent
     assert ("agents", event) in sent
 

@@ -44,7 +44,11 @@ async def test_an_erasure_closes_the_visitors_websocket_and_leaves_no_row(agent_
     frame = await comm.receive_json_from(timeout=10)
     while frame["type"] != "conversation.erased":
         frame = await comm.receive_json_from(timeout=10)
-    assert frame == {"type": "conversation.erased", "conversation_id": conversation_id}
+    assert frame == {
+        "type": "conversation.erased",
+        "conversation_id": conversation_id,
+        "by": "request",
+    }
     closed = await comm.receive_output(timeout=10)
     assert closed == {"type": "websocket.close", "code": Close.ERASED}
     counts = await database_sync_to_async(rows_of)(conversation_id)
