@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.apps import apps
 
 from chat import services
@@ -51,8 +52,9 @@ def rows_of(conversation_id: int) -> int:
     [("fi", "VIESTIT", "IP-osoite"), ("sv", "MEDDELANDEN", "IP-adress"), ("en", "MESSAGES", "IP")],
 )
 def test_the_visitor_downloads_their_chat_as_text_and_json_in_its_language(
-    client, lang, heading, ip_label
+    client, settings, lang, heading, ip_label
 ):
+    settings.CHAT_CONTEXT_KEYS = ["customer"]  # only listed keys are stored
     conversation, token = start(lang=lang)
     response = post(client, EXPORT, {"token": token})
     assert response.status_code == 200
@@ -116,11 +118,18 @@ def test_the_visitor_erases_their_chat_and_a_replayed_token_gets_404(client):
     assert AuditEvent.objects.filter(action=AuditEvent.Action.ERASURE).count() == 1
 
 
+# The message goes through the product's path, a database thread of its own: committed data.
+@pytest.mark.django_db(transaction=True)
 def test_an_active_chat_is_erased_too(client, alice):
     conversation, token = start()
     services.conversation_claim(conversation_id=conversation.pk, agent=alice)
-    services.message_create(
-        conversation=conversation, sender="agent", text="Hei!", agent=alice, author_name="Alice"
+    async_to_sync(services.message_send)(
+        conversation_id=conversation.pk,
+        sender="agent",
+        agent=alice,
+        text="Hei!",
+        client_msg_id="a1",
+        batched=False,
     )
     assert post(client, ERASE, {"token": token}).status_code == 200
     assert rows_of(conversation.pk) == 0
