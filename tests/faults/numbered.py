@@ -28,6 +28,12 @@ CLIENT_ADDRESS = ("127.0.0.2", 0)
 RETRYABLE = {"not_stored", "overloaded", "rate_limited", "server_error"}
 
 
+def origin_of(url: str) -> str:
+    """The page origin a browser would send to the websocket at `url`."""
+    scheme, rest = url.split("://", 1)
+    return f"{'https' if scheme == 'wss' else 'http'}://{rest.split('/', 1)[0]}"
+
+
 def insecure_tls() -> ssl.SSLContext:
     """A client context for the test's self-signed certificate on loopback."""
     context = ssl.create_default_context()
@@ -42,7 +48,7 @@ class Side:
 
     name: str
     url: Callable[[], str]  # where to connect now (a proxy, or one of the processes)
-    origin: str
+    origin: str | None
     other: str  # the sender label of the other side's messages ("agent" / "visitor")
     headers: dict[str, str] = field(default_factory=dict)
     conversations: list[int] = field(default_factory=list)  # agent: the chats it answers
@@ -82,6 +88,9 @@ class Side:
             self.last_id = max(self.last_id, message["id"])
         if data.get("more") and (data.get("next") or {}).get("messages"):
             answers.append(data["next"]["messages"])
+        if kind == "degraded" and not data.get("active"):
+            # Live updates are back: catch up on what the broadcasts may have missed.
+            answers.append({"type": "sync", "last_seen_id": self.last_id})
         if kind == "welcome":
             # Resumed: whatever was sent and not acknowledged goes again (idempotent per id).
             answers += [f for cid, f in self.sent.items() if cid not in self.acked]
@@ -91,9 +100,10 @@ class Side:
     # --- the connection -----------------------------------------------------------------------
 
     async def _connect(self) -> None:
+        url = self.url()
         ws = await websockets.connect(
-            self.url(),
-            origin=self.origin,
+            url,
+            origin=self.origin or origin_of(url),
             additional_headers=self.headers,
             ssl=self.tls,
             open_timeout=10,
@@ -219,7 +229,7 @@ async def open_chats(
     count: int,
     visitor_url: Callable[[], str],
     agent_url: Callable[[], str],
-    origin: str,
+    origin: str | None,
     cookie: str,
     tls: ssl.SSLContext | None = None,
 ) -> NumberedChat:
@@ -236,7 +246,7 @@ async def open_chats(
 
     agent_ws = await websockets.connect(
         agent_url(),
-        origin=origin,
+        origin=origin or origin_of(agent_url()),
         additional_headers={"Cookie": cookie},
         ssl=tls,
         local_addr=CLIENT_ADDRESS,
@@ -247,7 +257,10 @@ async def open_chats(
     visitors, conversations = [], []
     for index in range(count):
         ws = await websockets.connect(
-            visitor_url(), origin=origin, ssl=tls, local_addr=CLIENT_ADDRESS
+            visitor_url(),
+            origin=origin or origin_of(visitor_url()),
+            ssl=tls,
+            local_addr=CLIENT_ADDRESS,
         )
         cid = f"start-{index}-{random.random()}"
         await ws.send(json.dumps({"type": "conversation.start", "text": cid, "client_msg_id": cid}))
