@@ -259,8 +259,9 @@ def message_create(
 ) -> tuple[Message, bool]:
     """Stores a message once per client message id; returns it and whether it is new.
 
-    A resend of a known client id returns the stored message and announces nothing, so
-    retries are idempotent (also when two copies race). The insert and the conversation's
+    A resend of a known client id returns the stored message and announces it once more (the
+    first copy's announcement may never have gone out), so retries are idempotent (also when
+    two copies race). The insert and the conversation's
     activity time commit together; the new message is announced after commit.
     """
     clean = _clean_text(text) if sender != Message.Sender.SYSTEM else str(text)
@@ -288,7 +289,20 @@ def message_create(
         created_at=now,
     )
     if not _insert_once(message):
-        return Message.objects.get(conversation=conversation, client_msg_id=client_msg_id), False
+        stored = Message.objects.get(conversation=conversation, client_msg_id=client_msg_id)
+        # The first copy may have committed without anyone hearing of it: the database failed
+        # over (or the connection broke) between the commit and the answer, so its sender was
+        # told "not stored" and nothing was announced. Announce it again; clients drop ids they
+        # already have.
+        events.emit(
+            events.conversation_group(conversation.pk),
+            {
+                "type": "message.new",
+                "conversation_id": conversation.pk,
+                "message": message_dict(stored),
+            },
+        )
+        return stored, False
     updates = {"last_activity_at": now}
     if sender == Message.Sender.AGENT and conversation.first_response_at is None:
         updates["first_response_at"] = now

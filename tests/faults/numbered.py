@@ -74,9 +74,13 @@ class Side:
         if kind == "message.ack":
             self.acked.add(data["client_msg_id"])
         elif kind == "error" and data.get("code") in RETRYABLE:
-            cid = data.get("client_msg_id") or data.get("ref")
-            if cid in self.sent:
-                answers.append(self.sent[cid])
+            # Not stored: resend after the delay asked for (as the widget and console do).
+            cid = data.get("ref")
+            if cid in self.sent and cid not in self.acked:
+                delay = data.get("retry_after_ms", 500) / 1000
+                asyncio.get_running_loop().call_later(
+                    delay, lambda: asyncio.ensure_future(self.send(cid, self.sent[cid]))
+                )
         messages = list(data.get("messages") or [])
         if isinstance(data.get("message"), dict):
             messages.append(data["message"])
@@ -150,6 +154,8 @@ class Side:
 
     async def send(self, cid: str, frame: dict) -> None:
         self.sent[cid] = frame
+        if cid in self.acked:
+            return
         if self.ws is not None and self.ready.is_set():
             # If the socket is going, the frame is resent after the next welcome.
             with contextlib.suppress(ConnectionClosed):
@@ -171,13 +177,15 @@ class NumberedChat:
         while not self.stop.is_set():
             for index, visitor in enumerate(self.visitors):
                 cid = f"v{index}-{n}"
-                await visitor.send(cid, {"type": "message.send", "text": cid, "client_msg_id": cid})
+                frame = {"type": "message.send", "text": cid, "client_msg_id": cid, "ref": cid}
+                await visitor.send(cid, frame)
                 cid = f"a{index}-{n}"
                 frame = {
                     "type": "message.send",
                     "conversation_id": self.agent.conversations[index],
                     "text": cid,
                     "client_msg_id": cid,
+                    "ref": cid,
                 }
                 await self.agent.send(cid, frame)
             n += 1
