@@ -61,12 +61,10 @@ def _fail_open_async(func):
 
 
 def _redis_client(_loop):
-    import redis.asyncio
+    from .redis_sentinel import async_client
 
     # Short timeouts: a dead Redis must not hold messages up (the limits then fail open).
-    return redis.asyncio.Redis.from_url(
-        settings.CACHES["default"]["LOCATION"], socket_timeout=0.5, socket_connect_timeout=0.5
-    )
+    return async_client(socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
 _redis_clients = PerLoop(_redis_client)

@@ -70,6 +70,9 @@ def prompt_writes() -> None:
     tcp.Connection.write = write
 
 
+#: The ports this process listens on (Twisted's listening ports), closed first at a graceful stop.
+LISTENING: list = []
+
 #: How long a graceful stop waits for the sockets to finish what they had taken.
 DRAIN_SECONDS = 10.0
 
@@ -91,6 +94,12 @@ def graceful_stop() -> None:
 
     def drain_then_stop() -> None:
         from django.conf import settings
+
+        # No new connections from here on: a proxy in front (nginx) gets a refusal and takes the
+        # next server at once, instead of handing a reconnecting client to a process that is
+        # about to go (it would be cut when the process stops, and come back a second time).
+        for port in LISTENING:
+            port.stopListening()
 
         from chat.consumers import sockets_close_for_restart
 
@@ -119,10 +128,18 @@ def main(argv: list[str] | None = None) -> None:
     choose_loop()
     prompt_writes()
     from daphne.cli import CommandLineInterface
+    from daphne.server import Server
+
+    class StoppableServer(Server):
+        def listen_success(self, port):
+            LISTENING.append(port)
+            return super().listen_success(port)
 
     graceful_stop()
 
-    CommandLineInterface().run(sys.argv[1:] if argv is None else argv)
+    cli = CommandLineInterface()
+    cli.server_class = StoppableServer
+    cli.run(sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

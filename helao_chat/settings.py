@@ -122,8 +122,64 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, channel layer, cache, Celery ---------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# Redis with Sentinel: the channel layer, the cache and the Celery broker follow the primary that
+# these Sentinels (host:port,host:port,...) name for REDIS_SENTINEL_MASTER. REDIS_URL then gives
+# only the password and database number (redis://:PASSWORD@sentinel/0; its host is not used);
+# REDIS_SENTINEL_PASSWORD is the Sentinels' own password, if they have one.
+REDIS_SENTINELS = env.list("REDIS_SENTINELS", default=[])
+REDIS_SENTINEL_MASTER = env.str("REDIS_SENTINEL_MASTER", default="")
 
-if REDIS_URL:
+
+def host_ports(name: str, values: list[str]) -> list[tuple[str, int]]:
+    """`["host:port", ...]` -> `[(host, port), ...]`; anything else stops the start."""
+    pairs = []
+    for value in values:
+        host, sep, port = value.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ImproperlyConfigured(f"{name}: {value!r} is not host:port.")
+        pairs.append((host.strip("[]"), int(port)))
+    return pairs
+
+
+if REDIS_SENTINELS:
+    _sentinels = host_ports("REDIS_SENTINELS", REDIS_SENTINELS)
+    if not REDIS_SENTINEL_MASTER:
+        raise ImproperlyConfigured("REDIS_SENTINELS needs REDIS_SENTINEL_MASTER (the master name).")
+    _redis = urlsplit(REDIS_URL or "redis://sentinel/0")
+    _redis_node = {"db": int((_redis.path or "/0").strip("/") or 0)}
+    if _redis.password:
+        _redis_node["password"] = _redis.password
+    _sentinel_password = env.str("REDIS_SENTINEL_PASSWORD", default="")
+    _sentinel_kwargs = {"password": _sentinel_password} if _sentinel_password else {}
+    _sentinel = {
+        "sentinels": _sentinels,
+        "master_name": REDIS_SENTINEL_MASTER,
+        "sentinel_kwargs": _sentinel_kwargs,
+        **_redis_node,
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [_sentinel], "prefix": env.str("CHANNEL_PREFIX", "helao")},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "chat.redis_sentinel.SentinelRedisCache",
+            "LOCATION": "sentinel",
+            "KEY_PREFIX": env.str("CHANNEL_PREFIX", "helao"),
+            "OPTIONS": _sentinel,
+        }
+    }
+    _auth = f":{_redis.password}@" if _redis.password else ""
+    CELERY_BROKER_URL = ";".join(
+        f"sentinel://{_auth}{host}:{port}/{_redis_node['db']}" for host, port in _sentinels
+    )
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "master_name": REDIS_SENTINEL_MASTER,
+        "sentinel_kwargs": _sentinel_kwargs,
+    }
+elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",

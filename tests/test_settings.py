@@ -113,3 +113,39 @@ def test_postgresql_prepares_statements_only_when_told_to():
     on = _run({**pg, "DB_PREPARE_THRESHOLD": "5", "DB_SERVER_SIDE_BINDING": "1"}, code)
     assert json.loads(on.stdout) == {"server_side_binding": True, "prepare_threshold": 5}
     assert "prepare_threshold" not in _run({}, code).stdout  # SQLite has no such option
+
+
+def test_redis_sentinels_send_the_layer_the_cache_and_the_broker_to_the_sentinels():
+    code = (
+        "import json, django; from django.conf import settings as s; django.setup();"
+        "print(json.dumps({'layer': s.CHANNEL_LAYERS['default']['CONFIG']['hosts'][0],"
+        " 'cache': s.CACHES['default'], 'broker': s.CELERY_BROKER_URL,"
+        " 'options': s.CELERY_BROKER_TRANSPORT_OPTIONS}))"
+    )
+    result = _run(
+        {
+            "REDIS_URL": "redis://:pw@ignored:1/2",
+            "REDIS_SENTINELS": "s1.invalid:26379, s2.invalid:26380",
+            "REDIS_SENTINEL_MASTER": "helao",
+        },
+        code,
+    )
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    sentinels = [["s1.invalid", 26379], ["s2.invalid", 26380]]
+    assert got["layer"]["sentinels"] == sentinels and got["layer"]["master_name"] == "helao"
+    assert (got["layer"]["db"], got["layer"]["password"]) == (2, "pw")
+    assert got["cache"]["BACKEND"] == "chat.redis_sentinel.SentinelRedisCache"
+    assert got["cache"]["OPTIONS"]["sentinels"] == sentinels
+    assert got["broker"] == "sentinel://:pw@s1.invalid:26379/2;sentinel://:pw@s2.invalid:26380/2"
+    assert got["options"]["master_name"] == "helao"
+
+
+def test_a_bad_sentinel_setting_stops_the_start():
+    for env in (
+        {"REDIS_SENTINELS": "s1.invalid", "REDIS_SENTINEL_MASTER": "helao"},
+        {"REDIS_SENTINELS": "s1.invalid:26379"},
+    ):
+        result = _run(env)
+        assert result.returncode != 0
+        assert "REDIS_SENTINEL" in result.stderr

@@ -423,7 +423,7 @@ def test_nginx_passes_the_client_address_and_scheme_to_daphne():
         nginx_directives("proxy_pass")
     )
     assert set(nginx_directives("proxy_pass")) == {"http://helao_web"}
-    assert "web:8000 resolve" in nginx_directives("server")
+    assert "web:8000 resolve max_fails=0" in nginx_directives("server")
 
 
 def test_nginx_terminates_tls_with_the_documented_certificate(compose):

@@ -25,22 +25,37 @@ DEMO_PASSWORD = "demo-password-change-me"
 
 
 class Stack:
-    def __init__(self, tmp: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        env: dict[str, str] | None = None,
+        *,
+        database: tuple[str, str] | None = None,
+    ) -> None:
+        """`database`: (an admin URL, a function of the database name giving DATABASE_URL) for a
+        PostgreSQL server of the test's own instead of the proxied shared one."""
         self.db = f"helao_faults_{os.getpid()}"
         self.pg = CuttableProxy(PG_PORT, PG_HOST)
         self.redis = CuttableProxy(REDIS_PORT, REDIS_HOST)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.admin_url, self.database_url = database if database else (PG_ADMIN, pg_url(self.db))
+        if database:
+            self.database_url = self.database_url.format(db=self.db)
         self.env = {
             **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
-            "DATABASE_URL": pg_url(self.db, host="127.0.0.1", port=self.pg.port),
+            "DATABASE_URL": (
+                self.database_url
+                if database
+                else pg_url(self.db, host="127.0.0.1", port=self.pg.port)
+            ),
             "REDIS_URL": f"redis://127.0.0.1:{self.redis.port}/0",
             "CHANNEL_PREFIX": f"helao-faults-{os.getpid()}",
             "HELAO_VAR_DIR": str(tmp),
             "DJANGO_SETTINGS_MODULE": "helao_chat.settings",
             **(env or {}),
         }
-        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+        with psycopg.connect(self.admin_url, autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{self.db}"')
             c.execute(f'CREATE DATABASE "{self.db}"')
         for args in (["migrate", "--noinput", "-v0"], ["seed_demo"]):
@@ -145,11 +160,11 @@ class Stack:
             self._stop(process)
         self.pg.close()
         self.redis.close()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+        with psycopg.connect(self.admin_url, autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
 
     def count(self, sql: str, *params) -> int:
-        with psycopg.connect(pg_url(self.db)) as c:
+        with psycopg.connect(self.database_url) as c:
             return c.execute(sql, params).fetchone()[0]
 
 
