@@ -142,16 +142,6 @@ def stats_fold_due(*, now=None) -> int:
     return sum(stats_fold_day(day=day) for day in sorted(due))
 
 
-def stats_fold_conversations(*, conversation_ids: list[int]) -> int:
-    """Folds the days of these conversations (wholly) before they are deleted."""
-    created = Conversation.objects.filter(pk__in=conversation_ids).values_list(
-        "created_at", flat=True
-    )
-    days = {local_day(moment) for moment in created}
-    already = set(FoldedDay.objects.filter(day__in=days).values_list("day", flat=True))
-    return sum(stats_fold_day(day=day) for day in sorted(days - already))
-
-
 #: Days whose per-agent rows are folded in one transaction.
 ANONYMISE_DAYS_PER_BATCH = 100
 
