@@ -27,7 +27,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # The widget's shared fixtures: a host site on another origin, the chat server, the browser.
 host_site = test_widget.host_site
 site = test_widget.site
-browser = test_widget.browser
 
 expect.set_options(timeout=20_000)
 
