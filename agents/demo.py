@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from .models import CannedReply
 from .roles import roles_sync
 
 DEMO_PASSWORD = "demo-password-change-me"  # noqa: S105 - printed only in DEBUG for local use
@@ -18,6 +19,31 @@ ACCOUNTS = [
     ("agent2", "Bertil", "Berg", "Agent", False),
     ("director", "Daniela", "Direktör", "Service director", True),
 ]
+
+
+#: (shortcut, language, title, text): typed after "/" in the console, in the chat's language.
+CANNED_REPLIES = [
+    ("hello", "fi", "Tervehdys", "Hei! Kuinka voin auttaa?"),
+    ("hello", "sv", "Hälsning", "Hej! Hur kan jag hjälpa dig?"),
+    ("hello", "en", "Greeting", "Hello! How can I help you?"),
+    ("wait", "fi", "Hetki", "Hetki, tarkistan asian."),
+    ("wait", "sv", "Ett ögonblick", "Ett ögonblick, jag kontrollerar saken."),
+    ("wait", "en", "One moment", "One moment, I will check that for you."),
+    ("thanks", "fi", "Kiitos", "Kiitos yhteydenotosta ja hyvää päivänjatkoa!"),
+    ("thanks", "sv", "Tack", "Tack för att du kontaktade oss och ha en bra dag!"),
+    ("thanks", "en", "Thanks", "Thank you for contacting us, and have a good day!"),
+]
+
+
+def demo_canned_replies() -> None:
+    """A few canned replies in each language, so that "/" in the demo console shows something
+    (only where nobody has made any yet)."""
+    if CannedReply.objects.exists():
+        return
+    CannedReply.objects.bulk_create(
+        CannedReply(shortcut=shortcut, language=language, title=title, text=text)
+        for shortcut, language, title, text in CANNED_REPLIES
+    )
 
 
 def demo_accounts(*, write: Callable[[str], None]) -> None:
@@ -33,6 +59,7 @@ def demo_accounts(*, write: Callable[[str], None]) -> None:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
         user.groups.add(Group.objects.get(name=group))
+    demo_canned_replies()
     if settings.DEBUG:
         names = ", ".join(a[0] for a in ACCOUNTS)
         write(f"demo accounts: {names} / password: {DEMO_PASSWORD}")

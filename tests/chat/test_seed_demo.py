@@ -23,6 +23,21 @@ def test_seed_demo_is_idempotent():
     assert not agent.has_perm("chat.handle_data_requests")
 
 
+def test_the_demo_has_canned_replies_in_every_language_once():
+    from agents.models import CannedReply
+
+    call_command("seed_demo")
+    call_command("seed_demo")
+    by_language = {
+        language: set(
+            CannedReply.objects.filter(language=language).values_list("shortcut", flat=True)
+        )
+        for language in ("fi", "sv", "en")
+    }
+    assert by_language["fi"] == by_language["sv"] == by_language["en"] != set()
+    assert CannedReply.objects.count() == 3 * len(by_language["fi"])
+
+
 def test_seed_demo_creates_backdated_conversations_with_every_kind_of_row():
     call_command("seed_demo", conversations=40, days=200, messages=4)
     assert Conversation.objects.count() == 40
