@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from chat import hooks
 from chat.csvfile import csv_response
 from chat.selectors import conversation_by_token
 from chat.services import ChatError
@@ -125,16 +126,22 @@ def _charts(report: dict) -> list[dict]:
 @permission_required("feedback.view_reports", raise_exception=True)
 @require_GET
 def reports(request: HttpRequest) -> HttpResponse:
-    """The director's report page: tables, server-drawn SVG charts and recent comments."""
+    """The director's report page: tables, server-drawn SVG charts and recent comments.
+
+    The counts are no one's data; the comments are visitors' words, so like history they are
+    shown only to staff who have acknowledged the current guidance.
+    """
     start, end, period = report_params(request)
     report = selectors.report(start=start, end=end, period=period)
+    reads_comments = hooks.guidance_acknowledged(request.user)
     return render(
         request,
         "feedback/reports.html",
         {
             "report": report,
             "charts": _charts(report),
-            "comments": selectors.recent_comments(),
+            "comments": selectors.recent_comments() if reads_comments else None,
+            "comments_hidden": not reads_comments,
             "periods": selectors.PERIODS,
         },
     )

@@ -93,6 +93,9 @@ def _metric(page, name: str):
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_visitor_answers_and_the_director_sees_the_counts_move(agent_online, dana, chat_server):
+    from agents.services import guidance_acknowledge
+
+    guidance_acknowledge(user=dana, actor_ip=None)  # visitors' comments need it
     director = Client()
     director.force_login(dana)
     session = director.cookies["sessionid"].value

@@ -57,6 +57,9 @@ def todays_chats(alice):
 
 
 def test_the_page_shows_numbers_charts_and_comments_inert(client, dana, todays_chats):
+    from agents.services import guidance_acknowledge
+
+    guidance_acknowledge(user=dana, actor_ip=None)
     client.force_login(dana)
     response = client.get("/reports/")
     html = response.content.decode()
@@ -71,6 +74,14 @@ def test_the_page_shows_numbers_charts_and_comments_inert(client, dana, todays_c
     assert "&lt;img src=x onerror=alert(1)&gt; =cmd" in html
     assert "<img" not in html
     assert "Alice Agent" in html
+
+
+def test_visitors_comments_wait_for_the_guidance_but_the_counts_do_not(client, dana, todays_chats):
+    client.force_login(dana)
+    html = client.get("/reports/").content.decode()
+    assert '<dd data-metric="feedback_answers">1</dd>' in html
+    assert "onerror" not in html and "=cmd" not in html
+    assert "Kuittaa konsolin ohjeistus luetuksi, niin näet kävijöiden kommentit." in html
 
 
 @pytest.mark.parametrize("period", ["day", "week", "month"])
