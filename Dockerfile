@@ -5,7 +5,8 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    HELAO_VAR_DIR=/app/var
+    HELAO_VAR_DIR=/app/var \
+    CHAT_TOMBSTONE_DIR=/app/tombstones
 
 # The services run as this unprivileged user; the code itself stays owned by root, read-only.
 RUN groupadd --system --gid 10001 helao \
@@ -27,8 +28,8 @@ RUN DJANGO_DEBUG=0 \
     SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(64))')" \
     python manage.py collectstatic --noinput -v0 \
     && python -m compileall -q . \
-    && mkdir -p /app/var \
-    && chown -R helao:helao /app/staticfiles /app/var
+    && mkdir -p /app/var /app/tombstones \
+    && chown -R helao:helao /app/staticfiles /app/var /app/tombstones
 
 USER helao:helao
 EXPOSE 8000

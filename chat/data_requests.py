@@ -23,7 +23,7 @@ from django.db import models, transaction
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext
 
-from . import events, hooks, identifiers, system_events
+from . import events, hooks, identifiers, system_events, tombstones
 from .bidi import isolate_plain
 from .models import REFERENCE_ALPHABET, AuditEvent, Conversation
 from .selectors import conversation_by_token
@@ -556,6 +556,7 @@ def visitor_data_erase(
     actor_name: str = "",
     actor_ip: str | None = None,
     erased_by: str = system_events.BY_REQUEST,
+    erased_at: datetime | None = None,
 ) -> dict[str, int]:
     """Deletes the conversation and every row hanging off it, in every app, in one transaction.
 
@@ -568,9 +569,12 @@ def visitor_data_erase(
     Open sockets are told after commit (the visitor's closes itself; consoles show who erased
     it, `by`: "visitor" or "request"). The audit event keeps the reference, the request id and
     row counts, so that the erasure can be replayed after restoring a backup, but nothing of
-    what was erased.
+    what was erased. Once committed, a tombstone (reference, time, request id) is written outside
+    the database (chat/tombstones.py), so the erasure survives a restore of an older backup;
+    `erased_at` is the original time when an erasure is replayed.
     """
     request_id = clean_request_id(request_id)
+    erased_at = erased_at or timezone.now()
     conversation_id = conversation.pk
     reference = conversation.reference
     locked = Conversation.objects.select_for_update().filter(pk=conversation_id)
@@ -591,6 +595,9 @@ def visitor_data_erase(
     events.emit(events.conversation_group(conversation_id), event)
     # A waiting chat sits in every console's queue without anyone having joined its group.
     events.emit(events.AGENTS_GROUP, event)
+    tombstones.tombstone_record_on_commit(
+        reference=reference, erased_at=erased_at, request_id=request_id
+    )
     return deleted
 
 
@@ -704,8 +711,9 @@ def visitor_data_replay_erasures(
     for entry in entries:
         reference = normalise_reference(str(entry.get("reference", "")))
         qs = Conversation.objects.filter(reference=reference)
-        if entry.get("erased_at"):
-            qs = qs.filter(created_at__lte=parse_moment(str(entry["erased_at"])))
+        erased_at = parse_moment(str(entry["erased_at"])) if entry.get("erased_at") else None
+        if erased_at is not None:
+            qs = qs.filter(created_at__lte=erased_at)
         conversation = qs.first()
         if conversation is None:
             continue
@@ -716,6 +724,7 @@ def visitor_data_replay_erasures(
             actor=actor,
             actor_name=actor_name,
             actor_ip=actor_ip,
+            erased_at=erased_at,
         )
         erased.append(reference)
     return erased

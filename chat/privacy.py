@@ -3,7 +3,9 @@
 Nothing in the notice that the system decides is written as a constant: the controller and its
 contacts come from `ControllerDetails` (edited in admin), the retention periods from
 `settings.CHAT_RETENTION_MONTHS` and `settings.CHAT_AUDIT_RETENTION_MONTHS` (the settings the purge
-itself uses), so the notice cannot promise something other than what the software does.
+itself uses), the backup rotation from `settings.CHAT_BACKUP_ROTATION_DAYS` (also how long the
+erasure tombstones are kept), so the notice cannot promise something other than what the software
+does.
 
 The three language versions are authored here as whole texts rather than as gettext strings: a
 notice is read as one document per language, and keeping each version together makes it easy for
@@ -36,6 +38,15 @@ def retention_period_text(months: int, lang: str) -> str:
     if lang == "sv":
         return f"{months} månad" if months == 1 else f"{months} månader"
     return f"{months} month" if months == 1 else f"{months} months"
+
+
+def backup_rotation_text(days: int, lang: str) -> str:
+    """'35 päivää', '35 dagar', '35 days': how long backups are kept (CHAT_BACKUP_ROTATION_DAYS)."""
+    if lang == "fi":
+        return f"{days} päivän" if days == 1 else f"{days} päivää"
+    if lang == "sv":
+        return f"{days} dag" if days == 1 else f"{days} dagar"
+    return f"{days} day" if days == 1 else f"{days} days"
 
 
 def notice_language(request: HttpRequest) -> str:
@@ -194,6 +205,12 @@ TEXTS: dict[str, dict[str, Any]] = {
         "retention_after": (
             "Palautteesta säilytetään vain lukumäärät (esimerkiksi tyytyväisten vastausten määrä "
             "päivässä), joista ketään ei voi tunnistaa."
+        ),
+        "backups": (
+            "Varmuuskopioita säilytetään enintään {rotation}, joten tiedot voivat säilyä "
+            "varmuuskopioissa enintään {period} ja {rotation}. Jos tiedot palautetaan "
+            "varmuuskopiosta, palautuksen jälkeen poistetaan uudelleen kaikki keskustelut, jotka "
+            "on poistettu varmuuskopion ottamisen jälkeen, sekä säilytysajan ylittäneet tiedot."
         ),
         "h_staff": "Tiedot asiakaspalvelun henkilökunnasta",
         "staff_intro": "Palvelu tallentaa chatia käyttävästä henkilökunnasta:",
@@ -354,6 +371,12 @@ TEXTS: dict[str, dict[str, Any]] = {
             "Av responsen sparas endast antal (till exempel antalet nöjda svar per dag), som ingen "
             "kan identifieras utifrån."
         ),
+        "backups": (
+            "Säkerhetskopior sparas i högst {rotation}, så uppgifterna kan finnas kvar i "
+            "säkerhetskopior i högst {period} och {rotation}. Om uppgifter återställs från en "
+            "säkerhetskopia raderas efter återställningen på nytt alla samtal som raderats efter "
+            "att kopian togs, liksom uppgifter vars lagringstid har gått ut."
+        ),
         "h_staff": "Uppgifter om kundtjänstens personal",
         "staff_intro": "Om personalen som använder chatten sparar tjänsten:",
         "staff": [
@@ -508,6 +531,12 @@ TEXTS: dict[str, dict[str, Any]] = {
             "Of the feedback, only counts are kept (for example the number of satisfied answers "
             "per day), from which nobody can be identified."
         ),
+        "backups": (
+            "Backups are kept for at most {rotation}, so data may remain in backups for at most "
+            "{period} and {rotation} in total. If data is restored from a backup, every "
+            "conversation erased after the backup was taken, and any data past its retention "
+            "period, is erased again right after the restore."
+        ),
         "h_staff": "Data about customer-service staff",
         "staff_intro": "About the staff who use the chat, the service records:",
         "staff": [
@@ -657,6 +686,7 @@ def privacy_notice(lang: str, *, details: ControllerDetails | None = None) -> No
     period = retention_period_text(settings.CHAT_RETENTION_MONTHS, lang)
     audit_period = retention_period_text(settings.CHAT_AUDIT_RETENTION_MONTHS, lang)
     periods = {"period": period, "audit_period": audit_period}
+    rotation = backup_rotation_text(settings.CHAT_BACKUP_ROTATION_DAYS, lang)
     contact = _contact(details, t)
     register_name = _detail(details, "register_name")
     if not register_name or register_name == DEFAULT_REGISTER_NAME:
@@ -698,7 +728,11 @@ def privacy_notice(lang: str, *, details: ControllerDetails | None = None) -> No
         Section(
             "retention",
             t["h_retention"],
-            paragraphs=[t["retention"].format(period=period), t["retention_after"]],
+            paragraphs=[
+                t["retention"].format(period=period),
+                t["retention_after"],
+                t["backups"].format(period=period, rotation=rotation),
+            ],
         ),
         Section(
             "staff",

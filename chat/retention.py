@@ -115,6 +115,8 @@ class PurgeOutcome:
     batches: int = 0
     longest_transaction_ms: float = 0.0
     error: str = ""
+    #: erasure tombstones older than the backup rotation, dropped by this run (chat/tombstones.py)
+    tombstones_pruned: int = 0
 
     @property
     def total(self) -> int:
@@ -676,6 +678,7 @@ def purge_expired(
                 housekeeping = [(*step, None) for step in _housekeeping_steps(now, cutoff)]
                 _run_steps(purge, housekeeping, 1)
                 outcome.deleted = {**purge.counts, **_staff_records(now)}
+                outcome.tombstones_pruned = _prune_tombstones(now)
         except Exception as exc:
             outcome.status = "failed"
             outcome.deleted = dict(purge.counts)
@@ -701,6 +704,18 @@ def purge_expired(
         outcome.longest_transaction_ms,
     )
     return outcome
+
+
+def _prune_tombstones(now: datetime) -> int:
+    """Erasure tombstones outlive no backup: those older than the rotation go with the purge.
+    A storage failure there is logged and leaves the tombstones for the next run."""
+    from .tombstones import tombstones_prune
+
+    try:
+        return tombstones_prune(now)
+    except OSError as exc:
+        logger.error("erasure tombstones could not be pruned: %s", type(exc).__name__)
+        return 0
 
 
 def _finish(run: RetentionRun, outcome: PurgeOutcome, purge: _Purge) -> None:

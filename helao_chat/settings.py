@@ -445,6 +445,15 @@ CHAT_SELF_SERVICE_PER_HOUR_PER_IP = env.int("CHAT_SELF_SERVICE_PER_HOUR_PER_IP",
 CHAT_AUDIT_RETENTION_MONTHS = env.int("CHAT_AUDIT_RETENTION_MONTHS", default=12)
 if not 1 <= CHAT_RETENTION_MONTHS <= 120:
     raise ImproperlyConfigured("CHAT_RETENTION_MONTHS must be between 1 and 120.")
+# Backups (docs/operations.md) are kept at most this many days; /privacy/ states it, and erasure
+# tombstones are kept as long, so that `manage.py replay_erasures` can erase again what any
+# restorable backup brings back.
+CHAT_BACKUP_ROTATION_DAYS = env.int("CHAT_BACKUP_ROTATION_DAYS", default=35)
+if not 1 <= CHAT_BACKUP_ROTATION_DAYS <= 366:
+    raise ImproperlyConfigured("CHAT_BACKUP_ROTATION_DAYS must be between 1 and 366.")
+# Erasure tombstones (chat/tombstones.py). In production: storage that is NOT restored with the
+# database (a separate volume), or a restore brings the old tombstones back with the old data.
+CHAT_TOMBSTONE_DIR = env.str("CHAT_TOMBSTONE_DIR", default=str(VAR_DIR / "tombstones"))
 CHAT_MAX_MESSAGE_CHARS = 4000
 CHAT_MAX_FRAME_BYTES = 64 * 1024
 CHAT_MAX_CONTEXT_BYTES = env.int("CHAT_MAX_CONTEXT_BYTES", default=4096)

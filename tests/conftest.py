@@ -18,6 +18,13 @@ PASSWORD = "correct-horse-battery-staple"
 ORIGIN = "http://testserver"
 
 
+@pytest.fixture(autouse=True)
+def tombstone_dir(settings, tmp_path):
+    """Each test's erasure tombstones go to a folder of its own (chat/tombstones.py)."""
+    settings.CHAT_TOMBSTONE_DIR = str(tmp_path / "tombstones")
+    return tmp_path / "tombstones"
+
+
 @pytest.fixture
 def roles(db):
     return roles_sync()

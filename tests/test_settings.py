@@ -85,6 +85,13 @@ def test_a_bad_number_in_the_environment_fails_loudly():
     assert "ValueError" in result.stderr or "invalid literal" in result.stderr
 
 
+def test_a_backup_rotation_outside_a_year_stops_the_start():
+    for bad in ("0", "400"):
+        result = _run({"CHAT_BACKUP_ROTATION_DAYS": bad})
+        assert result.returncode != 0, bad
+        assert "CHAT_BACKUP_ROTATION_DAYS must be between 1 and 366" in result.stderr
+
+
 def test_an_embed_origin_that_is_not_an_http_origin_fails_loudly():
     for bad in ("javascript:alert(4)", "ftp://www.example.org", "https://www.example.org/page"):
         result = _run({"CHAT_EMBED_ORIGINS": f"https://ok.example.org,{bad}"})

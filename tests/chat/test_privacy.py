@@ -142,3 +142,30 @@ def test_notice_language_prefers_the_query_parameter(rf, settings):
     assert notice_language(rf.get("/privacy/", {"lang": "sv"})) == "sv"
     settings.LANGUAGE_CODE = "en"
     assert notice_language(rf.get("/privacy/")) == "en"
+
+
+BACKUPS = {
+    "fi": "Varmuuskopioita säilytetään enintään {days} päivää",
+    "sv": "Säkerhetskopior sparas i högst {days} dagar",
+    "en": "Backups are kept for at most {days} days",
+}
+TOTAL = {
+    "fi": "enintään 6 kuukautta ja {days} päivää",
+    "sv": "högst 6 månader och {days} dagar",
+    "en": "at most 6 months and {days} days in total",
+}
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv", "en"])
+def test_the_page_states_the_backup_rotation_and_the_longest_time_in_backups(
+    lang, settings, controller
+):
+    settings.CHAT_RETENTION_MONTHS = 6
+    settings.CHAT_BACKUP_ROTATION_DAYS = 21
+    page = html.unescape(_page(lang))
+    assert BACKUPS[lang].format(days=21) in page
+    assert TOTAL[lang].format(days=21) in page
+    settings.CHAT_BACKUP_ROTATION_DAYS = 40
+    page = html.unescape(_page(lang))
+    assert BACKUPS[lang].format(days=40) in page
+    assert BACKUPS[lang].format(days=21) not in page
