@@ -87,15 +87,7 @@ def visitor_export(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
             "reference": export.reference,
-            "files": [
-                {
-                    "format": fmt,
-                    "filename": f.filename,
-                    "type": f.content_type,
-                    "content": f.content,
-                }
-                for fmt, f in (("text", export.text), ("json", export.json))
-            ],
+            "files": [_file("text", export.text), _file("json", export.json)],
         }
     )
 
