@@ -124,6 +124,11 @@ def agent_communicator(
     The console serves only agents who have acknowledged the guidance; `acknowledged` records
     that first, as an agent's first visit would.
     """
+    return agent_session(user, origin=origin, acknowledged=acknowledged)[1]
+
+
+def agent_session(user, *, origin: str = ORIGIN, acknowledged: bool = True):
+    """`agent_communicator` plus the browser session behind it (to log out of, or end)."""
     from django.test import Client
 
     if acknowledged:
@@ -133,7 +138,7 @@ def agent_communicator(
     client = Client()
     client.force_login(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}"
-    return WebsocketCommunicator(
+    return client, WebsocketCommunicator(
         application,
         "/ws/agent/",
         headers=[

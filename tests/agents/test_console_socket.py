@@ -10,13 +10,17 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.test import Client
 
 from agents.models import AgentProfile
 from agents.roles import AGENT
-from agents.services import guidance_acknowledge
 from helao_chat.asgi import application
-from tests.conftest import ORIGIN, agent_communicator, receive_type, visitor_communicator
+from tests.conftest import (
+    ORIGIN,
+    agent_communicator,
+    agent_session,
+    receive_type,
+    visitor_communicator,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -37,19 +41,7 @@ async def _closed(comm, limit=20) -> int:
 
 def _logged_in_socket(user, *, origin=ORIGIN):
     """A console socket plus the browser session behind it, to log out of."""
-    guidance_acknowledge(user=user, actor_ip=None)
-    client = Client()
-    client.force_login(user)
-    comm = WebsocketCommunicator(
-        application,
-        "/ws/agent/",
-        headers=[
-            (b"origin", origin.encode()),
-            (b"host", b"testserver"),
-            (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
-        ],
-    )
-    return client, comm
+    return agent_session(user, origin=origin)
 
 
 async def _start_chat(text="Hei, tilaukseni?"):

@@ -14,9 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from agents import access, signin
-from agents.services import guidance_acknowledge
-from helao_chat.asgi import application
-from tests.conftest import ORIGIN
+from tests.conftest import agent_session
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -26,19 +24,7 @@ WITHIN = 15
 
 
 def _console(user) -> tuple[Client, WebsocketCommunicator]:
-    guidance_acknowledge(user=user, actor_ip=None)
-    client = Client()
-    client.force_login(user)
-    comm = WebsocketCommunicator(
-        application,
-        "/ws/agent/",
-        headers=[
-            (b"origin", ORIGIN.encode()),
-            (b"host", b"testserver"),
-            (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
-        ],
-    )
-    return client, comm
+    return agent_session(user)
 
 
 async def _closed_within(comm: WebsocketCommunicator, seconds: float) -> int:
