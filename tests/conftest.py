@@ -3,6 +3,7 @@ browser launcher."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 
@@ -23,6 +24,33 @@ def tombstone_dir(settings, tmp_path):
     """Each test's erasure tombstones go to a folder of its own (chat/tombstones.py)."""
     settings.CHAT_TOMBSTONE_DIR = str(tmp_path / "tombstones")
     return tmp_path / "tombstones"
+
+
+class Socket(WebsocketCommunicator):
+    """A test websocket that ends like a real one: when its test ends, the client goes away."""
+
+    opened: list[Socket] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        Socket.opened.append(self)
+
+
+@pytest.fixture(autouse=True)
+async def sockets_end_with_their_test():
+    """Each socket a test left open is disconnected, as Daphne does when a client goes, and its
+    consumer finishes its own cleanup (group discards, unsubscribes) before the event loop closes.
+    Cancelling consumers mid-unsubscribe at loop close left the channel layer's Redis connections
+    half-used, and closing them could then time out in the layer's own flush."""
+    Socket.opened.clear()
+    yield
+    sockets, Socket.opened[:] = list(Socket.opened), []
+    for socket in sockets:
+        if socket._future is None or socket._future.done():
+            continue
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await socket.send_input({"type": "websocket.disconnect", "code": 1001})
+            await socket.wait(timeout=5)
 
 
 @pytest.fixture
@@ -106,7 +134,7 @@ def visitor_communicator(
         (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
     ]
     hdrs += headers or []
-    comm = WebsocketCommunicator(application, "/ws/visitor/", headers=hdrs)
+    comm = Socket(application, "/ws/visitor/", headers=hdrs)
     comm.scope["client"] = (ip, 50000)
     return comm
 
@@ -138,7 +166,7 @@ def agent_session(user, *, origin: str = ORIGIN, acknowledged: bool = True):
     client = Client()
     client.force_login(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}"
-    return client, WebsocketCommunicator(
+    return client, Socket(
         application,
         "/ws/agent/",
         headers=[

@@ -7,7 +7,6 @@ import time
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 
@@ -16,6 +15,7 @@ from agents.roles import AGENT
 from helao_chat.asgi import application
 from tests.conftest import (
     ORIGIN,
+    Socket,
     agent_communicator,
     agent_session,
     receive_type,
@@ -66,7 +66,7 @@ async def _start_chat(text="Hei, tilaukseni?"):
 
 
 async def test_anonymous_sockets_are_refused(db):
-    comm = WebsocketCommunicator(
+    comm = Socket(
         application, "/ws/agent/", headers=[(b"origin", ORIGIN.encode()), (b"host", b"testserver")]
     )
     connected, _ = await comm.connect()

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 
 from agents.roles import AGENT, TEAM_LEAD
 from chat import services
 from chat.models import Conversation, Message, hash_token
 from helao_chat.asgi import application
-from tests.conftest import ORIGIN, _user, agent_communicator, receive_type
+from tests.conftest import ORIGIN, Socket, _user, agent_communicator, receive_type
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -125,9 +124,7 @@ async def _close_code(comm) -> int | None:
 @pytest.mark.parametrize("role", ["unacknowledged", "no_role", "anonymous"])
 async def test_the_socket_serves_nothing_without_role_guidance_or_login(role, alice, charlie):
     if role == "anonymous":
-        comm = WebsocketCommunicator(
-            application, "/ws/agent/", headers=[(b"origin", ORIGIN.encode())]
-        )
+        comm = Socket(application, "/ws/agent/", headers=[(b"origin", ORIGIN.encode())])
     else:
         user = alice if role == "unacknowledged" else charlie
         comm = await database_sync_to_async(agent_communicator)(user, acknowledged=False)
