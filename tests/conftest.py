@@ -112,6 +112,13 @@ async def receive_type(comm, kind: str, limit: int = 20, timeout: float = 5) -> 
     raise AssertionError(f"no {kind} frame")
 
 
+async def until(condition, timeout: float = 5) -> None:
+    """Returns as soon as `condition()` holds; fails after `timeout` seconds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
 def count_round_trips(batcher) -> list:
     """Records every round trip a `chat.batching.RoundTrips` makes from now on (its batches)."""
     trips: list = []

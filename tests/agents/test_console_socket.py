@@ -10,6 +10,7 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 
+from agents import consumers
 from agents.models import AgentProfile
 from agents.roles import AGENT
 from helao_chat.asgi import application
@@ -19,6 +20,7 @@ from tests.conftest import (
     agent_communicator,
     agent_session,
     receive_type,
+    until,
     visitor_communicator,
 )
 
@@ -231,12 +233,14 @@ async def test_another_open_tab_keeps_the_agent_online(alice, settings):
     await first.send_json_to({"type": "presence.set", "status": "online"})
     await _receive_type(second, "presence")
     await first.disconnect()
-    # The remaining tab's heartbeats keep the presence fresh through the grace period.
-    for _ in range(4):
+    expiries = list(consumers._pending_expiries)
+    assert expiries, "the closed tab scheduled its presence expiry"
+    # The remaining tab's heartbeats keep the presence fresh until that expiry has run.
+    while not all(expiry.done() for expiry in expiries):
         await second.send_json_to({"type": "presence.set", "status": "online"})
         await second.send_json_to({"type": "ping"})
         await _receive_type(second, "pong")
-        await asyncio.sleep(0.5)
+        await asyncio.wait(expiries, timeout=0.3)
     profile = await database_sync_to_async(AgentProfile.objects.get)(user=alice)
     assert profile.presence == "online"
     await second.disconnect()
@@ -398,7 +402,6 @@ async def test_the_queue_is_oldest_first(agent_online):
 async def test_heartbeats_of_many_consoles_run_one_at_a_time(alice, bob, monkeypatch):
     # Housekeeping units queue for one database thread per process, so that a burst of them
     # (every console reconnecting at once) cannot crowd out the chats' own work.
-    from agents import consumers
 
     running, most, units = 0, 0, 0
 
@@ -427,7 +430,7 @@ async def test_heartbeats_of_many_consoles_run_one_at_a_time(alice, bob, monkeyp
         await comm.send_json_to({"type": "presence.set", "status": "online"})
     for comm in comms:
         await _receive_type(comm, "presence")
-    await asyncio.sleep(0.3)
-    assert most == 1 and units >= 2  # a second tab may find its presence fresh already
+    await until(lambda: units >= 2 and running == 0)
+    assert most == 1  # a second tab may find its presence fresh already
     for comm in comms:
         await comm.disconnect()

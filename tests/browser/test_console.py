@@ -373,6 +373,8 @@ def test_the_console_resends_what_a_busy_server_refused_and_marks_what_it_refuse
     with chromium() as browser:
         try:
             context = browser.new_context()
+            # The page's timers run on a clock the test can move on (time still flows by itself).
+            context.clock.install()
             context.route_web_socket(re.compile(r".*/ws/agent/$"), refuse_first_tries)
             agent, visitor = _online_with_a_chat(context, base)
 
@@ -390,8 +392,15 @@ def test_the_console_resends_what_a_busy_server_refused_and_marks_what_it_refuse
             agent.fill("#text", "Too late")
             agent.press("#text", "Enter")
             expect(agent.locator("#log li.failed")).to_contain_text("not sent")
-            agent.wait_for_timeout(2500)
-            assert answered.count(answered[-1]) == 1, "refused for good is not resent"
+            refused = answered[-1]
+            # A minute of the page's time passes at once: every retry timer it holds fires.
+            agent.clock.run_for(60_000)
+            # A later message travels the same socket after any resend those timers made, so
+            # once it is answered, a resend would have been seen.
+            agent.fill("#text", "After")
+            agent.press("#text", "Enter")
+            expect(agent.locator("#log li.failed", has_text="After")).to_contain_text("not sent")
+            assert answered.count(refused) == 1, "refused for good is not resent"
             expect(agent.locator("#log li.pending")).to_have_count(0)
             visitor.ws.close()
         finally:

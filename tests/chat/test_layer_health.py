@@ -10,7 +10,7 @@ from channels.layers import InMemoryChannelLayer
 
 from chat import layer_health
 from chat.layer_health import LayerMonitor
-from tests.conftest import receive_type, visitor_communicator
+from tests.conftest import receive_type, until, visitor_communicator
 
 pytestmark = pytest.mark.asyncio
 
@@ -45,12 +45,6 @@ class Layer(InMemoryChannelLayer):
             raise ConnectionError("Redis is down")
         if not self.swallow:
             await super().send(channel, message)
-
-
-async def until(condition, timeout: float = 5) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def probed(layer: Layer, rounds: int = 3) -> None:

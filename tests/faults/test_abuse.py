@@ -168,7 +168,7 @@ async def test_a_socket_that_stops_speaking_is_closed_but_pings_keep_it(roles, s
     comm = visitor_communicator(ip="203.0.113.91")
     await comm.connect()
     for _ in range(4):
-        await asyncio.sleep(0.8)
+        assert await comm.receive_nothing(timeout=0.8), "closed while it was still speaking"
         await comm.send_json_to({"type": "ping"})
         assert await comm.receive_json_from(timeout=5) == {"type": "pong"}
     error = await comm.receive_json_from(timeout=10)
