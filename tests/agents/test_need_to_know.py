@@ -201,3 +201,28 @@ def test_the_history_list_costs_the_same_queries_for_few_and_many_chats(world, a
     # The session and account (3 more to save the session's activity time), then the profile,
     # the two permission reads, the colleagues for the agent filter, the count and the page.
     assert few == 11
+
+
+def test_a_transcript_costs_the_same_queries_for_a_short_and_a_long_chat(world, alice, bob):
+    """The transcript reads its messages, authors, pages and audit in a fixed number of
+    queries: a long chat with many agents' replies and many pages costs no more."""
+    from chat.models import PageVisit
+
+    chat = world["chats"]["assigned"]
+    client = _client(world, "participant")
+    url = f"/console/history/{chat.reference}/"
+    client.get(url)  # warm the session and permission caches
+
+    def cost() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    short = cost()
+    for i in range(40):
+        Message.objects.create(conversation=chat, sender="visitor", text=f"question {i}")
+        Message.objects.create(
+            conversation=chat, sender="agent", agent=(alice, bob)[i % 2], text=f"answer {i}"
+        )
+        PageVisit.objects.create(conversation=chat, url=f"https://example.org/{i}", title="t")
+    assert cost() == short
