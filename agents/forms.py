@@ -29,7 +29,9 @@ class HistorySearchForm(forms.Form):
 
     def __init__(self, *args, agents: list[tuple[int, str]], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["agent"].choices = [("", _("Any agent")), *agents]
+        field = self.fields["agent"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", _("Any agent")), *agents]
 
     def filters(self) -> dict:
         data = self.cleaned_data

@@ -124,10 +124,13 @@ async def console_login_valid(user, session_key: str | None) -> bool | None:
     if user is None or not getattr(user, "is_authenticated", False) or not session_key:
         return False
     access, access_params = _console_user_query(user.pk)
-    session_data, allowed = await current.fetch_one(
+    row = await current.fetch_one(
         f"SELECT ({_session_data_sql()}), EXISTS({access})",
         [session_key, timezone.now(), *access_params],
     )
+    if row is None:  # a SELECT without FROM returns its one row; None only if it did not run
+        return None
+    session_data, allowed = row
     if not allowed or session_data is None:
         return False
     data = import_module(DB_SESSIONS).SessionStore().decode(session_data)

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from chat import events, writer
+from chat import events, foreign_keys, writer
 from chat.models import AuditEvent
 from chat.services import ChatError, audit_record, display_name
 
@@ -67,7 +67,7 @@ def _refresh_sql() -> str:
     meta = AgentProfile._meta
 
     def column(name: str) -> str:
-        return meta.get_field(name).column
+        return foreign_keys.column(meta.get_field(name))
 
     seen, activity = column("presence_seen_at"), column("last_console_activity_at")
     return (

@@ -87,7 +87,7 @@ def may_sign_in(user, *, admin: bool) -> bool:
 
 
 def is_admin_url(url: str | None) -> bool:
-    return bool(url) and url.startswith("/admin/")
+    return url is not None and url.startswith("/admin/")
 
 
 def safe_next(request: HttpRequest, url: str | None) -> str:
@@ -126,9 +126,13 @@ def pending_user(request: HttpRequest):
     pending = request.session.get(PENDING_KEY)
     if not isinstance(pending, dict) or time.time() - pending.get("at", 0) > PENDING_SECONDS:
         return None
-    user = get_user_model().objects.filter(pk=pending.get("user_id"), is_active=True).first()
+    user_id = pending.get("user_id")
+    if not isinstance(user_id, int):
+        return None
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     if user is not None:
-        user.backend = pending["backend"]
+        # As auth.authenticate sets it on the user it returns.
+        user.backend = pending["backend"]  # type: ignore[attr-defined]
     return user
 
 
@@ -151,8 +155,8 @@ def signin_complete(request: HttpRequest, user, *, method: str, device) -> None:
 
 def second_factor_ok(request: HttpRequest) -> bool:
     """Whether this session's sign-in included a second factor (or SSO that stands for one)."""
-    user = request.user
-    if getattr(user, "is_verified", None) and user.is_verified():
+    is_verified = getattr(request.user, "is_verified", None)  # django-otp's middleware adds it
+    if is_verified is not None and is_verified():
         return True
     return request.session.get(METHOD_KEY) == SSO and settings.OIDC_COUNTS_AS_SECOND_FACTOR
 

@@ -40,13 +40,20 @@ def render(request: HttpRequest, template: str, context: dict | None = None) -> 
     )
 
 
+class ConsoleRequest(HttpRequest):
+    """A request that passed `console_view` or `history_view`, with what they found."""
+
+    agent_profile: AgentProfile
+    history_scope: str
+
+
 def console_view(permission: str | None = None):
     """Login + the console permission (+ `permission`); activates the agent's language."""
 
     def decorator(view):
         @wraps(view)
         @never_cache
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        def wrapper(request: ConsoleRequest, *args, **kwargs) -> HttpResponse:
             user = request.user
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
@@ -71,13 +78,13 @@ def history_view(view):
 
     @wraps(view)
     @never_cache
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapper(request: ConsoleRequest, *args, **kwargs) -> HttpResponse:
         user = request.user
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         profile = AgentProfile.objects.filter(user=user).first()
         scope = selectors.history_scope(user, profile)
-        if scope is None:
+        if scope is None or profile is None:
             raise Http404
         translation.activate(profile.language)
         request.LANGUAGE_CODE = profile.language
@@ -92,7 +99,7 @@ logout = auth_views.LogoutView.as_view()
 
 
 @console_view()
-def console(request: HttpRequest) -> HttpResponse:
+def console(request: ConsoleRequest) -> HttpResponse:
     if not selectors.guidance_acknowledged(request.user):
         return redirect("agents:guidance")
     config = {
@@ -109,7 +116,7 @@ def console(request: HttpRequest) -> HttpResponse:
 
 
 @console_view()
-def guidance(request: HttpRequest) -> HttpResponse:
+def guidance(request: ConsoleRequest) -> HttpResponse:
     if request.method == "POST":
         services.guidance_acknowledge(user=request.user, actor_ip=request_client_ip(request))
         return redirect("agents:console")
@@ -127,7 +134,7 @@ def guidance(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @console_view()
-def language(request: HttpRequest) -> HttpResponse:
+def language(request: ConsoleRequest) -> HttpResponse:
     try:
         services.language_set(user=request.user, language=request.POST.get("language", ""))
     except ChatError:
@@ -142,14 +149,14 @@ def language(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @console_view()
-def keepalive(request: HttpRequest) -> HttpResponse:
+def keepalive(request: ConsoleRequest) -> HttpResponse:
     """The console calls this while the agent is active, so that only real idleness expires
     the session (the socket alone does not renew it)."""
     return HttpResponse(status=204)
 
 
 @history_view
-def history(request: HttpRequest) -> HttpResponse:
+def history(request: ConsoleRequest) -> HttpResponse:
     agents = [(a["id"], a["name"]) for a in selectors.colleagues()]
     form = HistorySearchForm(request.GET or None, agents=agents)
     filters: dict = {}
@@ -190,7 +197,7 @@ def history(request: HttpRequest) -> HttpResponse:
 
 
 @history_view
-def transcript(request: HttpRequest, reference: str) -> HttpResponse:
+def transcript(request: ConsoleRequest, reference: str) -> HttpResponse:
     conversation = selectors.transcript(request.user, request.history_scope, reference)
     if conversation is None:
         raise Http404
@@ -213,7 +220,7 @@ def transcript(request: HttpRequest, reference: str) -> HttpResponse:
     )
 
 
-def _strings() -> dict[str, str]:
+def _strings() -> dict[str, object]:
     """The console's words in the agent's language, handed to console.js."""
     from .strings import console_strings
 

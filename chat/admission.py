@@ -79,7 +79,7 @@ class Admission:
             logger.warning(
                 "overloaded: %d ms behind for %.1f s; refusing a share of new messages",
                 delay * 1000,
-                now - self.above_since,
+                now - (self.above_since or now),
             )
         elif shedding and self.share == 0:
             logger.warning(

@@ -54,7 +54,8 @@ class RoundTrips(Generic[B]):
                     await self._send(batch)
                 except Exception as exc:
                     self._failed(batch, exc)
-                done.set_result(None)
+                if done is not None:
+                    done.set_result(None)
         finally:
             self.flushing = None
             # Cancelled (the loop is closing): nobody waits for what cannot be sent.

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from typing import Any
+from typing import Any, Literal, overload
 
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
@@ -51,6 +51,7 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
     #: frame type -> name of the coroutine method handling it
     handlers: dict[str, str] = {}
     frames_bucket: TokenBucket
+    idle_timer: asyncio.TimerHandle | None
     #: Ids of messages this socket sent and was acknowledged, until their broadcast comes back.
     OWN_IDS_KEPT = 64
     #: Frame types handled concurrently with later frames, in order per `pipeline_key(frame)`
@@ -349,6 +350,14 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         return origin == normalise_origin(f"{'https' if secure else 'http'}://{host}")
 
 
+@overload
+def int_field(value: Any, name: str, *, required: Literal[True] = True) -> int: ...
+
+
+@overload
+def int_field(value: Any, name: str, *, required: bool) -> int | None: ...
+
+
 def int_field(value: Any, name: str, *, required: bool = True) -> int | None:
     """A frame's non-negative integer field (an id, a cursor); `bad_frame` otherwise."""
     if value is None and not required:
@@ -402,8 +411,9 @@ class VisitorConsumer(JsonFrameConsumer):
             return
         await limits.ip_connection_release_async(slot)
         groups = [events.VISITORS_GROUP]
-        if getattr(self, "conversation", None) is not None:
-            groups.append(events.conversation_group(self.conversation.pk))
+        conversation = getattr(self, "conversation", None)
+        if conversation is not None:
+            groups.append(events.conversation_group(conversation.pk))
         for group in groups:
             await self.channel_layer.group_discard(group, self.channel_name)
 

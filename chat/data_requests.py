@@ -25,6 +25,7 @@ from django.utils.translation import gettext
 
 from . import events, hooks, identifiers, system_events, tombstones
 from .bidi import isolate_plain
+from .foreign_keys import related_model
 from .models import REFERENCE_ALPHABET, AuditEvent, Conversation
 from .selectors import conversation_by_token
 from .services import audit_record, display_name
@@ -76,7 +77,7 @@ def clean_ip(value: str) -> str:
 
 def parse_moment(value: str | datetime | date | None, *, end: bool = False) -> datetime | None:
     """An ISO date or date-time; a bare date means its start (or its end with `end=True`)."""
-    if value in (None, ""):
+    if value is None or value == "":
         return None
     if isinstance(value, str):
         text = value.strip()
@@ -166,8 +167,8 @@ def conversation_search(*, criteria: Criteria, limit: int = SEARCH_LIMIT) -> lis
 
 
 def _ids(relation: str, **lookups: Any) -> models.QuerySet:
-    model = Conversation._meta.get_field(relation).related_model
-    return model.objects.filter(**lookups).values("conversation_id")
+    model = related_model(Conversation._meta.get_field(relation))
+    return model._default_manager.filter(**lookups).values("conversation_id")
 
 
 def conversation_by_reference(reference: str) -> Conversation | None:
@@ -178,11 +179,13 @@ def conversation_by_reference(reference: str) -> Conversation | None:
     return Conversation.objects.select_related("assigned_agent").filter(reference=ref).first()
 
 
-def conversation_rows(conversation: Conversation) -> list[tuple[str, list[models.Model]]]:
+def conversation_rows(conversation: Conversation) -> list[tuple[str, list[Any]]]:
     """Every row of every table that hangs off this conversation, by relation name."""
-    sections = []
+    sections: list[tuple[str, list[Any]]] = []
     for rel in Conversation._meta.related_objects:
         name = rel.get_accessor_name()
+        if name is None:  # a hidden relation (related_name="+") has no accessor
+            continue
         if rel.one_to_one:
             try:
                 rows = [getattr(conversation, name)]
@@ -198,8 +201,8 @@ def conversation_row_counts(conversation: Conversation) -> list[tuple[str, int]]
     """How many rows of each kind hang off this conversation (for the console; no content)."""
     counts = []
     for rel in Conversation._meta.related_objects:
-        model = rel.related_model
-        count = model.objects.filter(**{rel.field.name: conversation}).count()
+        model = related_model(rel)
+        count = model._default_manager.filter(**{rel.field.name: conversation}).count()
         counts.append((str(model._meta.verbose_name_plural), count))
     return counts
 

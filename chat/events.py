@@ -73,7 +73,8 @@ def emit(group: str, event: dict[str, Any]) -> None:
 
 def collect(func: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, list[tuple[str, dict]]]:
     """Runs `func` (sync) and returns its result with the events it committed."""
-    _local.outbox = outbox = []
+    outbox: list[tuple[str, dict]] = []
+    _local.outbox = outbox
     try:
         result = func(*args, **kwargs)
     finally:
@@ -140,7 +141,7 @@ async def publish(outbox: list[tuple[str, dict[str, Any]]]) -> None:
     if not outbox:
         return
     publisher = _publishers.get()
-    if publisher is not False:
+    if isinstance(publisher, Publisher):
         await publisher.add(outbox)
         return
     layer = get_channel_layer()

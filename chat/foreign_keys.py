@@ -1,4 +1,5 @@
-"""Setting ON DELETE of foreign keys to the conversation table, for data migrations (PostgreSQL).
+"""Foreign keys: the model a relation points at, and setting ON DELETE of foreign keys to the
+conversation table, for data migrations (PostgreSQL).
 
 Django creates every foreign key as `NO ACTION DEFERRABLE INITIALLY DEFERRED`. For NO ACTION,
 PostgreSQL checks each deleted conversation with two queries per referencing table; RESTRICT
@@ -7,12 +8,33 @@ runs one. See chat/migrations/0002 for the measurement and the one change in beh
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db import models
+
 FIND = (
     "SELECT c.conname FROM pg_constraint c "
     "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
     "WHERE c.contype = 'f' AND c.conrelid = %s::regclass "
     "AND c.confrelid = %s::regclass AND a.attname = %s"
 )
+
+
+def related_model(rel: Any) -> type[models.Model]:
+    """The model on the other side of the relation `rel` (a relation to "self" is a class too
+    once the app registry has loaded)."""
+    model = rel.related_model
+    if not isinstance(model, type) or not issubclass(model, models.Model):
+        raise TypeError(f"relation {rel!r} points at no loaded model")
+    return model
+
+
+def column(field: Any) -> str:
+    """The database column of a concrete field, or of the field behind a reverse relation."""
+    name = getattr(field, "column", None) or getattr(getattr(field, "field", None), "column", None)
+    if not isinstance(name, str):
+        raise TypeError(f"{field!r} has no column")
+    return name
 
 
 def set_on_delete(apps, schema_editor, children: list[tuple[str, str]], action: str) -> None:

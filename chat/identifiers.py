@@ -57,7 +57,7 @@ def is_personal_code(candidate: str) -> bool:
     Individual numbers 002-899 are permanent codes, 900-999 temporary ones; both count.
     """
     match = _PERSONAL_CODE.fullmatch(candidate)
-    return bool(match) and _personal_code_valid(match)
+    return match is not None and _personal_code_valid(match)
 
 
 def _personal_code_valid(match: re.Match[str]) -> bool:
@@ -141,7 +141,8 @@ def _iban_end(text: str, start: int) -> int | None:
     length = IBAN_LENGTHS.get(text[start : start + 2].upper())
     if length is None:
         return None
-    compact, i = [], start
+    compact: list[str] = []
+    i = start
     while len(compact) < length and i < len(text):
         ch = text[i]
         if _ALNUM.match(ch):

@@ -163,7 +163,7 @@ class LayerMonitor:
                 message = await self.layer.receive(channel)
             except Exception:
                 logger.exception("channel layer health: receive failed")
-                await asyncio.sleep(self.interval)
+                await asyncio.sleep(self.interval or 1.0)
                 continue
             kind = message.get("type")
             if kind == PROBE:

@@ -755,7 +755,7 @@ def privacy_notice(lang: str, *, details: ControllerDetails | None = None) -> No
             paragraphs=[p.format(contact=contact) for p in t["requests"]],
         ),
     ]
-    sections = [s for s in sections if s is not None]
+    present = [s for s in sections if s is not None]
     updated = ""
     if details.pk and details.updated_at:
         with translation.override(lang):
@@ -765,7 +765,7 @@ def privacy_notice(lang: str, *, details: ControllerDetails | None = None) -> No
         title=t["title"],
         intro=t["intro"],
         updated=updated,
-        sections=sections,
+        sections=present,
         labels={"updated": t["updated"], "languages": t["languages"]},
         languages=[
             {"code": code, "name": LANGUAGE_NAMES[code], "current": code == lang}

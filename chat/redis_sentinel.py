@@ -17,6 +17,10 @@ from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 class SentinelCacheClient(RedisCacheClient):
     """Django's Redis cache client, on the primary that the Sentinels name."""
 
+    # Set by RedisCacheClient.__init__ (Django's own, undeclared in its type stubs).
+    _pools: dict[int, Any]
+    _pool_options: dict[str, Any]
+
     def __init__(
         self,
         servers,

@@ -50,6 +50,7 @@ from django.db import DatabaseError, OperationalError, connection, connections, 
 from django.utils import timezone
 
 from . import hooks
+from .foreign_keys import column, related_model
 from .models import (
     AuditEvent,
     Conversation,
@@ -196,13 +197,24 @@ def _execute_for_ids(cursor, sql: str, ids: Sequence[Any], array_type: str) -> l
     return rows if is_select else affected
 
 
+def _select_ids(cursor, sql: str, ids: Sequence[Any], array_type: str) -> list[Any]:
+    """The first column `sql` (a SELECT with `{match}`) returns for these ids."""
+    rows = _execute_for_ids(cursor, sql, ids, array_type)
+    if not isinstance(rows, list):
+        raise TypeError("not a SELECT")
+    return rows
+
+
 def _reverse_relations(model: type[models.Model]) -> list[models.ForeignObjectRel]:
     """Every foreign key pointing at `model`, including hidden ones (related_name="+" and
     the automatic tables of many-to-many fields)."""
     return [
         rel
         for rel in model._meta.get_fields(include_hidden=True)
-        if rel.auto_created and not rel.concrete and (rel.one_to_many or rel.one_to_one)
+        if isinstance(rel, models.ForeignObjectRel)
+        and rel.auto_created
+        and not rel.concrete
+        and (rel.one_to_many or rel.one_to_one)
     ]
 
 
@@ -227,16 +239,16 @@ def _delete_ids(
     # (model counted or None, statement with {match}) run for `ids`, dependants first.
     statements: list[tuple[type[models.Model] | None, str]] = []
     for rel in _reverse_relations(model):
-        child = rel.related_model
-        names = {"table": child._meta.db_table, "fk": rel.field.column}
+        child = related_model(rel)
+        names = {"table": child._meta.db_table, "fk": column(rel.field)}
         on_delete = rel.on_delete
         if on_delete is models.CASCADE:
             if _reverse_relations(child):
-                child_ids = _execute_for_ids(
+                child_ids = _select_ids(
                     cursor,
                     _sql(
                         "SELECT {pk} FROM {table} WHERE {fk} {match}",
-                        pk=child._meta.pk.column,
+                        pk=column(child._meta.pk),
                         **names,
                     ),
                     ids,
@@ -260,7 +272,7 @@ def _delete_ids(
     own = _sql(
         "DELETE FROM {table} WHERE {pk} {match}",
         table=model._meta.db_table,
-        pk=model._meta.pk.column,
+        pk=column(model._meta.pk),
     )
     statements.append((model, own))
     array_type = _array_type(model._meta.pk)
@@ -379,9 +391,9 @@ class _Purge:
         postgres = connection.vendor == "postgresql"
         is_conversation = model is Conversation
         names = {
-            "pk": model._meta.pk.column,
+            "pk": column(model._meta.pk),
             "table": model._meta.db_table,
-            "column": model._meta.get_field(time_field).column,
+            "column": column(model._meta.get_field(time_field)),
         }
         # Ordered by the time column: a range scan of its index that stops after `n` rows.
         select = _sql(
@@ -602,11 +614,11 @@ def _dry_run_counts(now: datetime, cutoff: datetime) -> dict[str, int]:
         seen.add(model)
         condition = models.Q(**{f"{time_field}__lt": cutoff})
         for rel in _reverse_relations(Conversation):
-            if rel.related_model is model:
+            if related_model(rel) is model:
                 condition |= models.Q(**{f"{rel.field.name}__in": expired_conversations})
         counts[model._meta.label_lower] = model._default_manager.filter(condition).count()
     for rel in _reverse_relations(Conversation):
-        model = rel.related_model
+        model = related_model(rel)
         if model not in seen and rel.on_delete is models.CASCADE:
             seen.add(model)
             n = model._default_manager.filter(

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
 from .models import Conversation, Message, OpeningHours, hash_token
 
@@ -106,7 +106,10 @@ def retention_status() -> dict[str, object]:
     last = runs.filter(succeeded=True).order_by("-finished_at").first()
     latest = runs.order_by("-finished_at").first()
     # A conversation lives as long as its last activity; every other row by its own time.
-    tables = [(Conversation, "last_activity_at"), *register_models()]
+    tables: list[tuple[type[Model], str]] = [
+        (Conversation, "last_activity_at"),
+        *register_models(),
+    ]
     oldest_by_kind: dict[str, str] = {}
     oldest_at = None
     for model, time_field in tables:
@@ -119,7 +122,8 @@ def retention_status() -> dict[str, object]:
     # A fresh install has nothing to purge yet: its first purge runs when beat starts, and
     # until then (at most an hour, by its oldest record) it is healthy, not "degraded".
     fresh = latest is None and (oldest_at is None or now - oldest_at < timedelta(hours=1))
-    if not fresh and (last is None or now - last.finished_at > timedelta(hours=1)):
+    last_at = last.finished_at if last else None
+    if not fresh and (last_at is None or now - last_at > timedelta(hours=1)):
         problems.append("no successful purge in the last hour")
     if oldest_at is not None and oldest_at < cutoff - timedelta(hours=1):
         problems.append("records older than the retention period")
@@ -129,8 +133,8 @@ def retention_status() -> dict[str, object]:
         **({"note": "no purge due yet"} if fresh else {}),
         "retention_months": settings.CHAT_RETENTION_MONTHS,
         "cutoff": cutoff.isoformat(),
-        "last_success_at": last.finished_at.isoformat() if last else None,
-        "last_run_at": latest.finished_at.isoformat() if latest else None,
+        "last_success_at": last_at.isoformat() if last_at else None,
+        "last_run_at": latest.finished_at.isoformat() if latest and latest.finished_at else None,
         "last_run_succeeded": latest.succeeded if latest else None,
         "oldest_record_at": oldest_at.isoformat() if oldest_at else None,
         "oldest_record_age_seconds": int((now - oldest_at).total_seconds()) if oldest_at else None,

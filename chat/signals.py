@@ -4,6 +4,7 @@ hours, controller details): the audit log records who changed which object, neve
 from __future__ import annotations
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -17,7 +18,9 @@ _CHANGES = {ADDITION: "added", CHANGE: "changed", DELETION: "deleted"}
 def _admin_change(sender, instance: LogEntry, created: bool, **kwargs) -> None:
     if not created:
         return
-    model = instance.content_type.model_class() if instance.content_type_id else None
+    # Content types are cached per process: no query for a type seen before.
+    type_id = instance.content_type_id
+    model = ContentType.objects.get_for_id(type_id).model_class() if type_id else None
     label = model._meta.label_lower if model else "unknown"
     audit_record(
         action=AuditEvent.Action.SETTINGS_CHANGED,

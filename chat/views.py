@@ -174,7 +174,8 @@ def widget_panel(request: HttpRequest) -> HttpResponse:
         response = render(request, "chat/panel.html", context)
     # django-csp's per-response override: the default policy forbids every frame ancestor, and
     # the embed origins are read per request so that a changed setting applies at once.
-    response._csp_replace = {"frame-ancestors": ["'self'", *sorted(embed_origins())]}
+    policy = {"frame-ancestors": ["'self'", *sorted(embed_origins())]}
+    response._csp_replace = policy  # type: ignore[attr-defined]
     response["Content-Language"] = lang
     patch_cache_control(response, private=True, max_age=300)
     return response

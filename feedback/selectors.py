@@ -91,14 +91,14 @@ def live_day_aggregates(
         .order_by()
     )
     names: dict[int, str] = {}
-    out: dict[tuple[date, AgentKey], Agg] = defaultdict(Agg)
+    out: dict[tuple[date, int | None], Agg] = defaultdict(Agg)
     for created, claimed, first, closed, agent_id, fb_id, service, channel in rows.iterator():
         day = local_day(created)
         if day in skip:
             continue
         if agent_id is not None and agent_id not in names:
             names[agent_id] = ""
-        out[(day, agent_id)].add_chat(  # type: ignore[index]
+        out[(day, agent_id)].add_chat(
             created_at=created,
             claimed_at=claimed,
             first_response_at=first,

@@ -21,6 +21,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 LOOPS = ("uvloop", "asyncio")
 
@@ -66,8 +67,8 @@ def prompt_writes() -> None:
                 data = data[sent:]
         buffered_write(self, data)
 
-    write.prompt = True
-    tcp.Connection.write = write
+    write.prompt = True  # type: ignore[attr-defined]
+    tcp.Connection.write = write  # type: ignore[method-assign]
 
 
 #: The ports this process listens on (Twisted's listening ports), closed first at a graceful stop.
@@ -87,7 +88,9 @@ def graceful_stop() -> None:
     """
     import signal
 
-    from twisted.internet import reactor
+    from twisted.internet import reactor as _reactor
+
+    reactor: Any = _reactor  # the running reactor; Twisted's stubs type the module, not it
 
     def stop_now(*_args) -> None:
         reactor.callFromThread(reactor.stop)

@@ -146,7 +146,7 @@ if REDIS_SENTINELS:
     if not REDIS_SENTINEL_MASTER:
         raise ImproperlyConfigured("REDIS_SENTINELS needs REDIS_SENTINEL_MASTER (the master name).")
     _redis = urlsplit(REDIS_URL or "redis://sentinel/0")
-    _redis_node = {"db": int((_redis.path or "/0").strip("/") or 0)}
+    _redis_node: dict[str, object] = {"db": int((_redis.path or "/0").strip("/") or 0)}
     if _redis.password:
         _redis_node["password"] = _redis.password
     _sentinel_password = env.str("REDIS_SENTINEL_PASSWORD", default="")

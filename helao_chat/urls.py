@@ -5,7 +5,7 @@ from agents.signin_views import admin_login
 from chat.privacy import privacy_notice_view
 
 # One sign-in for the console and admin, with the second factor where it is required.
-admin.site.login = admin_login
+admin.site.login = admin_login  # type: ignore[method-assign]
 
 urlpatterns = [
     path("admin/", admin.site.urls),

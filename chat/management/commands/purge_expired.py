@@ -27,7 +27,8 @@ class Command(BaseCommand):
             self.stdout.write("skipped, already running")
             return
         verb = "would delete" if dry_run else "deleted"
-        self.stdout.write(f"cutoff {outcome.cutoff.isoformat()}")
+        if outcome.cutoff is not None:
+            self.stdout.write(f"cutoff {outcome.cutoff.isoformat()}")
         if not outcome.deleted:
             self.stdout.write(f"{verb} nothing")
         for label, count in sorted(outcome.deleted.items()):
