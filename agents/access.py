@@ -26,6 +26,7 @@ from chat.services import audit_record
 
 from .models import AccessGrant, AgentProfile
 from .roles import CHAT_ROLES, READ_ALL_HISTORY
+from .types import StaffUser
 
 # Who is changing access right now, and on whose approval; set by the views that do it.
 _change_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
@@ -33,7 +34,7 @@ _change_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.Con
 )
 
 
-def _record(user, group: Group, change: str) -> None:
+def _record(user: StaffUser, group: Group, change: str) -> None:
     context = _change_context.get() or {}
     actor = context.get("actor")
     AccessGrant.objects.create(
@@ -55,7 +56,9 @@ def _record(user, group: Group, change: str) -> None:
 
 
 @receiver(m2m_changed, sender=get_user_model().groups.through)
-def _groups_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+def _groups_changed(
+    sender: Any, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
+) -> None:
     if reverse or action not in ("post_add", "post_remove") or not pk_set:
         return
     change = AccessGrant.Change.GRANTED if action == "post_add" else AccessGrant.Change.REVOKED
@@ -63,7 +66,7 @@ def _groups_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None
         _record(instance, group, change)
 
 
-def sessions_end(*, user) -> int:
+def sessions_end(*, user: StaffUser) -> int:
     """Logs the user out everywhere: deletes their sessions and closes their console sockets."""
     ended = 0
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
@@ -75,7 +78,14 @@ def sessions_end(*, user) -> int:
 
 
 @transaction.atomic
-def role_grant(*, user, role: str, actor, approved_by: str, actor_ip: str | None = None) -> None:
+def role_grant(
+    *,
+    user: StaffUser,
+    role: str,
+    actor: StaffUser | None,
+    approved_by: str,
+    actor_ip: str | None = None,
+) -> None:
     """Gives `user` a chat role, recording who approved it and who put it into effect."""
     group = Group.objects.get(name=role)
     token = _change_context.set({"actor": actor, "approved_by": approved_by, "ip": actor_ip})
@@ -86,7 +96,9 @@ def role_grant(*, user, role: str, actor, approved_by: str, actor_ip: str | None
 
 
 @transaction.atomic
-def access_revoke(*, user, actor, approved_by: str = "", actor_ip: str | None = None) -> int:
+def access_revoke(
+    *, user: StaffUser, actor: StaffUser | None, approved_by: str = "", actor_ip: str | None = None
+) -> int:
     """Takes every chat role from `user` and ends their sessions; returns the roles removed."""
     groups = list(user.groups.filter(name__in=CHAT_ROLES))
     token = _change_context.set({"actor": actor, "approved_by": approved_by, "ip": actor_ip})

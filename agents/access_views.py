@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time
 
 from django.contrib import messages
@@ -20,9 +21,10 @@ from chat.net import request_client_ip
 from . import access
 from .roles import CHAT_ROLES
 from .signin import sign_in_methods
+from .types import StaffRequest
 
 
-def _review_required(view):
+def _review_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return login_required(permission_required("agents.review_access", raise_exception=True)(view))
 
 
@@ -81,7 +83,7 @@ def review_csv(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @_review_required
-def revoke(request: HttpRequest, user_id: int) -> HttpResponse:
+def revoke(request: StaffRequest, user_id: int) -> HttpResponse:
     user = get_object_or_404(get_user_model(), pk=user_id)
     if user.pk == request.user.pk:
         messages.error(request, "You cannot revoke your own access here.")
@@ -98,7 +100,7 @@ def revoke(request: HttpRequest, user_id: int) -> HttpResponse:
 
 @require_POST
 @_review_required
-def grant(request: HttpRequest) -> HttpResponse:
+def grant(request: StaffRequest) -> HttpResponse:
     user = get_object_or_404(get_user_model(), pk=request.POST.get("user_id") or 0, is_active=True)
     role = request.POST.get("role", "")
     approved_by = request.POST.get("approved_by", "").strip()
@@ -116,7 +118,7 @@ def grant(request: HttpRequest) -> HttpResponse:
     return redirect("access:review")
 
 
-def _day(value: str, end: bool = False):
+def _day(value: str, end: bool = False) -> datetime | None:
     try:
         day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from chat.bidi import bdi
 
@@ -14,7 +15,7 @@ class CannedReplyAdmin(admin.ModelAdmin):
     search_fields = ("shortcut", "title", "text")
 
     @admin.display(description="title", ordering="title")
-    def name(self, obj: CannedReply):
+    def name(self, obj: CannedReply) -> str:
         return bdi(obj.title)
 
 
@@ -37,15 +38,15 @@ class AccessGrantAdmin(admin.ModelAdmin):
 
     # Names typed by people are isolated, so that none can reorder the rest of the row.
     @admin.display(description="user", ordering="user")
-    def account(self, obj: AccessGrant):
+    def account(self, obj: AccessGrant) -> str:
         return bdi(obj.user)
 
     @admin.display(description="approved by", ordering="approved_by")
-    def approver(self, obj: AccessGrant):
+    def approver(self, obj: AccessGrant) -> str:
         return bdi(obj.approved_by)
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: AccessGrant | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: AccessGrant | None = None) -> bool:
         return False

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from chat.services import ChatError
 
 from . import selectors
 from .services import presence_expire, presence_heartbeat, presence_refresh, presence_set
+from .types import StaffUser
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ class AgentConsumer(JsonFrameConsumer):
         for group in groups:
             await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def _expire_presence_later(self, user) -> None:
+    async def _expire_presence_later(self, user: StaffUser) -> None:
         """Sets the agent offline after the grace period unless another tab kept it fresh."""
         await asyncio.sleep(settings.CHAT_AGENT_OFFLINE_GRACE_SECONDS)
         try:
@@ -296,7 +298,7 @@ class AgentConsumer(JsonFrameConsumer):
 # --- sync units of work -----------------------------------------------------------------------
 
 
-def _login_valid(user, session_key: str | None) -> bool:
+def _login_valid(user: StaffUser, session_key: str | None) -> bool:
     """The account may use the console and its login session is still alive."""
     from .middleware import session_alive
 
@@ -305,7 +307,7 @@ def _login_valid(user, session_key: str | None) -> bool:
     return session_alive(session_key, user.pk)
 
 
-def _own_chats(user, after_id: int | None):
+def _own_chats(user: StaffUser, after_id: int | None) -> Iterator[dict[str, Any]]:
     """The agent's active chats by id after `after_id`, each with its (bounded) visitor panel."""
     mine = Conversation.objects.filter(
         status=Conversation.Status.ACTIVE, assigned_agent=user
@@ -339,7 +341,7 @@ CONSOLE_LISTS = {
 }
 
 
-def _fill_list(frame: frames.Frame, user, name: str, after_id: int | None) -> None:
+def _fill_list(frame: frames.Frame, user: StaffUser, name: str, after_id: int | None) -> None:
     items = frame.fill(
         name,
         CONSOLE_LISTS[name](user, after_id),
@@ -354,7 +356,7 @@ def _fill_list(frame: frames.Frame, user, name: str, after_id: int | None) -> No
         frame.put(name, items)
 
 
-def _list_page(user, name: str, after_id: int | None) -> dict[str, Any]:
+def _list_page(user: StaffUser, name: str, after_id: int | None) -> dict[str, Any]:
     fields: dict[str, Any] = {"type": "list.page", "list": name}
     if name == "chats":
         fields["details"] = {}
@@ -363,7 +365,7 @@ def _list_page(user, name: str, after_id: int | None) -> dict[str, Any]:
     return frame.build()
 
 
-def _console_state(user, after_id: int | None) -> tuple[list[int], dict[str, Any]]:
+def _console_state(user: StaffUser, after_id: int | None) -> tuple[list[int], dict[str, Any]]:
     """The ids of the agent's active chats (to follow) and the `welcome` frame."""
     from .services import profile_get
 
@@ -396,7 +398,7 @@ def _console_state(user, after_id: int | None) -> tuple[list[int], dict[str, Any
     return mine, frame.build()
 
 
-def _own_conversation(user, conversation_id: int) -> Conversation:
+def _own_conversation(user: StaffUser, conversation_id: int) -> Conversation:
     """One of the chats assigned to `user`. Any other is refused as if it did not exist: the
     socket tells nobody which other chats there are (need to know)."""
     conversation = (
@@ -409,7 +411,7 @@ def _own_conversation(user, conversation_id: int) -> Conversation:
     return conversation
 
 
-def _detail(user, conversation_id: int, kind: str) -> dict[str, Any]:
+def _detail(user: StaffUser, conversation_id: int, kind: str) -> dict[str, Any]:
     """One of the agent's chats as frame `kind`: summary, visitor panel and a page of messages."""
     conversation = _own_conversation(user, conversation_id)
     frame = frames.Frame(
@@ -427,7 +429,9 @@ def _detail(user, conversation_id: int, kind: str) -> dict[str, Any]:
     return frame.build()
 
 
-def _chat_sync(user, conversation_id: int, after_id: int | None, cursor: int | None):
+def _chat_sync(
+    user: StaffUser, conversation_id: int, after_id: int | None, cursor: int | None
+) -> dict[str, Any]:
     """The next page of messages of one of the agent's chats (after a claim or detail)."""
     conversation = _own_conversation(user, conversation_id)
     return messages_frame(
@@ -439,7 +443,7 @@ def _chat_sync(user, conversation_id: int, after_id: int | None, cursor: int | N
     )
 
 
-def _transfer(user, conversation_id: int, to_id: int) -> None:
+def _transfer(user: StaffUser, conversation_id: int, to_id: int) -> None:
     conversation = _own_conversation(user, conversation_id)
     target = selectors.console_users().filter(pk=to_id).first()
     if target is None:
@@ -449,6 +453,6 @@ def _transfer(user, conversation_id: int, to_id: int) -> None:
     services.conversation_transfer(conversation=conversation, from_agent=user, to_agent=target)
 
 
-def _close(user, conversation_id: int) -> None:
+def _close(user: StaffUser, conversation_id: int) -> None:
     conversation = _own_conversation(user, conversation_id)
     services.conversation_close(conversation=conversation, closed_by=Conversation.ClosedBy.AGENT)

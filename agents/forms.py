@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .types import StaffUser
+
 
 class ConsoleLoginForm(AuthenticationForm):
     """Signs in console users only; anyone else gets the same answer as a wrong password."""
 
-    def confirm_login_allowed(self, user) -> None:
+    def confirm_login_allowed(self, user: StaffUser) -> None:
         super().confirm_login_allowed(user)
         if not user.has_perm("agents.use_console"):
             raise self.get_invalid_login_error()
@@ -27,7 +30,7 @@ class HistorySearchForm(forms.Form):
     )
     agent = forms.TypedChoiceField(label=_("Agent"), required=False, coerce=int, empty_value=None)
 
-    def __init__(self, *args, agents: list[tuple[int, str]], **kwargs):
+    def __init__(self, *args: Any, agents: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["agent"]
         assert isinstance(field, forms.ChoiceField)

@@ -7,10 +7,12 @@ session that is kept busy all day, e.g. a console on a shared workstation.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
 
 LOGIN_AT_KEY = "helao_login_at"
 
@@ -37,10 +39,10 @@ def session_data_alive(data: dict, user_id: int) -> bool:
 
 
 class AbsoluteSessionLifetimeMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
         if (
             user is not None

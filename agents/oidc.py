@@ -9,19 +9,21 @@ as a password (`signin.first_factor_passed`).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import jwt
 import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import SuspiciousOperation
-from django.http import HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from . import signin
 from .models import SignInIdentity
+from .types import StaffUser
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ logger = logging.getLogger(__name__)
 class StaffOIDCBackend(OIDCAuthenticationBackend):
     """Signs in an existing staff account from a verified ID token; anyone else gets nothing."""
 
-    def authenticate(self, request, **kwargs):
+    def authenticate(self, request: HttpRequest | None, **kwargs: Any) -> StaffUser | None:
         try:
             return super().authenticate(request, **kwargs)
         except (SuspiciousOperation, requests.RequestException, ValueError) as exc:
@@ -37,7 +39,7 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
             logger.warning("single sign-on refused: %s", type(exc).__name__)
             return None
 
-    def get_payload_data(self, token, key):
+    def get_payload_data(self, token: bytes | str, key: Any) -> dict[str, Any]:
         header = jwt.get_unverified_header(token)
         if header.get("alg") != self.OIDC_RP_SIGN_ALGO:
             raise SuspiciousOperation("unexpected signing algorithm")
@@ -53,7 +55,9 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
         except jwt.PyJWTError as exc:
             raise SuspiciousOperation(f"ID token refused: {type(exc).__name__}") from exc
 
-    def get_or_create_user(self, access_token, id_token, payload):
+    def get_or_create_user(
+        self, access_token: str, id_token: str, payload: dict[str, Any]
+    ) -> StaffUser | None:
         claims = self.get_userinfo(access_token, id_token, payload)
         # The user info must be about the person the ID token names (OpenID Connect Core 5.3.2).
         if claims.get("sub") != payload.get("sub"):
@@ -65,7 +69,7 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
         return user
 
 
-def identity_match(*, issuer: str, subject: str, claims: dict):
+def identity_match(*, issuer: str, subject: str, claims: dict) -> StaffUser | None:
     """The staff account of this identity: linked before, or (OIDC_MATCH=email) the one active
     account with the provider's e-mail address, which is then linked. Never a new account."""
     identity = (
@@ -94,16 +98,16 @@ class StartView(OIDCAuthenticationRequestView):
 
 
 class CallbackView(OIDCAuthenticationCallbackView):
-    def login_failure(self):
+    def login_failure(self) -> HttpResponse:
         signin.pending_drop(self.request)
         return HttpResponseRedirect(settings.LOGIN_REDIRECT_URL_FAILURE)
 
-    def login_success(self):
+    def login_success(self) -> HttpResponse:
         return signin.first_factor_passed(
             self.request, self.user, method=signin.SSO, next_url=self.success_url
         )
 
-    def get(self, request):
+    def get(self, request: HttpRequest) -> HttpResponse:
         try:
             return super().get(request)
         except SuspiciousOperation:

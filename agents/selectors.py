@@ -23,6 +23,7 @@ from chat.serializers import page_visit_dict, queue_item_dict
 from .middleware import session_data_alive
 from .models import GUIDANCE_VERSION, AgentProfile, CannedReply
 from .roles import READ_ALL_HISTORY, READ_HISTORY
+from .types import AnyUser, StaffUser
 
 # An agent counts as online only while a console keeps its presence fresh (heartbeat). This is
 # the fallback for a server that died without telling; a closed tab is handled after the
@@ -84,9 +85,9 @@ def _console_user_query(user_id: int) -> tuple[str, list[Any]]:
     return sql, [*params[:slot], user_id, *params[slot + 1 :]]
 
 
-def can_use_console(user) -> bool:
+def can_use_console(user: AnyUser | None) -> bool:
     """Re-reads the account, so a deactivation or a lost permission counts at once."""
-    if user is None or not getattr(user, "is_authenticated", False):
+    if user is None or not user.is_authenticated or user.pk is None:
         return False
     # One query (the permission rule of `console_users`), where loading the account and asking
     # `has_perm` took three; compiled once (see `_console_user_sql`).
@@ -112,7 +113,7 @@ def _session_data_sql() -> str:
     )
 
 
-async def console_login_valid(user, session_key: str | None) -> bool | None:
+async def console_login_valid(user: AnyUser | None, session_key: str | None) -> bool | None:
     """`can_use_console` and `middleware.session_alive` from the event loop, in one query on the
     message writer's connections (no database thread): a console rechecks its login every few
     seconds. None where that cannot be done (no writer, sessions not in the database): then
@@ -121,7 +122,7 @@ async def console_login_valid(user, session_key: str | None) -> bool | None:
     current = writer.writer()
     if current is None or settings.SESSION_ENGINE != DB_SESSIONS:
         return None
-    if user is None or not getattr(user, "is_authenticated", False) or not session_key:
+    if user is None or user.pk is None or not user.is_authenticated or not session_key:
         return False
     access, access_params = _console_user_query(user.pk)
     row = await current.fetch_one(
@@ -163,7 +164,7 @@ def effective_presence(profile: AgentProfile) -> str:
     return profile.presence
 
 
-def _colleague(user) -> dict[str, Any]:
+def _colleague(user: AnyUser) -> dict[str, Any]:
     from chat.services import display_name
 
     profile = getattr(user, "agent_profile", None)
@@ -197,8 +198,10 @@ def guidance_current(profile: AgentProfile | None) -> bool:
     )
 
 
-def guidance_acknowledged(user) -> bool:
-    return guidance_current(AgentProfile.objects.filter(user=user).first())
+def guidance_acknowledged(user: AnyUser) -> bool:
+    if user.pk is None:
+        return False
+    return guidance_current(AgentProfile.objects.filter(user_id=user.pk).first())
 
 
 def canned_replies(after_id: int | None = None) -> Iterator[dict[str, Any]]:
@@ -313,7 +316,7 @@ OWN = "own"
 _UNREAD = object()
 
 
-def history_scope(user, profile: Any = _UNREAD) -> str | None:
+def history_scope(user: AnyUser, profile: Any = _UNREAD) -> str | None:
     """How much of the history `user` may read: ALL, OWN or None (nothing).
 
     Reading needs the console, the right to read history and the current guidance
@@ -340,7 +343,7 @@ def took_part(user_id: int) -> Q:
     return Q(assigned_agent_id=user_id) | Exists(taken) | Exists(wrote)
 
 
-def readable_conversations(user, scope: str | None) -> QuerySet[Conversation]:
+def readable_conversations(user: StaffUser, scope: str | None) -> QuerySet[Conversation]:
     """The conversations `user` may read with `scope` (from `history_scope`), within retention.
 
     The one rule behind the history list, transcripts and their visitor data.
@@ -354,7 +357,7 @@ def readable_conversations(user, scope: str | None) -> QuerySet[Conversation]:
 
 
 def history(
-    user,
+    user: StaffUser,
     scope: str | None,
     *,
     text: str = "",
@@ -375,7 +378,7 @@ def history(
     return qs.order_by("-created_at")
 
 
-def transcript(user, scope: str | None, reference: str) -> Conversation | None:
+def transcript(user: StaffUser, scope: str | None, reference: str) -> Conversation | None:
     """One conversation `user` may read, else None (whether it exists or not)."""
     return (
         readable_conversations(user, scope)

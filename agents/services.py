@@ -14,14 +14,15 @@ from chat.services import ChatError, audit_record, display_name
 
 from . import selectors
 from .models import GUIDANCE_VERSION, AgentProfile
+from .types import StaffUser
 
 
-def profile_get(*, user) -> AgentProfile:
+def profile_get(*, user: StaffUser) -> AgentProfile:
     profile, _ = AgentProfile.objects.get_or_create(user=user)
     return profile
 
 
-def _announce_presence(user, presence: str) -> None:
+def _announce_presence(user: StaffUser, presence: str) -> None:
     events.emit(
         events.AGENTS_GROUP,
         {
@@ -44,7 +45,7 @@ def _refreshable(presence: object) -> bool:
     return presence in AgentProfile.Presence.values and presence != AgentProfile.Presence.OFFLINE
 
 
-def presence_heartbeat(*, user, presence: str) -> None:
+def presence_heartbeat(*, user: StaffUser, presence: str) -> None:
     """A console's periodic presence: usually one UPDATE, else `presence_set`.
 
     Every open console repeats its presence every few seconds. When the stored presence is the
@@ -99,7 +100,7 @@ async def presence_refresh(*, user_id: int, presence: object) -> bool | None:
 
 
 @transaction.atomic
-def presence_set(*, user, presence: str) -> AgentProfile:
+def presence_set(*, user: StaffUser, presence: str) -> AgentProfile:
     """Sets and refreshes (heartbeat) an agent's presence.
 
     Colleagues are told when the presence an agent shows changes, including a stale "online"
@@ -126,7 +127,7 @@ def presence_set(*, user, presence: str) -> AgentProfile:
 
 
 @transaction.atomic
-def presence_expire(*, user) -> bool:
+def presence_expire(*, user: StaffUser) -> bool:
     """Sets an agent offline when no console has refreshed the presence within the grace period.
 
     Called a grace period after a console tab closed: if another tab is still open its
@@ -149,7 +150,7 @@ def presence_expire(*, user) -> bool:
 
 
 @transaction.atomic
-def guidance_acknowledge(*, user, actor_ip: str | None) -> AgentProfile:
+def guidance_acknowledge(*, user: StaffUser, actor_ip: str | None) -> AgentProfile:
     """Records that the agent has read the current guidance (once per guidance version)."""
     profile = profile_get(user=user)
     if profile.guidance_version >= GUIDANCE_VERSION and profile.guidance_acknowledged_at:
@@ -166,7 +167,7 @@ def guidance_acknowledge(*, user, actor_ip: str | None) -> AgentProfile:
     return profile
 
 
-def language_set(*, user, language: str) -> AgentProfile:
+def language_set(*, user: StaffUser, language: str) -> AgentProfile:
     """Stores the console language the agent chose (one of settings.LANGUAGES)."""
     if language not in dict(settings.LANGUAGES):
         raise ChatError("bad_language", "unsupported language")

@@ -8,12 +8,14 @@ consoles at once (they also recheck every few seconds, in case an event is lost)
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import m2m_changed, post_migrate, post_save
 from django.dispatch import receiver
+from django.http import HttpRequest
 
 from chat import events, hooks
 from chat.models import AuditEvent
@@ -23,10 +25,11 @@ from chat.services import audit_record
 from . import selectors
 from .demo import demo_accounts
 from .middleware import LOGIN_AT_KEY
+from .types import StaffUser
 
 
 @receiver(post_migrate)
-def _sync_roles(sender, **kwargs) -> None:
+def _sync_roles(sender: Any, **kwargs: Any) -> None:
     if sender.name != "agents":
         return
     from .roles import roles_sync
@@ -34,19 +37,21 @@ def _sync_roles(sender, **kwargs) -> None:
     roles_sync(using=kwargs.get("using", "default"))
 
 
-def _ip(request) -> str | None:
+def _ip(request: HttpRequest | None) -> str | None:
     return request_client_ip(request) if request is not None else None
 
 
 @receiver(user_logged_in)
-def _logged_in(sender, request, user, **kwargs) -> None:
+def _logged_in(sender: Any, request: HttpRequest | None, user: StaffUser, **kwargs: Any) -> None:
     if request is not None and hasattr(request, "session"):
         request.session[LOGIN_AT_KEY] = int(time.time())
     audit_record(action=AuditEvent.Action.LOGIN, actor=user, actor_ip=_ip(request))
 
 
 @receiver(user_logged_out)
-def _logged_out(sender, request, user, **kwargs) -> None:
+def _logged_out(
+    sender: Any, request: HttpRequest | None, user: StaffUser | None, **kwargs: Any
+) -> None:
     if user is None:
         return
     audit_record(action=AuditEvent.Action.LOGOUT, actor=user, actor_ip=_ip(request))
@@ -56,7 +61,12 @@ def _logged_out(sender, request, user, **kwargs) -> None:
 
 
 @receiver(user_login_failed)
-def _login_failed(sender, credentials, request=None, **kwargs) -> None:
+def _login_failed(
+    sender: Any,
+    credentials: dict[str, Any] | None,
+    request: HttpRequest | None = None,
+    **kwargs: Any,
+) -> None:
     # The attempted name is recorded only when it is an existing account's (never a password
     # typed into the wrong field).
     username = (credentials or {}).get("username") or ""
@@ -74,14 +84,16 @@ def _access_changed(user_id: int) -> None:
 
 
 @receiver(post_save, sender=get_user_model())
-def _user_saved(sender, instance, created, **kwargs) -> None:
+def _user_saved(sender: Any, instance: StaffUser, created: bool, **kwargs: Any) -> None:
     if not created:
         _access_changed(instance.pk)
 
 
 @receiver(m2m_changed, sender=get_user_model().groups.through)
 @receiver(m2m_changed, sender=get_user_model().user_permissions.through)
-def _user_access_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+def _user_access_changed(
+    sender: Any, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
+) -> None:
     if action not in ("post_add", "post_remove", "post_clear"):
         return
     if not reverse:
@@ -94,7 +106,7 @@ def _user_access_changed(sender, instance, action, reverse, pk_set, **kwargs) ->
 
 
 @receiver(m2m_changed, sender=Group.permissions.through)
-def _group_permissions_changed(sender, action, **kwargs) -> None:
+def _group_permissions_changed(sender: Any, action: str, **kwargs: Any) -> None:
     if action in ("post_add", "post_remove", "post_clear"):
         events.emit(events.AGENTS_GROUP, {"type": "access.changed"})
 

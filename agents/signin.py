@@ -12,6 +12,7 @@ import math
 import secrets
 import time
 from base64 import b32encode
+from collections.abc import Callable
 from typing import Any
 
 import segno
@@ -27,6 +28,7 @@ from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_otp import login as otp_login
+from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -35,6 +37,7 @@ from chat.services import audit_record
 
 from .access import sessions_end
 from .models import SignInIdentity
+from .types import AnyUser, StaffUser
 
 PENDING_KEY = "helao_signin_pending"
 METHOD_KEY = "helao_signin_method"
@@ -53,7 +56,7 @@ SECOND_FACTOR_PERMISSIONS = (
 )
 
 
-def second_factor_required(user) -> bool:
+def second_factor_required(user: AnyUser) -> bool:
     """Whether `user` must sign in with a second factor (CHAT_REQUIRE_2FA)."""
     mode = settings.CHAT_REQUIRE_2FA
     if mode == "off":
@@ -67,19 +70,19 @@ def second_factor_required(user) -> bool:
     )
 
 
-def totp_device(user, *, confirmed: bool = True) -> TOTPDevice | None:
+def totp_device(user: StaffUser, *, confirmed: bool = True) -> TOTPDevice | None:
     return TOTPDevice.objects.filter(user=user, confirmed=confirmed).order_by("id").first()
 
 
-def second_factor_enrolled(user) -> bool:
+def second_factor_enrolled(user: StaffUser) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
-def recovery_codes_left(user) -> int:
+def recovery_codes_left(user: StaffUser) -> int:
     return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
 
 
-def may_sign_in(user, *, admin: bool) -> bool:
+def may_sign_in(user: AnyUser, *, admin: bool) -> bool:
     """Console users may sign in; admin users too when they are going to admin."""
     if not user.is_active:
         return False
@@ -101,7 +104,9 @@ def safe_next(request: HttpRequest, url: str | None) -> str:
 # --- the step between the factors ------------------------------------------------------------
 
 
-def first_factor_passed(request: HttpRequest, user, *, method: str, next_url: str) -> HttpResponse:
+def first_factor_passed(
+    request: HttpRequest, user: StaffUser, *, method: str, next_url: str
+) -> HttpResponse:
     """Signs `user` in, or holds them pending until a second factor is given or enrolled."""
     next_url = safe_next(request, next_url)
     sso_is_enough = method == SSO and settings.OIDC_COUNTS_AS_SECOND_FACTOR
@@ -113,7 +118,7 @@ def first_factor_passed(request: HttpRequest, user, *, method: str, next_url: st
     request.session.cycle_key()
     request.session[PENDING_KEY] = {
         "user_id": user.pk,
-        "backend": user.backend,
+        "backend": user.backend,  # type: ignore[attr-defined]
         "method": method,
         "at": time.time(),
         "next": next_url,
@@ -121,7 +126,7 @@ def first_factor_passed(request: HttpRequest, user, *, method: str, next_url: st
     return redirect("agents:signin_verify" if enrolled else "agents:signin_setup")
 
 
-def pending_user(request: HttpRequest):
+def pending_user(request: HttpRequest) -> StaffUser | None:
     """The account that passed the first factor in this session and waits for the second."""
     pending = request.session.get(PENDING_KEY)
     if not isinstance(pending, dict) or time.time() - pending.get("at", 0) > PENDING_SECONDS:
@@ -144,10 +149,12 @@ def pending_drop(request: HttpRequest) -> None:
     request.session.pop(PENDING_KEY, None)
 
 
-def signin_complete(request: HttpRequest, user, *, method: str, device) -> None:
+def signin_complete(
+    request: HttpRequest, user: StaffUser, *, method: str, device: Device | None
+) -> None:
     method = (request.session.get(PENDING_KEY) or {}).get("method", method)
     pending_drop(request)
-    auth.login(request, user, backend=user.backend)
+    auth.login(request, user, backend=user.backend)  # type: ignore[attr-defined]
     if device is not None:
         otp_login(request, device)
     request.session[METHOD_KEY] = method
@@ -164,15 +171,15 @@ def second_factor_ok(request: HttpRequest) -> bool:
 # --- lockout (django-axes) -------------------------------------------------------------------
 
 
-def _credentials(user) -> dict[str, Any]:
+def _credentials(user: StaffUser) -> dict[str, Any]:
     return {"username": user.get_username()}
 
 
-def locked_out(request: HttpRequest, user) -> bool:
+def locked_out(request: HttpRequest, user: StaffUser) -> bool:
     return not AxesProxyHandler.is_allowed(request, _credentials(user))
 
 
-def code_failed(request: HttpRequest, user) -> None:
+def code_failed(request: HttpRequest, user: StaffUser) -> None:
     """A wrong second-factor or recovery code counts like a wrong password (django-axes)."""
     user_login_failed.send(
         sender=__name__,
@@ -181,7 +188,9 @@ def code_failed(request: HttpRequest, user) -> None:
     )
 
 
-def lockout_response(request: HttpRequest, original_response=None, credentials=None):
+def lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: Any = None
+) -> HttpResponse:
     """The page for a lockout, whichever step tripped it (AXES_LOCKOUT_CALLABLE)."""
     if hasattr(request, "session"):
         pending_drop(request)
@@ -197,7 +206,7 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
 # --- the second factor -----------------------------------------------------------------------
 
 
-def code_verify(user, code: str):
+def code_verify(user: StaffUser, code: str) -> Device | None:
     """The confirmed device that accepts `code` (an authenticator code or a recovery code, which
     is then used up), or None. Each device keeps its own throttle besides the lockout."""
     code = "".join(code.split()).lower()
@@ -214,7 +223,7 @@ def code_verify(user, code: str):
     return None
 
 
-def totp_enrolment_start(user) -> TOTPDevice:
+def totp_enrolment_start(user: StaffUser) -> TOTPDevice:
     """The account's authenticator being set up (one unconfirmed device at a time)."""
     device = totp_device(user, confirmed=False)
     if device is None:
@@ -237,7 +246,7 @@ def secret_text(device: TOTPDevice) -> str:
 
 @transaction.atomic
 def totp_enrolment_confirm(
-    *, user, device: TOTPDevice, code: str, actor_ip: str | None
+    *, user: StaffUser, device: TOTPDevice, code: str, actor_ip: str | None
 ) -> list[str] | None:
     """Confirms the authenticator with a code from it; returns the new recovery codes (shown
     once), or None if the code was wrong."""
@@ -263,7 +272,7 @@ def _recovery_code() -> str:
 
 
 @transaction.atomic
-def recovery_codes_issue(*, user) -> list[str]:
+def recovery_codes_issue(*, user: StaffUser) -> list[str]:
     """New one-time recovery codes; every earlier one stops working."""
     StaticDevice.objects.filter(user=user).delete()
     device = StaticDevice.objects.create(user=user, name="recovery codes", confirmed=True)
@@ -273,7 +282,7 @@ def recovery_codes_issue(*, user) -> list[str]:
 
 
 @transaction.atomic
-def second_factor_reset(*, user, actor, actor_ip: str | None) -> None:
+def second_factor_reset(*, user: StaffUser, actor: StaffUser | None, actor_ip: str | None) -> None:
     """A director removes a lost authenticator and the recovery codes, and signs the account out
     everywhere; at the next sign-in the account sets up a new one."""
     TOTPDevice.objects.filter(user=user).delete()
@@ -287,7 +296,7 @@ def second_factor_reset(*, user, actor, actor_ip: str | None) -> None:
     sessions_end(user=user)
 
 
-def recovery_code_used(*, user, actor_ip: str | None) -> int:
+def recovery_code_used(*, user: StaffUser, actor_ip: str | None) -> int:
     """Audits a sign-in with a recovery code (used up); returns how many are left."""
     audit_record(
         action=AuditEvent.Action.RECOVERY_CODE_USED,
@@ -298,7 +307,7 @@ def recovery_code_used(*, user, actor_ip: str | None) -> int:
     return recovery_codes_left(user)
 
 
-def sign_out_everywhere(*, user, actor_ip: str | None) -> int:
+def sign_out_everywhere(*, user: StaffUser, actor_ip: str | None) -> int:
     """Ends every session of the account, this one included; its consoles close."""
     audit_record(
         action=AuditEvent.Action.SIGNED_OUT_EVERYWHERE,
@@ -309,7 +318,7 @@ def sign_out_everywhere(*, user, actor_ip: str | None) -> int:
     return sessions_end(user=user)
 
 
-def sign_in_methods(user) -> list[str]:
+def sign_in_methods(user: StaffUser) -> list[str]:
     """How the account can sign in, for the access review: password, sso, 2fa."""
     methods = []
     if settings.CHAT_PASSWORD_SIGNIN and user.has_usable_password():
@@ -325,10 +334,10 @@ class SecondFactorMiddleware:
     """An account that must have a second factor and is signed in without one (its role grew,
     or the rule was tightened, after it signed in) is signed out and asked to sign in again."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
         if (
             user is not None

@@ -6,6 +6,8 @@ reset of a lost authenticator.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -30,6 +32,7 @@ from chat.net import request_client_ip
 
 from . import oidc, signin
 from .forms import ConsoleLoginForm
+from .types import StaffRequest, StaffUser
 from .views import console_view, render
 
 
@@ -37,11 +40,13 @@ class SignInForm(ConsoleLoginForm):
     """The password step; admin users who are not console users may sign in on their way to
     admin. Anyone else gets the same answer as a wrong password."""
 
-    def __init__(self, request=None, *args, for_admin: bool = False, **kwargs):
+    def __init__(
+        self, request: HttpRequest | None = None, *args: Any, for_admin: bool = False, **kwargs: Any
+    ) -> None:
         self.for_admin = for_admin
         super().__init__(request, *args, **kwargs)
 
-    def confirm_login_allowed(self, user) -> None:
+    def confirm_login_allowed(self, user: StaffUser) -> None:
         if not signin.may_sign_in(user, admin=self.for_admin):
             raise self.get_invalid_login_error()
 
@@ -89,7 +94,7 @@ def login(request: HttpRequest) -> HttpResponse:
     return render(request, "agents/login.html", context)
 
 
-def admin_login(request: HttpRequest, extra_context=None) -> HttpResponse:
+def admin_login(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
     """Admin signs in through the same page as the console (admin.site.login)."""
     target = request.GET.get("next") or reverse("admin:index")
     if not signin.is_admin_url(target):
@@ -97,7 +102,7 @@ def admin_login(request: HttpRequest, extra_context=None) -> HttpResponse:
     return redirect(f"{settings.LOGIN_URL}?{urlencode({'next': target})}")
 
 
-def _pending_or_restart(request: HttpRequest):
+def _pending_or_restart(request: HttpRequest) -> StaffUser | None:
     user = signin.pending_user(request)
     if user is None:
         signin.pending_drop(request)
@@ -192,7 +197,7 @@ def setup(request: HttpRequest) -> HttpResponse:
 
 
 @console_view()
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: StaffRequest) -> HttpResponse:
     """The agent's own sign-in: how they sign in, recovery codes, sign out everywhere."""
     user = request.user
     return render(
@@ -211,7 +216,7 @@ def account(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @console_view()
-def recovery_codes(request: HttpRequest) -> HttpResponse:
+def recovery_codes(request: StaffRequest) -> HttpResponse:
     """New recovery codes, shown once; only from a session signed in with the second factor."""
     if not signin.second_factor_enrolled(request.user) or not signin.second_factor_ok(request):
         raise PermissionDenied
@@ -225,7 +230,7 @@ def recovery_codes(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @console_view()
-def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
+def sign_out_everywhere(request: StaffRequest) -> HttpResponse:
     signin.sign_out_everywhere(user=request.user, actor_ip=request_client_ip(request))
     auth_logout(request)
     return redirect(settings.LOGOUT_REDIRECT_URL)
@@ -234,7 +239,7 @@ def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 @permission_required("agents.review_access", raise_exception=True)
-def reset(request: HttpRequest, user_id: int) -> HttpResponse:
+def reset(request: StaffRequest, user_id: int) -> HttpResponse:
     """A director removes another account's lost authenticator (audited)."""
     user = get_object_or_404(get_user_model(), pk=user_id)
     if user.pk == request.user.pk:

@@ -8,7 +8,9 @@ tells whether a chat exists.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
@@ -31,6 +33,9 @@ from chat.services import ChatError, audit_record, display_name
 from . import selectors, services
 from .forms import HistorySearchForm
 from .models import AgentProfile
+from .types import StaffRequest
+
+View = Callable[..., HttpResponse]
 
 
 def render(request: HttpRequest, template: str, context: dict | None = None) -> HttpResponse:
@@ -40,20 +45,20 @@ def render(request: HttpRequest, template: str, context: dict | None = None) -> 
     )
 
 
-class ConsoleRequest(HttpRequest):
+class ConsoleRequest(StaffRequest):
     """A request that passed `console_view` or `history_view`, with what they found."""
 
     agent_profile: AgentProfile
     history_scope: str
 
 
-def console_view(permission: str | None = None):
+def console_view(permission: str | None = None) -> Callable[[View], View]:
     """Login + the console permission (+ `permission`); activates the agent's language."""
 
-    def decorator(view):
+    def decorator(view: View) -> View:
         @wraps(view)
         @never_cache
-        def wrapper(request: ConsoleRequest, *args, **kwargs) -> HttpResponse:
+        def wrapper(request: ConsoleRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             user = request.user
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
@@ -72,13 +77,13 @@ def console_view(permission: str | None = None):
     return decorator
 
 
-def history_view(view):
+def history_view(view: View) -> View:
     """Login, then `selectors.history_scope`: anything short of it is a 404. The view gets the
     scope as `request.history_scope`."""
 
     @wraps(view)
     @never_cache
-    def wrapper(request: ConsoleRequest, *args, **kwargs) -> HttpResponse:
+    def wrapper(request: ConsoleRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user = request.user
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())

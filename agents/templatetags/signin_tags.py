@@ -6,12 +6,13 @@ from django import template
 from django.utils.translation import gettext as _
 
 from agents import signin
+from agents.types import StaffUser
 
 register = template.Library()
 
 
 @register.simple_tag
-def sign_in_methods(user) -> str:
+def sign_in_methods(user: StaffUser) -> str:
     """The account's ways in, e.g. "Password, second factor" or "Single sign-on"."""
     names = {
         signin.PASSWORD: _("Password"),
