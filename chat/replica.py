@@ -107,6 +107,15 @@ def _note(problem: str | None, what: str) -> None:
         logger.warning("database replica usable again: %s read from the replica", what)
 
 
+def health() -> str | None:
+    """For /healthz: "ok", "lagging" or "unreachable"; None without a replica. A check of its
+    own, every time: it neither waits for nor changes what the reads decided."""
+    if not configured():
+        return None
+    problem = _problem()
+    return "ok" if problem is None else problem.split(" ", 1)[0]
+
+
 def usable(what: str) -> bool:
     """Whether the standby may serve a read now (checked on each call, one small query)."""
     if not configured():

@@ -138,13 +138,14 @@ def test_the_postgresql_standby_streams_from_the_primary_and_the_urls_name_it(co
     assert ["host", "all", "all", "all", "scram-sha-256"] in hba
     init = (ROOT / "deploy" / "postgres" / "initdb" / "10-replication.sh").read_text()
     assert "CREATE ROLE replicator WITH REPLICATION LOGIN" in init
-    # Synchronous replication names the standby's cluster_name, and is off unless .env says.
+    # Synchronous replication names the standby's cluster_name, set with ALTER SYSTEM: never on
+    # the command line, which would override ALTER SYSTEM and leave no way to stop waiting for
+    # a lost standby without restarting the primary.
     assert "cluster_name=standby" in script
-    assert (
-        "synchronous_standby_names=${POSTGRES_SYNCHRONOUS_STANDBY_NAMES:-}"
-        in services["postgres"]["command"]
-    )
-    assert env_example["POSTGRES_SYNCHRONOUS_STANDBY_NAMES"] == ""
+    assert not any("synchronous" in part for part in services["postgres"]["command"])
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    assert "ALTER SYSTEM SET synchronous_standby_names = 'standby'" in operations
+    assert "ALTER SYSTEM SET synchronous_standby_names = ''" in operations
     assert env_example["POSTGRES_REPLICATION_PASSWORD"] == "CHANGE-ME"
 
     # The URLs .env.example shows for the profile: the primary first, the standby second, and

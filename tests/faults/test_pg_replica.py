@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import subprocess
 import sys
 import time
@@ -74,6 +75,14 @@ def _chats_in_report(stack: Stack, index: int, cookie: str) -> int:
     rows = list(csv.reader(io.StringIO(_get(stack, index, "/reports/report.csv", cookie))))
     total = next(row for row in rows if row[0] == "TOTAL")
     return int(total[rows[0].index("chats")])
+
+
+def _health(stack: Stack, index: int) -> tuple[int, str, str]:
+    """/healthz of process `index`: (HTTP status, status, database_replica)."""
+    url = f"http://127.0.0.1:{stack.ports[index]}/healthz"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        body = json.load(response)
+        return response.status, body["status"], body["database_replica"]
 
 
 def _standby(pair: PostgresPair, stack: Stack, sql: str, *params):
@@ -146,6 +155,8 @@ async def test_history_and_reports_read_from_the_standby_and_fall_back_to_the_pr
     assert await asyncio.to_thread(_chats_in_report, stack, 1, director) == before - 1 + 2
     assert "database replica lagging" in stack.log(1)
     assert "database replica" not in stack.log(0)
+    assert _health(stack, 0) == (200, "ok", "ok")
+    assert _health(stack, 1) == (200, "degraded", "lagging")
 
     # Replaying again, the standby shows what the primary has.
     await asyncio.to_thread(_standby, pair, stack, "SELECT pg_wal_replay_resume()::text")
@@ -157,6 +168,7 @@ async def test_history_and_reports_read_from_the_standby_and_fall_back_to_the_pr
     assert await asyncio.to_thread(_listed, stack, 0, director) == {kept, *new}
     assert await asyncio.to_thread(_chats_in_report, stack, 0, director) == before + 1
     assert "database replica unreachable" in stack.log(0)
+    assert _health(stack, 0) == (200, "degraded", "unreachable")
     # Writes never went to the standby: the erasure's audit event is on the primary.
     assert stack.count("SELECT count(*) FROM chat_auditevent WHERE action = 'erasure'") >= 1
     assert stack.alive()
