@@ -125,6 +125,17 @@ class Stack:
         self.processes[index] = self._daphne(index)
         self._wait_ready(self.ports[index])
 
+    def kill(self, index: int) -> None:
+        """Kills one Daphne process at once (SIGKILL), as a crash or the OOM killer would."""
+        self.processes[index].kill()
+        self.processes[index].wait(10)
+
+    def start(self, index: int) -> None:
+        """Starts a stopped Daphne process again on its port, as Docker's restart policy does."""
+        assert self.processes[index].poll() is not None, "it is still running"
+        self.processes[index] = self._daphne(index)
+        self._wait_ready(self.ports[index])
+
     @staticmethod
     def _stop(process: subprocess.Popen) -> None:
         process.terminate()
