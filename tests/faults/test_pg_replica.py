@@ -1,7 +1,8 @@
 """DATABASE_REPLICA_URL with a real streaming standby (pg_basebackup): the history and the reports
 read from the standby, while it is usable; the need-to-know rule is checked on the primary, so an
 erasure shows at once even where the standby has not replayed it; a lagging or stopped standby
-sends those reads to the primary, with a log line and no error page.
+sends those reads to the primary, with a log line and no error page; a standby lost in the middle
+of a read has that read done again on the primary.
 
 The standby's replay is paused to hold it behind the primary (`pg_wal_replay_pause`): what it
 then shows differs from the primary, which tells which of the two served a page. Daphne process 0
@@ -29,6 +30,24 @@ from .pg_standby import PostgresPair
 from .stack import ROOT, Stack
 
 pytestmark = [pytest.mark.services, pytest.mark.asyncio]
+
+
+# Reads the references through replica_read, pausing after the standby was found usable until
+# the test has stopped the standby: the query then fails on the standby and runs on the primary.
+READER = """
+import sys, django
+django.setup()
+from chat.models import Conversation
+from chat.replica import replica_read
+calls = []
+def references():
+    calls.append(1)
+    if len(calls) == 1:
+        print("reading on the replica", flush=True)
+        sys.stdin.readline()
+    return list(Conversation.objects.values_list("reference", flat=True))
+print(" ".join(replica_read(references, what="the test's read")), flush=True)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -163,8 +182,29 @@ async def test_history_and_reports_read_from_the_standby_and_fall_back_to_the_pr
     await asyncio.to_thread(pair.wait_replicated, stack.db)
     assert await asyncio.to_thread(_listed, stack, 0, director) == {kept, *new}
 
-    # The standby goes down: the pages still answer, from the primary, and say so in the log.
-    await asyncio.to_thread(pair.stop_standby)
+    # The standby goes down in the middle of a read: the read is done again on the primary.
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER],
+        cwd=ROOT,
+        env=stack.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert await asyncio.to_thread(reader.stdout.readline) == "reading on the replica\n"
+        await asyncio.to_thread(pair.stop_standby)
+        out, err = await asyncio.to_thread(reader.communicate, "go on\n", 60)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait(10)
+    assert reader.returncode == 0, err
+    assert set(out.split()) >= {kept, *new} and erased not in out.split()
+    assert "database replica failed a read (OperationalError)" in err
+
+    # The standby stays down: the pages still answer, from the primary, and say so in the log.
     assert await asyncio.to_thread(_listed, stack, 0, director) == {kept, *new}
     assert await asyncio.to_thread(_chats_in_report, stack, 0, director) == before + 1
     assert "database replica unreachable" in stack.log(0)
