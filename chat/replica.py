@@ -97,7 +97,8 @@ def _note(problem: str | None, what: str) -> None:
         before, _state.problem = _state.problem, problem
         if problem and problem.startswith("unreachable"):
             _state.retry_at = time.monotonic() + RETRY_SECONDS
-    if problem and problem != before:
+    # Once per kind of problem, not per figure: a lagging standby is not logged on every page.
+    if problem and (before is None or problem.split(" ", 1)[0] != before.split(" ", 1)[0]):
         logger.warning(
             "database replica %s: %s read from the primary until it is usable again",
             problem,
