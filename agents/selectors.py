@@ -10,11 +10,12 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.paginator import Page, Paginator
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from chat import frames, writer
+from chat import frames, replica, writer
 from chat.models import Conversation, Message, PageVisit, Participation
 from chat.retention_period import retention_cutoff
 from chat.selectors import chunks_by_id
@@ -376,6 +377,36 @@ def history(
     if agent_id:
         qs = qs.filter(took_part(agent_id))
     return qs.order_by("-created_at")
+
+
+HISTORY_PAGE_SIZE = 50
+
+
+def _history_page(
+    user: StaffUser, scope: str | None, number: str | None, filters: dict[str, Any]
+) -> Page:
+    page = Paginator(history(user, scope, **filters), HISTORY_PAGE_SIZE).get_page(number)
+    page.object_list = list(page.object_list)
+    return page
+
+
+def history_page(
+    user: StaffUser, scope: str | None, *, number: str | None = None, **filters: Any
+) -> Page:
+    """One page of `history`, read from the database replica when there is a usable one.
+
+    The search runs on the replica (it reads every message); the page's rows are then checked
+    on the primary with the need-to-know rule, so a chat erased, purged or no longer readable
+    there is never listed, however far behind the replica is.
+    """
+    page = replica.replica_read(_history_page, user, scope, number, filters, what="history")
+    if replica.configured() and page.object_list:
+        ids = [c.pk for c in page.object_list]
+        allowed = set(
+            readable_conversations(user, scope).filter(pk__in=ids).values_list("pk", flat=True)
+        )
+        page.object_list = [c for c in page.object_list if c.pk in allowed]
+    return page
 
 
 def transcript(user: StaffUser, scope: str | None, reference: str) -> Conversation | None:

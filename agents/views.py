@@ -16,7 +16,6 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.shortcuts import render as django_render
@@ -184,8 +183,9 @@ def history(request: ConsoleRequest) -> HttpResponse:
                     "date_to": request.GET.get("date_to") or None,
                 },
             )
-    conversations = selectors.history(request.user, request.history_scope, **filters)
-    page = Paginator(conversations, 50).get_page(request.GET.get("page"))
+    page = selectors.history_page(
+        request.user, request.history_scope, number=request.GET.get("page"), **filters
+    )
     query = request.GET.copy()
     query.pop("page", None)
     return render(

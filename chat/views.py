@@ -23,7 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET
 
-from . import selectors, widget_strings
+from . import replica, selectors, widget_strings
 from .net import embed_origins
 
 logger = logging.getLogger(__name__)
@@ -53,20 +53,26 @@ async def _channel_layer_ok() -> bool:
 
 @never_cache
 async def healthz(request: HttpRequest) -> JsonResponse:
-    """Database, channel layer and retention status as JSON; 503 when something is down."""
+    """Database, channel layer, retention (and replica) status as JSON; 503 when something is
+    down, "degraded" (200) when the chat works but something needs an operator."""
     from asgiref.sync import sync_to_async
 
     database = await sync_to_async(_database_ok)()
     layer = await _channel_layer_ok()
     retention = await sync_to_async(selectors.retention_status)() if database else None
+    standby = await sync_to_async(replica.health)()
     status = "ok" if database and layer else "error"
-    if status == "ok" and retention and retention["status"] != "ok":
+    if status == "ok" and (
+        (retention and retention["status"] != "ok") or standby not in (None, "ok")
+    ):
         status = "degraded"
     body = {
         "status": status,
         "database": "ok" if database else "error",
         "channel_layer": "ok" if layer else "error",
         "retention": retention,
+        # Only with DATABASE_REPLICA_URL: reports and history then read from the primary.
+        **({"database_replica": standby} if standby else {}),
         "time": timezone.now().isoformat(),
     }
     return JsonResponse(body, status=503 if status == "error" else 200)

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chat import hooks
 from chat.csvfile import csv_response
+from chat.replica import replica_read
 from chat.selectors import conversation_by_token
 from chat.services import ChatError
 
@@ -132,7 +133,7 @@ def reports(request: HttpRequest) -> HttpResponse:
     shown only to staff who have acknowledged the current guidance.
     """
     start, end, period = report_params(request)
-    report = selectors.report(start=start, end=end, period=period)
+    report = replica_read(selectors.report, start=start, end=end, period=period, what="reports")
     reads_comments = hooks.guidance_acknowledged(request.user)
     return render(
         request,
@@ -201,5 +202,5 @@ def report_csv_rows(report: dict) -> list[list[object]]:
 def reports_csv(request: HttpRequest) -> HttpResponse:
     """The same numbers as the page, as CSV (no comments: they are visitor text)."""
     start, end, period = report_params(request)
-    report = selectors.report(start=start, end=end, period=period)
+    report = replica_read(selectors.report, start=start, end=end, period=period, what="reports")
     return csv_response(f"helao-chat-report-{period}-{start}-{end}.csv", report_csv_rows(report))

@@ -118,6 +118,33 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # A file, not memory, so that a live server process in the tests shares it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+# Optional: a streaming standby for the reads of reports and history (chat/replica.py), never for
+# anything a write depends on. Lagging more than DATABASE_REPLICA_MAX_LAG_SECONDS, or down, it is
+# not used and those reads go to the primary.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+DATABASE_REPLICA_MAX_LAG_SECONDS = env.int("DATABASE_REPLICA_MAX_LAG_SECONDS", default=30)
+if DATABASE_REPLICA_MAX_LAG_SECONDS < 0:
+    raise ImproperlyConfigured("DATABASE_REPLICA_MAX_LAG_SECONDS must be 0 or more.")
+if DATABASE_REPLICA_URL:
+    _replica = env.db_url_config(DATABASE_REPLICA_URL)
+    if not (
+        _replica["ENGINE"] == DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    ):
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL needs PostgreSQL, as DATABASE_URL: a standby of that database."
+        )
+    # A standby that does not answer must not hold a page for long (libpq's connect_timeout).
+    _replica["OPTIONS"] = {
+        **DATABASES["default"]["OPTIONS"],
+        "connect_timeout": 3,
+        **_replica.get("OPTIONS", {}),
+    }
+    _replica["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    _replica["CONN_HEALTH_CHECKS"] = True
+    # The test database has no standby: there the replica is the primary itself.
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+    DATABASE_ROUTERS = ["chat.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, channel layer, cache, Celery ---------------------------------------------------

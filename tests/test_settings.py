@@ -156,3 +156,34 @@ def test_a_bad_sentinel_setting_stops_the_start():
         result = _run(env)
         assert result.returncode != 0
         assert "REDIS_SENTINEL" in result.stderr
+
+
+def test_a_replica_url_adds_a_replica_database_behind_the_router():
+    code = (
+        "import json, django; from django.conf import settings as s; django.setup();"
+        "print(json.dumps({'replica': s.DATABASES.get('replica'), 'routers': s.DATABASE_ROUTERS}))"
+    )
+    pg = {"DATABASE_URL": "postgres://helao@db-1.invalid:5432/helao"}
+    without = _run(pg, code)
+    assert without.returncode == 0, without.stderr
+    assert json.loads(without.stdout) == {"replica": None, "routers": []}
+    result = _run(
+        {**pg, "DATABASE_REPLICA_URL": "postgres://reader:pw@db-2.invalid:5433/helao"}, code
+    )
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    assert got["routers"] == ["chat.replica.ReplicaRouter"]
+    replica = got["replica"]
+    assert (replica["HOST"], replica["PORT"], replica["USER"]) == ("db-2.invalid", 5433, "reader")
+    assert replica["OPTIONS"]["connect_timeout"] == 3
+    assert replica["TEST"]["MIRROR"] == "default"
+
+
+def test_a_replica_without_postgresql_or_with_a_negative_lag_stops_the_start():
+    replica = {"DATABASE_REPLICA_URL": "postgres://helao@db-2.invalid:5432/helao"}
+    result = _run(replica)  # DATABASE_URL unset: SQLite, which has no standby
+    assert result.returncode != 0
+    assert "DATABASE_REPLICA_URL needs PostgreSQL" in result.stderr
+    result = _run({"DATABASE_REPLICA_MAX_LAG_SECONDS": "-1"})
+    assert result.returncode != 0
+    assert "DATABASE_REPLICA_MAX_LAG_SECONDS must be 0 or more" in result.stderr

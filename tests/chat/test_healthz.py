@@ -14,6 +14,7 @@ def test_healthz_reports_database_and_channel_layer(client):
     assert body["database"] == "ok"
     assert body["channel_layer"] == "ok"
     assert body["retention"]["retention_months"] == 3
+    assert "database_replica" not in body, "reported only with DATABASE_REPLICA_URL"
 
 
 def test_a_real_server_answers_healthz(chat_server):

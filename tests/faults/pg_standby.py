@@ -30,7 +30,8 @@ def pg_bin(name: str) -> str:
 
 
 class PostgresPair:
-    def __init__(self) -> None:
+    def __init__(self, *, synchronous: bool = True) -> None:
+        self.synchronous = synchronous
         self.as_root = os.geteuid() == 0
         self.dir = Path(tempfile.mkdtemp(prefix="helao-pg-ha-"))
         if self.as_root:
@@ -64,7 +65,7 @@ class PostgresPair:
             f"-p {port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c full_page_writes=off -c wal_level=replica -c max_connections=200"
         )
-        if name == "primary":
+        if name == "primary" and self.synchronous:
             # A commit returns once the standby has it: with asynchronous replication, messages
             # acknowledged in the last moment before a crash may be missing after the promotion.
             # Not on the standby: promoted and alone, it would wait for a standby forever.
@@ -106,6 +107,11 @@ class PostgresPair:
         with psycopg.connect(self.url("postgres", self.standby_port)) as c:
             assert not c.execute("SELECT pg_is_in_recovery()").fetchone()[0]
         return time.monotonic() - started
+
+    def stop_standby(self) -> None:
+        """Stops the standby at once, as a crash of its host would."""
+        self._run(pg_bin("pg_ctl"), "-D", self._data("standby"), "-m", "immediate", "stop")
+        self.running.discard("standby")
 
     def stop(self) -> None:
         for name in list(self.running):

@@ -31,9 +31,12 @@ class Stack:
         env: dict[str, str] | None = None,
         *,
         database: tuple[str, str] | None = None,
+        process_env: list[dict[str, str]] | None = None,
     ) -> None:
         """`database`: (an admin URL, a function of the database name giving DATABASE_URL) for a
-        PostgreSQL server of the test's own instead of the proxied shared one."""
+        PostgreSQL server of the test's own instead of the proxied shared one. `{db}` in a value
+        of `env` is the test database's name. `process_env`: settings of each Daphne process of
+        its own, on top of `env`."""
         self.db = f"helao_faults_{os.getpid()}"
         self.pg = CuttableProxy(PG_PORT, PG_HOST)
         self.redis = CuttableProxy(REDIS_PORT, REDIS_HOST)
@@ -53,8 +56,9 @@ class Stack:
             "CHANNEL_PREFIX": f"helao-faults-{os.getpid()}",
             "HELAO_VAR_DIR": str(tmp),
             "DJANGO_SETTINGS_MODULE": "helao_chat.settings",
-            **(env or {}),
+            **{k: v.replace("{db}", self.db) for k, v in (env or {}).items()},
         }
+        self.process_env = process_env or [{}, {}]
         with psycopg.connect(self.admin_url, autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{self.db}"')
             c.execute(f'CREATE DATABASE "{self.db}"')
@@ -69,7 +73,7 @@ class Stack:
             )
         self.tmp = tmp
         self.ports = [self.port, free_port()]
-        self.processes = [self._daphne(port) for port in self.ports]
+        self.processes = [self._daphne(index) for index in range(len(self.ports))]
         for port in self.ports:
             self._wait_ready(port)
 
@@ -77,7 +81,12 @@ class Stack:
     def process(self) -> subprocess.Popen:
         return self.processes[0]
 
-    def _daphne(self, port: int) -> subprocess.Popen:
+    def log(self, index: int) -> str:
+        """What Daphne process `index` has written so far."""
+        return (self.tmp / f"daphne-{self.ports[index]}.log").read_text()
+
+    def _daphne(self, index: int) -> subprocess.Popen:
+        port = self.ports[index]
         log = open(self.tmp / f"daphne-{port}.log", "a")  # noqa: SIM115 - closed with the process
         return subprocess.Popen(
             [
@@ -95,7 +104,7 @@ class Stack:
                 "helao_chat.asgi:application",
             ],
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, **self.process_env[index]},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -113,7 +122,18 @@ class Stack:
     def restart(self, index: int = 0) -> None:
         """Stops one Daphne process and starts it again on the same port."""
         self._stop(self.processes[index])
-        self.processes[index] = self._daphne(self.ports[index])
+        self.processes[index] = self._daphne(index)
+        self._wait_ready(self.ports[index])
+
+    def kill(self, index: int) -> None:
+        """Kills one Daphne process at once (SIGKILL), as a crash or the OOM killer would."""
+        self.processes[index].kill()
+        self.processes[index].wait(10)
+
+    def start(self, index: int) -> None:
+        """Starts a stopped Daphne process again on its port, as Docker's restart policy does."""
+        assert self.processes[index].poll() is not None, "it is still running"
+        self.processes[index] = self._daphne(index)
         self._wait_ready(self.ports[index])
 
     @staticmethod
