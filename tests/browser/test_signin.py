@@ -114,6 +114,33 @@ def test_an_agent_signs_in_with_the_password_alone(server, chat_server, browser)
     expect(page.locator("#conn")).to_have_text("Connected")
 
 
+@pytest.fixture
+def rule(server, request):
+    """CHAT_REQUIRE_2FA for the server (set before `chat_server` starts it)."""
+    server.CHAT_REQUIRE_2FA = request.param
+    return request.param
+
+
+@pytest.mark.parametrize(
+    ("rule", "username", "asked"),
+    [("off", "dana", False), ("all", "alice", True)],
+    indirect=["rule"],
+)
+def test_the_rule_decides_who_is_asked_for_the_second_factor(
+    rule, chat_server, browser, username, asked
+):
+    page = browser.new_context(locale="en-GB").new_page()
+    _password(page, chat_server, username)
+    if asked:
+        # Under `all` even an agent sets one up before the console opens.
+        expect(page).to_have_url(re.compile(r"/console/login/setup/$"))
+        expect(page.locator("figure svg title")).to_have_count(1)
+    else:
+        # Under `off` even the director signs in with the password alone.
+        expect(page).to_have_url(re.compile(r"/console/$"))
+        expect(page.locator("#conn")).to_have_text("Connected")
+
+
 def test_wrong_codes_lock_the_sign_in_with_a_clear_message(server, chat_server, browser, dana):
     orm(enrolled, dana)
     axe = Axe()
