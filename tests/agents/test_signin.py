@@ -402,3 +402,21 @@ def test_the_sign_in_page_tells_the_session_times(alice, language, words):
     client.force_login(alice)
     page = client.get("/console/sign-in/").content.decode()
     assert all(word in page for word in words)
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("fi", "Kirjautuminen on hetken estetty"),
+        ("sv", "Inloggningen är spärrad en stund"),
+        ("en", "Signing in is blocked for a while"),
+    ],
+)
+def test_the_lockout_page_speaks_finnish_swedish_and_english(alice, settings, language, words):
+    client = Client(headers={"accept-language": language})
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/console/login/", {"username": "alice", "password": "guess-guess-1"})
+    response = client.post("/console/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 429
+    page = response.content.decode()
+    assert words in page and f'lang="{language}"' in page

@@ -82,6 +82,10 @@ def test_a_director_enrols_and_signs_in_with_codes(server, chat_server, browser,
     codes = page.locator("#recovery-codes code").all_inner_texts()
     assert len(codes) == 10
     assert _serious(page, axe) == []
+    # The codes are shown this once: a button prints them (the browser's dialog stands in).
+    page.evaluate("window.print = () => { window.printed = true; }")
+    page.get_by_role("button", name="Print the codes").click()
+    assert page.evaluate("window.printed") is True
     page.get_by_role("link", name=re.compile("continue", re.I)).click()
     expect(page).to_have_url(re.compile(r"/console/$"))
 
