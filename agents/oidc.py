@@ -62,7 +62,7 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
         if claims.get("sub") != payload.get("sub"):
             raise SuspiciousOperation("user info about another subject")
         user = identity_match(issuer=payload["iss"], subject=payload["sub"], claims=claims)
-        if user is not None and settings.OIDC_ROLE_MAP:
+        if user is not None and user.is_active and settings.OIDC_ROLE_MAP:
             access.roles_apply_from_sso(
                 user=user,
                 provider_values=role_claim_values(payload, claims),

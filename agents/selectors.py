@@ -87,8 +87,7 @@ def second_factor_users(mode: str | None = None) -> QuerySet:
 
 
 def second_factor_needed(user_id: int) -> bool:
-    if settings.CHAT_REQUIRE_2FA == "off":
-        return False
+    """Whether the account must sign in with a second factor now (no query under `off`)."""
     return second_factor_users().filter(pk=user_id).exists()
 
 

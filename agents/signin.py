@@ -307,7 +307,7 @@ def sign_in_methods(user) -> list[str]:
 
 
 def duration_text(seconds: int) -> str:
-    """ "8 hours", "30 minutes": a session time for people to read."""
+    """A session time for people to read: "8 hours", "30 minutes"."""
     if seconds % 3600 == 0:
         hours = seconds // 3600
         return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
