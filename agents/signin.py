@@ -3,7 +3,8 @@
 Every way in (the console's and admin's one sign-in page, single sign-on) ends in
 `first_factor_passed`: the account is signed in at once, or is held in the session as *pending*
 (not signed in: no page, no socket, no admin) until it gives a second factor or enrols one.
-`second_factor_required` is the one rule of who must have a second factor.
+`second_factor_required` asks the one rule of who must have a second factor
+(`selectors.second_factor_users`, also what an open console socket rechecks).
 """
 
 from __future__ import annotations
