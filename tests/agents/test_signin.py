@@ -320,12 +320,16 @@ def test_the_access_review_shows_how_each_account_signs_in(alice, bob, dana, set
     assert ",password;2fa," in lines["dana"]
     assert ",password," in lines["alice"]
     assert ",password;sso," in lines["bob"]
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    page = client.get("/console/access/").content.decode()
+    assert "Password, Single sign-on" in page and "Password, second factor" in page
     # With password sign-in turned off, a password is no way in, and the review says so.
     settings.CHAT_PASSWORD_SIGNIN = False
     lines = methods()
     assert ",2fa," in lines["dana"]
     assert ",sso," in lines["bob"]
     assert ",," in lines["alice"]
+    assert "cannot sign in" in client.get("/console/access/").content.decode()
 
 
 @pytest.mark.parametrize(
