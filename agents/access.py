@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.sessions.models import Session
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
@@ -44,14 +45,18 @@ def _record(user: StaffUser, group: Group, change: str) -> None:
         approved_by=strip_bidi_controls(context.get("approved_by", ""))[:200],
         effected_by=actor if getattr(actor, "pk", None) else None,
     )
+    detail = {"role": group.name}
+    if context.get("source"):
+        detail["source"] = context["source"]
     audit_record(
         action=AuditEvent.Action.ROLE_GRANTED
         if change == AccessGrant.Change.GRANTED
         else AuditEvent.Action.ROLE_REVOKED,
         actor=actor,
+        actor_name=context.get("actor_name", ""),
         object_ref=f"user:{user.get_username()}",
         actor_ip=context.get("ip"),
-        detail={"role": group.name},
+        detail=detail,
     )
 
 
@@ -93,6 +98,48 @@ def role_grant(
         user.groups.add(group)
     finally:
         _change_context.reset(token)
+
+
+# Who granted or revoked a role the identity provider's claim decided (access review, audit).
+SSO_SOURCE = "single sign-on"
+
+
+@transaction.atomic
+def roles_apply_from_sso(
+    *, user: StaffUser, provider_values: list[str], actor_ip: str | None
+) -> None:
+    *, user: StaffUser, provider_values: list[str], actor_ip: str | None
+) -> None:
+    """Makes the account's chat roles named in OIDC_ROLE_MAP exactly those its provider values
+    map to (granting and revoking, each recorded and audited with the source "sso"). Roles the
+    map never names stay as the director set them; admin rights are never touched."""
+    role_map: dict[str, str] = settings.OIDC_ROLE_MAP
+    managed = set(role_map.values())
+    wanted = {role_map[value] for value in provider_values if value in role_map}
+    current = set(user.groups.filter(name__in=managed).values_list("name", flat=True))
+    grant, revoke = wanted - current, current - wanted
+    if not grant and not revoke:
+        return
+    token = _change_context.set(
+        {"actor_name": SSO_SOURCE, "approved_by": SSO_SOURCE, "ip": actor_ip, "source": "sso"}
+    )
+    try:
+        if grant:
+            user.groups.add(*Group.objects.filter(name__in=grant))
+        if revoke:
+            user.groups.remove(*Group.objects.filter(name__in=revoke))
+    finally:
+        _change_context.reset(token)
+
+
+def role_map_check(role_map: dict[str, str]) -> None:
+    """OIDC_ROLE_MAP may map only to chat roles; anything else stops the start."""
+    unknown = sorted(set(role_map.values()) - set(CHAT_ROLES))
+    if unknown:
+        raise ImproperlyConfigured(
+            f"OIDC_ROLE_MAP maps to {', '.join(map(repr, unknown))}, which is not a chat role "
+            f"({', '.join(CHAT_ROLES)})."
+        )
 
 
 @transaction.atomic

@@ -6,4 +6,8 @@ class AgentsConfig(AppConfig):
     verbose_name = "Customer service"
 
     def ready(self) -> None:
+        from django.conf import settings
+
         from . import access, signals  # noqa: F401  (connect receivers and the chat hooks)
+
+        access.role_map_check(settings.OIDC_ROLE_MAP)

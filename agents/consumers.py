@@ -44,7 +44,8 @@ class AgentConsumer(JsonFrameConsumer):
 
     The socket lives only as long as the login behind it: it is closed when the session ends
     (logout, idle or absolute timeout), the account is deactivated or the console permission
-    is taken away, by an event at once and by a recheck every few seconds as a backstop.
+    is taken away, or the account now needs a second factor its session was signed in without,
+    by an event at once and by a recheck every few seconds as a backstop.
     """
 
     handlers = {
@@ -299,12 +300,15 @@ class AgentConsumer(JsonFrameConsumer):
 
 
 def _login_valid(user: StaffUser, session_key: str | None) -> bool:
-    """The account may use the console and its login session is still alive."""
+    """The account may use the console and its login session is still alive, with the second
+    factor the account needs now (a role that needs one may have been granted since)."""
     from .middleware import session_alive
 
     if not selectors.can_use_console(user):
         return False
-    return session_alive(session_key, user.pk)
+    return session_alive(
+        session_key, user.pk, second_factor_needed=selectors.second_factor_needed(user.pk)
+    )
 
 
 def _own_chats(user: StaffUser, after_id: int | None) -> Iterator[dict[str, Any]]:

@@ -2,8 +2,8 @@
 
 The library's backend checks the signature and the nonce; this one also checks the issuer, the
 audience and the token's lifetime, matches the identity to an existing staff account (never
-creates one, never takes roles from the provider) and hands the account to the same second step
-as a password (`signin.first_factor_passed`).
+creates one; takes chat roles from the provider only where OIDC_ROLE_MAP says so) and hands the
+account to the same second step as a password (`signin.first_factor_passed`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from django.utils import timezone
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from . import signin
+from chat.net import request_client_ip
+
+from . import access, signin
 from .models import SignInIdentity
 from .types import StaffUser
 
@@ -63,10 +65,37 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
         if claims.get("sub") != payload.get("sub"):
             raise SuspiciousOperation("user info about another subject")
         user = identity_match(issuer=payload["iss"], subject=payload["sub"], claims=claims)
+        if user is not None and user.is_active and settings.OIDC_ROLE_MAP:
+            access.roles_apply_from_sso(
+                user=user,
+                provider_values=role_claim_values(payload, claims),
+                actor_ip=request_client_ip(self.request),
+            )
         next_url = self.request.session.get("oidc_login_next")
         if user is None or not signin.may_sign_in(user, admin=signin.is_admin_url(next_url)):
             return None
         return user
+
+
+def role_claim_values(id_token: dict, user_info: dict) -> list[str]:
+    """The values of OIDC_ROLE_CLAIM (a dotted path), from the ID token, else the user info.
+    A claim that is missing or not a string or a list of strings grants nothing."""
+
+    def lookup(claims: Any) -> Any:
+        for name in settings.OIDC_ROLE_CLAIM.split("."):
+            if not isinstance(claims, dict) or name not in claims:
+                return None
+            claims = claims[name]
+        return claims
+
+    found = lookup(id_token)
+    if found is None:
+        found = lookup(user_info)
+    if isinstance(found, str):
+        return [found]
+    if isinstance(found, list):
+        return [value for value in found if isinstance(value, str)]
+    return []
 
 
 def identity_match(*, issuer: str, subject: str, claims: dict) -> StaffUser | None:

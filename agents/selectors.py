@@ -63,27 +63,66 @@ def console_users() -> QuerySet:
     return permission_holders("agents.use_console")
 
 
+# Under CHAT_REQUIRE_2FA=roles: whoever holds one of these (the service director, anyone who can
+# read all history, export or erase a visitor's data, or change who has access), and every
+# admin user, must sign in with a second factor.
+SECOND_FACTOR_PERMISSIONS = (
+    READ_ALL_HISTORY,
+    "chat.handle_data_requests",
+    "agents.review_access",
+)
+
+
+def second_factor_users(mode: str | None = None) -> QuerySet:
+    """The accounts that must sign in with a second factor under CHAT_REQUIRE_2FA (`mode`):
+    the one rule, for a sign-in, a request and an open console socket alike."""
+    mode = mode or settings.CHAT_REQUIRE_2FA
+    User = get_user_model()
+    if mode == "off":
+        return User.objects.none()
+    if mode == "all":
+        return User.objects.all()
+    holders = Q(is_superuser=True) | Q(is_staff=True)
+    for code in SECOND_FACTOR_PERMISSIONS:
+        holders |= Q(pk__in=permission_holders(code).values("pk"))
+    return User.objects.filter(holders)
+
+
+def second_factor_needed(user_id: int) -> bool:
+    """Whether the account must sign in with a second factor now (no query under `off`)."""
+    return second_factor_users().filter(pk=user_id).exists()
+
+
 # Stands for the account's id while the access query is compiled (never a real primary key).
 _ANY_ACCOUNT = -7_654_321
 
 
 @functools.cache
-def _console_user_sql(alias: str) -> tuple[str, list[Any], int]:
-    """`console_users()` for one account, compiled once per process and database.
+def _one_account_sql(alias: str, rule: str) -> tuple[str, list[Any], int]:
+    """The rule's query (`console` users, or `second_factor:<mode>` users) for one account,
+    compiled once per process and database.
 
     Building the query with the ORM (two permission subqueries) cost ~3.6 ms of CPU, ten times
     running it, and every open console rechecks its access every few seconds.
     """
-    query = console_users().filter(pk=_ANY_ACCOUNT).values("pk")[:1].query
+    if rule == "console":
+        users = console_users()
+    else:
+        users = second_factor_users(rule.removeprefix("second_factor:"))
+    query = users.filter(pk=_ANY_ACCOUNT).values("pk")[:1].query
     sql, params = query.get_compiler(using=alias).as_sql()
     params = list(params)
     return sql, params, params.index(_ANY_ACCOUNT)
 
 
+def _one_account_query(rule: str, user_id: int) -> tuple[str, list[Any]]:
+    sql, params, slot = _one_account_sql(DEFAULT_DB_ALIAS, rule)
+    return sql, [*params[:slot], user_id, *params[slot + 1 :]]
+
+
 def _console_user_query(user_id: int) -> tuple[str, list[Any]]:
     """The compiled `console_users()` query and its parameters for one account."""
-    sql, params, slot = _console_user_sql(DEFAULT_DB_ALIAS)
-    return sql, [*params[:slot], user_id, *params[slot + 1 :]]
+    return _one_account_query("console", user_id)
 
 
 def can_use_console(user: AnyUser | None) -> bool:
@@ -115,10 +154,10 @@ def _session_data_sql() -> str:
 
 
 async def console_login_valid(user: AnyUser | None, session_key: str | None) -> bool | None:
-    """`can_use_console` and `middleware.session_alive` from the event loop, in one query on the
-    message writer's connections (no database thread): a console rechecks its login every few
-    seconds. None where that cannot be done (no writer, sessions not in the database): then
-    the caller runs both in a thread.
+    """`can_use_console`, `second_factor_needed` and `middleware.session_alive` from the event
+    loop, in one query on the message writer's connections (no database thread): a console
+    rechecks its login every few seconds. None where that cannot be done (no writer, sessions
+    not in the database): then the caller runs them in a thread.
     """
     current = writer.writer()
     if current is None or settings.SESSION_ENGINE != DB_SESSIONS:
@@ -126,17 +165,24 @@ async def console_login_valid(user: AnyUser | None, session_key: str | None) -> 
     if user is None or user.pk is None or not user.is_authenticated or not session_key:
         return False
     access, access_params = _console_user_query(user.pk)
+    mode = settings.CHAT_REQUIRE_2FA
+    second_factor_params: list[Any] = []
+    if mode == "off":
+        second_factor = "FALSE"
+    else:
+        sql, second_factor_params = _one_account_query(f"second_factor:{mode}", user.pk)
+        second_factor = f"EXISTS({sql})"
     row = await current.fetch_one(
-        f"SELECT ({_session_data_sql()}), EXISTS({access})",
-        [session_key, timezone.now(), *access_params],
+        f"SELECT ({_session_data_sql()}), EXISTS({access}), {second_factor}",
+        [session_key, timezone.now(), *access_params, *second_factor_params],
     )
     if row is None:  # a SELECT without FROM returns its one row; None only if it did not run
         return None
-    session_data, allowed = row
+    session_data, allowed, needs_second_factor = row
     if not allowed or session_data is None:
         return False
     data = import_module(DB_SESSIONS).SessionStore().decode(session_data)
-    return session_data_alive(data, user.pk)
+    return session_data_alive(data, user.pk, second_factor_needed=needs_second_factor)
 
 
 def fresh_since(now: datetime | None = None) -> datetime:

@@ -3,7 +3,8 @@
 Every way in (the console's and admin's one sign-in page, single sign-on) ends in
 `first_factor_passed`: the account is signed in at once, or is held in the session as *pending*
 (not signed in: no page, no socket, no admin) until it gives a second factor or enrols one.
-`second_factor_required` is the one rule of who must have a second factor.
+`second_factor_required` asks the one rule of who must have a second factor
+(`selectors.second_factor_users`, also what an open console socket rechecks).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import ngettext
 from django_otp import login as otp_login
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -35,39 +37,26 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from chat.models import AuditEvent
 from chat.services import audit_record
 
+from . import selectors
 from .access import sessions_end
+from .middleware import METHOD_KEY, SSO, session_second_factor
 from .models import SignInIdentity
 from .types import AnyUser, StaffUser
 
 PENDING_KEY = "helao_signin_pending"
-METHOD_KEY = "helao_signin_method"
+# Why the last session ended, for the sign-in page to say (kept in the new anonymous session).
+NOTICE_KEY = "helao_signin_notice"
+SECOND_FACTOR_NOW_NEEDED = "second_factor"
 # The second step must follow the first within this time, else the first is asked again.
 PENDING_SECONDS = 5 * 60
 RECOVERY_CODE_COUNT = 10
-PASSWORD, SSO = "password", "sso"
-
-# Under CHAT_REQUIRE_2FA=roles: whoever holds one of these (the service director, anyone who can
-# read all history, export or erase a visitor's data, or change who has access), and every
-# admin user, must sign in with a second factor.
-SECOND_FACTOR_PERMISSIONS = (
-    "chat.view_all_history",
-    "chat.handle_data_requests",
-    "agents.review_access",
-)
+PASSWORD = "password"  # noqa: S105  (a sign-in method, not a secret)
 
 
 def second_factor_required(user: AnyUser) -> bool:
-    """Whether `user` must sign in with a second factor (CHAT_REQUIRE_2FA)."""
-    mode = settings.CHAT_REQUIRE_2FA
-    if mode == "off":
-        return False
-    if mode == "all":
-        return True
-    return bool(
-        user.is_superuser
-        or user.is_staff
-        or any(user.has_perm(code) for code in SECOND_FACTOR_PERMISSIONS)
-    )
+    """Whether `user` must sign in with a second factor (CHAT_REQUIRE_2FA; the rule is
+    `selectors.second_factor_users`), read afresh from the database."""
+    return user.pk is not None and selectors.second_factor_needed(user.pk)
 
 
 def totp_device(user: StaffUser, *, confirmed: bool = True) -> TOTPDevice | None:
@@ -109,7 +98,7 @@ def first_factor_passed(
 ) -> HttpResponse:
     """Signs `user` in, or holds them pending until a second factor is given or enrolled."""
     next_url = safe_next(request, next_url)
-    sso_is_enough = method == SSO and settings.OIDC_COUNTS_AS_SECOND_FACTOR
+    sso_is_enough = session_second_factor({METHOD_KEY: method})
     enrolled = second_factor_enrolled(user)
     if sso_is_enough or not (enrolled or second_factor_required(user)):
         signin_complete(request, user, method=method, device=None)
@@ -165,7 +154,8 @@ def second_factor_ok(request: HttpRequest) -> bool:
     is_verified = getattr(request.user, "is_verified", None)  # django-otp's middleware adds it
     if is_verified is not None and is_verified():
         return True
-    return request.session.get(METHOD_KEY) == SSO and settings.OIDC_COUNTS_AS_SECOND_FACTOR
+    # django-otp has checked the device of the session above; what is left is single sign-on.
+    return session_second_factor({METHOD_KEY: request.session.get(METHOD_KEY)})
 
 
 # --- lockout (django-axes) -------------------------------------------------------------------
@@ -330,9 +320,27 @@ def sign_in_methods(user: StaffUser) -> list[str]:
     return methods
 
 
+def duration_text(seconds: int) -> str:
+    """A session time for people to read: "8 hours", "30 minutes"."""
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
+    minutes = max(1, seconds // 60)
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
+
+
+def signin_notice_take(request: HttpRequest) -> str | None:
+    """Why the session's previous sign-in ended, said once on the sign-in page."""
+    return request.session.pop(NOTICE_KEY, None) if hasattr(request, "session") else None
+
+
 class SecondFactorMiddleware:
     """An account that must have a second factor and is signed in without one (its role grew,
-    or the rule was tightened, after it signed in) is signed out and asked to sign in again."""
+    or the rule was tightened, after it signed in) is signed out and asked to sign in again;
+    the sign-in page says why, and after the password it goes on to set up or give the second
+    factor. The password is asked again on purpose: whoever merely holds the session (a cookie
+    taken from a shared computer) must not be the one who sets up the account's authenticator.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -346,5 +354,8 @@ class SecondFactorMiddleware:
             and second_factor_required(user)
         ):
             auth.logout(request)
+            request.session[NOTICE_KEY] = SECOND_FACTOR_NOW_NEEDED
+            if request.path == settings.LOGIN_URL:
+                return redirect(request.get_full_path())
             return redirect_to_login(request.get_full_path())
         return self.get_response(request)

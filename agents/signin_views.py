@@ -90,6 +90,7 @@ def login(request: HttpRequest) -> HttpResponse:
         else reverse("agents:oidc_start"),
         "sso_failed": request.GET.get("sso") == "failed",
         "expired": request.GET.get("expired") == "1",
+        "second_factor_now": signin.signin_notice_take(request) == signin.SECOND_FACTOR_NOW_NEEDED,
     }
     return render(request, "agents/login.html", context)
 
@@ -208,8 +209,8 @@ def account(request: StaffRequest) -> HttpResponse:
             "required": signin.second_factor_required(user),
             "codes_left": signin.recovery_codes_left(user),
             "methods": signin.sign_in_methods(user),
-            "idle_minutes": settings.SESSION_COOKIE_AGE // 60,
-            "lifetime_hours": settings.SESSION_ABSOLUTE_LIFETIME_SECONDS // 3600,
+            "idle": signin.duration_text(settings.SESSION_COOKIE_AGE),
+            "lifetime": signin.duration_text(settings.SESSION_ABSOLUTE_LIFETIME_SECONDS),
         },
     )
 

@@ -286,12 +286,14 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/console/login/"
 LOGIN_REDIRECT_URL = "/console/"
 LOGOUT_REDIRECT_URL = "/console/login/"
-# Idle timeout: every request renews the session; a console left alone expires. The console
-# renews it only while the agent is active (keepalive), so this is real idleness.
-SESSION_COOKIE_AGE = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=30 * 60)
+# Idle timeout (8 h by default): every request renews the session; a console left alone
+# expires. The console renews it only while the agent is active (keepalive), so this is real
+# idleness: a console left open overnight is signed out by the morning.
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=8 * 3600)
 SESSION_SAVE_EVERY_REQUEST = True
-# However busy, a sign-in lasts one working day at most (docs/sign-in.md).
-SESSION_ABSOLUTE_LIFETIME_SECONDS = env.int("SESSION_ABSOLUTE_LIFETIME_SECONDS", default=8 * 3600)
+# However busy, a sign-in lasts one long working day at most (docs/sign-in.md). It is never
+# shorter than the idle time (checked below), or the idle time could never end a session.
+SESSION_ABSOLUTE_LIFETIME_SECONDS = env.int("SESSION_ABSOLUTE_LIFETIME_SECONDS", default=12 * 3600)
 if not 60 <= SESSION_COOKIE_AGE <= SESSION_ABSOLUTE_LIFETIME_SECONDS:
     raise ImproperlyConfigured(
         "SESSION_IDLE_TIMEOUT_SECONDS must be at least 60 and at most "
@@ -325,8 +327,8 @@ OTP_TOTP_ISSUER = CHAT_2FA_ISSUER
 CHAT_PASSWORD_SIGNIN = env.bool("CHAT_PASSWORD_SIGNIN", default=True)
 
 # Single sign-on with OpenID Connect (mozilla-django-oidc, agents/oidc.py), off unless
-# OIDC_RP_CLIENT_ID is set. Accounts are matched, never created; roles are never taken from the
-# identity provider.
+# OIDC_RP_CLIENT_ID is set. Accounts are matched, never created; roles are taken from the
+# identity provider only where OIDC_ROLE_MAP says so.
 OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
 OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
 OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
@@ -343,6 +345,21 @@ OIDC_MATCH = env.str("OIDC_MATCH", default="email")
 # The provider's own multi-factor sign-in stands in for ours (e.g. Entra ID with MFA enforced).
 OIDC_COUNTS_AS_SECOND_FACTOR = env.bool("OIDC_COUNTS_AS_SECOND_FACTOR", default=False)
 OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="")
+# Optional: the provider's groups decide chat roles. OIDC_ROLE_CLAIM names the claim that lists
+# them (a dotted path for a nested one, e.g. realm_access.roles), OIDC_ROLE_MAP maps its values
+# to chat roles ("helao-agents=Agent,helao-leads=Team lead"). Without both, whatever the
+# provider says about roles is ignored and the director grants every role (docs/sign-in.md).
+OIDC_ROLE_CLAIM = env.str("OIDC_ROLE_CLAIM", default="").strip()
+OIDC_ROLE_MAP: dict[str, str] = {}
+for _pair in filter(None, env.str("OIDC_ROLE_MAP", default="").split(",")):
+    _value, _sep, _role = (part.strip() for part in _pair.partition("="))
+    if not _sep or not _value or not _role:
+        raise ImproperlyConfigured(
+            f"OIDC_ROLE_MAP: {_pair!r} is not provider value=chat role (pairs, comma separated)."
+        )
+    OIDC_ROLE_MAP[_value] = _role
+if bool(OIDC_ROLE_CLAIM) != bool(OIDC_ROLE_MAP):
+    raise ImproperlyConfigured("OIDC_ROLE_CLAIM and OIDC_ROLE_MAP are set together or not at all.")
 OIDC_USE_PKCE = True
 OIDC_TIMEOUT = env.int("OIDC_TIMEOUT_SECONDS", default=10)
 OIDC_CREATE_USER = False

@@ -172,8 +172,13 @@ def agent_session(user, *, origin: str = ORIGIN, acknowledged: bool = True):
         guidance_acknowledge(user=user, actor_ip=None)
     client = Client()
     client.force_login(user)
+    return client, console_socket(client, origin=origin)
+
+
+def console_socket(client, *, origin: str = ORIGIN) -> WebsocketCommunicator:
+    """A console websocket with the session of a test `Client` that has signed in."""
     cookie = f"sessionid={client.cookies['sessionid'].value}"
-    return client, Socket(
+    return Socket(
         application,
         "/ws/agent/",
         headers=[

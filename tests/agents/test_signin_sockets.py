@@ -1,5 +1,6 @@
 """Open console sockets end with the sign-in behind them: an idle-expired session, signing out
-everywhere, a director's reset of the second factor, a revoked role, each within 15 s."""
+everywhere, a director's reset of the second factor, a revoked role, a role or a rule that now
+needs a second factor the session was signed in without, each within 15 s."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ from datetime import timedelta
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import Group
 from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from agents import access, signin
-from tests.conftest import agent_session
+from agents import access, selectors, signin
+from agents.consumers import _login_valid
+from agents.roles import DIRECTOR, TEAM_LEAD
+from agents.services import guidance_acknowledge
+from tests.agents.test_signin import password_step, totp_code
+from tests.conftest import agent_session, console_socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -75,3 +82,57 @@ async def test_a_role_revoked_in_the_access_review_closes_the_console(alice, dan
     assert (await comm.connect())[0]
     await database_sync_to_async(access.access_revoke)(user=alice, actor=dana)
     assert await _closed_within(comm, WITHIN) == 4003
+
+
+def _console_with_code(user) -> tuple[Client, WebsocketCommunicator]:
+    """A console whose session signed in with the password and a code from the authenticator."""
+    guidance_acknowledge(user=user, actor_ip=None)
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    client, _ = password_step(user.get_username())
+    client.post("/console/login/code/", {"code": totp_code(device)})
+    assert "_auth_user_id" in client.session
+    return client, console_socket(client)
+
+
+async def test_a_role_that_needs_the_second_factor_closes_a_console_signed_in_without_one(
+    alice, settings
+):
+    settings.CHAT_REQUIRE_2FA = "roles"
+    _, comm = await database_sync_to_async(_console)(alice)
+    assert (await comm.connect())[0]
+
+    def promote():
+        # The director makes the agent a team lead: every chat's history, so a second factor.
+        alice.groups.add(Group.objects.get(name=TEAM_LEAD))
+
+    await database_sync_to_async(promote)()
+    assert await _closed_within(comm, WITHIN) == 4003
+
+
+async def test_requiring_it_of_everyone_closes_consoles_signed_in_without_one(alice, settings):
+    settings.CHAT_REQUIRE_2FA = "roles"
+    _, comm = await database_sync_to_async(_console)(alice)
+    assert (await comm.connect())[0]
+    # The rule is tightened (a restart with CHAT_REQUIRE_2FA=all): no event, the recheck sees it.
+    settings.CHAT_REQUIRE_2FA = "all"
+    assert await _closed_within(comm, WITHIN + 1) == 4003
+
+
+async def test_a_console_signed_in_with_the_second_factor_stays_open(alice, bob, settings):
+    settings.CHAT_REQUIRE_2FA = "roles"
+    with_code, comm = await database_sync_to_async(_console_with_code)(alice)
+    without, _ = await database_sync_to_async(_console)(bob)
+    assert (await comm.connect())[0]
+
+    def promote():
+        for user in (alice, bob):
+            user.groups.add(Group.objects.get(name=DIRECTOR))
+
+    await database_sync_to_async(promote)()
+    # Both ways a console checks its login (from the event loop, and in a database thread)
+    # keep the session with the code and end the one without.
+    for user, client, expected in ((alice, with_code, True), (bob, without, False)):
+        key = client.session.session_key
+        assert await selectors.console_login_valid(user, key) is expected
+        assert await database_sync_to_async(_login_valid)(user, key) is expected
+    await comm.disconnect()

@@ -1,7 +1,8 @@
 """Signing in with a second factor in a real browser: a director enrols (QR code, a code the
 test computes as the phone would, recovery codes), signs in again with a code and with a
-recovery code (once only), gets locked out by wrong codes, and resets an agent's lost device.
-Every page is axe-clean."""
+recovery code (once only), gets locked out by wrong codes, and resets an agent's lost device; an
+agent whose open console now needs a second factor is led to set one up. Every page is
+axe-clean."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from axe_playwright_python.sync_playwright import Axe
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
+from agents.roles import DIRECTOR
 from agents.services import guidance_acknowledge, language_set
 from chat.models import AuditEvent
 from tests.agents.test_signin import enrolled, totp_code
@@ -80,6 +82,10 @@ def test_a_director_enrols_and_signs_in_with_codes(server, chat_server, browser,
     codes = page.locator("#recovery-codes code").all_inner_texts()
     assert len(codes) == 10
     assert _serious(page, axe) == []
+    # The codes are shown this once: a button prints them (the browser's dialog stands in).
+    page.evaluate("window.print = () => { window.printed = true; }")
+    page.get_by_role("button", name="Print the codes").click()
+    assert page.evaluate("window.printed") is True
     page.get_by_role("link", name=re.compile("continue", re.I)).click()
     expect(page).to_have_url(re.compile(r"/console/$"))
 
@@ -110,6 +116,33 @@ def test_an_agent_signs_in_with_the_password_alone(server, chat_server, browser)
     _password(page, chat_server, "alice")
     expect(page).to_have_url(re.compile(r"/console/$"))
     expect(page.locator("#conn")).to_have_text("Connected")
+
+
+@pytest.fixture
+def rule(server, request):
+    """CHAT_REQUIRE_2FA for the server (set before `chat_server` starts it)."""
+    server.CHAT_REQUIRE_2FA = request.param
+    return request.param
+
+
+@pytest.mark.parametrize(
+    ("rule", "username", "asked"),
+    [("off", "dana", False), ("all", "alice", True)],
+    indirect=["rule"],
+)
+def test_the_rule_decides_who_is_asked_for_the_second_factor(
+    rule, chat_server, browser, username, asked
+):
+    page = browser.new_context(locale="en-GB").new_page()
+    _password(page, chat_server, username)
+    if asked:
+        # Under `all` even an agent sets one up before the console opens.
+        expect(page).to_have_url(re.compile(r"/console/login/setup/$"))
+        expect(page.locator("figure svg title")).to_have_count(1)
+    else:
+        # Under `off` even the director signs in with the password alone.
+        expect(page).to_have_url(re.compile(r"/console/$"))
+        expect(page.locator("#conn")).to_have_text("Connected")
 
 
 def test_wrong_codes_lock_the_sign_in_with_a_clear_message(server, chat_server, browser, dana):
@@ -149,3 +182,34 @@ def test_the_director_resets_a_lost_device(server, chat_server, browser, dana, a
     other = browser.new_context(locale="en-GB").new_page()
     _password(other, chat_server, "alice")
     expect(other).to_have_url(re.compile(r"/console/$"))
+
+
+def _promote(user, role: str) -> None:
+    from django.contrib.auth.models import Group
+
+    user.groups.add(Group.objects.get(name=role))
+
+
+def test_an_open_console_that_now_needs_the_second_factor_leads_to_setting_it_up(
+    server, chat_server, browser, alice
+):
+    axe = Axe()
+    page = browser.new_context(locale="en-GB").new_page()
+    _password(page, chat_server, "alice")
+    expect(page.locator("#conn")).to_have_text("Connected")
+    # The director makes the agent a service director, which needs a second factor. The test's
+    # change reaches the server's process by the socket's own recheck (every 15 s).
+    orm(_promote, alice, DIRECTOR)
+    expect(page).to_have_url(re.compile(r"/console/login/\?next="), timeout=20_000)
+    expect(page.locator(".notice[role=status]")).to_contain_text("now needs a second factor")
+    assert _serious(page, axe) == []
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    page.locator("form.card button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"/console/login/setup/$"))
+    device = orm(TOTPDevice.objects.get, user=alice, confirmed=False)
+    _code(page, totp_code(device))
+    expect(page.locator("#recovery-codes code")).to_have_count(10)
+    page.get_by_role("link", name=re.compile("continue", re.I)).click()
+    expect(page).to_have_url(re.compile(r"/console/$"))
+    expect(page.locator("#conn")).to_have_text("Connected")
