@@ -108,8 +108,6 @@ SSO_SOURCE = "single sign-on"
 def roles_apply_from_sso(
     *, user: StaffUser, provider_values: list[str], actor_ip: str | None
 ) -> None:
-    *, user: StaffUser, provider_values: list[str], actor_ip: str | None
-) -> None:
     """Makes the account's chat roles named in OIDC_ROLE_MAP exactly those its provider values
     map to (granting and revoking, each recorded and audited with the source "sso"). Roles the
     map never names stay as the director set them; admin rights are never touched."""
