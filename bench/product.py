@@ -238,3 +238,21 @@ def sizes(origin: str) -> dict[str, Any]:
     except Exception as exc:
         out["console"] = {"gzip_bytes": None, "reason": f"login failed: {exc}"}
     return out
+
+
+CLOSE_OPEN_SCRIPT = """
+from django.utils import timezone
+from chat.models import Conversation
+n = Conversation.objects.exclude(status=Conversation.Status.CLOSED).update(
+    status=Conversation.Status.CLOSED, closed_at=timezone.now()
+)
+print(n)
+"""
+
+
+def close_open_conversations() -> int:
+    """Ends every chat a previous step (or run) left open in the benchmark's own database.
+
+    The starts ramp leaves thousands of waiting chats and the storm thousands of active ones;
+    left open, they would be every later console's queue and chat list. Returns how many."""
+    return int(_manage("shell", "-c", CLOSE_OPEN_SCRIPT).strip().splitlines()[-1])

@@ -44,8 +44,12 @@ COUNTED = [
 ]
 
 
-def profile_summary(stats, step: dict[str, Any], conversations: int = 0) -> dict[str, Any]:
-    """Where the product's message path spends its time, from one cProfile run."""
+def profile_summary(
+    stats, step: dict[str, Any], conversations: int = 0, units: int | None = None
+) -> dict[str, Any]:
+    """Where the product's message path spends its time, from one cProfile run.
+
+    Figures are per stored message, or per `units` when given (e.g. chats started)."""
     rows = []
     for (filename, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():
         rows.append((filename, line, func, nc, tt, ct))
@@ -53,7 +57,7 @@ def profile_summary(stats, step: dict[str, Any], conversations: int = 0) -> dict
     stored = sum(
         r[3] for r in rows if r[0].endswith("chat/services.py") and r[2] == "_message_write"
     )
-    messages = max(stored or step["sent"], 1)
+    messages = units or max(stored or step["sent"], 1)
     busy = [r for r in rows if not (r[2].startswith(WAITS) or "{method 'poll'" in r[2])]
     busy = [r for r in busy if not any(w in r[2] for w in ("epoll", "select.", "acquire"))]
     total = sum(r[4] for r in busy) or 1e-9
