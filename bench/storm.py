@@ -523,6 +523,7 @@ async def storm(
                 "old_process_exit_code": old_exit,
                 "peak_rss_mb_old": round(sampler.peak.get(server.pid, 0) / 2**20, 1),
                 "peak_rss_mb_new": round(sampler.peak.get(new.pid, 0) / 2**20, 1),
+                "sent_ids": list(ledger.sent),
             }
         )
         result["peak_rss_mb"] = max(result["peak_rss_mb_old"], result["peak_rss_mb_new"])
@@ -531,6 +532,10 @@ async def storm(
             f"{not_resumed} not), sent {result['sent']}, lost {result['lost']}, "
             f"duplicates {result['duplicates']}, peak RSS {result['peak_rss_mb']} MB"
         )
+    except BaseException:
+        if new is not None:  # the caller only learns of the new process on success
+            new.stop()
+        raise
     finally:
         stop_sending.set()
         heartbeat.cancel()
@@ -547,3 +552,20 @@ def _wait_exit(server: Server, timeout: float) -> int | None:
     except Exception:
         server.stop(signal.SIGKILL, 5)
         return None
+
+
+def stored_twice(db_name: str, cmids: list[str]) -> int | None:
+    """Rows beyond the first stored for any of `cmids` (the database's side of duplicates)."""
+    if not cmids:
+        return None
+    import psycopg
+
+    from .common import PG
+
+    with psycopg.connect(f"{PG}/{db_name}") as conn:
+        row = conn.execute(
+            "SELECT count(*) - count(DISTINCT client_msg_id) FROM chat_message "
+            "WHERE client_msg_id = ANY(%s)",
+            (cmids,),
+        ).fetchone()
+    return int(row[0]) if row else None
