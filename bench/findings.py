@@ -151,7 +151,7 @@ def start_findings(r: dict[str, Any]) -> list[str]:
     mine = [
         f"`{x['function']}` {x['cum_ms_per_message']} ms"
         for x in prof.get("top", [])
-        if "/chat/" in x["function"] or "/agents/" in x["function"]
+        if x["function"].startswith(("chat/", "agents/")) or "/chat/" in x["function"]
     ][:4]
     ref = st.get("reference_100") or {}
     return [

@@ -106,6 +106,9 @@ def profile_summary(
 
 
 def _short(filename: str) -> str:
+    root = str(Path(__file__).resolve().parent.parent) + "/"
+    if filename.startswith(root):
+        return filename[len(root) :]
     for marker in ("site-packages/", "/lib/python3.11/", "/wt/bench/"):
         if marker in filename:
             return filename.split(marker, 1)[1]
@@ -314,7 +317,7 @@ def _system_section(title: str, data: dict[str, Any], plan: dict[str, Any]) -> l
                 f"**{_fmt(idle['kib_per_socket'])} KiB per socket**; idle CPU "
                 f"{idle['idle_cpu_pct']} % over {idle.get('idle_cpu_seconds', 2)} s"
                 + (
-                    f", every socket pinging every {idle['pinged_every_s']:g} s as the browsers' do"
+                    f", every socket pinging every {idle['pinged_every_s']:g} s as the browsers do"
                     if idle.get("pinged_every_s")
                     else ""
                 )
