@@ -1,5 +1,11 @@
 """`python -m bench [--quick]`: the product and two baselines side by side, on loopback only.
 
+Steps: the message path (load points, ramp, overload, two processes, profile); new chats a
+second (`bench/starts.py`, and a profile of the start path); a rolling restart under thousands
+of chats (`bench/storm.py`); the baselines; then the soak, with the idle sockets (10,000 on one
+process, `bench/idle.py`; the baselines' idle sockets in their own steps) and the retention purge
+beside it. `--quick` keeps every step and every key of the summary line with smaller counts.
+
 Writes docs/benchmarks.md and prints one JSON summary object as its last line. Every server it
 starts is its own child process, stopped by PID in a `finally`; every step has a fixed duration.
 """
@@ -467,6 +473,9 @@ async def amain(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
         "plan": plan.__dict__,
         "fd_limit": raise_fd_limit(20000),
     }
+    need = max(plan.idle_sockets, plan.baseline_idle_sockets, plan.storm_visitors) + 1000
+    if results["fd_limit"] < need:
+        log(f"open files limited to {results['fd_limit']} (hard limit): {need} are needed")
     try:
         recreate_database("helao_bench_b")
         results["commit_probe"] = commit_probe("helao_bench_b")
@@ -504,7 +513,7 @@ async def amain(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--quick", action="store_true", help="a smaller run, under 3 minutes")
+    parser.add_argument("--quick", action="store_true", help="a smaller run, under 5 minutes")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument(
         "--only",
