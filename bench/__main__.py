@@ -303,8 +303,9 @@ async def bench_storm(plan: runner.Plan, out: dict[str, Any]) -> None:
             limit=plan.storm_limit,
             log=log,
         )
+        sent_ids = result.pop("sent_ids", [])
         out.update(result)
-        out["stored_twice"] = storm.stored_twice(product.DB_NAME, result.pop("sent_ids", []))
+        out["stored_twice"] = storm.stored_twice(product.DB_NAME, sent_ids)
         out["server_errors_logged"] = server.error_lines() + (new.error_lines() if new else 0)
         out["old_server_log_tail"] = server.tail(6)
     finally:

@@ -500,6 +500,19 @@ async def storm(
         result["resume_s"] = round(max(resumed), 2) if resumed and not not_resumed else None
         result["resume_p50_s"] = round(sorted(resumed)[len(resumed) // 2], 2) if resumed else None
         result["not_resumed"] = not_resumed
+        # What the clients that had not caught up were doing: connected or backing off, and
+        # which of the catch-up's lists they were still waiting for.
+        result["not_resumed_sample"] = [
+            {
+                "role": c.role,
+                "connected": c.ws is not None,
+                "waiting_for": sorted(c.loading),
+                "closes_since_welcome": c.policy.attempt,
+                "outbox": len(c.outbox),
+            }
+            for c in clients
+            if c.caught_up_at is None
+        ][:10]
         await asyncio.sleep(1)  # a little more traffic on the new process
         stop_sending.set()
         await sending
