@@ -466,6 +466,18 @@ def _storm_section(sm: dict[str, Any]) -> list[str]:
         f"| old process exit code | {sm.get('old_process_exit_code')} |",
         "",
     ]
+    if sm.get("not_resumed_sample"):
+        lines += [f"Clients that had not resumed: `{sm['not_resumed_sample']}`.", ""]
+    if sm.get("server_errors_logged"):
+        lines += [
+            f"The servers logged {sm['server_errors_logged']} error lines; the old process's "
+            "last lines:",
+            "",
+            "```",
+            str(sm.get("old_server_log_tail", ""))[-1500:],
+            "```",
+            "",
+        ]
     if sm.get("lost"):
         lines += [f"Some lost messages (client id, chat, sender): `{sm.get('lost_sample')}`.", ""]
     return lines

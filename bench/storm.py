@@ -117,8 +117,6 @@ class Client:
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.writer = asyncio.create_task(self._writer(self.ws, self.queue))
         self.send(self.hello())
-        if self.role == "console":
-            self.send({"type": "presence.set", "status": "online"})
         self.connected.set()
 
     def hello(self) -> dict[str, Any]:
@@ -235,6 +233,8 @@ class Client:
         self.policy.on_frame(frame)
         kind = frame.get("type")
         if kind == "welcome":
+            if self.role == "console":  # as the console does on every welcome
+                self.send({"type": "presence.set", "status": "online"})
             self._messages(frame.get("messages") or [])
             self.loading = set((frame.get("next") or {}).keys())
             self._resolve("welcome", frame)
@@ -359,7 +359,11 @@ async def setup(
     await asyncio.wait_for(
         asyncio.gather(*(c.connected.wait() for c in console_clients)), time_limit
     )
-    await asyncio.sleep(0.5)  # presence lands
+    # Each console says it is online on its welcome; visitors ask for an agent after that.
+    until = time.monotonic() + time_limit
+    while not all(c.live for c in console_clients) and time.monotonic() < until:
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.3)
     heartbeat = asyncio.create_task(_heartbeat(console_clients))
     chats: list[Chat] = []
     sem = asyncio.Semaphore(32)
