@@ -464,6 +464,8 @@ def _storm_section(sm: dict[str, Any]) -> list[str]:
         f"| RSS before; peak of the old and of the new process (MB) | {sm.get('rss_mb_before')};"
         f" {sm['peak_rss_mb_old']} and {sm['peak_rss_mb_new']} |",
         f"| old process exit code | {sm.get('old_process_exit_code')} |",
+        f"| load generator CPU % until all resumed (all clients are one process) | "
+        f"{_fmt(sm.get('loadgen_cpu_pct'))} |",
         "",
     ]
     if sm.get("not_resumed_sample"):

@@ -481,6 +481,8 @@ async def storm(
         await asyncio.sleep(2)  # messages in flight when the signal comes
         for c in clients:
             c.caught_up_at = None
+        me = psutil.Process()
+        me_cpu0 = sum(me.cpu_times()[:2])
         t_term = time.perf_counter()
         server.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
         # As a process manager does: the new process as soon as the old one has let go of
@@ -504,6 +506,10 @@ async def storm(
         result["resume_s"] = round(max(resumed), 2) if resumed and not not_resumed else None
         result["resume_p50_s"] = round(sorted(resumed)[len(resumed) // 2], 2) if resumed else None
         result["not_resumed"] = not_resumed
+        # The clients are one process here: if it was short of CPU, it slowed the resume too.
+        result["loadgen_cpu_pct"] = round(
+            (sum(me.cpu_times()[:2]) - me_cpu0) / (time.perf_counter() - t_term) * 100
+        )
         # What the clients that had not caught up were doing: connected or backing off, and
         # which of the catch-up's lists they were still waiting for.
         result["not_resumed_sample"] = [
