@@ -302,6 +302,7 @@ async def bench_storm(plan: runner.Plan, out: dict[str, Any]) -> None:
             setup_limit=plan.storm_setup_limit,
             limit=plan.storm_limit,
             log=log,
+            drain=plan.storm_drain,
         )
         sent_ids = result.pop("sent_ids", [])
         out.update(result)

@@ -148,11 +148,7 @@ def start_findings(r: dict[str, Any]) -> list[str]:
     top = ", ".join(
         f"{b['what']} {b['ms_per_message']} ms" for b in (prof.get("buckets") or [])[:4]
     )
-    mine = [
-        f"`{x['function']}` {x['cum_ms_per_message']} ms"
-        for x in prof.get("top", [])
-        if x["function"].startswith(("chat/", "agents/")) or "/chat/" in x["function"]
-    ][:4]
+    mine = [f"`{x['function']}` {x['cum_ms_per_message']} ms" for x in prof.get("product", [])][:5]
     ref = st.get("reference_100") or {}
     return [
         "What is left per start (the start path was not changed by this measurement; "

@@ -71,6 +71,9 @@ def profile_summary(
                 break
         buckets[label] = buckets.get(label, 0) + tt
     top = sorted(busy, key=lambda r: r[4], reverse=True)[:25]
+    root = str(Path(__file__).resolve().parent.parent) + "/"
+    own = [r for r in rows if r[0].startswith((root + "chat/", root + "agents/"))]
+    own = sorted(own, key=lambda r: r[5], reverse=True)[:12]
     counts = []
     for label, file_part, func in COUNTED:
         # max, not sum: a wrapper and the method it wraps often share a name.
@@ -102,6 +105,15 @@ def profile_summary(
             for r in top
         ],
         "counts": counts,
+        # The product's own functions by the time spent under them (callees included).
+        "product": [
+            {
+                "function": f"{_short(r[0])}:{r[1]}({r[2]})",
+                "calls_per_message": round(r[3] / messages, 2),
+                "cum_ms_per_message": round(r[5] * 1000 / messages, 3),
+            }
+            for r in own
+        ],
     }
 
 
@@ -338,7 +350,23 @@ def _system_section(title: str, data: dict[str, Any], plan: dict[str, Any]) -> l
 
 
 def _profile_tables(prof: dict[str, Any], unit: str) -> list[str]:
+    product = [
+        f"| `{x['function']}` | {x['calls_per_message']} | {x['cum_ms_per_message']} |"
+        for x in prof.get("product", [])
+    ]
     return [
+        *(
+            [
+                f"The product's own functions by time under them, per {unit}:",
+                "",
+                f"| function | calls / {unit} | cumulative ms / {unit} |",
+                "|---|---:|---:|",
+                *product,
+                "",
+            ]
+            if product
+            else []
+        ),
         f"| where | ms / {unit} | share |",
         "|---|---:|---:|",
         *[
@@ -444,7 +472,8 @@ def _storm_section(sm: dict[str, Any]) -> list[str]:
         "it says `hello` with its last message id (the visitor with its token), follows the "
         "catch-up's pages, then resends what was not acknowledged. *Resumed* is that "
         "catch-up done; *lost* a numbered message the other side never received (live or in "
-        "a catch-up) within 20 s after sending stopped; a *duplicate* one received under a "
+        f"a catch-up) within {sm.get('drain_s', 20):g} s after sending stopped; a *duplicate* "
+        "one received under a "
         "second message id. The baselines have no resume, so this is the product's alone.",
         "",
         "| | |",

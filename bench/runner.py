@@ -56,6 +56,7 @@ class Plan:
     storm_rate: float = 50.0
     storm_setup_limit: float = 400
     storm_limit: float = 90  # seconds after SIGTERM by which every client must have resumed
+    storm_drain: float = 20  # seconds after sending stops for every message to have arrived
 
 
 QUICK = Plan(
@@ -90,6 +91,7 @@ QUICK = Plan(
     storm_rate=20.0,
     storm_setup_limit=90,
     storm_limit=45,
+    storm_drain=8,
 )
 FULL = Plan(
     load_points=[50, 200, 500],

@@ -171,7 +171,7 @@ async def ramp(
     try:
         await asyncio.sleep(0.5)  # presence lands before the first start
         await step(server.origin, 10, 1, drain)  # warm-up, not counted
-        ref = await _measured(server, 100.0, max(seconds, 3), drain)
+        ref = await _measured(server, 100.0, seconds, drain)
         result["reference_100"] = ref
         log(f"starts: 100/s p99={ref['p99_ms']} shed={ref['shed']} lost={ref['lost']}")
         best = None

@@ -444,6 +444,7 @@ async def storm(
     setup_limit: float,
     limit: float,
     log,
+    drain: float = 20,
 ) -> tuple[dict[str, Any], Server | None]:
     """Returns the figures and the new server (the caller stops it)."""
     console_clients, chats, ledger, info = await setup(
@@ -527,12 +528,13 @@ async def storm(
         stop_sending.set()
         await sending
         # Everything typed must arrive: outboxes empty and every message received.
-        drain_end = time.perf_counter() + 20
+        drain_end = time.perf_counter() + drain
         while time.perf_counter() < drain_end:
             if all(not c.outbox for c in clients) and len(ledger.received) == len(ledger.sent):
                 break
             await asyncio.sleep(0.2)
         old_exit = await asyncio.to_thread(_wait_exit, server, 15)
+        result["drain_s"] = drain
         result.update(ledger.figures())
         result.update(
             {

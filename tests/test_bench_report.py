@@ -85,6 +85,13 @@ PROFILE = {
             "cum_ms_per_message": 6.0,
         }
     ],
+    "product": [
+        {
+            "function": "chat/services.py:10(conversation_open)",
+            "calls_per_message": 1.0,
+            "cum_ms_per_message": 6.0,
+        }
+    ],
     "counts": [
         {"what": "thread hops (executor work items)", "per_message": 3.0},
         {"what": "SQL statements (psycopg execute)", "per_message": 14.0},
@@ -227,6 +234,7 @@ def test_the_report_has_the_rows_and_judges_each_goal(tmp_path):
     assert "### Product, reconnect storm (a rolling restart)" in text
     assert "## Profile of the product's start path" in text
     assert "14.0 SQL statements" in text  # what is left per start, from the profile
+    assert "`chat/services.py:10(conversation_open)` 6.0 ms" in text
     assert "storm-0000136-c84b3b" in text  # the lost sample, to look them up
 
 
