@@ -252,6 +252,7 @@ async def bench_starts(plan: runner.Plan, out: dict[str, Any]) -> None:
                     plan.starts_seconds,
                     log,
                     budget=plan.starts_budget,
+                    settle_limit=plan.settle_limit,
                 )
             )
             out["server_errors_logged"] = server.error_lines()

@@ -135,10 +135,12 @@ def _r(x: float | None) -> float | None:
     return None if x is None else round(x, 1)
 
 
-async def _measured(server: Server, rate: float, seconds: float, drain: float) -> dict[str, Any]:
+async def _measured(
+    server: Server, rate: float, seconds: float, drain: float, settle_limit: float = 8
+) -> dict[str, Any]:
     from .runner import Meter, settle
 
-    waited = await settle([server], 8)
+    waited = await settle([server], settle_limit)
     with Meter([server]) as meter:
         s = await step(server.origin, rate, seconds, drain)
     s["server_cpu_ms_per_start"] = round(meter.cpu * 1000 / max(s["started"], 1), 2)
@@ -159,6 +161,7 @@ async def ramp(
     log,
     agents: int = 4,
     budget: float = 120,
+    settle_limit: float = 8,
 ) -> dict[str, Any]:
     """The reference step at 100 starts/s, then the ramp until a step fails (a step failing on
     latency alone is run once more, as the message ramp does: one stall on a shared machine)."""
@@ -171,7 +174,7 @@ async def ramp(
     try:
         await asyncio.sleep(0.5)  # presence lands before the first start
         await step(server.origin, 10, 1, drain)  # warm-up, not counted
-        ref = await _measured(server, 100.0, seconds, drain)
+        ref = await _measured(server, 100.0, seconds, drain, settle_limit)
         result["reference_100"] = ref
         log(f"starts: 100/s p99={ref['p99_ms']} shed={ref['shed']} lost={ref['lost']}")
         best = None
@@ -181,9 +184,9 @@ async def ramp(
                 result["ramp_cut"] = f"time budget of {budget:.0f} s used up"
                 break
             secs = max(seconds, 30 / rate)
-            s = await _measured(server, rate, secs, drain)
+            s = await _measured(server, rate, secs, drain, settle_limit)
             if not s["ok"] and not (s["shed"] or s["lost"] or s["errors"]):
-                again = await _measured(server, rate, secs, drain)
+                again = await _measured(server, rate, secs, drain, settle_limit)
                 again["first_try"] = {k: s[k] for k in ("p99_ms", "max_ms", "loadavg_1m")}
                 s = again
             result["ramp"].append(s)
