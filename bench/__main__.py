@@ -1,5 +1,11 @@
 """`python -m bench [--quick]`: the product and two baselines side by side, on loopback only.
 
+Steps: the message path (load points, ramp, overload, two processes, profile); new chats a
+second (`bench/starts.py`, and a profile of the start path); a rolling restart under thousands
+of chats (`bench/storm.py`); the baselines; then the soak, with the idle sockets (10,000 on one
+process, `bench/idle.py`; the baselines' idle sockets in their own steps) and the retention purge
+beside it. `--quick` keeps every step and every key of the summary line with smaller counts.
+
 Writes docs/benchmarks.md and prints one JSON summary object as its last line. Every server it
 starts is its own child process, stopped by PID in a `finally`; every step has a fixed duration.
 """
@@ -16,7 +22,7 @@ import time
 import traceback
 from typing import Any
 
-from . import loadgen, product, report, runner
+from . import loadgen, product, report, runner, starts, storm
 from .common import (
     BIN,
     PG,
@@ -104,14 +110,18 @@ async def bench_product(plan: runner.Plan, out: dict[str, Any]) -> None:
         log(f"profile failed: {_reason(exc)}")
 
 
-def _idle_in_subprocess(server: Server, plan: runner.Plan) -> dict[str, Any]:
-    args = [server.origin, str(server.pid), str(plan.idle_sockets), str(plan.idle_limit)]
+def _idle_in_subprocess(
+    server: Server, plan: runner.Plan, count: int, kind: str = "product"
+) -> dict[str, Any]:
+    """`bench.idle` in a process of its own: `count` idle visitor sockets to `server`."""
+    args = [server.origin, str(server.pid), str(count), str(plan.idle_limit), "--kind", kind]
+    args += ["--marks", str(plan.idle_mark), "--cpu-seconds", str(plan.idle_cpu_seconds)]
     proc = subprocess.run(
         [PYTHON, "-m", "bench.idle", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=plan.idle_limit + 120,
+        timeout=plan.idle_limit + plan.idle_cpu_seconds + 120,
     )
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip()[-500:])
@@ -134,7 +144,9 @@ async def bench_soak_and_idle(plan: runner.Plan, quick: bool, results: dict[str,
             try:
                 idle_server = product.daphne(free_port(), "product-idle").start()
                 try:
-                    out["idle"] = await asyncio.to_thread(_idle_in_subprocess, idle_server, plan)
+                    out["idle"] = await asyncio.to_thread(
+                        _idle_in_subprocess, idle_server, plan, plan.idle_sockets
+                    )
                     out["idle"]["during_soak"] = not soak.done()
                     out["idle"]["launcher"] = await asyncio.to_thread(launcher_cost, idle_server)
                 finally:
@@ -222,10 +234,93 @@ async def profile(plan: runner.Plan, cookies: list[str], rate: float) -> dict[st
     return report.profile_summary(stats, step, len(run.pairs))
 
 
+# --- new chats a second, the reconnect storm ---------------------------------------------------
+
+
+async def bench_starts(plan: runner.Plan, out: dict[str, Any]) -> None:
+    """The starts ramp on one process, then one profile of the start path."""
+    cookies = product.prepare_database(4)
+    product.close_open_conversations()
+    try:
+        server = product.daphne(free_port(), "product-starts").start()
+        try:
+            out.update(
+                await starts.ramp(
+                    server,
+                    cookies,
+                    list(plan.starts_rates),
+                    plan.starts_seconds,
+                    log,
+                    budget=plan.starts_budget,
+                    settle_limit=plan.settle_limit,
+                )
+            )
+            out["server_errors_logged"] = server.error_lines()
+        finally:
+            server.stop()
+        product.close_open_conversations()
+        try:
+            out["profile"] = await start_profile(plan, cookies)
+        except Exception as exc:
+            out["profile"] = {"error": _reason(exc)}
+            log(f"start profile failed: {_reason(exc)}")
+    finally:
+        product.close_open_conversations()
+
+
+async def start_profile(plan: runner.Plan, cookies: list[str]) -> dict[str, Any]:
+    """cProfile of the start path at a rate well below the knee (20 starts/s)."""
+    port = free_port()
+    prof_path = ROOT / "var" / "bench" / "starts.prof"
+    prof_path.unlink(missing_ok=True)
+    server = Server(
+        "product-starts-profile",
+        [PYTHON, "-m", "bench.profile_server", str(port), str(prof_path)],
+        product.env(),
+        port,
+    ).start()
+    try:
+        return await starts.profile(server, cookies, 20.0, plan.starts_profile_seconds, prof_path)
+    finally:
+        server.stop()
+
+
+async def bench_storm(plan: runner.Plan, out: dict[str, Any]) -> None:
+    """A rolling restart under `storm_visitors` chats and `storm_consoles` consoles."""
+    cookies = product.prepare_database(plan.storm_consoles)
+    product.close_open_conversations()
+    port = free_port()
+    server = product.daphne(port, "product-storm-1").start()
+    new: Server | None = None
+    try:
+        result, new = await storm.storm(
+            server,
+            lambda p: product.daphne(p, "product-storm-2"),
+            cookies,
+            visitors=plan.storm_visitors,
+            consoles=plan.storm_consoles,
+            rate=plan.storm_rate,
+            setup_limit=plan.storm_setup_limit,
+            limit=plan.storm_limit,
+            log=log,
+            drain=plan.storm_drain,
+        )
+        sent_ids = result.pop("sent_ids", [])
+        out.update(result)
+        out["stored_twice"] = storm.stored_twice(product.DB_NAME, sent_ids)
+        out["server_errors_logged"] = server.error_lines() + (new.error_lines() if new else 0)
+        out["old_server_log_tail"] = server.tail(6)
+    finally:
+        server.stop()
+        if new is not None:
+            new.stop()
+        product.close_open_conversations()
+
+
 # --- baselines ---------------------------------------------------------------------------------
 
 
-async def bench_baseline_a(plan: runner.Plan, out: dict[str, Any]) -> None:
+async def bench_baseline_a(plan: runner.Plan, out: dict[str, Any], idle_only: bool = False) -> None:
     db = "helao_bench_a"
     prefix = "helao-bench-a"
     recreate_database(db)
@@ -255,18 +350,19 @@ async def bench_baseline_a(plan: runner.Plan, out: dict[str, Any]) -> None:
         "--access-log",
         "/dev/null",
     ]
+    app = "bench.baseline_a.asgi:application"
     try:
-        port = free_port()
-        app = "bench.baseline_a.asgi:application"
-        server = Server("baseline-a", [*cmd, "-p", str(port), app], env, port)
-        server.start()
-        try:
-            protocol = loadgen.BaselineProtocol([server.origin])
-            out["single"] = await runner.measure("baseline A", [server], protocol, plan, log)
-            out["single"]["server_errors_logged"] = server.error_lines()
-            out["single"]["server_log_tail"] = server.tail(8)
-        finally:
-            server.stop()
+        if not idle_only:
+            port = free_port()
+            server = Server("baseline-a", [*cmd, "-p", str(port), app], env, port)
+            server.start()
+            try:
+                protocol = loadgen.BaselineProtocol([server.origin])
+                out["single"] = await runner.measure("baseline A", [server], protocol, plan, log)
+                out["single"]["server_errors_logged"] = server.error_lines()
+                out["single"]["server_log_tail"] = server.tail(8)
+            finally:
+                server.stop()
         if plan.baseline_idle_sockets:
             port = free_port()
             server = Server("baseline-a-idle", [*cmd, "-p", str(port), app], env, port)
@@ -281,28 +377,12 @@ async def bench_baseline_a(plan: runner.Plan, out: dict[str, Any]) -> None:
 
 
 async def _baseline_idle(server: Server, plan: runner.Plan) -> dict[str, Any]:
-    from websockets.asyncio.client import connect
-
-    counter = iter(range(10**9, 2 * 10**9))
-    url = server.origin.replace("http://", "ws://")
-
-    async def open_visitor():
-        return await connect(f"{url}/ws/visitor/?conv={next(counter)}", open_timeout=20)
-
-    class _Wrap:
-        def __init__(self, ws):
-            self.ws = ws
-
-        async def close(self):
-            await self.ws.close()
-
-    async def opener():
-        return _Wrap(await open_visitor())
-
-    return await runner.idle(server, opener, plan.baseline_idle_sockets, log, plan.idle_limit)
+    return await asyncio.to_thread(
+        _idle_in_subprocess, server, plan, plan.baseline_idle_sockets, "baseline"
+    )
 
 
-async def bench_baseline_b(plan: runner.Plan, out: dict[str, Any]) -> None:
+async def bench_baseline_b(plan: runner.Plan, out: dict[str, Any], idle_only: bool = False) -> None:
     db = "helao_bench_b"
     prefix = "helao-bench-b"
     recreate_database(db)
@@ -329,13 +409,14 @@ async def bench_baseline_b(plan: runner.Plan, out: dict[str, Any]) -> None:
                 port,
             )
 
-        server = make(port, "baseline-b").start()
-        try:
-            protocol = loadgen.BaselineProtocol([server.origin])
-            out["single"] = await runner.measure("baseline B", [server], protocol, plan, log)
-            out["single"]["server_errors_logged"] = server.error_lines()
-        finally:
-            server.stop()
+        if not idle_only:
+            server = make(port, "baseline-b").start()
+            try:
+                protocol = loadgen.BaselineProtocol([server.origin])
+                out["single"] = await runner.measure("baseline B", [server], protocol, plan, log)
+                out["single"]["server_errors_logged"] = server.error_lines()
+            finally:
+                server.stop()
         if plan.baseline_idle_sockets:
             server = make(free_port(), "baseline-b-idle").start()
             try:
@@ -366,6 +447,23 @@ def bench_purge(quick: bool) -> dict[str, Any]:
         }
 
 
+async def bench_idle_alone(plan: runner.Plan, results: dict[str, Any]) -> None:
+    """`--only idle`: the idle sockets of the product and both baselines, nothing else."""
+    product.prepare_database(2)
+    out = results.setdefault("product", {})
+    server = product.daphne(free_port(), "product-idle").start()
+    try:
+        out["idle"] = await asyncio.to_thread(_idle_in_subprocess, server, plan, plan.idle_sockets)
+    finally:
+        server.stop()
+    for key, func in (("baseline_a", bench_baseline_a), ("baseline_b", bench_baseline_b)):
+        results[key] = {}
+        try:
+            await func(plan, results[key], idle_only=True)
+        except Exception as exc:
+            results[key]["error"] = _reason(exc)
+
+
 # --- main ----------------------------------------------------------------------------------------
 
 
@@ -378,6 +476,9 @@ async def amain(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
         "plan": plan.__dict__,
         "fd_limit": raise_fd_limit(20000),
     }
+    need = max(plan.idle_sockets, plan.baseline_idle_sockets, plan.storm_visitors) + 1000
+    if results["fd_limit"] < need:
+        log(f"open files limited to {results['fd_limit']} (hard limit): {need} are needed")
     try:
         recreate_database("helao_bench_b")
         results["commit_probe"] = commit_probe("helao_bench_b")
@@ -385,6 +486,8 @@ async def amain(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
         results["commit_probe"] = {"error": _reason(exc)}
     for key, func in (
         ("product", bench_product),
+        ("starts", bench_starts),
+        ("storm", bench_storm),
         ("baseline_a", bench_baseline_a),
         ("baseline_b", bench_baseline_b),
     ):
@@ -401,7 +504,9 @@ async def amain(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
         results[key]["seconds"] = round(time.perf_counter() - t, 1)
     if not only:
         await bench_soak_and_idle(plan, quick, results)
-    elif "purge" in only:
+    if only and "idle" in only:
+        await bench_idle_alone(plan, results)
+    if only and "purge" in only:
         t = time.perf_counter()
         results["purge"] = bench_purge(quick)
         results["purge_seconds"] = round(time.perf_counter() - t, 1)
@@ -411,12 +516,12 @@ async def amain(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--quick", action="store_true", help="a smaller run, under 3 minutes")
+    parser.add_argument("--quick", action="store_true", help="a smaller run, under 5 minutes")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument(
         "--only",
         action="append",
-        choices=["product", "baseline_a", "baseline_b", "purge"],
+        choices=["product", "starts", "storm", "baseline_a", "baseline_b", "purge", "idle"],
         help="measure only this part (repeatable); the report then goes to var/bench/ only",
     )
     args = parser.parse_args()

@@ -72,9 +72,131 @@ def findings(r: dict[str, Any], s: dict[str, Any]) -> list[str]:
             s["console_gzip_bytes"],
             cmp(s["console_gzip_bytes"], lambda x: x <= 60 * 1024),
         ),
+        *storm_and_starts_goals(r, s),
         "",
         *profile_findings(r),
+        "",
+        *start_findings(r),
+        *storm_findings(r),
     ]
+    return lines
+
+
+def _at(count: Any, goal_count: int) -> str:
+    """Names the socket count a figure was measured at when it is not the goal's."""
+    if count is None or count == goal_count:
+        return ""
+    return f" (measured with {count:,} sockets in this run; the goal is for {goal_count:,})"
+
+
+def storm_and_starts_goals(r: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    """The goals of the bursts, restarts and idle-sockets issue, met or not in this run."""
+    storm = r.get("storm") or {}
+    starts_max, p99_100 = s.get("starts_per_s_max"), s.get("start_p99_ms_at_100")
+    ran_starts = "reference_100" in (r.get("starts") or {})
+    ran_storm = "sent" in storm
+    resume = s.get("storm_resume_s")
+    resume_ok = None
+    resume_text: Any = resume
+    if ran_storm:
+        resume_ok = resume is not None and resume <= 20
+        if resume is None:
+            resume_text = f"{storm.get('not_resumed')} sockets had not resumed after the limit"
+    lost, dups, twice = s.get("storm_lost"), s.get("storm_duplicates"), s.get("storm_stored_twice")
+    kib, cpu = s.get("idle_rss_kib_per_socket_10k"), s.get("idle_cpu_pct_10k")
+    n = s.get("idle_sockets_10k")
+    sockets = s.get("storm_sockets")
+    return [
+        _goal(
+            "≥ 200 new chats a second sustained per process (p99 < 250 ms, none shed)",
+            starts_max,
+            None if not ran_starts else starts_max is not None and starts_max >= 200,
+        ),
+        _goal(
+            "p99 hello → conversation.started < 250 ms at 100 new chats a second",
+            p99_100,
+            None if p99_100 is None else p99_100 < 250 and _ref_clean(r),
+        ),
+        _goal(
+            "reconnect storm: every socket resumed within 20 s" + _at(sockets, 5100),
+            resume_text,
+            resume_ok,
+        ),
+        _goal(
+            "reconnect storm: every message exactly once (lost / duplicates / stored twice)",
+            f"{lost} / {dups} / {twice}" if ran_storm else None,
+            None if not ran_storm else lost == 0 and dups == 0 and not twice,
+        ),
+        _goal("idle socket ≤ 30 KiB RSS" + _at(n, 10000), kib, None if kib is None else kib <= 30),
+        _goal("idle CPU < 2 %" + _at(n, 10000), cpu, None if cpu is None else cpu < 2),
+    ]
+
+
+def _ref_clean(r: dict[str, Any]) -> bool:
+    """The reference step at 100 starts/s counts only if nothing was shed or lost there."""
+    ref = (r.get("starts") or {}).get("reference_100") or {}
+    return not (ref.get("shed") or ref.get("lost") or ref.get("errors"))
+
+
+def start_findings(r: dict[str, Any]) -> list[str]:
+    """What a start costs, from this run's profile of the start path."""
+    st = r.get("starts") or {}
+    prof = st.get("profile") or {}
+    if not prof or "error" in prof:
+        return []
+    counts = {c["what"].split(" (")[0]: c["per_message"] for c in prof.get("counts", [])}
+    top = ", ".join(
+        f"{b['what']} {b['ms_per_message']} ms" for b in (prof.get("buckets") or [])[:4]
+    )
+    mine = [f"`{x['function']}` {x['cum_ms_per_message']} ms" for x in prof.get("product", [])][:5]
+    ref = st.get("reference_100") or {}
+    return [
+        "What is left per start (the start path was not changed by this measurement; "
+        "counts per started chat from the profile below):",
+        "",
+        f"- Server CPU per start at 100 starts/s: {ref.get('server_cpu_ms_per_start', '?')} ms "
+        f"(psutil); profiled busy time {prof.get('profiled_busy_ms_per_message')} ms per start "
+        f"at {prof.get('rate', 0):.0f} starts/s, most of it in: {top}.",
+        f"- Per start: {counts.get('thread hops', '?')} thread hops, "
+        f"{counts.get('SQL statements', '?')} SQL statements, "
+        f"{counts.get('explicit COMMITs', '?')} explicit commits, "
+        f"{counts.get('savepoints', '?')} savepoints, "
+        f"{counts.get('redis commands, sync client', '?')} sync Redis commands, "
+        f"{counts.get('redis PUBLISH', '?')} PUBLISH, "
+        f"{counts.get('websocket frames sent', '?')} websocket frames.",
+        "- The product's own functions with the most time under them: "
+        + (", ".join(mine) if mine else "none in the top list")
+        + ".",
+        "",
+    ]
+
+
+def storm_findings(r: dict[str, Any]) -> list[str]:
+    storm = r.get("storm") or {}
+    if "sent" not in storm:
+        return []
+    lines = [
+        f"The reconnect storm: {storm['visitors']} chats and {storm['consoles']} consoles "
+        f"resumed {storm.get('resume_s')} s after SIGTERM (half of them within "
+        f"{storm.get('resume_p50_s')} s); the new process was listening after "
+        f"{storm.get('new_process_listening_s')} s, and the clients that came before it backed "
+        f"off ({storm.get('refused_connects')} refused connects). Peak RSS "
+        f"{storm.get('peak_rss_mb')} MB ({storm.get('rss_mb_before')} MB before): no memory "
+        "budget is configured for a process, so it is reported, not judged.",
+        "",
+    ]
+    if storm.get("lost"):
+        lines += [
+            f"Lost in the storm: {storm['lost']} of {storm['sent']}. Where such a loss comes "
+            "from (found in the code when this step was written; check it against the lost "
+            "sample in the details): a resuming socket reads the messages after its last id "
+            "*before* it subscribes to its chats (`hello` in `chat/consumers.py`: `_resume`, "
+            "then `_subscribe`; in `agents/consumers.py`: `_console_state`, then `_join`). A "
+            "message committed after that read and published before the subscription reaches "
+            "neither, and the client has no reason to ask again until its next reconnect. "
+            "Subscribing first (duplicates are dropped by id) would close the gap.",
+            "",
+        ]
     return lines
 
 

@@ -44,8 +44,12 @@ COUNTED = [
 ]
 
 
-def profile_summary(stats, step: dict[str, Any], conversations: int = 0) -> dict[str, Any]:
-    """Where the product's message path spends its time, from one cProfile run."""
+def profile_summary(
+    stats, step: dict[str, Any], conversations: int = 0, units: int | None = None
+) -> dict[str, Any]:
+    """Where the product's message path spends its time, from one cProfile run.
+
+    Figures are per stored message, or per `units` when given (e.g. chats started)."""
     rows = []
     for (filename, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():
         rows.append((filename, line, func, nc, tt, ct))
@@ -53,7 +57,7 @@ def profile_summary(stats, step: dict[str, Any], conversations: int = 0) -> dict
     stored = sum(
         r[3] for r in rows if r[0].endswith("chat/services.py") and r[2] == "_message_write"
     )
-    messages = max(stored or step["sent"], 1)
+    messages = units or max(stored or step["sent"], 1)
     busy = [r for r in rows if not (r[2].startswith(WAITS) or "{method 'poll'" in r[2])]
     busy = [r for r in busy if not any(w in r[2] for w in ("epoll", "select.", "acquire"))]
     total = sum(r[4] for r in busy) or 1e-9
@@ -67,6 +71,9 @@ def profile_summary(stats, step: dict[str, Any], conversations: int = 0) -> dict
                 break
         buckets[label] = buckets.get(label, 0) + tt
     top = sorted(busy, key=lambda r: r[4], reverse=True)[:25]
+    root = str(Path(__file__).resolve().parent.parent) + "/"
+    own = [r for r in rows if r[0].startswith((root + "chat/", root + "agents/"))]
+    own = sorted(own, key=lambda r: r[5], reverse=True)[:12]
     counts = []
     for label, file_part, func in COUNTED:
         # max, not sum: a wrapper and the method it wraps often share a name.
@@ -98,10 +105,22 @@ def profile_summary(stats, step: dict[str, Any], conversations: int = 0) -> dict
             for r in top
         ],
         "counts": counts,
+        # The product's own functions by the time spent under them (callees included).
+        "product": [
+            {
+                "function": f"{_short(r[0])}:{r[1]}({r[2]})",
+                "calls_per_message": round(r[3] / messages, 2),
+                "cum_ms_per_message": round(r[5] * 1000 / messages, 3),
+            }
+            for r in own
+        ],
     }
 
 
 def _short(filename: str) -> str:
+    root = str(Path(__file__).resolve().parent.parent) + "/"
+    if filename.startswith(root):
+        return filename[len(root) :]
     for marker in ("site-packages/", "/lib/python3.11/", "/wt/bench/"):
         if marker in filename:
             return filename.split(marker, 1)[1]
@@ -125,6 +144,14 @@ def _idle_figure(idle: dict[str, Any] | None) -> float | None:
     return idle["kib_per_socket"]
 
 
+def _idle_mark(idle: dict[str, Any] | None) -> float | None:
+    """RSS per socket at the first mark on the way (5,000 in the full run), if it was read."""
+    if not idle or idle.get("kib_per_socket") is None or _idle_figure(idle) is None:
+        return None
+    marks = idle.get("marks") or []
+    return marks[0].get("kib_per_socket") if marks else idle["kib_per_socket"]
+
+
 def summary(r: dict[str, Any]) -> dict[str, Any]:
     p, a, b = r.get("product", {}), r.get("baseline_a", {}), r.get("baseline_b", {})
     sizes = p.get("sizes", {})
@@ -140,7 +167,7 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
         "overload_lost": _get(p, "single", "overload", "lost_final"),
         "overload_duplicates": _get(p, "single", "overload", "duplicates_final"),
         "two_process_msgs_per_s": _get(p, "two_process", "max_msgs_per_s"),
-        "idle_rss_kib_per_socket": _idle_figure(p.get("idle")),
+        "idle_rss_kib_per_socket": _idle_mark(p.get("idle")),
         "widget_loader_gzip_bytes": _get(sizes, "widget_loader", "gzip_bytes"),
         "widget_panel_gzip_bytes": _get(sizes, "widget_panel", "gzip_bytes"),
         "console_gzip_bytes": _get(sizes, "console", "gzip_bytes"),
@@ -149,6 +176,28 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
         "soak_rss_mb_start": _get(p, "soak", "rss_mb_start"),
         "soak_rss_mb_end": _get(p, "soak", "rss_mb_end"),
     }
+    st, storm = r.get("starts") or {}, r.get("storm") or {}
+    out.update(
+        {
+            "starts_per_s_max": st.get("starts_per_s_max"),
+            "start_p99_ms_at_100": st.get("start_p99_ms_at_100"),
+            "server_cpu_ms_per_start": st.get("cpu_ms_per_start_at_100"),
+            "storm_resume_s": storm.get("resume_s"),
+            "storm_not_resumed": storm.get("not_resumed"),
+            "storm_lost": storm.get("lost"),
+            "storm_duplicates": storm.get("duplicates"),
+            "storm_stored_twice": storm.get("stored_twice"),
+            "storm_peak_rss_mb": storm.get("peak_rss_mb"),
+            "storm_sockets": storm["visitors"] + storm["consoles"] if "visitors" in storm else None,
+            "idle_rss_kib_per_socket_10k": _idle_figure(p.get("idle")),
+            "idle_cpu_pct_10k": _get(p, "idle", "idle_cpu_pct"),
+            "idle_sockets_10k": _get(p, "idle", "sockets"),
+            "baseline_a_idle_rss_kib_per_socket_10k": _idle_figure(a.get("idle")),
+            "baseline_b_idle_rss_kib_per_socket_10k": _idle_figure(b.get("idle")),
+            "baseline_a_idle_cpu_pct_10k": _get(a, "idle", "idle_cpu_pct"),
+            "baseline_b_idle_cpu_pct_10k": _get(b, "idle", "idle_cpu_pct"),
+        }
+    )
     for key in (
         "purge_rows_per_s",
         "purge_orm_rows_per_s",
@@ -278,7 +327,17 @@ def _system_section(title: str, data: dict[str, Any], plan: dict[str, Any]) -> l
                 f"{idle['connect_seconds']} s): RSS "
                 f"{idle['rss_before_mb']} → {idle['rss_after_mb']} MB = "
                 f"**{_fmt(idle['kib_per_socket'])} KiB per socket**; idle CPU "
-                f"{idle['idle_cpu_pct']} %."
+                f"{idle['idle_cpu_pct']} % over {idle.get('idle_cpu_seconds', 2)} s"
+                + (
+                    f", every socket pinging every {idle['pinged_every_s']:g} s as the browsers do"
+                    if idle.get("pinged_every_s")
+                    else ""
+                )
+                + "."
+                + "".join(
+                    f" With {m['sockets']} open: {_fmt(m['kib_per_socket'])} KiB per socket."
+                    for m in idle.get("marks") or []
+                )
                 + (
                     " More than 10 % of the handshakes failed, so the figure is not reported "
                     "in the summary line."
@@ -287,6 +346,171 @@ def _system_section(title: str, data: dict[str, Any], plan: dict[str, Any]) -> l
                 ),
                 "",
             ]
+    return lines
+
+
+def _profile_tables(prof: dict[str, Any], unit: str) -> list[str]:
+    product = [
+        f"| `{x['function']}` | {x['calls_per_message']} | {x['cum_ms_per_message']} |"
+        for x in prof.get("product", [])
+    ]
+    return [
+        *(
+            [
+                f"The product's own functions by time under them, per {unit}:",
+                "",
+                f"| function | calls / {unit} | cumulative ms / {unit} |",
+                "|---|---:|---:|",
+                *product,
+                "",
+            ]
+            if product
+            else []
+        ),
+        f"| where | ms / {unit} | share |",
+        "|---|---:|---:|",
+        *[
+            f"| {x['what']} | {x['ms_per_message']} | {x['share'] * 100:.0f} % |"
+            for x in prof["buckets"]
+        ],
+        "",
+        f"| operation | per {unit} |",
+        "|---|---:|",
+        *[f"| {x['what']} | {x['per_message']} |" for x in prof["counts"]],
+        "",
+        f"| function | calls / {unit} | own ms / {unit} | cumulative ms / {unit} |",
+        "|---|---:|---:|---:|",
+        *[
+            f"| `{x['function']}` | {x['calls_per_message']} | {x['own_ms_per_message']} | "
+            f"{x['cum_ms_per_message']} |"
+            for x in prof["top"]
+        ],
+        "",
+    ]
+
+
+def _starts_table(steps: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| starts/s | visitors | started | p50 ms | p99 ms | max ms | shed | lost | errors | "
+        "server CPU ms/start | server CPU % | loadgen CPU % | RSS MB | load avg | ok |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|:-:|",
+    ]
+    for x in steps:
+        errors = ", ".join(f"{k}×{v}" for k, v in x["errors"].items()) or "—"
+        lines.append(
+            f"| {x['rate']:,.0f} | {x['visitors']} | {x['started']} | {_fmt(x['p50_ms'])} | "
+            f"{_fmt(x['p99_ms'])} | {_fmt(x['max_ms'])} | {x['shed']} | {x['lost']} | "
+            f"{errors} | {_fmt(x.get('server_cpu_ms_per_start'))} | "
+            f"{_fmt(x.get('server_cpu_pct'))} | {_fmt(x.get('loadgen_cpu_pct'))} | "
+            f"{_fmt(x.get('server_rss_mb'))} | {_fmt(x.get('loadavg_1m'))} | "
+            f"{'✓' if x.get('ok') else '✗'} |"
+        )
+    return lines
+
+
+def _starts_section(st: dict[str, Any]) -> list[str]:
+    lines = ["### Product, new chats a second", ""]
+    if not st:
+        return [*lines, "Not measured.", ""]
+    if "reference_100" not in st:
+        return [*lines, f"Could not run: `{st.get('error', 'no result')}`", ""]
+    lines += [
+        "New visitors arrive at a fixed rate, each on its own socket: `hello` (language, "
+        "screen), then on `welcome` `conversation.start` with its first message, page and "
+        f"language, as the panel does; {st['agents']} consoles are online and get every new "
+        "chat in their queue (nobody claims them). Latency is from sending "
+        "`conversation.start` to `conversation.started`; *shed* is a start refused as "
+        "`overloaded` (the panel resends it later), *lost* one without an answer 5 s after "
+        "the step. A step passes with p99 < 250 ms, nothing shed, lost or refused. The "
+        "reference step at 100 starts/s runs first; the ramp stops at its first failing step "
+        "(one failing on latency alone runs once more). The baselines have no chat start, so "
+        "this is the product's alone.",
+        "",
+        "**Reference step** (the summary's p99 and CPU per start):",
+        "",
+        *_starts_table([st["reference_100"]]),
+        "",
+        "**Ramp**:",
+        "",
+        *_starts_table(st.get("ramp", [])),
+        "",
+    ]
+    ramp = st.get("ramp", [])
+    if st.get("ramp_cut"):
+        lines += [f"The ramp was cut short ({st['ramp_cut']}).", ""]
+    if ramp and ramp[-1].get("ok"):
+        lines += ["The ramp ended without a failing step: the maximum is a lower bound.", ""]
+    elif ramp and not any(x.get("ok") for x in ramp):
+        lines += [
+            f"Not even the lowest step ({ramp[0]['rate']:.0f} starts/s) passed, so the "
+            "maximum is reported as null.",
+            "",
+        ]
+    if st.get("server_errors_logged"):
+        lines += [f"The server logged {st['server_errors_logged']} error lines.", ""]
+    return lines
+
+
+def _storm_section(sm: dict[str, Any]) -> list[str]:
+    lines = ["### Product, reconnect storm (a rolling restart)", ""]
+    if not sm:
+        return [*lines, "Not measured.", ""]
+    if "sent" not in sm:
+        return [*lines, f"Could not run: `{sm.get('error', 'no result')}`", ""]
+    setup = sm.get("setup", {})
+    lines += [
+        f"{sm['visitors']} visitors with active chats (each started and claimed through the "
+        f"real protocol; set-up {setup.get('seconds')} s"
+        + (f", errors {setup['errors']}" if setup.get("errors") else "")
+        + f") and {sm['consoles']} console sockets on one Daphne process; numbered messages at "
+        f"{sm['rate']:g} msg/s in total, visitors and consoles in turn, from 2 s before the "
+        "restart until 1 s after every client has caught up. The process gets SIGTERM and a "
+        "new one is started on the same port as soon as the old one has stopped listening, "
+        "as a process manager does. Every client reconnects as the browsers do "
+        "(`bench/backoff.py`, which reads `static/shared/socket.js`): after the `restart` "
+        "frame's `retry_after_ms`, then with backoff and full jitter while the port refuses; "
+        "it says `hello` with its last message id (the visitor with its token), follows the "
+        "catch-up's pages, then resends what was not acknowledged. *Resumed* is that "
+        "catch-up done; *lost* a numbered message the other side never received (live or in "
+        f"a catch-up) within {sm.get('drain_s', 20):g} s after sending stopped; a *duplicate* "
+        "one received under a "
+        "second message id. The baselines have no resume, so this is the product's alone.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| new process listening after SIGTERM | {_fmt(sm.get('new_process_listening_s'))} s |",
+        f"| all resumed after SIGTERM (p50) | **{_fmt(sm.get('resume_s'))} s** "
+        f"({_fmt(sm.get('resume_p50_s'))} s); not resumed within the limit: "
+        f"{sm.get('not_resumed')} |",
+        f"| numbered messages sent / delivered | {sm['sent']} / {sm['delivered']} |",
+        f"| lost / duplicates / stored twice (database) | **{sm['lost']} / {sm['duplicates']}"
+        f"** / {_fmt(sm.get('stored_twice'))} |",
+        f"| received again under the same id (dropped by id) | {sm['received_again_same_id']} |",
+        f"| not acknowledged at the end | {sm['unsent_at_end']} |",
+        f"| restart frames / close codes / refused connects | {sm['restart_frames']} / "
+        f"{sm['close_codes']} / {sm['refused_connects']} |",
+        f"| refusals (resent) and errors | {sm['errors'] or 'none'} |",
+        f"| RSS before; peak of the old and of the new process (MB) | {sm.get('rss_mb_before')};"
+        f" {sm['peak_rss_mb_old']} and {sm['peak_rss_mb_new']} |",
+        f"| old process exit code | {sm.get('old_process_exit_code')} |",
+        f"| load generator CPU % until all resumed (all clients are one process) | "
+        f"{_fmt(sm.get('loadgen_cpu_pct'))} |",
+        "",
+    ]
+    if sm.get("not_resumed_sample"):
+        lines += [f"Clients that had not resumed: `{sm['not_resumed_sample']}`.", ""]
+    if sm.get("server_errors_logged"):
+        lines += [
+            f"The servers logged {sm['server_errors_logged']} error lines; the old process's "
+            "last lines:",
+            "",
+            "```",
+            str(sm.get("old_server_log_tail", ""))[-1500:],
+            "```",
+            "",
+        ]
+    if sm.get("lost"):
+        lines += [f"Some lost messages (client id, chat, sender): `{sm.get('lost_sample')}`.", ""]
     return lines
 
 
@@ -348,9 +572,27 @@ def write(r: dict[str, Any], s: dict[str, Any], output: str) -> Path:
         f"{_fmt(_get(b, 'single', 'overload', 'lost_final'))} / "
         f"{_fmt(_get(b, 'single', 'overload', 'duplicates_final'))} | 0 / 0 |",
         f"| two processes, combined msg/s | {_fmt(s['two_process_msgs_per_s'])} | | | report |",
-        f"| idle socket RSS KiB | {_fmt(s['idle_rss_kib_per_socket'])} | "
-        f"{_fmt(_get(a, 'idle', 'kib_per_socket'))} | {_fmt(_get(b, 'idle', 'kib_per_socket'))} "
-        "| ≤ 40 |",
+        f"| idle socket RSS KiB, {_fmt(plan.get('idle_mark'))} open "
+        f"| {_fmt(s['idle_rss_kib_per_socket'])} | "
+        f"{_fmt(_idle_mark(a.get('idle')))} | {_fmt(_idle_mark(b.get('idle')))} | ≤ 40 |",
+        f"| idle socket RSS KiB, {_fmt(s['idle_sockets_10k'])} open "
+        f"| {_fmt(s['idle_rss_kib_per_socket_10k'])} | "
+        f"{_fmt(s['baseline_a_idle_rss_kib_per_socket_10k'])} | "
+        f"{_fmt(s['baseline_b_idle_rss_kib_per_socket_10k'])} | ≤ 30 (10,000 open) |",
+        f"| idle CPU %, {_fmt(s['idle_sockets_10k'])} open (pinging as browsers do) "
+        f"| {_fmt(s['idle_cpu_pct_10k'])} | {_fmt(s['baseline_a_idle_cpu_pct_10k'])} | "
+        f"{_fmt(s['baseline_b_idle_cpu_pct_10k'])} | < 2 |",
+        f"| new chats a second sustained, one process | {_fmt(s['starts_per_s_max'])} | | | "
+        "≥ 200 (p99 < 250 ms, none shed) |",
+        f"| p99 ms hello → conversation.started, at 100 starts/s | "
+        f"{_fmt(s['start_p99_ms_at_100'])} | | | < 250 |",
+        f"| server CPU ms per start (at 100 starts/s) | {_fmt(s['server_cpu_ms_per_start'])} "
+        "| | | report |",
+        f"| reconnect storm, {_fmt(s['storm_sockets'])} sockets: all resumed within s | "
+        f"{_fmt(s['storm_resume_s'])} | | | ≤ 20 |",
+        f"| reconnect storm: lost / duplicates | {_fmt(s['storm_lost'])} / "
+        f"{_fmt(s['storm_duplicates'])} | | | 0 / 0 |",
+        f"| reconnect storm: server peak RSS MB | {_fmt(s['storm_peak_rss_mb'])} | | | report |",
         f"| widget loader gzip bytes | {_fmt(s['widget_loader_gzip_bytes'])} | | | ≤ 2,048 |",
         f"| visitor panel, everything, gzip bytes | {_fmt(s['widget_panel_gzip_bytes'])} | | | "
         "≤ 15,360 |",
@@ -455,7 +697,9 @@ def write(r: dict[str, Any], s: dict[str, Any], output: str) -> Path:
             files = ", ".join(f"`{f}` {n} B" for f, n in item.get("files", {}).items())
             miss = f"; missing: {', '.join(item['missing'])}" if item.get("missing") else ""
             L.append(f"- {title}: **{item['gzip_bytes']:,} B** ({files}{miss})")
-    L += ["", *_system_section("Baseline A: plain Channels", a, plan)]
+    L += ["", *_starts_section(r.get("starts") or {})]
+    L += [*_storm_section(r.get("storm") or {})]
+    L += [*_system_section("Baseline A: plain Channels", a, plan)]
     L += [*_system_section("Baseline B: bare asyncio", b, plan)]
     prof = p.get("profile")
     L += ["## Profile of the product's message path", ""]
@@ -496,6 +740,19 @@ def write(r: dict[str, Any], s: dict[str, Any], output: str) -> Path:
                 for x in prof["top"]
             ],
             "",
+        ]
+    sprof = _get(r, "starts", "profile")
+    L += ["## Profile of the product's start path", ""]
+    if not sprof or "error" in sprof:
+        L += [f"Not measured: {sprof.get('error') if sprof else 'skipped'}", ""]
+    else:
+        L += [
+            f"The same profiler, {sprof['messages']} chats started at {sprof['rate']:.0f} a "
+            f"second (hello → conversation.start, p99 {sprof['p99_ms']} ms under the profiler). "
+            f"Time inside functions per start, idle waits excluded: "
+            f"**{sprof['profiled_busy_ms_per_message']} ms** (wall time, as above).",
+            "",
+            *_profile_tables(sprof, "start"),
         ]
     purge = r.get("purge", {})
     L += ["## Retention purge", "", purge.get("markdown") or "Not measured.", ""]

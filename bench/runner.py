@@ -41,6 +41,22 @@ class Plan:
     soak_agents: int = 10
     soak_seconds: float = 600
     soak_rate: float = 40.0  # msg/s in total: each visitor or agent writes every few seconds
+    #: Idle sockets: the RSS per socket is also read on the way, at this many open sockets
+    #: (the summary's `idle_rss_kib_per_socket`; the full count gives the `_10k` figure).
+    idle_mark: int = 5000
+    idle_cpu_seconds: float = 25.0  # one period of the browsers' keepalive pings
+    #: New chats a second: the ramp's rates (after a reference step at 100/s), seconds a step.
+    starts_rates: tuple[float, ...] = (10, 20, 35, 50, 75, 100, 150, 200, 250, 300, 400)
+    starts_seconds: float = 4
+    starts_budget: float = 150
+    starts_profile_seconds: float = 8
+    #: The reconnect storm: visitor sockets with active chats, console sockets, msg/s during it.
+    storm_visitors: int = 5000
+    storm_consoles: int = 100
+    storm_rate: float = 50.0
+    storm_setup_limit: float = 400
+    storm_limit: float = 90  # seconds after SIGTERM by which every client must have resumed
+    storm_drain: float = 20  # seconds after sending stops for every message to have arrived
 
 
 QUICK = Plan(
@@ -51,19 +67,31 @@ QUICK = Plan(
     ramp_seconds=3,
     overload_seconds=3,
     overload_drain=3,
-    idle_sockets=300,
+    idle_sockets=1000,
     two_process_steps=1,
     settle_limit=4,
     setup_limit=20,
     ramp_budget=25,
-    baseline_idle_sockets=0,
+    baseline_idle_sockets=1000,
     system_budget=60,
-    idle_limit=20,
+    idle_limit=60,
     two_process_conversations=10,
     soak_visitors=40,
     soak_agents=4,
     soak_seconds=10,
     soak_rate=10.0,
+    idle_mark=300,
+    idle_cpu_seconds=3,
+    starts_rates=(10, 25, 50, 100, 200),
+    starts_seconds=2,
+    starts_budget=40,
+    starts_profile_seconds=3,
+    storm_visitors=500,
+    storm_consoles=20,
+    storm_rate=20.0,
+    storm_setup_limit=90,
+    storm_limit=45,
+    storm_drain=8,
 )
 FULL = Plan(
     load_points=[50, 200, 500],
@@ -76,14 +104,14 @@ FULL = Plan(
     reference_seconds=10,
     overload_seconds=20,
     overload_drain=15,
-    idle_sockets=5000,
+    idle_sockets=10000,
     two_process_steps=3,
     settle_limit=8,
     setup_limit=60,
     ramp_budget=120,
-    baseline_idle_sockets=1000,
+    baseline_idle_sockets=10000,
     system_budget=300,
-    idle_limit=120,
+    idle_limit=300,
     two_process_conversations=100,
 )
 
@@ -326,10 +354,24 @@ async def two_process(
 
 
 async def idle(
-    server: Server, open_visitor, count: int, log, time_limit: float = 120
+    server: Server,
+    open_visitor,
+    count: int,
+    log,
+    time_limit: float = 120,
+    marks: tuple[int, ...] = (),
+    cpu_seconds: float = 2.0,
+    ping=None,
+    ping_every: float = 25.0,
 ) -> dict[str, Any]:
-    """RSS growth of one server process per open, idle visitor socket."""
-    socks = []
+    """RSS growth of one server process per open, idle visitor socket.
+
+    The sockets open 64 at a time; at each of `marks` (socket counts below `count`) the opening
+    pauses and the RSS per socket so far is read too. With `ping` (a function of a socket),
+    every socket is pinged every `ping_every` seconds, spread over the period, as the browsers'
+    sockets do while idle; the idle CPU is then measured over `cpu_seconds` with those pings.
+    """
+    socks: list[Any] = []
     sem = asyncio.Semaphore(64)
     errors = 0
     skipped = 0
@@ -346,23 +388,43 @@ async def idle(
             except Exception:
                 errors += 1
 
+    async def pinger() -> None:
+        i = 0
+        while True:
+            await asyncio.sleep(ping_every / max(1, len(socks)))
+            if socks:
+                with contextlib.suppress(Exception):
+                    ping(socks[i % len(socks)])
+                i += 1
+
     await one()  # warm up code paths before the baseline reading
     await asyncio.sleep(0.5)
     rss0 = server.rss_bytes()
     t0 = time.perf_counter()
+    at_marks: list[dict[str, Any]] = []
+    pinging = asyncio.create_task(pinger()) if ping else None
     try:
-        await asyncio.gather(*(one() for _ in range(count)))
+        done = 0
+        for mark in [*sorted(m for m in marks if m < count), count]:
+            await asyncio.gather(*(one() for _ in range(mark - done)))
+            done = mark
+            if mark < count:
+                await asyncio.sleep(1.5)
+                n = len(socks) - 1
+                kib = (server.rss_bytes() - rss0) / 1024 / max(n, 1)
+                at_marks.append({"sockets": n, "kib_per_socket": round(kib, 1) if n else None})
         opened = len(socks) - 1
         connect_s = time.perf_counter() - t0
         await asyncio.sleep(1.5)
         rss1 = server.rss_bytes()
         cpu0 = server.cpu_seconds()
-        await asyncio.sleep(2)
-        idle_cpu_pct = (server.cpu_seconds() - cpu0) / 2 * 100
+        await asyncio.sleep(cpu_seconds)
+        idle_cpu_pct = (server.cpu_seconds() - cpu0) / cpu_seconds * 100
+        alive = server.alive() if hasattr(server, "alive") else True
     finally:
-        for sock in socks:
-            with contextlib.suppress(Exception):
-                await sock.close()
+        if pinging:
+            pinging.cancel()
+        await asyncio.gather(*(_close_quietly(sock) for sock in socks))
     per = (rss1 - rss0) / 1024 / max(opened, 1)
     log(f"idle: {opened} sockets, {per:.1f} KiB RSS each, {errors} failed")
     return {
@@ -374,7 +436,16 @@ async def idle(
         "rss_after_mb": round(rss1 / 2**20, 1),
         "kib_per_socket": round(per, 1) if opened else None,
         "idle_cpu_pct": round(idle_cpu_pct, 1),
+        "idle_cpu_seconds": cpu_seconds,
+        "pinged_every_s": ping_every if ping else None,
+        "marks": at_marks,
+        "server_alive": alive,
     }
+
+
+async def _close_quietly(sock) -> None:
+    with contextlib.suppress(Exception):
+        await sock.close()
 
 
 async def soak(server, protocol, plan: Plan, log) -> dict[str, Any]:
