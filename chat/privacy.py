@@ -135,6 +135,9 @@ TEXTS: dict[str, dict[str, Any]] = {
         "content": [
             "kirjallinen keskustelu viesteineen ja aikoineen sekä vastanneen asiakaspalvelijan "
             "nimi",
+            "asiakaspalvelun sisäiset muistiinpanot keskustelusta (henkilökunnan kirjoittamia, "
+            "niitä ei näytetä keskustelussa; saat ne, kun pyydät tietosi) sekä keskustelun "
+            "päättyessä valitut aihetunnisteet ja päättymisen syy",
             "yhteytesi IP-osoite",
             "laitetiedot: selain, käyttöjärjestelmä, laitetyyppi, näytön koko ja selaimen kieli"
             "{ua}",
@@ -300,6 +303,9 @@ TEXTS: dict[str, dict[str, Any]] = {
         "content": [
             "det skriftliga samtalet med meddelanden och tidpunkter samt namnet på den medarbetare "
             "som svarade",
+            "kundtjänstens interna anteckningar om samtalet (skrivna av personalen, de visas inte "
+            "i chatten; du får dem när du begär dina uppgifter) samt de taggar och den orsak som "
+            "valdes när samtalet avslutades",
             "din anslutnings IP-adress",
             "enhetsuppgifter: webbläsare, operativsystem, enhetstyp, skärmstorlek och "
             "webbläsarens språk{ua}",
@@ -460,6 +466,9 @@ TEXTS: dict[str, dict[str, Any]] = {
         "content": [
             "the written conversation, its messages and their times, and the name of the staff "
             "member who answered",
+            "customer service's internal notes about the conversation (written by staff and not "
+            "shown in the chat; you get them when you ask for your data), and the tags and reason "
+            "chosen when the conversation ended",
             "the IP address of your connection",
             "device data: browser, operating system, device type, screen size and browser "
             "language{ua}",

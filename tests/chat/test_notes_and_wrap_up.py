@@ -150,3 +150,16 @@ def test_only_the_agent_of_the_chat_wraps_it_up(alice, bob, lists):
             conversation=conv, agent=bob, reason_id=lists["answered"].pk, tag_ids=[]
         )
     assert refused.value.code == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("fi", "sisäiset muistiinpanot"),
+        ("sv", "interna anteckningar"),
+        ("en", "internal notes"),
+    ],
+)
+def test_the_privacy_notice_names_the_notes_and_the_wrap_up(client, lang, words):
+    page = client.get(f"/privacy/?lang={lang}").content.decode()
+    assert words in page
