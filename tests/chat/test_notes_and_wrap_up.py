@@ -163,3 +163,32 @@ def test_only_the_agent_of_the_chat_wraps_it_up(alice, bob, lists):
 def test_the_privacy_notice_names_the_notes_and_the_wrap_up(client, lang, words):
     page = client.get(f"/privacy/?lang={lang}").content.decode()
     assert words in page
+
+
+def test_the_director_keeps_the_lists_in_admin_and_cannot_delete_an_item_in_use(
+    client, dana, alice, lists
+):
+    client.force_login(dana)
+    added = client.post(
+        "/admin/chat/tag/add/",
+        {
+            "name_fi": "Palaute",
+            "name_sv": "Respons",
+            "name_en": "Feedback",
+            "active": "on",
+            "position": 0,
+        },
+    )
+    assert added.status_code == 302
+    assert Tag.objects.filter(name_sv="Respons", active=True).exists()
+    wrapped_up(alice, lists)
+    assert client.get(f"/admin/chat/tag/{lists['fees'].pk}/delete/").status_code == 403
+    assert client.get(f"/admin/chat/wrapupreason/{lists['answered'].pk}/delete/").status_code == 403
+    gone = client.post(f"/admin/chat/tag/{lists['old_tag'].pk}/delete/", {"post": "yes"})
+    assert gone.status_code == 302 and not Tag.objects.filter(pk=lists["old_tag"].pk).exists()
+    assert lists["fees"].conversations.count() == 1
+
+
+def test_an_agent_cannot_change_the_lists(client, alice):
+    client.force_login(alice)
+    assert client.get("/admin/chat/tag/add/").status_code in (302, 403)
