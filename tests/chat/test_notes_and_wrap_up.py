@@ -192,3 +192,18 @@ def test_the_director_keeps_the_lists_in_admin_and_cannot_delete_an_item_in_use(
 def test_an_agent_cannot_change_the_lists(client, alice):
     client.force_login(alice)
     assert client.get("/admin/chat/tag/add/").status_code in (302, 403)
+
+
+def test_the_history_transcript_marks_the_notes_and_shows_the_wrap_up(client, alice, lists):
+    from agents.services import guidance_acknowledge, profile_get
+
+    conv = wrapped_up(alice, lists)
+    guidance_acknowledge(user=alice, actor_ip=None)
+    profile = profile_get(user=alice)
+    profile.language = "sv"
+    profile.save(update_fields=["language"])
+    client.force_login(alice)
+    page = client.get(f"/console/history/{conv.reference}/").content.decode()
+    assert '<li class="msg note">' in page
+    assert "Intern anteckning, visades inte för besökaren" in page and NOTE in page
+    assert "Besvarad" in page and "Avgifter" in page and "Kurser" in page
