@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -134,6 +135,11 @@ def reports(request: HttpRequest) -> HttpResponse:
     start, end, period = report_params(request)
     report = selectors.report(start=start, end=end, period=period)
     reads_comments = hooks.guidance_acknowledged(request.user)
+    language = translation.get_language()
+    by = {
+        name: selectors.dimension_report(start=start, end=end, dimension=name, language=language)
+        for name in selectors.DIMENSIONS
+    }
     return render(
         request,
         "feedback/reports.html",
@@ -143,6 +149,9 @@ def reports(request: HttpRequest) -> HttpResponse:
             "comments": selectors.recent_comments() if reads_comments else None,
             "comments_hidden": not reads_comments,
             "periods": selectors.PERIODS,
+            "by": by,
+            "concurrency": selectors.concurrency_by_hour(start=start, end=end),
+            "retention_months": settings.CHAT_RETENTION_MONTHS,
         },
     )
 
