@@ -175,3 +175,45 @@ async def test_a_resent_note_is_stored_once_and_is_no_first_response(agent_onlin
     )()
     assert count == 1
     await asyncio.gather(visitor.disconnect(), console.disconnect())
+
+
+async def test_a_chat_transferred_to_a_colleague_keeps_its_notes_for_them_only(agent_online, bob):
+    visitor, console, started = await _chat_with_agent(agent_online)
+    conv_id = started["conversation"]["id"]
+    await console.send_json_to(
+        {"type": "note.send", "conversation_id": conv_id, "text": NOTE, "client_msg_id": "n1"}
+    )
+    await receive_type(console, "message.ack")
+    colleague = await database_sync_to_async(agent_communicator)(bob)
+    assert (await colleague.connect())[0]
+    await colleague.send_json_to({"type": "presence.set", "status": "online"})
+    await receive_type(colleague, "presence")
+    await console.send_json_to(
+        {"type": "conversation.transfer", "conversation_id": conv_id, "agent_id": bob.pk}
+    )
+    await receive_type(colleague, "conversation.transferred")
+    await colleague.send_json_to({"type": "conversation.detail", "conversation_id": conv_id})
+    detail = await receive_type(colleague, "conversation.detail")
+    notes = [m for m in detail["messages"] if m["sender"] == "note"]
+    assert [n["author_name"] for n in notes] == ["Alice Agent"]
+    # Bob now writes notes and Alice, no longer serving the chat, does not.
+    await colleague.send_json_to(
+        {
+            "type": "note.send",
+            "conversation_id": conv_id,
+            "text": "Refund checked by Bob",
+            "client_msg_id": "n2",
+        }
+    )
+    assert (await receive_type(colleague, "message.ack"))["message"]["author_name"] == "Bob Builder"
+    await console.send_json_to(
+        {"type": "note.send", "conversation_id": conv_id, "text": "late", "client_msg_id": "n3"}
+    )
+    assert (await receive_type(console, "error"))["code"] == "not_found"
+    await colleague.send_json_to(
+        {"type": "message.send", "conversation_id": conv_id, "text": "after", "client_msg_id": "b1"}
+    )
+    live = await _frames_until(visitor, _is_agent_message("after"))
+    assert "invoice" not in json.dumps(live) and "Refund checked" not in json.dumps(live)
+    for comm in (visitor, console, colleague):
+        await comm.disconnect()
