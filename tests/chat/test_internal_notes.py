@@ -20,7 +20,7 @@ CODE = "131052-308T"
 NOTE = f"Caller sounded upset; asked about invoice. Hetu {CODE}"
 
 
-async def _chat_with_agent(agent_user):
+async def chat_with_agent(agent_user):
     """A visitor's socket and a console that has taken the visitor's chat."""
     visitor = visitor_communicator()
     assert (await visitor.connect())[0]
@@ -56,7 +56,7 @@ def _is_agent_message(text: str):
 
 
 async def test_a_note_reaches_the_consoles_and_never_the_visitor_socket(agent_online):
-    visitor, console, started = await _chat_with_agent(agent_online)
+    visitor, console, started = await chat_with_agent(agent_online)
     conv_id = started["conversation"]["id"]
     # A second tab of the same agent follows the chat too.
     other_tab = await database_sync_to_async(agent_communicator)(agent_online)
@@ -106,7 +106,7 @@ async def test_a_note_reaches_the_consoles_and_never_the_visitor_socket(agent_on
 async def test_a_note_published_to_the_conversation_by_mistake_is_still_not_forwarded(
     agent_online,
 ):
-    visitor, console, started = await _chat_with_agent(agent_online)
+    visitor, console, started = await chat_with_agent(agent_online)
     conv_id = started["conversation"]["id"]
     note = {"id": 10**9, "conversation_id": conv_id, "sender": "note", "text": "internal"}
     layer = get_channel_layer()
@@ -128,7 +128,7 @@ async def test_a_note_published_to_the_conversation_by_mistake_is_still_not_forw
 async def test_only_the_agent_serving_the_chat_writes_notes_and_not_after_it_ends(
     agent_online, bob
 ):
-    visitor, console, started = await _chat_with_agent(agent_online)
+    visitor, console, started = await chat_with_agent(agent_online)
     conv_id = started["conversation"]["id"]
     other = await database_sync_to_async(agent_communicator)(bob)
     assert (await other.connect())[0]
@@ -160,7 +160,7 @@ async def test_only_the_agent_serving_the_chat_writes_notes_and_not_after_it_end
 
 
 async def test_a_resent_note_is_stored_once_and_is_no_first_response(agent_online):
-    visitor, console, started = await _chat_with_agent(agent_online)
+    visitor, console, started = await chat_with_agent(agent_online)
     conv_id = started["conversation"]["id"]
     frame = {"type": "note.send", "conversation_id": conv_id, "text": "n", "client_msg_id": "n1"}
     await console.send_json_to(frame)
@@ -178,7 +178,7 @@ async def test_a_resent_note_is_stored_once_and_is_no_first_response(agent_onlin
 
 
 async def test_a_chat_transferred_to_a_colleague_keeps_its_notes_for_them_only(agent_online, bob):
-    visitor, console, started = await _chat_with_agent(agent_online)
+    visitor, console, started = await chat_with_agent(agent_online)
     conv_id = started["conversation"]["id"]
     await console.send_json_to(
         {"type": "note.send", "conversation_id": conv_id, "text": NOTE, "client_msg_id": "n1"}
