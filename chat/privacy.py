@@ -253,7 +253,7 @@ TEXTS: dict[str, dict[str, Any]] = {
             "voidaan löytää.",
             "Lähetä pyyntö rekisteriasioita hoitavalle henkilölle: {contact}. Pyyntöön vastataan "
             "kuukauden kuluessa. Saat tiedot luettavana tekstinä tai koneluettavassa "
-            "JSON-muodossa.",
+            "JSON-muodossa; asiakaspalvelun sisäiset muistiinpanot ovat JSON-tiedostossa.",
         ],
     },
     "sv": {
@@ -418,7 +418,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "sparar ditt namn ska du uppge koden i din begäran. Om du inte har koden kvar, berätta "
             "när samtalet ägde rum och något du skrev, så kan samtalet hittas.",
             "Skicka begäran till kontaktpersonen i registerärenden: {contact}. Begäran besvaras "
-            "inom en månad. Du får uppgifterna som läsbar text eller i maskinläsbart JSON-format.",
+            "inom en månad. Du får uppgifterna som läsbar text eller i maskinläsbart JSON-format; "
+            "kundtjänstens interna anteckningar finns i JSON-filen.",
         ],
     },
     "en": {
@@ -583,7 +584,7 @@ TEXTS: dict[str, dict[str, Any]] = {
             "the conversation can be found.",
             "Send your request to the contact person for register matters: {contact}. Requests "
             "are answered within one month. You get your data as readable text or as a "
-            "machine-readable JSON file.",
+            "machine-readable JSON file; customer service's internal notes are in the JSON file.",
         ],
     },
 }
