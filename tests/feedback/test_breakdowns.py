@@ -146,3 +146,19 @@ def test_the_reports_page_shows_the_breakdowns(client, dana, wrapped_up_chats):
     assert 'id="by-tag"' in html and 'id="by-reason"' in html and 'id="by-hour"' in html
     assert "Vastattu" in html and "Maksut" in html  # the director's language, Finnish
     assert 'data-hour="10"' in html
+
+
+def test_the_breakdowns_download_as_csv_with_the_same_numbers(client, dana, wrapped_up_chats):
+    import csv
+    import io
+
+    client.force_login(dana)
+    response = client.get(f"/reports/breakdowns.csv?from={DAY}&to={DAY}")
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][:5] == ["breakdown", "name", "chats", "taken", "wait_median_s"]
+    by_name = {(row[0], row[1]): row for row in rows[1:] if len(row) > 4}
+    assert by_name[("tag", "Maksut")][2:7] == ["2", "2", "10", "40", "20"]
+    assert by_name[("reason", "Ohjattu")][2:4] == ["1", "1"]
+    hours = rows[rows.index(["agent", "hour", "average_at_once", "most_at_once"]) + 1 :]
+    assert ["Alice Agent", "10", "0.49", "2"] in hours
