@@ -173,7 +173,11 @@ def history(request: HttpRequest) -> HttpResponse:
                     "date_to": request.GET.get("date_to") or None,
                 },
             )
-    conversations = selectors.history(request.user, request.history_scope, **filters)
+    conversations = (
+        selectors.history(request.user, request.history_scope, **filters)
+        .select_related("wrap_up_reason")
+        .prefetch_related("tags")
+    )
     page = Paginator(conversations, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

@@ -207,3 +207,14 @@ def test_the_history_transcript_marks_the_notes_and_shows_the_wrap_up(client, al
     assert '<li class="msg note">' in page
     assert "Intern anteckning, visades inte för besökaren" in page and NOTE in page
     assert "Besvarad" in page and "Avgifter" in page and "Kurser" in page
+
+
+def test_the_history_lists_each_chats_wrap_up(client, alice, lists):
+    from agents.services import guidance_acknowledge
+
+    wrapped_up(alice, lists)
+    guidance_acknowledge(user=alice, actor_ip=None)
+    client.force_login(alice)
+    page = client.get("/console/history/").content.decode()
+    # The agent's language is Finnish by default.
+    assert "Vastattu · Kurssit, Maksut" in page
