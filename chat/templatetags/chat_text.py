@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django import template
-from django.utils.html import escape, format_html
 from django.utils import translation
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString
 
 from chat import identifiers, system_events
