@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
 from chat import events, frames, services
+from chat import selectors as chat_selectors
 from chat.consumers import JsonFrameConsumer, int_field, messages_fill, messages_frame
 from chat.loops import PerLoop
 from chat.models import Conversation, Message
@@ -54,14 +56,16 @@ class AgentConsumer(JsonFrameConsumer):
         "conversation.claim": "handle_claim",
         "conversation.detail": "handle_detail",
         "message.send": "handle_message",
+        "note.send": "handle_note",
         "typing": "handle_typing",
         "conversation.transfer": "handle_transfer",
         "conversation.close": "handle_close",
+        "conversation.wrap_up": "handle_wrap_up",
         "sync": "handle_sync",
         "list.page": "handle_list_page",
         "ping": "handle_ping",
     }
-    pipelined = frozenset({"message.send"})
+    pipelined = frozenset({"message.send", "note.send"})
 
     def pipeline_key(self, frame: dict[str, Any]) -> Any:
         # In order per chat; different chats' messages are written side by side.
@@ -108,7 +112,7 @@ class AgentConsumer(JsonFrameConsumer):
             expiry = asyncio.create_task(self._expire_presence_later(user))
             _pending_expiries.add(expiry)
             expiry.add_done_callback(_pending_expiries.discard)
-        groups = [events.conversation_group(c) for c in getattr(self, "joined", ())]
+        groups = [group for c in getattr(self, "joined", ()) for group in _chat_groups(c)]
         groups += [events.AGENTS_GROUP, events.agent_group(user.pk)]
         for group in groups:
             await self.channel_layer.group_discard(group, self.channel_name)
@@ -152,16 +156,14 @@ class AgentConsumer(JsonFrameConsumer):
     async def _join(self, conversation_id: int) -> None:
         if conversation_id not in self.joined:
             self.joined.add(conversation_id)
-            await self.channel_layer.group_add(
-                events.conversation_group(conversation_id), self.channel_name
-            )
+            for group in _chat_groups(conversation_id):
+                await self.channel_layer.group_add(group, self.channel_name)
 
     async def _leave(self, conversation_id: int) -> None:
         if conversation_id in self.joined:
             self.joined.discard(conversation_id)
-            await self.channel_layer.group_discard(
-                events.conversation_group(conversation_id), self.channel_name
-            )
+            for group in _chat_groups(conversation_id):
+                await self.channel_layer.group_discard(group, self.channel_name)
 
     async def handle_hello(self, frame: dict[str, Any]) -> None:
         """Sends the queue, the agent's chats with their visitor panels, colleagues, canned
@@ -228,6 +230,21 @@ class AgentConsumer(JsonFrameConsumer):
         )
         await self.send_ack(message, message["client_msg_id"], conversation_id=conversation_id)
 
+    async def handle_note(self, frame: dict[str, Any]) -> None:
+        """Stores an internal note in one of the agent's chats, once per client message id.
+
+        The same way as a message (`services.message_send`), as `sender="note"`: it reaches
+        the consoles following the chat, never the visitor."""
+        conversation_id = int_field(frame.get("conversation_id"), "conversation_id")
+        note = await services.message_send(
+            conversation_id=conversation_id,
+            sender=Message.Sender.NOTE,
+            agent=self.user,
+            text=frame.get("text"),
+            client_msg_id=frame.get("client_msg_id"),
+        )
+        await self.send_ack(note, note["client_msg_id"], conversation_id=conversation_id)
+
     async def handle_typing(self, frame: dict[str, Any]) -> None:
         """Tells the visitor "<agent name> is typing"; not stored."""
         conversation_id = int_field(frame.get("conversation_id"), "conversation_id")
@@ -254,9 +271,19 @@ class AgentConsumer(JsonFrameConsumer):
         await self._leave(conversation_id)
 
     async def handle_close(self, frame: dict[str, Any]) -> None:
-        """Ends one of the agent's chats; the visitor is told."""
+        """Ends one of the agent's chats; the visitor is told. With `wrap_up` (`reason_id`,
+        `tag_ids`) the agent's wrap-up is stored in the same transaction."""
         conversation_id = int_field(frame.get("conversation_id"), "conversation_id")
-        await self.unit(_close, self.user, conversation_id)
+        wrap_up = frame.get("wrap_up")
+        if wrap_up is not None and not isinstance(wrap_up, dict):
+            raise ChatError("bad_frame", "wrap_up must be an object")
+        await self.unit(_close, self.user, conversation_id, wrap_up)
+
+    async def handle_wrap_up(self, frame: dict[str, Any]) -> None:
+        """Sets the wrap-up (`reason_id`, `tag_ids`) of one of the agent's chats, also after it
+        has ended (the visitor may end it first); answered with `conversation.wrapped_up`."""
+        conversation_id = int_field(frame.get("conversation_id"), "conversation_id")
+        await self.unit(_wrap_up, self.user, conversation_id, frame)
 
     async def handle_sync(self, frame: dict[str, Any]) -> None:
         """Messages of the agent's chats (or of its one chat `conversation_id`) after
@@ -266,7 +293,12 @@ class AgentConsumer(JsonFrameConsumer):
         conversation_id = int_field(frame.get("conversation_id"), "conversation_id", required=False)
         if conversation_id is None:
             reply = await self.unit(
-                messages_frame, {"type": "sync"}, sorted(self.joined), after_id, cursor
+                messages_frame,
+                {"type": "sync"},
+                sorted(self.joined),
+                after_id,
+                cursor,
+                include_notes=True,
             )
         else:
             reply = await self.unit(_chat_sync, self.user, conversation_id, after_id, cursor)
@@ -390,12 +422,14 @@ def _console_state(user: StaffUser, after_id: int | None) -> tuple[list[int], di
             },
             "details": {},
             "heartbeat_seconds": selectors.heartbeat_seconds(),
+            # The director's lists for the wrap-up when a chat ends (a few items each).
+            "wrap_up": chat_selectors.wrap_up_choices(profile.language),
         },
         lists=["messages", *CONSOLE_LISTS],
     )
     if mine:
         _fill_list(frame, user, "chats", None)
-        messages_fill(frame, mine, after_id)
+        messages_fill(frame, mine, after_id, include_notes=True)
     for name in CONSOLE_LISTS:
         if name != "chats":
             _fill_list(frame, user, name, None)
@@ -429,7 +463,9 @@ def _detail(user: StaffUser, conversation_id: int, kind: str) -> dict[str, Any]:
         },
         lists=["messages"],
     )
-    messages_fill(frame, [conversation.pk], None, conversation_id=conversation.pk)
+    messages_fill(
+        frame, [conversation.pk], None, include_notes=True, conversation_id=conversation.pk
+    )
     return frame.build()
 
 
@@ -443,6 +479,7 @@ def _chat_sync(
         [conversation.pk],
         after_id,
         cursor,
+        include_notes=True,
         conversation_id=conversation.pk,
     )
 
@@ -457,6 +494,27 @@ def _transfer(user: StaffUser, conversation_id: int, to_id: int) -> None:
     services.conversation_transfer(conversation=conversation, from_agent=user, to_agent=target)
 
 
-def _close(user: StaffUser, conversation_id: int) -> None:
+@transaction.atomic
+def _close(user: StaffUser, conversation_id: int, wrap_up: dict[str, Any] | None) -> None:
     conversation = _own_conversation(user, conversation_id)
+    if wrap_up is not None:
+        _wrap_up(user, conversation_id, wrap_up)
     services.conversation_close(conversation=conversation, closed_by=Conversation.ClosedBy.AGENT)
+
+
+def _wrap_up(user: StaffUser, conversation_id: int, fields: dict[str, Any]) -> None:
+    conversation = _own_conversation(user, conversation_id)
+    services.conversation_wrap_up(
+        conversation=conversation,
+        agent=user,
+        reason_id=fields.get("reason_id"),
+        tag_ids=fields.get("tag_ids", []),
+    )
+
+
+def _chat_groups(conversation_id: int) -> tuple[str, str]:
+    """What a console following a chat joins: the conversation (with its visitor) and its
+    staff group (internal notes)."""
+    return events.conversation_group(conversation_id), events.conversation_staff_group(
+        conversation_id
+    )

@@ -44,6 +44,12 @@ DIRECTOR_PERMISSIONS = [
     "chat.view_controllerdetails",
     "chat.add_controllerdetails",
     "chat.change_controllerdetails",
+    # The lists an agent chooses from when a chat ends.
+    *(
+        f"chat.{action}_{model}"
+        for model in ("tag", "wrapupreason")
+        for action in ("view", "add", "change", "delete")
+    ),
     "auth.view_user",
     "auth.add_user",
     "auth.change_user",

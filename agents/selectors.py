@@ -431,7 +431,10 @@ HISTORY_PAGE_SIZE = 50
 def _history_page(
     user: StaffUser, scope: str | None, number: str | None, filters: dict[str, Any]
 ) -> Page:
-    page = Paginator(history(user, scope, **filters), HISTORY_PAGE_SIZE).get_page(number)
+    conversations = (
+        history(user, scope, **filters).select_related("wrap_up_reason").prefetch_related("tags")
+    )
+    page = Paginator(conversations, HISTORY_PAGE_SIZE).get_page(number)
     page.object_list = list(page.object_list)
     return page
 

@@ -72,6 +72,18 @@ def console_strings() -> dict[str, object]:
         "sending": _("sending…"),
         "retrying": _("not sent yet, retrying…"),
         "not_sent": _("not sent"),
+        # Internal notes and the wrap-up (static/console/notes.js, wrapup.js).
+        "note_label": _("Internal note"),
+        "end_chat": _("End chat"),
+        "wrap_up_title": _("Wrap up"),
+        "wrap_up_end_title": _("End the chat and wrap it up"),
+        "wrap_up_save": _("Save the wrap-up"),
+        "wrap_up_reason": _("Reason"),
+        "wrap_up_tags": _("Tags"),
+        "wrap_up_reason_required": _("Choose a reason."),
+        "wrap_up_saved": _("Wrap-up saved."),
+        "wrap_up_offline": _("Not connected; try again in a moment."),
+        "error_bad_wrap_up": _("That reason or tag is no longer in use. Choose again."),
         # Placeholders of numbers the chat hid (chat/identifiers.py), in the agent's language.
         "id_labels": identifiers.labels(),
         "id_hidden": identifiers.hidden_label(),

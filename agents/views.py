@@ -27,6 +27,7 @@ from django.views.decorators.http import require_POST
 from chat import hooks
 from chat.models import AuditEvent, Message
 from chat.net import request_client_ip
+from chat.selectors import wrap_up_of
 from chat.services import ChatError, audit_record, display_name
 
 from . import selectors, services
@@ -220,6 +221,8 @@ def transcript(request: ConsoleRequest, reference: str) -> HttpResponse:
             "messages": conversation.messages.order_by("id"),
             "panel": selectors.visitor_panel(conversation),
             "system": Message.Sender.SYSTEM,
+            "note": Message.Sender.NOTE,
+            "wrap_up": wrap_up_of(conversation, request.agent_profile.language),
             "feedback": hooks.conversation_feedback(conversation.pk),
         },
     )

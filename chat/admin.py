@@ -16,6 +16,8 @@ from .models import (
     Conversation,
     OpeningHours,
     RetentionRun,
+    Tag,
+    WrapUpReason,
 )
 from .services import display_name
 
@@ -53,6 +55,28 @@ class ConversationAdmin(ReadOnlyAdmin):
     @admin.display(description="assigned agent", ordering="assigned_agent")
     def agent(self, obj: Conversation):
         return bdi(display_name(obj.assigned_agent)) if obj.assigned_agent else "-"
+
+
+class WrapUpListAdmin(admin.ModelAdmin):
+    """The director's lists for the wrap-up of a chat, named in Finnish, Swedish and English.
+
+    An item that chats carry is retired (untick "active") rather than deleted, so that those
+    chats and the reports keep it.
+    """
+
+    list_display = ("name_fi", "name_sv", "name_en", "active", "position")
+    list_editable = ("active", "position")
+    list_filter = ("active",)
+    search_fields = ("name_fi", "name_sv", "name_en")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.conversations.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+admin.site.register(Tag, WrapUpListAdmin)
+admin.site.register(WrapUpReason, WrapUpListAdmin)
 
 
 @admin.register(AuditEvent)

@@ -570,6 +570,10 @@ class VisitorConsumer(JsonFrameConsumer):
         kind = event["type"]
         if kind == "typing":
             return event.get("sender") == "agent"
+        if kind == "message.new" and event["message"]["sender"] not in Message.VISIBLE_TO_VISITOR:
+            # Notes are never published to this socket's groups (services.message_events);
+            # this is the last line, should one ever be.
+            return False
         if kind == "conversation.erased":
             await self.send_json(event)
             await self.close(code=Close.ERASED)
@@ -613,15 +617,21 @@ def messages_fill(
     conversation_ids: list[int],
     after_id: int | None,
     cursor: int | None = None,
+    *,
+    include_notes: bool = False,
     **sync_fields: Any,
 ) -> None:
     """Puts into `frame` a page of the messages after `after_id` (and `cursor`) that fits.
 
     When more remain, `next.messages` is the `sync` that fetches the next page: the same
-    request (`last_seen_id`, and `sync_fields`) with the cursor after this page.
+    request (`last_seen_id`, and `sync_fields`) with the cursor after this page. Internal
+    notes only with `include_notes` (the console's frames, never the visitor's).
     """
     found = selectors.messages_after(
-        conversation_ids=conversation_ids, after_id=after_id, cursor=cursor
+        conversation_ids=conversation_ids,
+        after_id=after_id,
+        cursor=cursor,
+        include_notes=include_notes,
     )
     frame.put(
         "messages",
@@ -644,11 +654,15 @@ def messages_frame(
     conversation_ids: list[int],
     after_id: int | None,
     cursor: int | None = None,
+    *,
+    include_notes: bool = False,
     **sync_fields: Any,
 ) -> dict[str, Any]:
     """`fields` with a page of messages (see `messages_fill`), as one bounded frame."""
     frame = frames.Frame(fields, lists=["messages"])
-    messages_fill(frame, conversation_ids, after_id, cursor, **sync_fields)
+    messages_fill(
+        frame, conversation_ids, after_id, cursor, include_notes=include_notes, **sync_fields
+    )
     return frame.build()
 
 

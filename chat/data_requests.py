@@ -21,13 +21,13 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models, transaction
 from django.utils import formats, timezone, translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from . import events, hooks, identifiers, system_events, tombstones
 from .bidi import isolate_plain
 from .foreign_keys import related_model
-from .models import REFERENCE_ALPHABET, AuditEvent, Conversation
-from .selectors import conversation_by_token
+from .models import REFERENCE_ALPHABET, AuditEvent, Conversation, Message
+from .selectors import conversation_by_token, wrap_up_of
 from .services import audit_record, display_name
 
 #: The most conversations one search lists; a request narrower than this is the normal case.
@@ -295,9 +295,25 @@ def _conversation_export(conversation: Conversation) -> dict[str, Any]:
             ),
         },
     }
+    wrap_up = wrap_up_of(conversation, translation.get_language())
+    data["wrap_up"] = {
+        "reason": wrap_up["reason"]["name"] if wrap_up["reason"] else None,
+        "tags": [tag["name"] for tag in wrap_up["tags"]],
+    }
     for name, rows in conversation_rows(conversation):
         if name == "messages":
-            data["messages"] = [_message_dict(m) for m in rows]
+            data["messages"] = [_message_dict(m) for m in rows if m.sender != Message.Sender.NOTE]
+            # What staff wrote about the visitor is theirs to see too (right of access), kept
+            # apart from what was said in the chat.
+            data["internal_notes"] = [
+                {
+                    "time": _iso(m.created_at),
+                    "author_name": m.author_name,
+                    "text": identifiers.render(m.text),
+                }
+                for m in rows
+                if m.sender == Message.Sender.NOTE
+            ]
         elif name == "connections":
             data["connections"] = [
                 {
@@ -428,6 +444,28 @@ def _export_as_text(data: dict[str, Any]) -> str:
             continue
         out.append(f"  [{_when(m['time'])}] {iso(m['author_name'])}:")
         out.extend(f"    {iso(line)}" for line in m["text"].splitlines() or [""])
+    wrap_up = data.get("wrap_up") or {}
+    out += [
+        "",
+        gettext("WRAP-UP BY CUSTOMER SERVICE"),
+        f"  {gettext('Reason')}: {iso(wrap_up.get('reason') or '') or '-'}",
+        f"  {gettext('Tags')}: {', '.join(iso(t) for t in wrap_up.get('tags') or []) or '-'}",
+    ]
+    notes = len(data.get("internal_notes") or [])
+    out += ["", gettext("INTERNAL NOTES BY CUSTOMER SERVICE")]
+    out.append(
+        "  "
+        + (
+            ngettext(
+                "%(count)d note, never shown in the chat; its text is in the JSON export.",
+                "%(count)d notes, never shown in the chat; their text is in the JSON export.",
+                notes,
+            )
+            % {"count": notes}
+            if notes
+            else f"({gettext('none')})"
+        )
+    )
     out += ["", gettext("CONNECTION AND DEVICE DATA")]
     for c in data.get("connections", []):
         out += [
@@ -620,7 +658,7 @@ class SelfExport:
 
 def _row_counts(data: dict[str, Any]) -> dict[str, int]:
     counts = {}
-    for key in ("messages", "connections", "pages", "host_context"):
+    for key in ("messages", "internal_notes", "connections", "pages", "host_context"):
         counts[key] = len(data.get(key) or [])
     counts["feedback"] = 1 if data.get("feedback") else 0
     counts["staff_openings"] = len(data.get("transcript_opened_by_staff_at") or [])

@@ -30,6 +30,11 @@ def conversation_group(conversation_id: int) -> str:
     return f"conv.{conversation_id}"
 
 
+def conversation_staff_group(conversation_id: int) -> str:
+    """The consoles following a conversation, without its visitor: internal notes go here."""
+    return f"conv.{conversation_id}.staff"
+
+
 def agent_group(user_id: int) -> str:
     return f"agent.{user_id}"
 

@@ -36,6 +36,43 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class ThreeLanguageName(models.Model):
+    """An item of a list the service director keeps in admin, named in Finnish, Swedish and
+    English; retired items are made inactive (chats that carry them keep them)."""
+
+    name_fi = models.CharField("name (Finnish)", max_length=80)
+    name_sv = models.CharField("name (Swedish)", max_length=80)
+    name_en = models.CharField("name (English)", max_length=80)
+    active = models.BooleanField(default=True, help_text="Offered in the console when a chat ends.")
+    position = models.PositiveSmallIntegerField(default=0, help_text="Lower comes first.")
+
+    class Meta:
+        abstract = True
+        ordering = ["position", "name_en"]
+
+    def __str__(self) -> str:
+        return self.name_en
+
+    def name(self, language: str | None) -> str:
+        """The name in `language` (fi, sv or en; anything else: English)."""
+        code = (language or "")[:2].lower()
+        return getattr(self, f"name_{code}", "") if code in ("fi", "sv") else self.name_en
+
+
+class Tag(ThreeLanguageName):
+    """A label an agent may put on a chat when it ends (e.g. "Enrolment", "Complaint")."""
+
+    class Meta(ThreeLanguageName.Meta):
+        pass
+
+
+class WrapUpReason(ThreeLanguageName):
+    """How a chat ended, chosen by the agent (e.g. "Answered", "Referred elsewhere")."""
+
+    class Meta(ThreeLanguageName.Meta):
+        verbose_name = "wrap-up reason"
+
+
 class Conversation(models.Model):
     class Status(models.TextChoices):
         WAITING = "waiting", _("Waiting")
@@ -67,6 +104,16 @@ class Conversation(models.Model):
     first_response_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_by = models.CharField(max_length=8, choices=ClosedBy.choices, blank=True)
+    # The agent's wrap-up when the chat ends (chat.services.conversation_wrap_up), from the
+    # lists the director keeps. PROTECT: a reason in use is retired (inactive), not deleted.
+    wrap_up_reason = models.ForeignKey(
+        WrapUpReason,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="conversations",
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="conversations")
 
     class Meta:
         ordering = ["-created_at"]
@@ -117,6 +164,11 @@ class Message(models.Model):
         VISITOR = "visitor", _("Visitor")
         AGENT = "agent", _("Agent")
         SYSTEM = "system", _("System")
+        # Written by staff for staff: never sent to the visitor (see `VISIBLE_TO_VISITOR`).
+        NOTE = "note", _("Internal note")
+
+    #: What the visitor's side (widget, its sync and the visitor's readable text) ever shows.
+    VISIBLE_TO_VISITOR = (Sender.VISITOR, Sender.AGENT, Sender.SYSTEM)
 
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"

@@ -135,6 +135,9 @@ TEXTS: dict[str, dict[str, Any]] = {
         "content": [
             "kirjallinen keskustelu viesteineen ja aikoineen sekä vastanneen asiakaspalvelijan "
             "nimi",
+            "asiakaspalvelun sisäiset muistiinpanot keskustelusta (henkilökunnan kirjoittamia, "
+            "niitä ei näytetä keskustelussa; saat ne, kun pyydät tietosi) sekä keskustelun "
+            "päättyessä valitut aihetunnisteet ja päättymisen syy",
             "yhteytesi IP-osoite",
             "laitetiedot: selain, käyttöjärjestelmä, laitetyyppi, näytön koko ja selaimen kieli"
             "{ua}",
@@ -250,7 +253,7 @@ TEXTS: dict[str, dict[str, Any]] = {
             "voidaan löytää.",
             "Lähetä pyyntö rekisteriasioita hoitavalle henkilölle: {contact}. Pyyntöön vastataan "
             "kuukauden kuluessa. Saat tiedot luettavana tekstinä tai koneluettavassa "
-            "JSON-muodossa.",
+            "JSON-muodossa; asiakaspalvelun sisäiset muistiinpanot ovat JSON-tiedostossa.",
         ],
     },
     "sv": {
@@ -300,6 +303,9 @@ TEXTS: dict[str, dict[str, Any]] = {
         "content": [
             "det skriftliga samtalet med meddelanden och tidpunkter samt namnet på den medarbetare "
             "som svarade",
+            "kundtjänstens interna anteckningar om samtalet (skrivna av personalen, de visas inte "
+            "i chatten; du får dem när du begär dina uppgifter) samt de taggar och den orsak som "
+            "valdes när samtalet avslutades",
             "din anslutnings IP-adress",
             "enhetsuppgifter: webbläsare, operativsystem, enhetstyp, skärmstorlek och "
             "webbläsarens språk{ua}",
@@ -412,7 +418,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "sparar ditt namn ska du uppge koden i din begäran. Om du inte har koden kvar, berätta "
             "när samtalet ägde rum och något du skrev, så kan samtalet hittas.",
             "Skicka begäran till kontaktpersonen i registerärenden: {contact}. Begäran besvaras "
-            "inom en månad. Du får uppgifterna som läsbar text eller i maskinläsbart JSON-format.",
+            "inom en månad. Du får uppgifterna som läsbar text eller i maskinläsbart JSON-format; "
+            "kundtjänstens interna anteckningar finns i JSON-filen.",
         ],
     },
     "en": {
@@ -460,6 +467,9 @@ TEXTS: dict[str, dict[str, Any]] = {
         "content": [
             "the written conversation, its messages and their times, and the name of the staff "
             "member who answered",
+            "customer service's internal notes about the conversation (written by staff and not "
+            "shown in the chat; you get them when you ask for your data), and the tags and reason "
+            "chosen when the conversation ended",
             "the IP address of your connection",
             "device data: browser, operating system, device type, screen size and browser "
             "language{ua}",
@@ -574,7 +584,7 @@ TEXTS: dict[str, dict[str, Any]] = {
             "the conversation can be found.",
             "Send your request to the contact person for register matters: {contact}. Requests "
             "are answered within one month. You get your data as readable text or as a "
-            "machine-readable JSON file.",
+            "machine-readable JSON file; customer service's internal notes are in the JSON file.",
         ],
     },
 }

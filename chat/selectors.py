@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db.models import Model, QuerySet
 
-from .models import Conversation, Message, OpeningHours, hash_token
+from .models import Conversation, Message, OpeningHours, Tag, WrapUpReason, hash_token
 
 # Ids are handed out before commit, so a message with a lower id can become visible after one
 # with a higher id. Catch-up re-sends this much before the last seen message; clients drop ids
@@ -49,15 +49,22 @@ def chunks_by_id(
 
 
 def messages_after(
-    *, conversation_ids: list[int], after_id: int | None, cursor: int | None = None
+    *,
+    conversation_ids: list[int],
+    after_id: int | None,
+    cursor: int | None = None,
+    include_notes: bool = False,
 ) -> Iterator[Message]:
     """Messages of these conversations the client has not seen, oldest first, read in chunks.
 
     `after_id` is the last message the client has (a few seconds before it are sent again, see
     RESUME_OVERLAP); `cursor` continues a paged answer to the same request after the last
-    message of the previous page.
+    message of the previous page. Internal notes only with `include_notes` (staff): what a
+    caller forgets to ask for is what the visitor sees.
     """
     qs: QuerySet[Message] = Message.objects.filter(conversation_id__in=conversation_ids)
+    if not include_notes:
+        qs = qs.filter(sender__in=Message.VISIBLE_TO_VISITOR)
     if after_id:
         anchor = Message.objects.filter(pk=after_id).values_list("created_at", flat=True).first()
         if anchor is not None:
@@ -70,6 +77,27 @@ def messages_after(
         return list(page.order_by("id")[:limit])
 
     return chunks_by_id(fetch, after_id=cursor)
+
+
+def wrap_up_choices(language: str | None) -> dict[str, list[dict[str, Any]]]:
+    """The active tags and wrap-up reasons, named in `language`, in the director's order."""
+    return {
+        name: [
+            {"id": item.pk, "name": item.name(language)}
+            for item in model.objects.filter(active=True)
+        ]
+        for name, model in (("tags", Tag), ("reasons", WrapUpReason))
+    }
+
+
+def wrap_up_of(conversation: Conversation, language: str | None) -> dict[str, Any]:
+    """A chat's wrap-up as staff and exports show it: the reason and tags, named in
+    `language`, with their ids."""
+    reason = conversation.wrap_up_reason
+    return {
+        "reason": {"id": reason.pk, "name": reason.name(language)} if reason else None,
+        "tags": [{"id": t.pk, "name": t.name(language)} for t in conversation.tags.all()],
+    }
 
 
 def opening_hours() -> list[dict[str, object]]:

@@ -26,7 +26,9 @@ from .models import (
     Message,
     PageVisit,
     Participation,
+    Tag,
     VisitorConnection,
+    WrapUpReason,
     hash_token,
     new_visitor_token,
 )
@@ -389,8 +391,13 @@ def message_events(
     *, conversation_id: int, message: dict[str, Any], waiting: bool
 ) -> list[tuple[str, dict[str, Any]]]:
     """The events that announce a stored message (both write paths): `message.new` to the
-    conversation, and while it waits, `queue.message` to every console's queue."""
+    conversation, and while it waits, `queue.message` to every console's queue; an internal
+    note only to the staff following the conversation (`conversation_staff_group`)."""
     event = {"type": "message.new", "conversation_id": conversation_id, "message": message}
+    if message["sender"] == Message.Sender.NOTE:
+        # An internal note goes to the consoles following the chat only: the conversation's
+        # group holds the visitor's sockets, and the queue is every console's.
+        return [(events.conversation_staff_group(conversation_id), event)]
     announced = [(events.conversation_group(conversation_id), event)]
     if waiting:
         announced.append((events.AGENTS_GROUP, {**event, "type": "queue.message"}))
@@ -418,18 +425,25 @@ async def message_send(
       (`unavailable`) and a closed one every new message (`closed`), but a resend of a stored
       client id is answered with the stored message in both;
     - a resend is never stored twice and announces nothing; a new message moves the
-      conversation's activity time, and an agent's first one its first-response time.
+      conversation's activity time, and an agent's first one its first-response time;
+    - an internal note (`sender="note"`) follows an agent message's rules (its writer is the
+      assigned agent, the identifier guard cleans it), but it is never announced to the
+      conversation's group, which holds the visitor's sockets (`message_events`), it is no
+      response to the visitor, and it always takes the general path.
 
     `batched` says the caller believes the conversation active and the sender's (its socket
     follows it). Then, on PostgreSQL, the message goes to this event loop's group-commit writer
     (chat/writer.py), with no thread hop; whatever the writer does not store (not active, not
     the sender's, a resend) takes the general path: one unit in a database thread.
     """
-    if sender not in (Message.Sender.VISITOR, Message.Sender.AGENT):
-        raise ValueError(f"people write as visitor or agent, not {sender!r}")
+    staff = (Message.Sender.AGENT, Message.Sender.NOTE)
+    if sender not in (Message.Sender.VISITOR, *staff):
+        raise ValueError(f"people write as visitor, agent or note, not {sender!r}")
     text = clean_text(text)
     client_msg_id = clean_client_msg_id(client_msg_id)
-    agent = agent if sender == Message.Sender.AGENT else None
+    agent = agent if sender in staff else None
+    # Notes are few; the writer's statement stores visitors' and agents' messages only.
+    batched = batched and sender != Message.Sender.NOTE
     message = {
         "sender": sender,
         "text": text,
@@ -460,7 +474,7 @@ def _message_send_general(*, conversation_id: int, agent, **message: str) -> Mes
     if conversation is None:
         raise ChatError("not_found", "no such conversation")
     sender = message["sender"]
-    if sender == Message.Sender.AGENT and (
+    if sender in (Message.Sender.AGENT, Message.Sender.NOTE) and (
         agent is None or conversation.assigned_agent_id != agent.pk
     ):
         # Need to know: a chat that is not the agent's is answered as if it did not exist.
@@ -697,6 +711,57 @@ def conversation_close(*, conversation: Conversation, closed_by: str) -> Convers
     event = {"type": "conversation.closed", "conversation": summary}
     events.emit(events.conversation_group(conversation.pk), event)
     events.emit(events.AGENTS_GROUP, event)
+    return conversation
+
+
+#: The most tags one chat may carry.
+MAX_TAGS = 20
+
+
+def _ids(value: Any, name: str) -> list[int]:
+    if not isinstance(value, list) or len(value) > MAX_TAGS:
+        raise ChatError("bad_frame", f"{name} must be a list of at most {MAX_TAGS} ids")
+    if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in value):
+        raise ChatError("bad_frame", f"{name} must hold non-negative integers")
+    return sorted(set(value))
+
+
+@transaction.atomic
+def conversation_wrap_up(
+    *, conversation: Conversation, agent, reason_id: Any, tag_ids: Any
+) -> Conversation:
+    """Stores the agent's wrap-up of a chat: a reason and tags from the director's lists.
+
+    Only the agent the chat is assigned to, while it is active or after it has ended (the
+    visitor may end it first); a chat that is not theirs is `not_found`. Only active items of
+    the lists are accepted (`bad_wrap_up` otherwise, nothing stored); a second wrap-up replaces
+    the first. The agent's consoles are told after commit (`conversation.wrapped_up`).
+    """
+    if agent is None or conversation.assigned_agent_id != agent.pk:
+        raise ChatError("not_found", "no such conversation")
+    if conversation.status == Conversation.Status.WAITING:
+        raise ChatError("not_active", "a waiting chat has no wrap-up")
+    reason = None
+    if reason_id is not None:
+        (rid,) = _ids([reason_id], "reason_id")
+        reason = WrapUpReason.objects.filter(pk=rid, active=True).first()
+        if reason is None:
+            raise ChatError("bad_wrap_up", "no such wrap-up reason")
+    wanted = _ids(tag_ids if tag_ids is not None else [], "tag_ids")
+    tags = list(Tag.objects.filter(pk__in=wanted, active=True))
+    if len(tags) != len(wanted):
+        raise ChatError("bad_wrap_up", "no such tag")
+    Conversation.objects.filter(pk=conversation.pk).update(wrap_up_reason=reason)
+    conversation.wrap_up_reason = reason
+    conversation.tags.set(tags)
+    events.emit(
+        events.agent_group(agent.pk),
+        {
+            "type": "conversation.wrapped_up",
+            "conversation_id": conversation.pk,
+            "wrap_up": {"reason_id": reason.pk if reason else None, "tag_ids": wanted},
+        },
+    )
     return conversation
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.utils import timezone
+from django.db import models
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy
 
-from chat.models import Conversation
+from chat.models import Conversation, Participation, Tag, WrapUpReason
 from chat.retention_period import retention_cutoff
 from chat.services import display_name
 
@@ -252,3 +255,166 @@ def recent_comments(*, limit: int = 300) -> list[dict[str, Any]]:
         }
         for fb in rows
     ]
+
+
+# --- breakdowns of the chats still stored: by tag, by wrap-up reason, by hour -------------------
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """A way to group chats besides their agent: the conversation's field that holds the groups
+    (a foreign key or a many-to-many field) and the director's list that names them (a model with
+    `name(language)`). A topic is one more entry in `DIMENSIONS`."""
+
+    field: str
+    model: type[models.Model]
+    none_label: Any
+
+
+DIMENSIONS: dict[str, Dimension] = {
+    "tag": Dimension("tags", Tag, gettext_lazy("No tag")),
+    "reason": Dimension("wrap_up_reason", WrapUpReason, gettext_lazy("No reason given")),
+}
+
+
+def _live_chats(start: date, end: date):
+    return Conversation.objects.filter(
+        created_at__gte=day_start(start), created_at__lt=day_start(end + timedelta(days=1))
+    ).order_by()
+
+
+def dimension_report(
+    *, start: date, end: date, dimension: str, language: str | None
+) -> list[dict[str, Any]]:
+    """The chats that began on days start..end and are still stored, grouped by `dimension`
+    (see DIMENSIONS), each group with the report's numbers (waiting time, first response, chat
+    length: median and 90 %, feedback). A chat with several tags counts under each of them;
+    chats without one form the last group. Most chats first.
+
+    Only stored chats: the tags and reasons go with the chats at the retention purge, and are
+    not kept in the daily aggregates.
+    """
+    dim = DIMENSIONS[dimension]
+    rows = _live_chats(start, end).values_list(
+        "created_at",
+        "claimed_at",
+        "first_response_at",
+        "closed_at",
+        "feedback__id",
+        "feedback__service_satisfied",
+        "feedback__channel_satisfied",
+        dim.field,
+    )
+    groups: dict[int | None, Agg] = defaultdict(Agg)
+    for created, claimed, first, closed, fb_id, service, channel, key in rows.iterator():
+        groups[key].add_chat(
+            created_at=created,
+            claimed_at=claimed,
+            first_response_at=first,
+            closed_at=closed,
+            feedback=(service, channel) if fb_id is not None else None,
+        )
+    items = dim.model._default_manager.filter(pk__in=[k for k in groups if k is not None])
+    names = {item.pk: item.name(language) for item in items}  # type: ignore[attr-defined]
+    with translation.override(language):
+        none_label = str(dim.none_label)
+    out = [
+        {
+            "key": key,
+            "name": names.get(key, "?") if key is not None else none_label,
+            **metrics(agg),
+        }
+        for key, agg in groups.items()
+    ]
+    return sorted(out, key=lambda r: (r["key"] is None, -r["chats"], r["name"].lower()))
+
+
+def _agent_spans(start_at: datetime, end_at: datetime, now: datetime):
+    """(agent id, from, until) for each stretch an agent held a chat, within start_at..end_at.
+
+    An agent holds a chat from its claim or the transfer to it (Participation) until the next
+    transfer or the chat's end (still open: until now).
+    """
+    chats = (
+        Conversation.objects.filter(claimed_at__isnull=False, claimed_at__lt=end_at)
+        .filter(models.Q(closed_at__isnull=True) | models.Q(closed_at__gt=start_at))
+        .order_by()
+    )
+    taken = (
+        Participation.objects.filter(conversation__in=chats)
+        .order_by("conversation_id", "created_at", "id")
+        .values_list("conversation_id", "agent_id", "created_at")
+    )
+    by_chat: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
+    for conversation_id, agent_id, at in taken.iterator():
+        by_chat[conversation_id].append((agent_id, at))
+    for pk, agent_id, claimed, closed in chats.values_list(
+        "pk", "assigned_agent_id", "claimed_at", "closed_at"
+    ).iterator():
+        if claimed is None:  # filtered out above; the type does not know
+            continue
+        holders = by_chat.get(pk) or ([(agent_id, claimed)] if agent_id else [])
+        finish = closed or now
+        for i, (holder, since) in enumerate(holders):
+            until = holders[i + 1][1] if i + 1 < len(holders) else finish
+            since, until = max(since, claimed, start_at), min(until, finish, end_at)
+            if until > since:
+                yield holder, since, until
+
+
+def _hour_pieces(since: datetime, until: datetime):
+    """(local hour of the day, seconds) for each clock hour that since..until touches."""
+    cursor = since
+    while cursor < until:
+        local = timezone.localtime(cursor)
+        next_hour = local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        piece_end = min(until, next_hour)
+        yield local.hour, (piece_end - cursor).total_seconds()
+        cursor = piece_end
+
+
+def concurrency_by_hour(*, start: date, end: date) -> dict[str, Any]:
+    """How many chats each agent held at the same time, by hour of the day (local time), over
+    the days start..end, from the chats still stored: the average over those days (chat-hours
+    held in that hour divided by the number of days) and the peak at any moment.
+
+    `{"hours": [h, ...] (those with any chat), "agents": [{"agent", "agent_id",
+    "cells": [{"hour", "average", "peak"}, ...]}, ...]}`, agents by name.
+    """
+    start_at, end_at = day_start(start), day_start(end + timedelta(days=1))
+    days = (end - start).days + 1
+    seconds: dict[int, list[float]] = defaultdict(lambda: [0.0] * 24)
+    peaks: dict[int, list[int]] = defaultdict(lambda: [0] * 24)
+    changes: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    for agent_id, since, until in _agent_spans(start_at, end_at, timezone.now()):
+        for hour, held in _hour_pieces(since, until):
+            seconds[agent_id][hour] += held
+        changes[agent_id] += [(since, 1), (until, -1)]
+    for agent_id, points in changes.items():
+        # Ends before starts at the same moment: a chat handed on is not two at once.
+        points.sort(key=lambda p: (p[0], p[1]))
+        held = 0
+        for (at, step), (following, _) in pairwise(points):
+            held += step
+            if held > 0 and following > at:
+                for hour, _held in _hour_pieces(at, following):
+                    peaks[agent_id][hour] = max(peaks[agent_id][hour], held)
+    hours = sorted({h for row in peaks.values() for h in range(24) if row[h]})
+    users = get_user_model().objects.filter(pk__in=list(seconds))
+    names = {user.pk: display_name(user) for user in users}
+    agents = [
+        {
+            "agent": names.get(agent_id, UNASSIGNED),
+            "agent_id": agent_id,
+            "cells": [
+                {
+                    "hour": h,
+                    "average": round(seconds[agent_id][h] / (days * 3600), 2),
+                    "peak": peaks[agent_id][h],
+                }
+                for h in hours
+            ],
+        }
+        for agent_id in seconds
+    ]
+    return {"hours": hours, "agents": sorted(agents, key=lambda a: a["agent"].lower())}

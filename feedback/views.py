@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -135,6 +136,11 @@ def reports(request: HttpRequest) -> HttpResponse:
     start, end, period = report_params(request)
     report = replica_read(selectors.report, start=start, end=end, period=period, what="reports")
     reads_comments = hooks.guidance_acknowledged(request.user)
+    language = translation.get_language()
+    by = {
+        name: selectors.dimension_report(start=start, end=end, dimension=name, language=language)
+        for name in selectors.DIMENSIONS
+    }
     return render(
         request,
         "feedback/reports.html",
@@ -144,6 +150,9 @@ def reports(request: HttpRequest) -> HttpResponse:
             "comments": selectors.recent_comments() if reads_comments else None,
             "comments_hidden": not reads_comments,
             "periods": selectors.PERIODS,
+            "by": by,
+            "concurrency": selectors.concurrency_by_hour(start=start, end=end),
+            "retention_months": settings.CHAT_RETENTION_MONTHS,
         },
     )
 
@@ -204,3 +213,46 @@ def reports_csv(request: HttpRequest) -> HttpResponse:
     start, end, period = report_params(request)
     report = replica_read(selectors.report, start=start, end=end, period=period, what="reports")
     return csv_response(f"helao-chat-report-{period}-{start}-{end}.csv", report_csv_rows(report))
+
+
+BREAKDOWN_COLUMNS = [
+    "chats",
+    "taken",
+    "wait_median",
+    "wait_p90",
+    "first_response_median",
+    "first_response_p90",
+    "duration_median",
+    "duration_p90",
+    "feedback_answers",
+    "service_yes_share",
+    "channel_yes_share",
+]
+
+
+def breakdown_csv_rows(*, start: date, end: date, language: str) -> list[list[object]]:
+    """The page's tables by tag and by wrap-up reason, then the chats each agent held at the
+    same time by hour, as rows (durations in s); one header row per table."""
+    header = [f"{c}_s" if "_median" in c or "_p90" in c else c for c in BREAKDOWN_COLUMNS]
+    rows: list[list[object]] = [["breakdown", "name", *header]]
+    for name in selectors.DIMENSIONS:
+        for row in selectors.dimension_report(
+            start=start, end=end, dimension=name, language=language
+        ):
+            rows.append([name, row["name"], *(row[c] for c in BREAKDOWN_COLUMNS)])
+    rows.append([])
+    rows.append(["agent", "hour", "average_at_once", "most_at_once"])
+    for agent in selectors.concurrency_by_hour(start=start, end=end)["agents"]:
+        for cell in agent["cells"]:
+            rows.append([agent["agent"], cell["hour"], cell["average"], cell["peak"]])
+    return rows
+
+
+@login_required
+@permission_required("feedback.view_reports", raise_exception=True)
+@require_GET
+def breakdowns_csv(request: HttpRequest) -> HttpResponse:
+    """The breakdowns of the page (by tag, by wrap-up reason, at the same time by hour) as CSV."""
+    start, end, _period = report_params(request)
+    rows = breakdown_csv_rows(start=start, end=end, language=translation.get_language())
+    return csv_response(f"helao-chat-breakdowns-{start}-{end}.csv", rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import template
+from django.utils import translation
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString
 
@@ -44,6 +45,12 @@ def _with_placeholders(text: str, piece_html) -> SafeString:
 def agent_name(user) -> str:
     """The name visitors saw for `user` (services.display_name), or "" without an account."""
     return display_name(user) if user is not None else ""
+
+
+@register.filter
+def list_name(item) -> str:
+    """An item of the director's lists (a tag, a wrap-up reason) in the active language."""
+    return item.name(translation.get_language()) if item is not None else ""
 
 
 @register.filter

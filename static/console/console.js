@@ -2,6 +2,8 @@
 import { isolated, withName, withVisibleControls } from "../shared/bidi.js";
 import { plainPlaceholders, withPlaceholders } from "../shared/identifiers.js";
 import { createSocket, socketUrl } from "../shared/socket.js";
+import { outboxFrame, setupNotes } from "./notes.js";
+import { createWrapUp, wrapUpSummary } from "./wrapup.js";
 
 const cfg = JSON.parse(document.getElementById("console-config").textContent);
 const T = JSON.parse(document.getElementById("console-strings").textContent);
@@ -18,7 +20,7 @@ const state = {
   canned: [],
   presence: "offline",
   muted: localStorage.getItem("console.muted") === "1",
-  outbox: new Map(), // client_msg_id -> {conversation_id, text}
+  outbox: new Map(), // client_msg_id -> {conversation_id, text, kind: "message" | "note"}
   heartbeat: cfg.heartbeat_seconds || 10,
   // Catching up after a welcome: the lists still being fetched page by page ("chats", "queue",
   // "agents", "canned", "messages"), and the chats the server says are still open.
@@ -257,6 +259,7 @@ const handlers = {
     state.canned = [];
     state.openChats = new Set();
     state.loading = new Set(Object.keys(ev.next || {}));
+    wrapUp.setLists(ev.wrap_up);
     mergeLists(ev);
     for (const m of ev.messages) addMessage(m);
     followPages(ev);
@@ -382,6 +385,14 @@ const handlers = {
     announce(chat.erased);
     renderChats();
     if (state.current === id) renderCurrent();
+  },
+
+  "conversation.wrapped_up"(ev) {
+    const chat = state.chats.get(ev.conversation_id);
+    if (!chat) return;
+    chat.wrapUp = ev.wrap_up;
+    announce(T.wrap_up_saved);
+    if (state.current === chat.conv.id) renderCurrent();
   },
 
   "message.new": (ev) => addMessage(ev.message),
@@ -599,16 +610,19 @@ function systemText(m) {
 function messageNode(m) {
   const system = m.sender === "system";
   const who = m.sender === "visitor" ? T.visitor : system ? T.system : m.author_name || T.you;
+  // A note says so before its author: it was never sent to the visitor.
+  const kind = m.sender === "note" ? el("strong", { text: `${T.note_label} · ` }) : null;
   return el(
     "li",
     { class: `msg ${m.sender}`, "data-id": m.id },
-    el("span", { class: "meta" }, isolated(who), el("span", { text: m.created_at ? ` · ${clock(m.created_at)}` : "" })),
+    el("span", { class: "meta" }, kind, isolated(who), el("span", { text: m.created_at ? ` · ${clock(m.created_at)}` : "" })),
     el("p", { class: "text", dir: system ? null : "auto" }, ...(system ? systemText(m) : writtenText(m.text))),
   );
 }
 
 function pendingNode(id, item) {
-  const node = messageNode({ id: 0, sender: "agent", author_name: state.me.name, text: item.text, created_at: null });
+  const sender = item.kind === "note" ? "note" : "agent";
+  const node = messageNode({ id: 0, sender, author_name: state.me.name, text: item.text, created_at: null });
   node.classList.add("pending");
   node.dataset.pending = id;
   node.querySelector(".meta").append(" · ", el("span", { class: "state", text: T.sending }));
@@ -695,10 +709,13 @@ function renderCurrent() {
   }
   $("chat-h").textContent = chat.conv.reference;
   $("composer").hidden = chat.closed;
+  $("note-form").hidden = chat.closed;
   $("transfer-form").hidden = chat.closed;
   $("close-chat").hidden = chat.closed;
   $("chat-closed").hidden = !chat.closed;
   $("chat-closed-text").textContent = chat.erased || T.closed;
+  $("wrap-up-open").hidden = !chat.closed || Boolean(chat.erased) || !wrapUp.available();
+  $("wrap-up-summary").textContent = chat.erased ? "" : wrapUpSummary(chat.wrapUp, wrapUp.lists, T);
   renderLog();
   renderTyping();
   renderPanel();
@@ -762,21 +779,26 @@ function sendPending(id) {
   const item = state.outbox.get(id);
   if (!item) return;
   clearTimeout(item.retry);
-  const frame = { type: "message.send", client_msg_id: id, ref: id, conversation_id: item.conversation_id, text: item.text };
+  const frame = outboxFrame(id, item);
   const label = document.querySelector(`[data-pending="${CSS.escape(id)}"] .state`);
   if (send(frame) && label) label.textContent = T.sending;
 }
 
-function sendMessage() {
-  const box = $("text");
-  const text = box.value.trim();
-  if (!text || state.current === null) return;
+// Puts a message (or an internal note) in the outbox and sends it; false without a chat.
+function queueOutgoing(text, kind = "message") {
+  if (!text || state.current === null) return false;
   const id = newId();
-  const frame = { conversation_id: state.current, text };
-  state.outbox.set(id, frame);
-  $("log").append(pendingNode(id, frame));
+  const item = { conversation_id: state.current, text, kind };
+  state.outbox.set(id, item);
+  $("log").append(pendingNode(id, item));
   sendPending(id);
   scrollLog();
+  return true;
+}
+
+function sendMessage() {
+  const box = $("text");
+  if (!queueOutgoing(box.value.trim())) return;
   box.value = "";
   clearTimeout(typingTimer);
   typing(false);
@@ -897,13 +919,22 @@ $("transfer-form").addEventListener("submit", (e) => {
   if (state.current !== null && to) send({ type: "conversation.transfer", conversation_id: state.current, agent_id: to });
 });
 
+const wrapUp = createWrapUp({ dialog: $("wrap-up"), T, el, send });
+
 function closeCurrent() {
   const chat = state.chats.get(state.current);
   if (!chat || chat.closed) return;
-  if (window.confirm(T.confirm_close)) send({ type: "conversation.close", conversation_id: chat.conv.id });
+  // With the director's lists, ending a chat is its wrap-up; without, a confirmation.
+  if (wrapUp.available()) wrapUp.open(chat, { closing: true });
+  else if (window.confirm(T.confirm_close)) send({ type: "conversation.close", conversation_id: chat.conv.id });
 }
 
 $("close-chat").addEventListener("click", closeCurrent);
+$("wrap-up-open").addEventListener("click", () => {
+  const chat = state.chats.get(state.current);
+  if (chat?.closed && !chat.erased) wrapUp.open(chat, { closing: false });
+});
+setupNotes({ form: $("note-form"), box: $("note-text"), queue: queueOutgoing });
 $("dismiss").addEventListener("click", () => {
   if (state.current !== null) removeChat(state.current);
   $("conversation").focus();

@@ -199,8 +199,9 @@ def test_the_history_list_costs_the_same_queries_for_few_and_many_chats(world, a
         _chat(f"more-{i}", agent=alice)
     assert cost() == few
     # The session and account (3 more to save the session's activity time), then the profile,
-    # the two permission reads, the colleagues for the agent filter, the count and the page.
-    assert few == 11
+    # the two permission reads, the colleagues for the agent filter, the count, the page and
+    # the page's tags (one query for all of them).
+    assert few == 12
 
 
 def test_a_transcript_costs_the_same_queries_for_a_short_and_a_long_chat(world, alice, bob):

@@ -18,6 +18,7 @@ CHAT_CHILDREN = {
     "chat_visitorconnection",
     "chat_hostcontext",
     "chat_participation",
+    "chat_conversation_tags",
     "feedback_feedback",
 }
 

@@ -38,6 +38,17 @@ def test_the_demo_has_canned_replies_in_every_language_once():
     assert CannedReply.objects.count() == 3 * len(by_language["fi"])
 
 
+def test_the_demo_has_tags_and_wrap_up_reasons_named_in_every_language_once():
+    from chat.models import Tag, WrapUpReason
+
+    call_command("seed_demo")
+    call_command("seed_demo")
+    for model in (Tag, WrapUpReason):
+        names = list(model.objects.values_list("name_fi", "name_sv", "name_en"))
+        assert len(names) >= 3 and all(all(row) for row in names)
+        assert len(names) == len(set(names))
+
+
 def test_seed_demo_creates_backdated_conversations_with_every_kind_of_row():
     call_command("seed_demo", conversations=40, days=200, messages=4)
     assert Conversation.objects.count() == 40

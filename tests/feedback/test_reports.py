@@ -13,7 +13,7 @@ from .factories import conversation
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["/reports/", "/reports/report.csv"]
+PAGES = ["/reports/", "/reports/report.csv", "/reports/breakdowns.csv"]
 
 
 @pytest.mark.parametrize("url", PAGES)

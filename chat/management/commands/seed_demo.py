@@ -20,7 +20,9 @@ from chat.models import (
     Message,
     OpeningHours,
     PageVisit,
+    Tag,
     VisitorConnection,
+    WrapUpReason,
     hash_token,
     new_visitor_token,
 )
@@ -49,6 +51,7 @@ class Command(BaseCommand):
         if not no_accounts:
             hooks.call("demo_accounts", write=self.stdout.write)
             self._opening_hours()
+            self._wrap_up_lists()
         if conversations:
             created = self._conversations(conversations, days, messages)
             self.stdout.write(f"created {created} conversations over {days} days")
@@ -61,6 +64,32 @@ class Command(BaseCommand):
         OpeningHours.objects.bulk_create(
             OpeningHours(weekday=d, opens=time(9), closes=time(16)) for d in range(5)
         )
+
+    def _wrap_up_lists(self) -> None:
+        """A few tags and wrap-up reasons, so that ending a demo chat shows the wrap-up."""
+        if not Tag.objects.exists():
+            Tag.objects.bulk_create(
+                Tag(name_fi=fi, name_sv=sv, name_en=en, position=i)
+                for i, (fi, sv, en) in enumerate(
+                    [
+                        ("Kurssit", "Kurser", "Courses"),
+                        ("Ilmoittautuminen", "Anmälan", "Enrolment"),
+                        ("Maksut", "Avgifter", "Payments"),
+                        ("Palaute", "Respons", "Feedback"),
+                    ]
+                )
+            )
+        if not WrapUpReason.objects.exists():
+            WrapUpReason.objects.bulk_create(
+                WrapUpReason(name_fi=fi, name_sv=sv, name_en=en, position=i)
+                for i, (fi, sv, en) in enumerate(
+                    [
+                        ("Vastattu", "Besvarad", "Answered"),
+                        ("Ohjattu muualle", "Hänvisad vidare", "Referred elsewhere"),
+                        ("Asiakas poistui", "Kunden lämnade", "Visitor left"),
+                    ]
+                )
+            )
 
     def _conversations(self, count: int, days: int, per_conversation: int) -> int:
         rng = random.Random(count * 7919 + days)
