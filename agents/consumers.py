@@ -170,10 +170,13 @@ class AgentConsumer(JsonFrameConsumer):
         replies and every message of the agent's chats after `last_seen_id`: as much of each as
         fits one frame, and in `next` the frames that fetch the rest (`list.page`, `sync`)."""
         after_id = int_field(frame.get("last_seen_id"), "last_seen_id", required=False)
-        mine, welcome = await self.unit(_console_state, self.user, after_id)
+        # The agent's chats are followed before their messages are read: one stored between
+        # the read and the join would reach this console neither way. One stored meanwhile
+        # may come both ways; the console keeps one per id.
+        mine = await self.unit(_own_chat_ids, self.user)
         for conversation_id in mine:
             await self._join(conversation_id)
-        await self.send_json(welcome)
+        await self.send_json(await self.unit(_console_state, self.user, after_id, mine))
 
     async def handle_list_page(self, frame: dict[str, Any]) -> None:
         """The next page of one of the welcome's lists (`queue`, `chats` with their `details`,
@@ -401,15 +404,19 @@ def _list_page(user: StaffUser, name: str, after_id: int | None) -> dict[str, An
     return frame.build()
 
 
-def _console_state(user: StaffUser, after_id: int | None) -> tuple[list[int], dict[str, Any]]:
-    """The ids of the agent's active chats (to follow) and the `welcome` frame."""
-    from .services import profile_get
-
-    mine = list(
+def _own_chat_ids(user: StaffUser) -> list[int]:
+    """The ids of the agent's active chats (to follow)."""
+    return list(
         Conversation.objects.filter(
             status=Conversation.Status.ACTIVE, assigned_agent=user
         ).values_list("pk", flat=True)
     )
+
+
+def _console_state(user: StaffUser, after_id: int | None, mine: list[int]) -> dict[str, Any]:
+    """The `welcome` frame, with the messages of the agent's chats `mine` after `after_id`."""
+    from .services import profile_get
+
     profile = profile_get(user=user)
     frame = frames.Frame(
         {
@@ -433,7 +440,7 @@ def _console_state(user: StaffUser, after_id: int | None) -> tuple[list[int], di
     for name in CONSOLE_LISTS:
         if name != "chats":
             _fill_list(frame, user, name, None)
-    return mine, frame.build()
+    return frame.build()
 
 
 def _own_conversation(user: StaffUser, conversation_id: int) -> Conversation:

@@ -187,14 +187,11 @@ def storm_findings(r: dict[str, Any]) -> list[str]:
     ]
     if storm.get("lost"):
         lines += [
-            f"Lost in the storm: {storm['lost']} of {storm['sent']}. Where such a loss comes "
-            "from (found in the code when this step was written; check it against the lost "
-            "sample in the details): a resuming socket reads the messages after its last id "
-            "*before* it subscribes to its chats (`hello` in `chat/consumers.py`: `_resume`, "
-            "then `_subscribe`; in `agents/consumers.py`: `_console_state`, then `_join`). A "
-            "message committed after that read and published before the subscription reaches "
-            "neither, and the client has no reason to ask again until its next reconnect. "
-            "Subscribing first (duplicates are dropped by id) would close the gap.",
+            f"Lost in the storm: {storm['lost']} of {storm['sent']}. Check the lost sample in "
+            "the details against the resume path: a resuming socket must follow its chats "
+            "before it reads their messages (`hello` in `chat/consumers.py` and "
+            "`agents/consumers.py`), or a message stored between the read and the "
+            "subscription reaches it neither way until its next reconnect.",
             "",
         ]
     return lines

@@ -54,7 +54,8 @@ class RoundTrips(Generic[B]):
                     await self._send(batch)
                 except Exception as exc:
                     self._failed(batch, exc)
-                if done is not None:
+                # Its waiters may have been cancelled meanwhile (the loop is closing).
+                if done is not None and not done.done():
                     done.set_result(None)
         finally:
             self.flushing = None

@@ -459,11 +459,9 @@ class VisitorConsumer(JsonFrameConsumer):
         if token is None:
             await self.send_json({"type": "welcome", "conversation": None, **availability})
             return
-        welcome = {"type": "welcome", **availability}
-        result = await self.unit(_resume, token, info, page, after_id, welcome)
-        if result is None:
+        conversation = await self.unit(selectors.conversation_by_token, token)
+        if conversation is None:
             raise ChatError("bad_token", "unknown or expired conversation; start a new one")
-        conversation, welcome = result
         current = self.conversation
         if (
             current is not None
@@ -471,8 +469,12 @@ class VisitorConsumer(JsonFrameConsumer):
             and current.status != Conversation.Status.CLOSED
         ):
             raise ChatError("token_mismatch", "this connection already follows another chat")
+        # Followed before its messages are read: one stored between the read and the
+        # subscription would reach this socket neither way. One stored meanwhile may come both
+        # ways; the clients keep one per id.
         await self._subscribe(conversation)
-        await self.send_json(welcome)
+        welcome = {"type": "welcome", **availability}
+        await self.send_json(await self.unit(_resume, conversation, info, page, after_id, welcome))
 
     async def handle_start(self, frame: dict[str, Any]) -> None:
         """Opens a conversation with the visitor's first message; returns the bearer token."""
@@ -666,16 +668,21 @@ def messages_frame(
     return frame.build()
 
 
-def _resume(token: str, info, page, after_id, welcome: dict[str, Any]):
-    conversation = selectors.conversation_by_token(token)
-    if conversation is None:
-        return None
+def _resume(
+    conversation: Conversation,
+    info: services.VisitorInfo,
+    page: dict[str, str] | None,
+    after_id: int | None,
+    welcome: dict[str, Any],
+) -> dict[str, Any]:
+    """The `welcome` of a visitor back in `conversation`: its connection and page recorded,
+    then a page of its messages after `after_id`."""
     if conversation.status != Conversation.Status.CLOSED:
         services.conversation_resume(conversation=conversation, info=info)
         if page:
             services.page_visit_record(conversation=conversation, page=page)
     fields = {**welcome, "conversation": conversation_summary(conversation)}
-    return conversation, messages_frame(fields, [conversation.pk], after_id)
+    return messages_frame(fields, [conversation.pk], after_id)
 
 
 def _page_visit(conversation_id: int, page: dict[str, str]) -> None:

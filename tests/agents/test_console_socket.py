@@ -434,3 +434,40 @@ async def test_heartbeats_of_many_consoles_run_one_at_a_time(alice, bob, monkeyp
     assert most == 1  # a second tab may find its presence fresh already
     for comm in comms:
         await comm.disconnect()
+
+
+async def test_a_message_stored_while_the_console_resumes_reaches_the_console(alice, monkeypatch):
+    """The console follows the agent's chats before reading their messages: a visitor message
+    stored right after the read still arrives, live, after the welcome."""
+    from asgiref.sync import async_to_sync
+
+    from chat import services
+    from chat.models import Conversation, Message, hash_token
+
+    chat = await database_sync_to_async(Conversation.objects.create)(
+        token_hash=hash_token("resume-race-token"),
+        status=Conversation.Status.ACTIVE,
+        assigned_agent=alice,
+    )
+    real = consumers._console_state
+
+    def state_then_the_visitor_writes(*args, **kwargs):
+        welcome = real(*args, **kwargs)
+        async_to_sync(services.message_send)(
+            conversation_id=chat.pk,
+            sender=Message.Sender.VISITOR,
+            text="Meanwhile",
+            client_msg_id="visitor-1",
+            batched=False,
+        )
+        return welcome
+
+    monkeypatch.setattr(consumers, "_console_state", state_then_the_visitor_writes)
+    comm = await database_sync_to_async(agent_communicator)(alice)
+    assert (await comm.connect())[0]
+    await comm.send_json_to({"type": "hello"})
+    welcome = await _receive_type(comm, "welcome")
+    assert [c["id"] for c in welcome["chats"]] == [chat.pk]
+    live = await _receive_type(comm, "message.new")
+    assert live["message"]["text"] == "Meanwhile"
+    await comm.disconnect()

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from agents.consumers import _console_state, _detail, _list_page
+from agents.consumers import _console_state, _detail, _list_page, _own_chat_ids
 from chat import frames
 from chat.consumers import messages_frame
 from chat.models import (
@@ -151,7 +151,7 @@ def test_no_frame_of_the_console_or_the_widget_exceeds_the_budget(
                 request["cursor"],
             )
 
-        _, welcome = _console_state(alice, None)
+        welcome = _console_state(alice, None, _own_chat_ids(alice))
         answers = _follow(welcome, agent_fetch)
         assert _ids(answers, "messages") == [m.pk for m in history]
         assert sorted(_ids(answers, "queue")) == queued

@@ -159,3 +159,41 @@ async def test_a_foreign_origin_is_refused_before_accept(agent_online, origin):
     connected, _ = await comm.connect()
     assert not connected
     assert await database_sync_to_async(VisitorConnection.objects.count)() == 0
+
+
+async def test_a_message_stored_while_the_visitor_resumes_reaches_the_visitor(
+    agent_online, monkeypatch
+):
+    """The resuming socket follows its chat before reading the messages: one stored right
+    after the read (by another tab, or an agent) still arrives, live, after the welcome."""
+    from asgiref.sync import async_to_sync
+
+    from chat import consumers, services
+
+    comm = visitor_communicator()
+    await comm.connect()
+    started, _ = await _start(comm)
+    await comm.disconnect()
+    conversation_id = started["conversation"]["id"]
+    real = consumers._resume
+
+    def resume_then_another_tab_writes(*args, **kwargs):
+        welcome = real(*args, **kwargs)
+        async_to_sync(services.message_send)(
+            conversation_id=conversation_id,
+            sender=Message.Sender.VISITOR,
+            text="Meanwhile",
+            client_msg_id="other-tab-1",
+            batched=False,
+        )
+        return welcome
+
+    monkeypatch.setattr(consumers, "_resume", resume_then_another_tab_writes)
+    again = visitor_communicator()
+    await again.connect()
+    await again.send_json_to({"type": "hello", "token": started["token"], "last_seen_id": 0})
+    welcome = await again.receive_json_from(timeout=10)
+    assert [m["text"] for m in welcome["messages"]] == ["Hello"]
+    live = await again.receive_json_from(timeout=10)
+    assert live["type"] == "message.new" and live["message"]["text"] == "Meanwhile"
+    await again.disconnect()
