@@ -51,15 +51,6 @@ _PERSONAL_CODE = re.compile(
 )
 
 
-def is_personal_code(candidate: str) -> bool:
-    """True for a Finnish personal identity code whose date exists and check character matches.
-
-    Individual numbers 002-899 are permanent codes, 900-999 temporary ones; both count.
-    """
-    match = _PERSONAL_CODE.fullmatch(candidate)
-    return match is not None and _personal_code_valid(match)
-
-
 def _personal_code_valid(match: re.Match[str]) -> bool:
     day, month, year, sign, number, check = match.groups()
     try:
@@ -97,11 +88,6 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def is_card_number(candidate: str) -> bool:
-    """True for 13-19 digits (spaces or dashes between them allowed) passing the Luhn check."""
-    return bool(_CARD.fullmatch(candidate)) and luhn_valid(re.sub(r"[ -]", "", candidate))
-
-
 # --- IBAN --------------------------------------------------------------------------------------
 
 # The length of each country's IBAN, from the SWIFT IBAN registry. A country not listed here has
@@ -129,11 +115,6 @@ def iban_valid(compact: str) -> bool:
         return False
     rearranged = compact[4:] + compact[:4]
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
-
-
-def is_iban(candidate: str) -> bool:
-    """True for an IBAN, written compactly or in groups separated by single spaces."""
-    return _iban_end(candidate, 0) == len(candidate)
 
 
 def _iban_end(text: str, start: int) -> int | None:

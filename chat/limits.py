@@ -238,11 +238,6 @@ def ip_message_allowed(ip: str | None) -> bool:
 
 
 @_fail_open
-def ip_new_conversation_allowed(ip: str | None) -> bool:
-    return _window_hit(_ip_key("conv", ip), settings.CHAT_NEW_CONVERSATIONS_PER_HOUR_PER_IP, 3600)
-
-
-@_fail_open
 def ip_self_service_allowed(ip: str | None) -> bool:
     """Downloads and deletions from the widget per address and hour (tokens are unguessable;
     this bounds the cost of building exports, not the odds of guessing)."""
