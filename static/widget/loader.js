@@ -1,4 +1,4 @@
-/* helao-chat loader: a launcher; the chat runs in an iframe on the chat origin. docs/protocol.md */
+/* helao-chat loader: sent to every page of every site, so explained in docs/protocol.md */
 (function () {
   "use strict";
   var w = window, d = document, api = w.HelaoChat || {};
@@ -52,9 +52,8 @@
       frame = mk("iframe", "f");
       frame.title = "Chat";
       frame.allow = "clipboard-write";
-      frame.src = origin + "/widget/panel/?lang=" + lang;
+      frame.src = origin + "/widget/panel/?lang=" + lang + "&o=" + location.origin;
       root.appendChild(frame);
-      // Chat server unreachable: no dead button.
       timer = setTimeout(function () { ready || box.remove(); }, 15000);
     }
     open = on;
@@ -76,13 +75,13 @@
       post({ type: "init", page: page(), context: context, lang: lang, open: open });
       while (queue.length) post(queue.shift());
     }
+    if (m.type === "refused") console.error(m.text);
     if (m.type === "minimise") show(!1, 1);
     if (m.type === "unread") {
       badge.textContent = m.count > 9 ? "9+" : m.count;
       badge.hidden = !m.count;
       m.count ? btn.setAttribute("aria-describedby", "u") : btn.removeAttribute("aria-describedby");
     }
-    // A chat runs: the next page of this site resumes it.
     if (m.type === "state") store(m.active ? (open ? "open" : "min") : null);
   });
 
