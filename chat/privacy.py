@@ -24,6 +24,7 @@ from django.utils import formats, timezone, translation
 
 from .bidi import isolate_plain, strip_bidi_controls
 from .models import ControllerDetails
+from .retention_period import token_max_age_days
 from .validators import is_http_url
 
 NOTICE_LANGUAGES = ("fi", "sv", "en")
@@ -147,6 +148,15 @@ TEXTS: dict[str, dict[str, Any]] = {
             "Chat ei kysy nimeäsi, sähköpostiosoitettasi eikä muita yhteystietojasi. Älä kirjoita "
             "chattiin arkaluonteisia tietoja. Kun aloitat keskustelun, selaimesi säilyttää "
             "satunnaisen tunnisteen, jonka avulla keskustelu jatkuu sivulta toiselle."
+        ),
+        "browser_storage": (
+            "Tunniste säilytetään selaimessasi chatin omassa tallennustilassa (localStorage). Jos "
+            "selain ei salli sitä verkkosivulle upotetulle chatille, tunniste säilytetään "
+            "evästeessä helao_visitor, jonka vain tälle sivustolle upotettu chat voi lukea. "
+            "Tunniste poistetaan, kun keskustelu päättyy, ja se vanhenee viimeistään {days} "
+            "päivän kuluttua. Jos selain ei salli chatille tallennustilaa, chat kokeilee "
+            "avattaessa evästeen helao_probe tallentamista ja poistaa sen heti. Jos selain ei "
+            "salli kumpaakaan, keskustelu on käytettävissä vain niin kauan kuin sivu on auki."
         ),
         "ua_parsed": " (ne päätellään selaimen tunnistetekstistä, jota ei tallenneta)",
         "ua_kept": " sekä selaimen tunnisteteksti (user agent)",
@@ -313,6 +323,15 @@ TEXTS: dict[str, dict[str, Any]] = {
             "Skriv inga känsliga uppgifter i chatten. När du inleder ett samtal sparar din "
             "webbläsare en slumpmässig kod så att samtalet följer med från sida till sida."
         ),
+        "browser_storage": (
+            "Koden sparas i chattens eget lagringsutrymme i din webbläsare (localStorage). Om "
+            "webbläsaren inte tillåter det för en chatt som är inbäddad på en webbplats sparas "
+            "koden i kakan helao_visitor, som bara chatten på den här webbplatsen kan läsa. Koden "
+            "tas bort när samtalet avslutas och upphör att gälla senast efter {days} dagar. Om "
+            "webbläsaren inte tillåter chatten något lagringsutrymme prövar chatten när den "
+            "öppnas att spara kakan helao_probe och tar genast bort den. Om webbläsaren inte "
+            "tillåter någotdera finns samtalet kvar bara så länge sidan är öppen."
+        ),
         "ua_parsed": " (de härleds ur webbläsarens identifieringstext, som inte sparas)",
         "ua_kept": " samt webbläsarens identifieringstext (user agent)",
         "pages": (
@@ -473,6 +492,15 @@ TEXTS: dict[str, dict[str, Any]] = {
             "The chat does not ask for your name, e-mail address or other contact details. Please "
             "do not write sensitive information in the chat. When you start a conversation, your "
             "browser keeps a random identifier so that the chat follows you from page to page."
+        ),
+        "browser_storage": (
+            "The identifier is kept in the chat's own storage in your browser (localStorage). "
+            "Where the browser does not allow that to a chat embedded in a website, it is kept in "
+            "a cookie, helao_visitor, that only the chat embedded in this website can read. It is "
+            "removed when the conversation ends and expires after {days} days at the latest. Where "
+            "the browser allows the chat no storage, the chat tries to set a cookie, helao_probe, "
+            "when it is opened and removes it at once. Where the browser allows neither, the "
+            "conversation lasts only while the page is open."
         ),
         "ua_parsed": " (worked out from your browser's identification string, which is not stored)",
         "ua_kept": " and your browser's identification string (user agent)",
@@ -719,7 +747,11 @@ def privacy_notice(lang: str, *, details: ControllerDetails | None = None) -> No
             t["h_content"],
             paragraphs=[t["content_intro"]],
             bullets=_content(t),
-            after=[t["content_after"], *_guard(t)],
+            after=[
+                t["content_after"],
+                t["browser_storage"].format(days=token_max_age_days()),
+                *_guard(t),
+            ],
         ),
         Section("sources", t["h_sources"], paragraphs=[t["sources"]]),
         Section("disclosures", t["h_disclosures"], paragraphs=[t["disclosures"]]),

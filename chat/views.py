@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET
 
 from . import selectors, widget_strings
 from .net import embed_origins, normalise_origin
+from .retention_period import token_max_age_days
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ def widget_panel(request: HttpRequest) -> HttpResponse:
             # store as typed); under "off" it says nothing.
             "identifierPolicy": settings.CHAT_IDENTIFIER_POLICY,
             # How long a browser may keep the visitor's token: never past the retention period.
-            "tokenMaxAge": settings.CHAT_RETENTION_MONTHS * 28 * 24 * 3600,
+            "tokenMaxAge": token_max_age_days() * 24 * 3600,
             "feedbackUrl": static("widget/feedback.js")
             if _static_path("widget/feedback.js")
             else None,

@@ -29,6 +29,10 @@ def panel_strings() -> dict[str, object]:
         )
         % {"months": months},
         "privacy": gettext("Privacy notice"),
+        "ephemeral": gettext(
+            "Your browser does not let the chat remember this conversation: it lasts only while "
+            "this page is open."
+        ),
         "you": gettext("You"),
         "agent": gettext("Customer service"),
         "typing": gettext("{name} is typing…"),
