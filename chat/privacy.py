@@ -252,6 +252,15 @@ TEXTS: dict[str, dict[str, Any]] = {
             "tehdä valitus valvontaviranomaiselle, Suomessa tietosuojavaltuutetun toimistolle",
         ],
         "supervisor_link": ("https://tietosuoja.fi/", "Tietosuojavaltuutetun toimisto"),
+        "h_accessibility": "Palaute saavutettavuudesta",
+        "accessibility": (
+            "Saavutettavuusselosteen palautelomakkeelta tallennetaan vain kirjoittamasi viesti, "
+            "sivun kieli, vastaanottoaika ja halutessasi antamasi sähköpostiosoite vastausta "
+            "varten, sekä milloin ja kuka siihen vastasi. Se ei kuulu chat-rekisteriin eikä "
+            "liity mihinkään keskusteluun. Viesti poistetaan automaattisesti {period} kuluttua, "
+            "tai pyynnöstäsi aiemmin."
+        ),
+        "accessibility_link": "Saavutettavuusseloste",
         "h_requests": "Näin teet pyynnön",
         "requests": [
             "Chat-ikkunassa näkyy keskustelun tunnus, esimerkiksi ABCDE-12345. Koska chat ei "
@@ -425,6 +434,15 @@ TEXTS: dict[str, dict[str, Any]] = {
             "lämna in klagomål till tillsynsmyndigheten, i Finland dataombudsmannens byrå",
         ],
         "supervisor_link": ("https://tietosuoja.fi/sv/", "Dataombudsmannens byrå"),
+        "h_accessibility": "Respons om tillgängligheten",
+        "accessibility": (
+            "Från responsformuläret i tillgänglighetsutlåtandet sparas bara meddelandet du "
+            "skriver, sidans språk, när det kom och, om du vill, en e-postadress för svaret, samt "
+            "när och av vem det besvarades. Det hör inte till chattregistret och är inte kopplat "
+            "till något samtal. Meddelandet raderas automatiskt efter {period}, eller tidigare "
+            "om du begär det."
+        ),
+        "accessibility_link": "Tillgänglighetsutlåtande",
         "h_requests": "Så här gör du en begäran",
         "requests": [
             "I chattfönstret syns samtalets kod, till exempel ABCDE-12345. Eftersom chatten inte "
@@ -594,6 +612,15 @@ TEXTS: dict[str, dict[str, Any]] = {
             "Protection Ombudsman",
         ],
         "supervisor_link": ("https://tietosuoja.fi/en/", "Office of the Data Protection Ombudsman"),
+        "h_accessibility": "Feedback on accessibility",
+        "accessibility": (
+            "The accessibility statement's feedback form stores only the message you write, the "
+            "page's language, when it arrived and, if you give one, an e-mail address for our "
+            "answer, and when and by whom it was answered. It is no part of the chat register and "
+            "is linked to no conversation. The message is deleted automatically after {period}, "
+            "or earlier if you ask."
+        ),
+        "accessibility_link": "Accessibility statement",
         "h_requests": "How to make a request",
         "requests": [
             "The chat window shows the conversation's reference, for example ABCDE-12345. As the "
@@ -781,6 +808,12 @@ def privacy_notice(lang: str, *, details: ControllerDetails | None = None) -> No
             links=[t["supervisor_link"]],
         ),
         _self_service_section(lang),
+        Section(
+            "accessibility",
+            t["h_accessibility"],
+            paragraphs=[t["accessibility"].format(period=period)],
+            links=[(f"/accessibility/?lang={lang}", t["accessibility_link"])],
+        ),
         Section(
             "requests",
             t["h_requests"],

@@ -29,6 +29,7 @@ def panel_strings() -> dict[str, object]:
         )
         % {"months": months},
         "privacy": gettext("Privacy notice"),
+        "accessibility": gettext("Accessibility statement"),
         "ephemeral": gettext(
             "Your browser does not let the chat remember this conversation: it lasts only while "
             "this page is open."

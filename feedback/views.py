@@ -6,20 +6,24 @@ import json
 from datetime import date, timedelta
 
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import hooks
+from chat import hooks, limits
 from chat.csvfile import csv_response
+from chat.net import normalise_origin, request_client_ip
+from chat.privacy import notice_language
 from chat.selectors import conversation_by_token
 from chat.services import ChatError
 
+from . import accessibility as accessibility_texts
 from . import charts, selectors, services
+from .models import ACCESSIBILITY_MESSAGE_MAX_CHARS
 
 MAX_BODY_BYTES = 4096
 MAX_REPORT_DAYS = 3 * 366
@@ -203,3 +207,56 @@ def reports_csv(request: HttpRequest) -> HttpResponse:
     start, end, period = report_params(request)
     report = selectors.report(start=start, end=end, period=period)
     return csv_response(f"helao-chat-report-{period}-{start}-{end}.csv", report_csv_rows(report))
+
+
+# --- the accessibility statement and its feedback form (public) --------------------------------
+
+
+def _own_origin(request: HttpRequest) -> bool:
+    origin = normalise_origin(request.headers.get("Origin", ""), exact=True)
+    return origin is not None and origin == normalise_origin(request.build_absolute_uri("/"))
+
+
+# No CSRF cookie: the statement is a public page and sets none (every cookie is stored data).
+# A form POST from a browser carries Origin, which must be this server's own; the form
+# authenticates nobody, so a forged one could only send feedback the sender could send anyway.
+@csrf_exempt
+@never_cache
+def accessibility(request: HttpRequest) -> HttpResponse:
+    """/accessibility/: the statement in the asked or preferred language, and its feedback form
+    (POST: stored as the sender wrote it, then back to the page with a thank-you)."""
+    lang = notice_language(request)
+    error = ""
+    form = {"message": "", "reply_email": ""}
+    status = 200
+    if request.method == "POST":
+        form = {key: request.POST.get(key, "") for key in form}
+        code = None
+        if not _own_origin(request):
+            code, status = "bad_request", 403
+        elif not limits.ip_public_form_allowed(request_client_ip(request)):
+            code, status = "rate_limited", 429
+        else:
+            try:
+                services.accessibility_feedback_submit(
+                    message=form["message"], reply_email=form["reply_email"], language=lang
+                )
+            except ChatError as exc:
+                code, status = exc.code, 400
+        if code is None:
+            return redirect(f"{request.path}?lang={lang}&sent=1#feedback")
+        error = accessibility_texts.error_text(lang, code)
+    elif request.method != "GET":
+        return HttpResponseNotAllowed(["GET", "POST"])
+    statement = accessibility_texts.accessibility_statement(lang)
+    context = {
+        "statement": statement,
+        "LANGUAGE_CODE": lang,
+        "form": form,
+        "error": error,
+        "sent": request.method == "GET" and request.GET.get("sent") == "1",
+        "max_chars": ACCESSIBILITY_MESSAGE_MAX_CHARS,
+    }
+    response = render(request, "feedback/accessibility.html", context, status=status)
+    response["Content-Language"] = lang
+    return response
