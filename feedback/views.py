@@ -226,7 +226,7 @@ def accessibility(request: HttpRequest) -> HttpResponse:
     """/accessibility/: the statement in the asked or preferred language, and its feedback form
     (POST: stored as the sender wrote it, then back to the page with a thank-you)."""
     lang = notice_language(request)
-    error = ""
+    error = error_field = ""
     form = {"message": "", "reply_email": ""}
     status = 200
     if request.method == "POST":
@@ -244,8 +244,11 @@ def accessibility(request: HttpRequest) -> HttpResponse:
             except ChatError as exc:
                 code, status = exc.code, 400
         if code is None:
-            return redirect(f"{request.path}?lang={lang}&sent=1#feedback")
+            return redirect(f"{request.path}?lang={lang}&sent=1")
         error = accessibility_texts.error_text(lang, code)
+        error_field = {"empty": "message", "too_long": "message", "bad_email": "reply_email"}.get(
+            code, ""
+        )
     elif request.method != "GET":
         return HttpResponseNotAllowed(["GET", "POST"])
     statement = accessibility_texts.accessibility_statement(lang)
@@ -254,6 +257,7 @@ def accessibility(request: HttpRequest) -> HttpResponse:
         "LANGUAGE_CODE": lang,
         "form": form,
         "error": error,
+        "error_field": error_field,
         "sent": request.method == "GET" and request.GET.get("sent") == "1",
         "max_chars": ACCESSIBILITY_MESSAGE_MAX_CHARS,
     }

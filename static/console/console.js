@@ -59,6 +59,14 @@ function announce(text) {
   setTimeout(() => (box.textContent = text), 50);
 }
 
+// The message log is not a live region, or every switch between chats and every resumed history
+// would be read out again; what is new is said once here, each text a node of its own.
+function say(text) {
+  const box = $("said");
+  box.append(el("p", { text }));
+  if (box.childElementCount > 3) box.firstElementChild.remove();
+}
+
 function setConn(text, ok = false) {
   $("conn").textContent = text;
   $("conn").classList.toggle("ok", ok);
@@ -384,7 +392,15 @@ const handlers = {
     if (state.current === id) renderCurrent();
   },
 
-  "message.new": (ev) => addMessage(ev.message),
+  "message.new"(ev) {
+    const m = ev.message;
+    const fresh = !state.chats.get(m.conversation_id)?.messages.has(m.id);
+    addMessage(m);
+    // The open chat's new visitor message is said once (the log is not live: see say()).
+    if (fresh && m.sender === "visitor" && state.current === m.conversation_id) {
+      say(`${T.visitor}: ${el("span", {}, ...writtenText(m.text)).textContent}`);
+    }
+  },
   "message.ack": (ev) => addMessage(ev.message),
 
   sync(ev) {
@@ -643,7 +659,9 @@ function renderLog() {
 
 function renderTyping() {
   const chat = state.chats.get(state.current);
-  $("typing").textContent = chat?.typing && !chat.closed ? T.typing : "";
+  const text = chat?.typing && !chat.closed ? T.typing : "";
+  // Set only when it changes: the same words set again would be read out again.
+  if ($("typing").textContent !== text) $("typing").textContent = text;
 }
 
 function fact(list, label, value, labelDir = null) {

@@ -14,7 +14,7 @@ const ui = {
   hoursTitle: $("hc-hours-title"), ref: $("hc-ref"), refValue: $("hc-ref-value"),
   copy: $("hc-copy"), typing: $("hc-typing"), ended: $("hc-ended"),
   feedback: $("hc-feedback"), newChat: $("hc-new"), end: $("hc-end"), min: $("hc-min"),
-  idWarn: $("hc-idwarn"), ephemeral: $("hc-ephemeral"),
+  idWarn: $("hc-idwarn"), ephemeral: $("hc-ephemeral"), said: $("hc-said"),
   rights: $("hc-rights"),
 };
 const KEY = "helao-chat";
@@ -25,6 +25,7 @@ let page = null;
 let context = null;
 let live = false; // welcomed on the current socket
 let catchingUp = false; // the history is still coming in pages
+let announcing = false; // the history is in: what arrives now is said (say())
 let visible = false;
 let unread = 0;
 let conv = null;
@@ -220,6 +221,7 @@ function followPages(f) {
 
 function caughtUp() {
   catchingUp = false;
+  announcing = true;
   // Messages typed offline stay below the history they were written after.
   for (const item of outbox.values()) ui.log.append(item.li);
   flush();
@@ -248,6 +250,7 @@ function onError(f) {
     // unavailable, closed, too_long...: resending would fail the same way.
     outbox.delete(String(f.ref));
     setState(item.li, S.failed, true);
+    say(S.failed);
     save();
   }
 }
@@ -440,8 +443,16 @@ function addMessage(m) {
   }
   const li = messageItem(m, m.sender === "visitor");
   if (m.sender === "visitor") setState(li, S.sent, false);
+  else if (announcing) say([...li.querySelectorAll(".who, p")].map((n) => n.textContent).join(": "));
   if (m.sender === "agent") showTyping(null);
   return true;
+}
+
+// The log is not a live region: history shown again (the next page, a reconnect) would be read
+// out again. What arrives after the history is said once here; repeated texts are new nodes.
+function say(text) {
+  ui.said.append(el("p", "", text));
+  if (ui.said.childElementCount > 3) ui.said.firstElementChild.remove();
 }
 
 function clearLog() {
@@ -451,10 +462,14 @@ function clearLog() {
   ui.feedback.replaceChildren();
 }
 
+let typingName = null;
 function showTyping(name) {
   clearTimeout(typingClear);
-  ui.typing.replaceChildren(...(name ? withName(S.typing, name) : []));
   if (name) typingClear = setTimeout(() => showTyping(null), 8000);
+  // Said once while it lasts: the same words again would be read out again.
+  if (name === typingName) return;
+  typingName = name;
+  ui.typing.replaceChildren(...(name ? withName(S.typing, name) : []));
 }
 
 function renderHours(hours) {

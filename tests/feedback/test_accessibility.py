@@ -111,7 +111,7 @@ def test_the_widget_and_the_privacy_notice_link_the_statement(client):
 def test_feedback_is_stored_as_written_and_nothing_else(controller):
     response = _send({"message": "  The Send button is hard to see.  ", "reply_email": "a@b.fi"})
     assert response.status_code == 302
-    assert response["Location"] == "/accessibility/?lang=en&sent=1#feedback"
+    assert response["Location"] == "/accessibility/?lang=en&sent=1"
     item = AccessibilityFeedback.objects.get()
     assert item.message == "The Send button is hard to see."
     assert item.reply_email == "a@b.fi"
