@@ -2,6 +2,7 @@
 import { isolated, withName, withVisibleControls } from "../shared/bidi.js";
 import { plainPlaceholders, withPlaceholders } from "../shared/identifiers.js";
 import { createSocket, socketUrl } from "../shared/socket.js";
+import { createIdleWarning } from "./idle.js";
 
 const cfg = JSON.parse(document.getElementById("console-config").textContent);
 const T = JSON.parse(document.getElementById("console-strings").textContent);
@@ -185,12 +186,26 @@ function startHeartbeat() {
 // Only real activity keeps the session alive; an open socket alone does not.
 let activeSinceKeepalive = false;
 for (const kind of ["keydown", "pointerdown"]) document.addEventListener(kind, () => (activeSinceKeepalive = true));
+// Warned before the idle timeout ends the sign-in; one button renews it (WCAG 2.2.1).
+const idle = createIdleWarning({
+  seconds: cfg.idle_seconds,
+  box: $("idle-warning"),
+  stay: $("idle-stay"),
+  renew: async () => {
+    try {
+      return (await postKeepalive()).status === 204;
+    } catch {
+      return false;
+    }
+  },
+});
 setInterval(async () => {
   if (!activeSinceKeepalive) return;
   activeSinceKeepalive = false;
   try {
     const res = await postKeepalive();
-    if (res.status !== 204 && res.status < 500) sessionEnded();
+    if (res.status === 204) idle.renewed();
+    else if (res.status < 500) sessionEnded();
   } catch {
     /* network down; the socket's reconnect loop handles it */
   }

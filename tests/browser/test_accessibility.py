@@ -182,3 +182,25 @@ def test_the_accessibility_statement_is_clean_under_axe_and_reflows(chat_server,
         page.get_by_role("button").last.click()
         expect(page.locator("#feedback-sent")).to_be_focused()
         assert Axe().run(page).violations_count == 0
+
+
+def test_the_console_warns_before_the_idle_sign_out_and_one_press_renews_it(
+    english_alice, chat_server
+):
+    with chromium() as browser:
+        page = browser.new_context().new_page()
+        # The console's clock: 28 minutes of idleness pass at once.
+        page.clock.install()
+        test_console._sign_in(page, chat_server, "alice")
+        expect(page.locator("#conn")).to_have_text("Connected")
+        warning = page.get_by_role("alertdialog")
+        expect(warning).to_be_hidden()
+        page.clock.fast_forward("28:00")
+        expect(warning).to_be_visible()
+        expect(warning).to_contain_text("You will be signed out in two minutes")
+        stay = page.get_by_role("button", name="Stay signed in")
+        expect(stay).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(warning).to_be_hidden()
+        # Still signed in: the console answers as before.
+        expect(page).to_have_url(f"{chat_server}/console/")
