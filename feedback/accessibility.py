@@ -26,7 +26,28 @@ from chat.privacy import LANGUAGE_NAMES, NOTICE_LANGUAGES, retention_period_text
 from .models import ACCESSIBILITY_ANSWER_DAYS, ACCESSIBILITY_MESSAGE_MAX_CHARS
 
 #: Open findings of the last review (docs/accessibility.md): (WCAG criterion, text per language).
-KNOWN_ISSUES: list[tuple[str, dict[str, str]]] = []
+KNOWN_ISSUES: list[tuple[str, dict[str, str]]] = [
+    (
+        "2.2.1",
+        {
+            "fi": (
+                "Asiakaspalvelijan konsoli kirjaa käyttäjän ulos ylläpitäjän asettaman ajan "
+                "(oletuksena 8 tuntia) kuluttua kirjautumisesta, vaikka konsolia käytettäisiin, "
+                "eikä varoita siitä etukäteen; kesken oleva vastaus katoaa."
+            ),
+            "sv": (
+                "Kundtjänstens konsol loggar ut användaren efter en tid som administratören "
+                "ställer in (som standard 8 timmar) efter inloggningen, även om konsolen används, "
+                "och varnar inte i förväg; ett svar som håller på att skrivas går förlorat."
+            ),
+            "en": (
+                "The customer-service console signs the user out a time set by the operator "
+                "(8 hours by default) after signing in, even while it is in use, without a "
+                "warning beforehand; a reply being written is lost."
+            ),
+        },
+    ),
+]
 
 #: Traficom supervises digital accessibility in Finland since 1 January 2025 (before: the
 #: Regional State Administrative Agency for Southern Finland).

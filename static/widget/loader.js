@@ -27,7 +27,7 @@
   sheet.replaceSync(":host{all:initial}[hidden]{display:none!important}" +
     ".l,.f{position:fixed;right:20px;z-index:2147483647;border:0;box-shadow:0 2px 12px #0006}" +
     ".l{bottom:20px;width:56px;height:56px;border-radius:50%;background:#0a4d8c;color:#fff;cursor:pointer;padding:0}" +
-    ".l:focus-visible{outline:3px solid #000;outline-offset:3px}" +
+    ".l:focus-visible{outline:3px solid #000;outline-offset:3px;box-shadow:0 0 0 3px #fff}" +
     ".l svg{width:28px;fill:currentColor}" +
     ".b{position:absolute;top:-4px;right:-4px;min-width:20px;border-radius:10px;background:#b00020;font:700 12px/20px sans-serif}" +
     ".f{bottom:88px;width:min(380px,100vw - 40px);height:min(600px,100vh - 108px);border-radius:12px;background:#fff}" +

@@ -89,7 +89,11 @@ def test_the_statement_speaks_each_language_from_live_settings(lang, words, sett
 def test_the_status_follows_the_list_of_known_issues(monkeypatch, controller):
     from feedback import accessibility
 
-    assert "meets the requirements of WCAG 2.1 level AA" in _page()
+    # The open finding of the last review (docs/accessibility.md) is listed.
+    page = _page()
+    assert "partially meets" in page and "WCAG 2.2.1</strong>" in page
+    monkeypatch.setattr(accessibility, "KNOWN_ISSUES", [])
+    assert "The chat meets the requirements of WCAG 2.1 level AA." in _page()
     monkeypatch.setattr(
         accessibility,
         "KNOWN_ISSUES",
