@@ -91,5 +91,16 @@ def normalise_origin(value: str, *, exact: bool = False) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
+def own_origin(request) -> str | None:
+    """This server's origin as the request reached it (behind the trusted proxy's scheme)."""
+    return normalise_origin(request.build_absolute_uri("/"))
+
+
+def same_origin_request(request) -> bool:
+    """The request's `Origin` header (sent by browsers on every POST) is this server's own."""
+    origin = normalise_origin(request.headers.get("Origin", ""), exact=True)
+    return origin is not None and origin == own_origin(request)
+
+
 def embed_origins() -> set[str]:
     return {o for o in (normalise_origin(x) for x in settings.CHAT_EMBED_ORIGINS) if o}

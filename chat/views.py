@@ -24,7 +24,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET
 
 from . import selectors, widget_strings
-from .net import embed_origins, normalise_origin
+from .net import embed_origins, normalise_origin, own_origin
 from .retention_period import token_max_age_days
 
 logger = logging.getLogger(__name__)
@@ -153,8 +153,7 @@ def _refused_site(request: HttpRequest) -> str | None:
     claimed = normalise_origin(request.GET.get("o", ""), exact=True)
     if claimed is None or request.headers.get("Sec-Fetch-Site") == "same-origin":
         return None
-    own = normalise_origin(f"{request.scheme}://{request.get_host()}")
-    return None if claimed in embed_origins() or claimed == own else claimed
+    return None if claimed in embed_origins() or claimed == own_origin(request) else claimed
 
 
 def _widget_refused(request: HttpRequest, lang: str, site: str) -> HttpResponse:

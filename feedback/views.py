@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chat import hooks, limits
 from chat.csvfile import csv_response
-from chat.net import normalise_origin, request_client_ip
+from chat.net import request_client_ip, same_origin_request
 from chat.privacy import notice_language
 from chat.selectors import conversation_by_token
 from chat.services import ChatError
@@ -34,10 +34,6 @@ def _error(code: str, message: str, status: int = 400) -> JsonResponse:
     return JsonResponse({"error": code, "message": message}, status=status)
 
 
-def _same_origin(request: HttpRequest) -> bool:
-    return request.headers.get("Origin") == f"{request.scheme}://{request.get_host()}"
-
-
 # CSRF protection is replaced, not dropped: the visitor's bearer token authenticates the
 # request (no cookie is involved) and the Origin must be this server's own (the widget's frame).
 @csrf_exempt
@@ -45,7 +41,7 @@ def _same_origin(request: HttpRequest) -> bool:
 @never_cache
 def submit(request: HttpRequest) -> JsonResponse:
     """Stores the visitor's answer about their ended chat; JSON `{ok}` or `{error, message}`."""
-    if not _same_origin(request):
+    if not same_origin_request(request):
         return _error("bad_origin", "feedback is accepted from the chat window only", 403)
     if len(request.body) > MAX_BODY_BYTES:
         return _error("too_large", "the request is too large", 413)
@@ -212,11 +208,6 @@ def reports_csv(request: HttpRequest) -> HttpResponse:
 # --- the accessibility statement and its feedback form (public) --------------------------------
 
 
-def _own_origin(request: HttpRequest) -> bool:
-    origin = normalise_origin(request.headers.get("Origin", ""), exact=True)
-    return origin is not None and origin == normalise_origin(request.build_absolute_uri("/"))
-
-
 # No CSRF cookie: the statement is a public page and sets none (every cookie is stored data).
 # A form POST from a browser carries Origin, which must be this server's own; the form
 # authenticates nobody, so a forged one could only send feedback the sender could send anyway.
@@ -232,7 +223,7 @@ def accessibility(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = {key: request.POST.get(key, "") for key in form}
         code = None
-        if not _own_origin(request):
+        if not same_origin_request(request):
             code, status = "bad_request", 403
         elif not limits.ip_public_form_allowed(request_client_ip(request)):
             code, status = "rate_limited", 429
