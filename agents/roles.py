@@ -27,6 +27,10 @@ DIRECTOR_PERMISSIONS = [
     *TEAM_LEAD_PERMISSIONS,
     "feedback.view_reports",
     "feedback.view_feedback",
+    # Accessibility feedback from /accessibility/: read, mark answered, delete on request.
+    "feedback.view_accessibilityfeedback",
+    "feedback.change_accessibilityfeedback",
+    "feedback.delete_accessibilityfeedback",
     "chat.view_auditevent",
     "chat.view_retentionrun",
     "chat.handle_data_requests",

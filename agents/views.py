@@ -113,6 +113,7 @@ def console(request: ConsoleRequest) -> HttpResponse:
         "socket_path": "/ws/agent/",
         "login_url": settings.LOGIN_URL,
         "keepalive_url": "/console/keepalive/",
+        "idle_seconds": settings.SESSION_COOKIE_AGE,
         "heartbeat_seconds": selectors.heartbeat_seconds(),
         "can_view_history": selectors.history_scope(request.user, request.agent_profile)
         is not None,

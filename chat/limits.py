@@ -244,6 +244,12 @@ def ip_self_service_allowed(ip: str | None) -> bool:
     return _window_hit(_ip_key("self", ip), settings.CHAT_SELF_SERVICE_PER_HOUR_PER_IP, 3600)
 
 
+def ip_public_form_allowed(ip: str | None) -> bool:
+    """Public forms (the accessibility statement's feedback) per address and hour: the same
+    allowance as the widget's downloads and deletions, in a count of its own."""
+    return _window_hit(_ip_key("form", ip), settings.CHAT_SELF_SERVICE_PER_HOUR_PER_IP, 3600)
+
+
 # --- Open connections per address: leases, not a counter ------------------------------------
 # A slot is a member of the address's sorted set in Redis whose score is when it expires. The
 # process renews the leases of its live sockets every LEASE_RENEW_SECONDS; a process that dies

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -58,6 +59,9 @@ def request_client_ip(request) -> str | None:
     )
 
 
+_HOST = re.compile(r"[a-z0-9_.-]+|[0-9a-f:.]+")
+
+
 def normalise_origin(value: str, *, exact: bool = False) -> str | None:
     """`scheme://host[:port]` with default ports dropped, or None for anything else.
 
@@ -79,9 +83,23 @@ def normalise_origin(value: str, *, exact: bool = False) -> str | None:
         return None
     default = {"http": 80, "https": 443}[parts.scheme]
     host = parts.hostname.lower()
+    # A name or an address, nothing else: an origin ends up in headers such as a CSP.
+    if not _HOST.fullmatch(host):
+        return None
     if ":" in host:
         host = f"[{host}]"
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def own_origin(request) -> str | None:
+    """This server's origin as the request reached it (behind the trusted proxy's scheme)."""
+    return normalise_origin(request.build_absolute_uri("/"))
+
+
+def same_origin_request(request) -> bool:
+    """The request's `Origin` header (sent by browsers on every POST) is this server's own."""
+    origin = normalise_origin(request.headers.get("Origin", ""), exact=True)
+    return origin is not None and origin == own_origin(request)
 
 
 def embed_origins() -> set[str]:

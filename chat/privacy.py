@@ -24,6 +24,7 @@ from django.utils import formats, timezone, translation
 
 from .bidi import isolate_plain, strip_bidi_controls
 from .models import ControllerDetails
+from .retention_period import token_max_age_days
 from .validators import is_http_url
 
 NOTICE_LANGUAGES = ("fi", "sv", "en")
@@ -151,6 +152,15 @@ TEXTS: dict[str, dict[str, Any]] = {
             "chattiin arkaluonteisia tietoja. Kun aloitat keskustelun, selaimesi säilyttää "
             "satunnaisen tunnisteen, jonka avulla keskustelu jatkuu sivulta toiselle."
         ),
+        "browser_storage": (
+            "Tunniste säilytetään selaimessasi chatin omassa tallennustilassa (localStorage). Jos "
+            "selain ei salli sitä verkkosivulle upotetulle chatille, tunniste säilytetään "
+            "evästeessä helao_visitor, jonka vain tälle sivustolle upotettu chat voi lukea. "
+            "Tunniste poistetaan, kun keskustelu päättyy, ja se vanhenee viimeistään {days} "
+            "päivän kuluttua. Jos selain ei salli chatille tallennustilaa, chat kokeilee "
+            "avattaessa evästeen helao_probe tallentamista ja poistaa sen heti. Jos selain ei "
+            "salli kumpaakaan, keskustelu on käytettävissä vain niin kauan kuin sivu on auki."
+        ),
         "ua_parsed": " (ne päätellään selaimen tunnistetekstistä, jota ei tallenneta)",
         "ua_kept": " sekä selaimen tunnisteteksti (user agent)",
         "pages": (
@@ -245,6 +255,15 @@ TEXTS: dict[str, dict[str, Any]] = {
             "tehdä valitus valvontaviranomaiselle, Suomessa tietosuojavaltuutetun toimistolle",
         ],
         "supervisor_link": ("https://tietosuoja.fi/", "Tietosuojavaltuutetun toimisto"),
+        "h_accessibility": "Palaute saavutettavuudesta",
+        "accessibility": (
+            "Saavutettavuusselosteen palautelomakkeelta tallennetaan vain kirjoittamasi viesti, "
+            "sivun kieli, vastaanottoaika ja halutessasi antamasi sähköpostiosoite vastausta "
+            "varten, sekä milloin ja kuka siihen vastasi. Se ei kuulu chat-rekisteriin eikä "
+            "liity mihinkään keskusteluun. Viesti poistetaan automaattisesti {period} kuluttua, "
+            "tai pyynnöstäsi aiemmin."
+        ),
+        "accessibility_link": "Saavutettavuusseloste",
         "h_requests": "Näin teet pyynnön",
         "requests": [
             "Chat-ikkunassa näkyy keskustelun tunnus, esimerkiksi ABCDE-12345. Koska chat ei "
@@ -318,6 +337,15 @@ TEXTS: dict[str, dict[str, Any]] = {
             "Chatten frågar inte efter ditt namn, din e-postadress eller andra kontaktuppgifter. "
             "Skriv inga känsliga uppgifter i chatten. När du inleder ett samtal sparar din "
             "webbläsare en slumpmässig kod så att samtalet följer med från sida till sida."
+        ),
+        "browser_storage": (
+            "Koden sparas i chattens eget lagringsutrymme i din webbläsare (localStorage). Om "
+            "webbläsaren inte tillåter det för en chatt som är inbäddad på en webbplats sparas "
+            "koden i kakan helao_visitor, som bara chatten på den här webbplatsen kan läsa. Koden "
+            "tas bort när samtalet avslutas och upphör att gälla senast efter {days} dagar. Om "
+            "webbläsaren inte tillåter chatten något lagringsutrymme prövar chatten när den "
+            "öppnas att spara kakan helao_probe och tar genast bort den. Om webbläsaren inte "
+            "tillåter någotdera finns samtalet kvar bara så länge sidan är öppen."
         ),
         "ua_parsed": " (de härleds ur webbläsarens identifieringstext, som inte sparas)",
         "ua_kept": " samt webbläsarens identifieringstext (user agent)",
@@ -412,6 +440,15 @@ TEXTS: dict[str, dict[str, Any]] = {
             "lämna in klagomål till tillsynsmyndigheten, i Finland dataombudsmannens byrå",
         ],
         "supervisor_link": ("https://tietosuoja.fi/sv/", "Dataombudsmannens byrå"),
+        "h_accessibility": "Respons om tillgängligheten",
+        "accessibility": (
+            "Från responsformuläret i tillgänglighetsutlåtandet sparas bara meddelandet du "
+            "skriver, sidans språk, när det kom och, om du vill, en e-postadress för svaret, samt "
+            "när och av vem det besvarades. Det hör inte till chattregistret och är inte kopplat "
+            "till något samtal. Meddelandet raderas automatiskt efter {period}, eller tidigare "
+            "om du begär det."
+        ),
+        "accessibility_link": "Tillgänglighetsutlåtande",
         "h_requests": "Så här gör du en begäran",
         "requests": [
             "I chattfönstret syns samtalets kod, till exempel ABCDE-12345. Eftersom chatten inte "
@@ -483,6 +520,15 @@ TEXTS: dict[str, dict[str, Any]] = {
             "The chat does not ask for your name, e-mail address or other contact details. Please "
             "do not write sensitive information in the chat. When you start a conversation, your "
             "browser keeps a random identifier so that the chat follows you from page to page."
+        ),
+        "browser_storage": (
+            "The identifier is kept in the chat's own storage in your browser (localStorage). "
+            "Where the browser does not allow that to a chat embedded in a website, it is kept in "
+            "a cookie, helao_visitor, that only the chat embedded in this website can read. It is "
+            "removed when the conversation ends and expires after {days} days at the latest. Where "
+            "the browser allows the chat no storage, the chat tries to set a cookie, helao_probe, "
+            "when it is opened and removes it at once. Where the browser allows neither, the "
+            "conversation lasts only while the page is open."
         ),
         "ua_parsed": " (worked out from your browser's identification string, which is not stored)",
         "ua_kept": " and your browser's identification string (user agent)",
@@ -576,6 +622,15 @@ TEXTS: dict[str, dict[str, Any]] = {
             "Protection Ombudsman",
         ],
         "supervisor_link": ("https://tietosuoja.fi/en/", "Office of the Data Protection Ombudsman"),
+        "h_accessibility": "Feedback on accessibility",
+        "accessibility": (
+            "The accessibility statement's feedback form stores only the message you write, the "
+            "page's language, when it arrived and, if you give one, an e-mail address for our "
+            "answer, and when and by whom it was answered. It is no part of the chat register and "
+            "is linked to no conversation. The message is deleted automatically after {period}, "
+            "or earlier if you ask."
+        ),
+        "accessibility_link": "Accessibility statement",
         "h_requests": "How to make a request",
         "requests": [
             "The chat window shows the conversation's reference, for example ABCDE-12345. As the "
@@ -729,7 +784,11 @@ def privacy_notice(lang: str, *, details: ControllerDetails | None = None) -> No
             t["h_content"],
             paragraphs=[t["content_intro"]],
             bullets=_content(t),
-            after=[t["content_after"], *_guard(t)],
+            after=[
+                t["content_after"],
+                t["browser_storage"].format(days=token_max_age_days()),
+                *_guard(t),
+            ],
         ),
         Section("sources", t["h_sources"], paragraphs=[t["sources"]]),
         Section("disclosures", t["h_disclosures"], paragraphs=[t["disclosures"]]),
@@ -759,6 +818,12 @@ def privacy_notice(lang: str, *, details: ControllerDetails | None = None) -> No
             links=[t["supervisor_link"]],
         ),
         _self_service_section(lang),
+        Section(
+            "accessibility",
+            t["h_accessibility"],
+            paragraphs=[t["accessibility"].format(period=period)],
+            links=[(f"/accessibility/?lang={lang}", t["accessibility_link"])],
+        ),
         Section(
             "requests",
             t["h_requests"],

@@ -25,3 +25,9 @@ def retention_cutoff(now: datetime | None = None) -> datetime:
 
 def audit_cutoff(now: datetime | None = None) -> datetime:
     return months_before(now or timezone.now(), settings.CHAT_AUDIT_RETENTION_MONTHS)
+
+
+def token_max_age_days() -> int:
+    """How long a browser may keep the visitor's token: never past the retention period (the
+    shortest run of that many months, 28 days each)."""
+    return settings.CHAT_RETENTION_MONTHS * 28

@@ -27,7 +27,7 @@ from django.views.decorators.http import require_POST
 
 from . import data_requests as dsr
 from . import limits
-from .net import normalise_origin, request_client_ip
+from .net import request_client_ip, same_origin_request
 
 #: A token is ~43 characters; anything much larger is not a request from the panel.
 MAX_BODY_BYTES = 1024
@@ -37,16 +37,11 @@ def _error(code: str, status: int) -> JsonResponse:
     return JsonResponse({"error": code}, status=status)
 
 
-def _same_origin(request: HttpRequest) -> bool:
-    origin = normalise_origin(request.headers.get("Origin", ""), exact=True)
-    return origin is not None and origin == normalise_origin(request.build_absolute_uri("/"))
-
-
 def _token(request: HttpRequest) -> tuple[Any, JsonResponse | None]:
     """The token from the JSON body, or the error response that refuses the request."""
     if not settings.CHAT_VISITOR_SELF_SERVICE:
         return None, _error("not_found", 404)
-    if not _same_origin(request):
+    if not same_origin_request(request):
         return None, _error("forbidden", 403)
     if request.content_type != "application/json":
         return None, _error("unsupported_media_type", 415)

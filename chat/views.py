@@ -24,7 +24,8 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET
 
 from . import replica, selectors, widget_strings
-from .net import embed_origins
+from .net import embed_origins, normalise_origin, own_origin
+from .retention_period import token_max_age_days
 
 logger = logging.getLogger(__name__)
 
@@ -148,11 +149,46 @@ def _panel_language(request: HttpRequest) -> str:
     return lang if lang in WIDGET_LANGUAGES else settings.LANGUAGE_CODE
 
 
+def _refused_site(request: HttpRequest) -> str | None:
+    """The embedding site's origin, as the loader names it (`?o=`), when that site may not
+    frame the chat; None when it may, or when the request does not say.
+
+    The browser still enforces the panel's `frame-ancestors`: a site that names an allowed
+    origin it is not gets the real panel and the browser refuses to show it, as before.
+    """
+    claimed = normalise_origin(request.GET.get("o", ""), exact=True)
+    if claimed is None or request.headers.get("Sec-Fetch-Site") == "same-origin":
+        return None
+    return None if claimed in embed_origins() or claimed == own_origin(request) else claimed
+
+
+def _widget_refused(request: HttpRequest, lang: str, site: str) -> HttpResponse:
+    """What a site outside CHAT_EMBED_ORIGINS shows in the panel's place: a message for the
+    visitor, and for the site's developer one in the browser console naming the setting.
+
+    It may be framed by that site alone; it holds no chat and nothing of any visitor.
+    """
+    with translation.override(lang):
+        strings = widget_strings.refused_strings(site)
+        response = render(
+            request,
+            "chat/panel_refused.html",
+            {"s": strings, "lang": lang, "config": {"site": site, "console": strings["console"]}},
+        )
+    response._csp_replace = {"frame-ancestors": [site]}  # type: ignore[attr-defined]
+    response["Content-Language"] = lang
+    patch_cache_control(response, private=True, no_cache=True)
+    return response
+
+
 @require_GET
 @xframe_options_exempt
 def widget_panel(request: HttpRequest) -> HttpResponse:
     """The chat panel, framed by the loader; only the sites in CHAT_EMBED_ORIGINS may frame it."""
     lang = _panel_language(request)
+    site = _refused_site(request)
+    if site:
+        return _widget_refused(request, lang, site)
     with translation.override(lang):
         strings = widget_strings.panel_strings()
         config = {
@@ -166,7 +202,7 @@ def widget_panel(request: HttpRequest) -> HttpResponse:
             # store as typed); under "off" it says nothing.
             "identifierPolicy": settings.CHAT_IDENTIFIER_POLICY,
             # How long a browser may keep the visitor's token: never past the retention period.
-            "tokenMaxAge": settings.CHAT_RETENTION_MONTHS * 28 * 24 * 3600,
+            "tokenMaxAge": token_max_age_days() * 24 * 3600,
             "feedbackUrl": static("widget/feedback.js")
             if _static_path("widget/feedback.js")
             else None,

@@ -29,6 +29,11 @@ def panel_strings() -> dict[str, object]:
         )
         % {"months": months},
         "privacy": gettext("Privacy notice"),
+        "accessibility": gettext("Accessibility statement"),
+        "ephemeral": gettext(
+            "Your browser does not let the chat remember this conversation: it lasts only while "
+            "this page is open."
+        ),
         "you": gettext("You"),
         "agent": gettext("Customer service"),
         "typing": gettext("{name} is typing…"),
@@ -55,6 +60,25 @@ def panel_strings() -> dict[str, object]:
         "refHelp": gettext("Quote it if you ask about your data."),
         "weekdays": [str(WEEKDAYS[i]) for i in range(7)],
         **identifier_strings(),
+    }
+
+
+def refused_strings(site: str) -> dict[str, str]:
+    """What the panel says on a site that may not embed the chat (chat.views._widget_refused):
+    to the visitor, to the site's administrator, and in the browser console to its developer."""
+    return {
+        "title": gettext("Customer service chat"),
+        "minimise": gettext("Minimise chat"),
+        "refused": gettext("The chat is not available on this website."),
+        "admin": gettext(
+            "For the website's administrator: this website ({site}) is not listed in the chat "
+            "server's CHAT_EMBED_ORIGINS setting."
+        ).format(site=site),
+        # For developers, in the browser console: English, like the setting's documentation.
+        "console": (
+            f"helao-chat: {site} may not embed the chat. Add {site} to CHAT_EMBED_ORIGINS "
+            "(comma-separated origins) in the chat server's environment and restart it."
+        ),
     }
 
 

@@ -55,17 +55,19 @@ def _unfolded_days(conversation_ids: list[int]) -> set[date]:
 
 
 def retention_models() -> list[tuple[type, str]]:
-    """Feedback answers are purged by their own time.
+    """Feedback answers (and accessibility feedback) are purged by their own time.
 
     Every finished day is folded first: the purge asks for this list before it deletes
     anything, so no answer can be deleted before it is counted, whatever order the purge
     deletes its tables in.
     """
-    from .models import Feedback
+    from .models import AccessibilityFeedback, Feedback
     from .services import stats_fold_due
 
     stats_fold_due()
-    return [(Feedback, "created_at")]
+    # Accessibility feedback is no part of the register, but is kept no longer: the same period
+    # from its receipt, long past the 14 days it must be answered in (docs/privacy.md).
+    return [(Feedback, "created_at"), (AccessibilityFeedback, "received_at")]
 
 
 def conversation_feedback(conversation_id: int) -> dict | None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from chat.models import Conversation
 
@@ -85,3 +88,46 @@ class FoldedDay(models.Model):
 
     def __str__(self) -> str:
         return str(self.day)
+
+
+ACCESSIBILITY_MESSAGE_MAX_CHARS = 2000
+#: The law (laki digitaalisten palvelujen tarjoamisesta) gives the provider 14 days to answer.
+ACCESSIBILITY_ANSWER_DAYS = 14
+
+
+class AccessibilityFeedback(models.Model):
+    """Feedback on accessibility from the statement's form (/accessibility/): not part of the
+    chat register, linked to no conversation. Holds only what the sender wrote, the language of
+    the page they wrote on, and when; the service director answers it within 14 days."""
+
+    message = models.TextField()
+    #: Given by the sender when they want an answer; nothing else identifies them.
+    reply_email = models.EmailField(blank=True)
+    language = models.CharField(max_length=2)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = _("accessibility feedback")
+        verbose_name_plural = _("accessibility feedback")
+        constraints = [
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("message"), ACCESSIBILITY_MESSAGE_MAX_CHARS),
+                name="accessibility_feedback_message_max",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"accessibility feedback {self.pk}"
+
+    @property
+    def due_at(self):
+        return self.received_at + timedelta(days=ACCESSIBILITY_ANSWER_DAYS)

@@ -7,16 +7,25 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, models, transaction
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from chat import events, identifiers
 from chat.models import Conversation
-from chat.services import ChatError
+from chat.services import ChatError, clean_text
 
 from .aggregates import Agg
-from .models import COMMENT_MAX_CHARS, DailyStat, Feedback, FoldedDay
+from .models import (
+    ACCESSIBILITY_MESSAGE_MAX_CHARS,
+    COMMENT_MAX_CHARS,
+    AccessibilityFeedback,
+    DailyStat,
+    Feedback,
+    FoldedDay,
+)
 from .selectors import day_start, feedback_dict, live_day_aggregates, local_day
 
 # The widget asks right after the chat ends; an answer days later would land in a day that is
@@ -184,3 +193,45 @@ def stats_anonymise_before(*, day: date, dry_run: bool = False) -> int:
                     for d, agg in totals.items()
                 ]
             )
+
+
+# --- accessibility feedback (the statement's form; not part of the chat register) ------------
+
+
+def accessibility_feedback_submit(
+    *, message: Any, reply_email: Any, language: str
+) -> AccessibilityFeedback:
+    """Stores one piece of accessibility feedback as the sender wrote it; anything wrong stores
+    nothing. Only the text, the optional reply address they typed and the page's language are
+    kept: no address, browser or other data about the sender.
+
+    Refuses with ChatError: `empty`, `too_long`, `bad_email`, `bad_request`. An identifier typed
+    into the text is masked, as in the chat.
+    """
+    if not isinstance(reply_email, str):
+        raise ChatError("bad_request", "reply_email must be a string")
+    # Cleaned as a chat message is (controls dropped, identifiers masked), but shorter.
+    text = clean_text(message)
+    if len(text) > ACCESSIBILITY_MESSAGE_MAX_CHARS:
+        raise ChatError(
+            "too_long", f"the message is over {ACCESSIBILITY_MESSAGE_MAX_CHARS} characters"
+        )
+    email = reply_email.strip()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError as exc:
+            raise ChatError("bad_email", "the reply address is not an e-mail address") from exc
+    return AccessibilityFeedback.objects.create(
+        message=text, reply_email=email, language=language[:2]
+    )
+
+
+def accessibility_feedback_mark(
+    *, feedback: AccessibilityFeedback, answered: bool, by
+) -> AccessibilityFeedback:
+    """Marks the feedback answered (now, by `by`) or back to unanswered."""
+    feedback.answered_at = timezone.now() if answered else None
+    feedback.answered_by = by if answered else None
+    feedback.save(update_fields=["answered_at", "answered_by"])
+    return feedback

@@ -7,21 +7,25 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import hooks
+from chat import hooks, limits
 from chat.csvfile import csv_response
+from chat.net import request_client_ip, same_origin_request
+from chat.privacy import notice_language
 from chat.replica import replica_read
 from chat.selectors import conversation_by_token
 from chat.services import ChatError
 
+from . import accessibility as accessibility_texts
 from . import charts, selectors, services
+from .models import ACCESSIBILITY_MESSAGE_MAX_CHARS
 
 MAX_BODY_BYTES = 4096
 MAX_REPORT_DAYS = 3 * 366
@@ -32,10 +36,6 @@ def _error(code: str, message: str, status: int = 400) -> JsonResponse:
     return JsonResponse({"error": code, "message": message}, status=status)
 
 
-def _same_origin(request: HttpRequest) -> bool:
-    return request.headers.get("Origin") == f"{request.scheme}://{request.get_host()}"
-
-
 # CSRF protection is replaced, not dropped: the visitor's bearer token authenticates the
 # request (no cookie is involved) and the Origin must be this server's own (the widget's frame).
 @csrf_exempt
@@ -43,7 +43,7 @@ def _same_origin(request: HttpRequest) -> bool:
 @never_cache
 def submit(request: HttpRequest) -> JsonResponse:
     """Stores the visitor's answer about their ended chat; JSON `{ok}` or `{error, message}`."""
-    if not _same_origin(request):
+    if not same_origin_request(request):
         return _error("bad_origin", "feedback is accepted from the chat window only", 403)
     if len(request.body) > MAX_BODY_BYTES:
         return _error("too_large", "the request is too large", 413)
@@ -256,3 +256,55 @@ def breakdowns_csv(request: HttpRequest) -> HttpResponse:
     start, end, _period = report_params(request)
     rows = breakdown_csv_rows(start=start, end=end, language=translation.get_language())
     return csv_response(f"helao-chat-breakdowns-{start}-{end}.csv", rows)
+
+
+# --- the accessibility statement and its feedback form (public) --------------------------------
+
+
+# No CSRF cookie: the statement is a public page and sets none (every cookie is stored data).
+# A form POST from a browser carries Origin, which must be this server's own; the form
+# authenticates nobody, so a forged one could only send feedback the sender could send anyway.
+@csrf_exempt
+@never_cache
+def accessibility(request: HttpRequest) -> HttpResponse:
+    """/accessibility/: the statement in the asked or preferred language, and its feedback form
+    (POST: stored as the sender wrote it, then back to the page with a thank-you)."""
+    lang = notice_language(request)
+    error = error_field = ""
+    form = {"message": "", "reply_email": ""}
+    status = 200
+    if request.method == "POST":
+        form = {key: request.POST.get(key, "") for key in form}
+        code = None
+        if not same_origin_request(request):
+            code, status = "bad_request", 403
+        elif not limits.ip_public_form_allowed(request_client_ip(request)):
+            code, status = "rate_limited", 429
+        else:
+            try:
+                services.accessibility_feedback_submit(
+                    message=form["message"], reply_email=form["reply_email"], language=lang
+                )
+            except ChatError as exc:
+                code, status = exc.code, 400
+        if code is None:
+            return redirect(f"{request.path}?lang={lang}&sent=1")
+        error = accessibility_texts.error_text(lang, code)
+        error_field = {"empty": "message", "too_long": "message", "bad_email": "reply_email"}.get(
+            code, ""
+        )
+    elif request.method != "GET":
+        return HttpResponseNotAllowed(["GET", "POST"])
+    statement = accessibility_texts.accessibility_statement(lang)
+    context = {
+        "statement": statement,
+        "LANGUAGE_CODE": lang,
+        "form": form,
+        "error": error,
+        "error_field": error_field,
+        "sent": request.method == "GET" and request.GET.get("sent") == "1",
+        "max_chars": ACCESSIBILITY_MESSAGE_MAX_CHARS,
+    }
+    response = render(request, "feedback/accessibility.html", context, status=status)
+    response["Content-Language"] = lang
+    return response

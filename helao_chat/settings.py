@@ -512,6 +512,22 @@ if CHAT_IDENTIFIER_POLICY not in ("mask", "warn", "off"):
     raise ImproperlyConfigured("CHAT_IDENTIFIER_POLICY must be mask, warn or off.")
 
 
+def iso_date(name: str, default: str):
+    """A date as YYYY-MM-DD, refused if malformed."""
+    from datetime import date
+
+    raw = env.str(name, default=default)
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: {raw!r} is not a date (YYYY-MM-DD).") from None
+
+
+# The day the accessibility of the widget and the console was last reviewed (docs/accessibility.md);
+# the accessibility statement at /accessibility/ shows it. Change it when the review is redone.
+CHAT_ACCESSIBILITY_REVIEWED_ON = iso_date("CHAT_ACCESSIBILITY_REVIEWED_ON", "2026-12-06")
+
+
 def name_list(name: str) -> list[str]:
     """A comma-separated list of names (query parameters, context keys), refused if malformed."""
     raw = env.str(name, default="")

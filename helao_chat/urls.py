@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from agents.signin_views import admin_login
 from chat.privacy import privacy_notice_view
+from feedback.views import accessibility
 
 # One sign-in for the console and admin, with the second factor where it is required.
 admin.site.login = admin_login  # type: ignore[method-assign]
@@ -10,6 +11,7 @@ admin.site.login = admin_login  # type: ignore[method-assign]
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("privacy/", privacy_notice_view, name="privacy"),
+    path("accessibility/", accessibility, name="accessibility"),
     path("console/access/", include("agents.access_urls")),
     path("console/requests/", include("chat.dsr_urls")),
     path("console/", include("agents.urls")),

@@ -303,3 +303,26 @@ def browser():
     """A launched Chromium for tests whose data comes from fixtures."""
     with chromium() as launched:
         yield launched
+
+
+@contextlib.contextmanager
+def chromium_profile(profile_dir, preferences: dict) -> Iterator:
+    """The system Chromium with a profile of its own (a persistent context) whose `Preferences`
+    are `preferences`: for what only a profile decides, such as whether third-party cookies are
+    allowed (`{"profile": {"cookie_controls_mode": 0}}`; 1 blocks them). Yields the context."""
+    import json
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    default = Path(profile_dir, "Default")
+    default.mkdir(parents=True, exist_ok=True)
+    (default / "Preferences").write_text(json.dumps(preferences), encoding="utf-8")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile_dir), executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        try:
+            yield context
+        finally:
+            context.close()

@@ -4,6 +4,7 @@ import { plainPlaceholders, withPlaceholders } from "../shared/identifiers.js";
 import { createSocket, socketUrl } from "../shared/socket.js";
 import { outboxFrame, setupNotes } from "./notes.js";
 import { createWrapUp, wrapUpSummary } from "./wrapup.js";
+import { createIdleWarning } from "./idle.js";
 
 const cfg = JSON.parse(document.getElementById("console-config").textContent);
 const T = JSON.parse(document.getElementById("console-strings").textContent);
@@ -59,6 +60,14 @@ function announce(text) {
   box.textContent = "";
   // A fresh text node makes screen readers announce repeated messages too.
   setTimeout(() => (box.textContent = text), 50);
+}
+
+// The message log is not a live region, or every switch between chats and every resumed history
+// would be read out again; what is new is said once here, each text a node of its own.
+function say(text) {
+  const box = $("said");
+  box.append(el("p", { text }));
+  if (box.childElementCount > 3) box.firstElementChild.remove();
 }
 
 function setConn(text, ok = false) {
@@ -179,12 +188,26 @@ function startHeartbeat() {
 // Only real activity keeps the session alive; an open socket alone does not.
 let activeSinceKeepalive = false;
 for (const kind of ["keydown", "pointerdown"]) document.addEventListener(kind, () => (activeSinceKeepalive = true));
+// Warned before the idle timeout ends the sign-in; one button renews it (WCAG 2.2.1).
+const idle = createIdleWarning({
+  seconds: cfg.idle_seconds,
+  box: $("idle-warning"),
+  stay: $("idle-stay"),
+  renew: async () => {
+    try {
+      return (await postKeepalive()).status === 204;
+    } catch {
+      return false;
+    }
+  },
+});
 setInterval(async () => {
   if (!activeSinceKeepalive) return;
   activeSinceKeepalive = false;
   try {
     const res = await postKeepalive();
-    if (res.status !== 204 && res.status < 500) sessionEnded();
+    if (res.status === 204) idle.renewed();
+    else if (res.status < 500) sessionEnded();
   } catch {
     /* network down; the socket's reconnect loop handles it */
   }
@@ -395,7 +418,15 @@ const handlers = {
     if (state.current === chat.conv.id) renderCurrent();
   },
 
-  "message.new": (ev) => addMessage(ev.message),
+  "message.new"(ev) {
+    const m = ev.message;
+    const fresh = !state.chats.get(m.conversation_id)?.messages.has(m.id);
+    addMessage(m);
+    // The open chat's new visitor message is said once (the log is not live: see say()).
+    if (fresh && m.sender === "visitor" && state.current === m.conversation_id) {
+      say(`${T.visitor}: ${el("span", {}, ...writtenText(m.text)).textContent}`);
+    }
+  },
   "message.ack": (ev) => addMessage(ev.message),
 
   sync(ev) {
@@ -657,7 +688,9 @@ function renderLog() {
 
 function renderTyping() {
   const chat = state.chats.get(state.current);
-  $("typing").textContent = chat?.typing && !chat.closed ? T.typing : "";
+  const text = chat?.typing && !chat.closed ? T.typing : "";
+  // Set only when it changes: the same words set again would be read out again.
+  if ($("typing").textContent !== text) $("typing").textContent = text;
 }
 
 function fact(list, label, value, labelDir = null) {

@@ -1,4 +1,4 @@
-/* helao-chat loader: a launcher; the chat runs in an iframe on the chat origin. docs/protocol.md */
+/* helao-chat loader: sent to every page of every site, so explained in docs/protocol.md */
 (function () {
   "use strict";
   var w = window, d = document, api = w.HelaoChat || {};
@@ -27,7 +27,7 @@
   sheet.replaceSync(":host{all:initial}[hidden]{display:none!important}" +
     ".l,.f{position:fixed;right:20px;z-index:2147483647;border:0;box-shadow:0 2px 12px #0006}" +
     ".l{bottom:20px;width:56px;height:56px;border-radius:50%;background:#0a4d8c;color:#fff;cursor:pointer;padding:0}" +
-    ".l:focus-visible{outline:3px solid #000;outline-offset:3px}" +
+    ".l:focus-visible{outline:3px solid #000;outline-offset:3px;box-shadow:0 0 0 3px #fff}" +
     ".l svg{width:28px;fill:currentColor}" +
     ".b{position:absolute;top:-4px;right:-4px;min-width:20px;border-radius:10px;background:#b00020;font:700 12px/20px sans-serif}" +
     ".f{bottom:88px;width:min(380px,100vw - 40px);height:min(600px,100vh - 108px);border-radius:12px;background:#fff}" +
@@ -52,9 +52,8 @@
       frame = mk("iframe", "f");
       frame.title = "Chat";
       frame.allow = "clipboard-write";
-      frame.src = origin + "/widget/panel/?lang=" + lang;
+      frame.src = origin + "/widget/panel/?lang=" + lang + "&o=" + location.origin;
       root.appendChild(frame);
-      // Chat server unreachable: no dead button.
       timer = setTimeout(function () { ready || box.remove(); }, 15000);
     }
     open = on;
@@ -76,13 +75,13 @@
       post({ type: "init", page: page(), context: context, lang: lang, open: open });
       while (queue.length) post(queue.shift());
     }
+    if (m.type === "refused") console.error(m.text);
     if (m.type === "minimise") show(!1, 1);
     if (m.type === "unread") {
       badge.textContent = m.count > 9 ? "9+" : m.count;
       badge.hidden = !m.count;
       m.count ? btn.setAttribute("aria-describedby", "u") : btn.removeAttribute("aria-describedby");
     }
-    // A chat runs: the next page of this site resumes it.
     if (m.type === "state") store(m.active ? (open ? "open" : "min") : null);
   });
 

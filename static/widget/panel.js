@@ -1,8 +1,9 @@
-// The visitor's chat panel. It runs inside an iframe on the chat origin, so the token in its
-// localStorage is out of the host page's reach. Protocol: docs/protocol.md.
+// The visitor's chat panel. It runs inside an iframe on the chat origin, so the token it keeps
+// (storage.js) is out of the host page's reach. Protocol: docs/protocol.md.
 import { isolated, withName } from "../shared/bidi.js";
 import { kinds, withPlaceholders } from "../shared/identifiers.js";
 import { createSocket, socketUrl } from "../shared/socket.js";
+import { createStore } from "../widget/storage.js";
 
 const cfg = JSON.parse(document.getElementById("helao-config").textContent);
 const S = cfg.strings;
@@ -13,7 +14,7 @@ const ui = {
   hoursTitle: $("hc-hours-title"), ref: $("hc-ref"), refValue: $("hc-ref-value"),
   copy: $("hc-copy"), typing: $("hc-typing"), ended: $("hc-ended"),
   feedback: $("hc-feedback"), newChat: $("hc-new"), end: $("hc-end"), min: $("hc-min"),
-  idWarn: $("hc-idwarn"),
+  idWarn: $("hc-idwarn"), ephemeral: $("hc-ephemeral"), said: $("hc-said"),
   rights: $("hc-rights"),
 };
 const KEY = "helao-chat";
@@ -24,6 +25,7 @@ let page = null;
 let context = null;
 let live = false; // welcomed on the current socket
 let catchingUp = false; // the history is still coming in pages
+let announcing = false; // the history is in: what arrives now is said (say())
 let visible = false;
 let unread = 0;
 let conv = null;
@@ -38,40 +40,22 @@ let typingClear = null;
 const seen = new Set();
 const outbox = new Map(); // client_msg_id -> {text, li}
 
-// --- storage (chat origin only; written once a conversation exists) ------------------------
-// localStorage first. Browsers that block storage in third-party frames still keep a
-// partitioned cookie (CHIPS): keyed to the embedding site and readable only by the chat origin,
-// so host-page scripts cannot read the token either way.
-const COOKIE = "helao_visitor";
-function load() {
-  try {
-    const saved = JSON.parse(localStorage.getItem(KEY) || "null");
-    if (saved && typeof saved.token === "string") return saved;
-  } catch {
-    /* storage blocked: try the cookie */
-  }
-  const m = document.cookie.match(/(?:^|; )helao_visitor=([\w-]+)/);
-  return m ? { token: m[1] } : null;
-}
+// --- storage (chat origin only; written once a conversation exists): ../widget/storage.js ------
+const store = createStore({ key: KEY, cookie: "helao_visitor", maxAge: cfg.tokenMaxAge, path: location.pathname });
+const load = () => store.load();
 function save() {
-  const pending = [...outbox].map(([cid, m]) => ({ cid, text: m.text }));
-  try {
-    if (token) localStorage.setItem(KEY, JSON.stringify({ token, outbox: pending }));
-    else localStorage.removeItem(KEY);
-    return;
-  } catch {
-    /* blocked third-party storage */
-  }
-  const age = token ? cfg.tokenMaxAge : 0;
-  document.cookie = `${COOKIE}=${token || ""}; Path=${location.pathname}; Max-Age=${age}; Secure; SameSite=None; Partitioned`;
+  store.save(token, [...outbox].map(([cid, m]) => ({ cid, text: m.text })));
 }
+// No storage at all for this frame: the visitor learns before writing that the chat ends with the page.
+ui.ephemeral.hidden = Boolean(store.kind);
 
 // --- talking to the loader -------------------------------------------------------------------
 function toHost(msg) {
   if (host) parent.postMessage(msg, host);
 }
 function setActive(active) {
-  toHost({ type: "state", active });
+  // Without storage the next page cannot resume the chat: the loader is not asked to try.
+  toHost({ type: "state", active: active && Boolean(store.kind) });
 }
 function setUnread(n) {
   unread = n;
@@ -237,6 +221,7 @@ function followPages(f) {
 
 function caughtUp() {
   catchingUp = false;
+  announcing = true;
   // Messages typed offline stay below the history they were written after.
   for (const item of outbox.values()) ui.log.append(item.li);
   flush();
@@ -265,6 +250,7 @@ function onError(f) {
     // unavailable, closed, too_long...: resending would fail the same way.
     outbox.delete(String(f.ref));
     setState(item.li, S.failed, true);
+    say(S.failed);
     save();
   }
 }
@@ -457,8 +443,16 @@ function addMessage(m) {
   }
   const li = messageItem(m, m.sender === "visitor");
   if (m.sender === "visitor") setState(li, S.sent, false);
+  else if (announcing) say([...li.querySelectorAll(".who, p")].map((n) => n.textContent).join(": "));
   if (m.sender === "agent") showTyping(null);
   return true;
+}
+
+// The log is not a live region: history shown again (the next page, a reconnect) would be read
+// out again. What arrives after the history is said once here; repeated texts are new nodes.
+function say(text) {
+  ui.said.append(el("p", "", text));
+  if (ui.said.childElementCount > 3) ui.said.firstElementChild.remove();
 }
 
 function clearLog() {
@@ -468,10 +462,14 @@ function clearLog() {
   ui.feedback.replaceChildren();
 }
 
+let typingName = null;
 function showTyping(name) {
   clearTimeout(typingClear);
-  ui.typing.replaceChildren(...(name ? withName(S.typing, name) : []));
   if (name) typingClear = setTimeout(() => showTyping(null), 8000);
+  // Said once while it lasts: the same words again would be read out again.
+  if (name === typingName) return;
+  typingName = name;
+  ui.typing.replaceChildren(...(name ? withName(S.typing, name) : []));
 }
 
 function renderHours(hours) {

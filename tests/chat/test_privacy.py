@@ -169,3 +169,20 @@ def test_the_page_states_the_backup_rotation_and_the_longest_time_in_backups(
     page = html.unescape(_page(lang))
     assert BACKUPS[lang].format(days=40) in page
     assert BACKUPS[lang].format(days=21) not in page
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("fi", ["evästeessä helao_visitor", "viimeistään 112 päivän kuluttua", "helao_probe"]),
+        ("sv", ["kakan helao_visitor", "senast efter 112 dagar", "helao_probe"]),
+        ("en", ["cookie, helao_visitor", "after 112 days at the latest", "helao_probe"]),
+    ],
+)
+def test_the_page_names_the_cookies_the_widget_may_set_and_how_long_they_last(
+    lang, words, settings, controller
+):
+    settings.CHAT_RETENTION_MONTHS = 4
+    page = html.unescape(_page(lang))
+    for word in words:
+        assert word in page

@@ -1,0 +1,206 @@
+"""WCAG 2.1 AA checks a person makes in a browser (docs/accessibility.md): 320 px reflow and 200 %
+zoom for the widget and the console, live regions that say each new thing once, and the
+accessibility statement clean under axe."""
+
+from __future__ import annotations
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
+
+from tests.browser import test_console, test_widget
+from tests.browser.test_widget import agent, host_site, site  # noqa: F401  shared fixtures
+from tests.conftest import chromium
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+expect.set_options(timeout=20_000)
+
+# 320 CSS px wide (WCAG 1.4.10: 1280 px at 400 %), and 1280 x 800 at 200 % zoom (1.4.4).
+REFLOW = {"viewport": {"width": 320, "height": 640}}
+ZOOM_200 = {"viewport": {"width": 640, "height": 400}, "device_scale_factor": 2}
+SCREENS = {"320px": REFLOW, "zoom200": ZOOM_200}
+
+NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
+LONG_WORD = "Supercalifragilisticexpialidocious" * 3
+
+
+def _in_view(locator) -> None:
+    """Visible, and inside the viewport once scrolled to (nothing cut off at the side)."""
+    locator.scroll_into_view_if_needed()
+    expect(locator).to_be_in_viewport()
+    box = locator.bounding_box()
+    width = locator.page.viewport_size["width"]
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, box
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_the_widget_reflows_at_320_px_and_200_percent_zoom(
+    agent,  # noqa: F811
+    site,  # noqa: F811
+    browser,
+    screen,
+):
+    write = site[2]
+    context = browser.new_context(**SCREENS[screen])
+    page = context.new_page()
+    page.goto(write("small.html", title="Small"))
+    test_widget._launcher(page).click()
+    frame = page.locator("iframe[title='Chat']")
+    box = frame.bounding_box()
+    size = page.viewport_size
+    # The panel takes the whole screen rather than a corner of it.
+    assert box == {"x": 0, "y": 0, "width": size["width"], "height": size["height"]}
+    panel = page.frame_locator("iframe[title='Chat']")
+    expect(panel.locator("#hc-input")).to_be_focused()
+    panel.locator("#hc-input").fill(LONG_WORD)
+    panel.locator("#hc-input").press("Enter")
+    expect(panel.locator(".msg.mine .state")).to_have_text("Sent")
+    queued = agent.wait("queue.message")
+    agent.send({"type": "conversation.claim", "conversation_id": queued["conversation_id"]})
+    agent.wait("conversation.claim.ok")
+    inner = next(f for f in page.frames if "/widget/panel/" in f.url)
+    assert inner.evaluate(NO_SIDEWAYS_SCROLL)
+    for name in ("#hc-input", "#hc-send", "#hc-min", "#hc-end", "#hc-copy"):
+        _in_view(panel.locator(name))
+    # Keyboard order in the panel: the message box, then Send.
+    panel.locator("#hc-input").focus()
+    page.keyboard.press("Tab")
+    expect(panel.locator("#hc-send")).to_be_focused()
+    assert test_widget._audit(inner) == []
+    context.close()
+
+
+def test_the_widget_says_each_new_message_and_typing_once_and_history_never(
+    agent,  # noqa: F811
+    site,  # noqa: F811
+    browser,
+):
+    write = site[2]
+    first = write("one.html", title="One", next_page="two.html")
+    write("two.html", title="Two", next_page="one.html")
+    context = browser.new_context()
+    page, panel = test_widget._open_panel(context, first)
+    # Counts what is added to the live regions from now on.
+    inner = next(f for f in page.frames if "/widget/panel/" in f.url)
+    counting = """() => {
+      window.said = []; window.typingChanges = 0;
+      const add = (m) => m.forEach((r) => r.addedNodes.forEach((n) => said.push(n.textContent)));
+      new MutationObserver(add).observe(document.getElementById("hc-said"), { childList: true });
+      const all = { childList: true, subtree: true, characterData: true };
+      const typing = document.getElementById("hc-typing");
+      new MutationObserver(() => typingChanges++).observe(typing, all);
+    }"""
+    inner.evaluate(counting)
+    assert panel.locator("#hc-log").get_attribute("aria-live") == "off"
+    panel.locator("#hc-input").fill("Is anyone there?")
+    panel.locator("#hc-input").press("Enter")
+    queued = agent.wait("queue.message")
+    conversation_id = queued["conversation_id"]
+    agent.send({"type": "conversation.claim", "conversation_id": conversation_id})
+    agent.wait("conversation.claim.ok")
+    for _ in range(3):
+        agent.send({"type": "typing", "conversation_id": conversation_id, "active": True})
+    agent.send(
+        {
+            "type": "message.send",
+            "conversation_id": conversation_id,
+            "text": "Yes, Alice here.",
+            "client_msg_id": "a1",
+        }
+    )
+    expect(panel.locator(".msg.agent .text")).to_have_text("Yes, Alice here.")
+    said = inner.evaluate("() => said")
+    # The visitor's own message is not read back; the join and the answer are said once each.
+    assert said == ["Alice Agent joined the chat", "Alice Agent: Yes, Alice here."]
+    # Three typing frames: shown once, then cleared by the message.
+    assert inner.evaluate("() => typingChanges") == 2
+
+    # The next page shows the whole conversation again, and says none of it.
+    page.keyboard.press("Escape")
+    page.get_by_role("link", name="Next page").click()
+    expect(page).to_have_title("Two")
+    test_widget._launcher(page).click()
+    expect(panel.locator(".msg.agent .text")).to_have_text("Yes, Alice here.")
+    inner = next(f for f in page.frames if "/widget/panel/" in f.url)
+    assert inner.evaluate("() => document.getElementById('hc-said').childElementCount") == 0
+    context.close()
+
+
+@pytest.fixture
+def english_alice(alice):
+    from agents.services import guidance_acknowledge, profile_get
+
+    profile = profile_get(user=alice)
+    profile.language = "en"
+    profile.save(update_fields=["language"])
+    guidance_acknowledge(user=alice, actor_ip=None)
+    return alice
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_the_console_reflows_at_320_px_and_200_percent_zoom(english_alice, chat_server, screen):
+    with chromium() as browser:
+        context = browser.new_context(**SCREENS[screen])
+        page, visitor = test_console._online_with_a_chat(context, chat_server)
+        visitor.send({"type": "message.send", "text": LONG_WORD, "client_msg_id": "v2"})
+        expect(page.locator("#log")).to_contain_text(LONG_WORD[:30])
+        assert page.evaluate(NO_SIDEWAYS_SCROLL)
+        for name in ("#presence", "#text", "#composer button[type=submit]", "#close-chat"):
+            _in_view(page.locator(name))
+        # Answering by keyboard still works, and the visitor's next message is said once.
+        page.locator("#text").fill("Here is the answer.")
+        page.locator("#text").press("Enter")
+        visitor.until(lambda f: f["type"] == "message.new" and f["message"]["sender"] == "agent")
+        visitor.send({"type": "message.send", "text": "Thanks!", "client_msg_id": "v3"})
+        expect(page.locator("#said p").last).to_have_text("Visitor: Thanks!")
+        assert page.locator("#log-wrap").get_attribute("aria-live") == "off"
+        assert test_console._serious(page, Axe()) == []
+        visitor.ws.close()
+        context.close()
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv", "en"])
+def test_the_accessibility_statement_is_clean_under_axe_and_reflows(chat_server, lang):
+    with chromium() as browser:
+        page = browser.new_page(**REFLOW)
+        page.goto(f"{chat_server}/accessibility/?lang={lang}")
+        assert Axe().run(page).violations_count == 0
+        assert page.evaluate(NO_SIDEWAYS_SCROLL)
+        # A refused message: the error is announced, and the page is still clean.
+        page.locator("#reply_email").fill("not an address")
+        page.locator("#message").fill("The contrast of the links is low.")
+        page.locator("#message").press("Tab")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        # Focus goes to the error, which the address field points to.
+        expect(page.get_by_role("alert")).to_be_focused()
+        expect(page.locator("#reply_email")).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#message")).to_have_value("The contrast of the links is low.")
+        assert Axe().run(page).violations_count == 0
+        page.locator("#reply_email").fill("")
+        page.get_by_role("button").last.click()
+        expect(page.locator("#feedback-sent")).to_be_focused()
+        assert Axe().run(page).violations_count == 0
+
+
+def test_the_console_warns_before_the_idle_sign_out_and_one_press_renews_it(
+    english_alice, chat_server
+):
+    with chromium() as browser:
+        page = browser.new_context().new_page()
+        # The console's clock: 28 minutes of idleness pass at once.
+        page.clock.install()
+        test_console._sign_in(page, chat_server, "alice")
+        expect(page.locator("#conn")).to_have_text("Connected")
+        warning = page.get_by_role("alertdialog")
+        expect(warning).to_be_hidden()
+        page.clock.fast_forward("28:00")
+        expect(warning).to_be_visible()
+        expect(warning).to_contain_text("You will be signed out in two minutes")
+        stay = page.get_by_role("button", name="Stay signed in")
+        expect(stay).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(warning).to_be_hidden()
+        # Still signed in: the console answers as before.
+        expect(page).to_have_url(f"{chat_server}/console/")
