@@ -72,6 +72,7 @@ def conversation_summary(
         "status": conversation.status,
         "agent_id": conversation.assigned_agent_id,
         "agent_name": agent_name or None,
+        "topic_id": conversation.topic_id,
         "created_at": _iso(conversation.created_at),
         "claimed_at": _iso(conversation.claimed_at),
         "closed_at": _iso(conversation.closed_at),
