@@ -56,6 +56,8 @@ def queue_item_dict(
         **conversation_summary(conversation),
         "language": conversation.language,
         "first_message": first_message,
+        # Routing: the agent it is offered to while it waits (agents' queue only).
+        "offered_to_id": conversation.offered_to_id,
         "current_page": {"url": page["url"], "title": page["title"]} if page else None,
     }
 

@@ -54,7 +54,7 @@
       frame.allow = "clipboard-write";
       frame.src = origin + "/widget/panel/?lang=" + lang;
       root.appendChild(frame);
-      // Chat server unreachable: no dead button.
+      // Server unreachable: no dead button.
       timer = setTimeout(function () { ready || box.remove(); }, 15000);
     }
     open = on;
@@ -73,7 +73,7 @@
     if (m.type === "ready" && !ready) {
       clearTimeout(timer);
       ready = 1;
-      post({ type: "init", page: page(), context: context, lang: lang, open: open });
+      post({ type: "init", page: page(), context: context, lang: lang, open: open, topic: me.dataset.topic || api.topic });
       while (queue.length) post(queue.shift());
     }
     if (m.type === "minimise") show(!1, 1);
