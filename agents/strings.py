@@ -83,3 +83,29 @@ def console_strings() -> dict[str, object]:
         "id_labels": identifiers.labels(),
         "id_hidden": identifiers.hidden_label(),
     }
+
+
+def floor_strings() -> dict[str, str]:
+    """The words floor.js and monitor.js show."""
+    return {
+        "online": _("Online"),
+        "away": _("Away"),
+        "offline": _("Offline"),
+        "waiting": _("Waiting"),
+        "active": _("Active"),
+        "closed": _("This chat has ended."),
+        "watch": _("Follow"),
+        "watch_label": _("Follow chat %s (read-only)"),
+        "offered_to": _("offered to %s"),
+        "no_agents": _("No agent is online."),
+        "no_chats": _("No chats going on."),
+        "updated": _("Updated %s"),
+        "stale": _("Could not update; retrying."),
+        "visitor": _("Visitor"),
+        "system": _("System"),
+        "ev_joined": _("{name} joined the chat"),
+        "ev_transferred": _("{from} transferred the chat to {name}"),
+        "ev_ended_visitor": _("The visitor ended the chat"),
+        "ev_ended_agent": _("{name} ended the chat"),
+        "ev_ended_system": pgettext("chat ended by", "The chat was ended automatically"),
+    }
