@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -275,3 +276,56 @@ def test_a_topic_with_its_own_hours_shows_them_others_the_general_hours(roles):
     ]
     general = topics.topic_opening_hours(topics.topic_default())
     assert general == [{"weekday": 0, "opens": "09:00", "closes": "16:00"}]
+
+
+# --- the register: topic and routing columns in exports, gone with erasure and the purge -----
+
+
+def _offered_chat(settings) -> Conversation:
+    alice = _agent("alice")
+    Topic.objects.create(
+        slug="payments", name_fi="Maksut", name_sv="Betalningar", name_en="Payments"
+    )
+    chat = _chat("payments")
+    Conversation.objects.filter(pk=chat.pk).update(language="en")
+    assert _route(chat) == alice.pk
+    chat.refresh_from_db()
+    return chat
+
+
+def test_the_exports_hold_the_topic_and_the_offer(roles, settings, dana):
+    from chat.data_requests import visitor_data_export
+
+    chat = _offered_chat(settings)
+    export = visitor_data_export(conversation=chat, request_id="DSR-1", fmt="json", actor=dana)
+    data = json.loads(export.content)["conversation"]
+    assert data["topic"] == "Payments"
+    assert data["offered_to_agent"] == "Alice"
+    assert datetime.fromisoformat(data["offered_at"]) == chat.offered_at
+    text = visitor_data_export(conversation=chat, request_id="DSR-1", fmt="text", actor=dana)
+    assert "Topic: Payments" in text.content
+    assert "Offered to: Alice" in text.content
+
+
+def test_an_erasure_and_the_purge_take_the_topic_and_offer_with_the_chat(roles, settings, dana):
+    from chat.data_requests import visitor_data_erase
+    from chat.retention import purge_expired
+
+    chat = _offered_chat(settings)
+    visitor_data_erase(conversation=chat, request_id="DSR-2", actor=dana)
+    assert not Conversation.objects.filter(pk=chat.pk).exists()
+    # The topic is configuration and stays.
+    assert Topic.objects.filter(slug="payments").exists()
+
+    old = _chat("payments")
+    long_ago = timezone.now() - timedelta(days=200)
+    Conversation.objects.filter(pk=old.pk).update(
+        offered_to=AgentProfile.objects.get(user__username="alice").user,
+        offered_at=long_ago,
+        offers_passed=[1],
+        created_at=long_ago,
+        last_activity_at=long_ago,
+    )
+    Conversation.objects.get(pk=old.pk).connections.update(created_at=long_ago)
+    purge_expired()
+    assert not Conversation.objects.filter(pk=old.pk).exists()
