@@ -226,9 +226,14 @@ def queue_route() -> int:
         status=Conversation.Status.WAITING, offered_to__isnull=True
     ).order_by("created_at", "id")
     offered = 0
-    for conversation_id in list(waiting.values_list("pk", flat=True)[:PASS_LIMIT]):
+    # A topic whose oldest chat found nobody with room is full for this pass: its younger chats
+    # would find nobody either (each try locks the topic's agents), the sweep comes back.
+    full: set[int | None] = set()
+    for conversation_id, topic_id in list(waiting.values_list("pk", "topic_id")[:PASS_LIMIT]):
+        if topic_id in full:
+            continue
         if conversation_route(conversation_id=conversation_id) is None:
-            # Nobody of this chat's topic has room; another topic's agents might.
+            full.add(topic_id)
             continue
         offered += 1
     return offered

@@ -16,7 +16,7 @@ import time
 import traceback
 from typing import Any
 
-from . import loadgen, product, report, runner
+from . import loadgen, product, report, routing, runner
 from .common import (
     BIN,
     PG,
@@ -399,6 +399,14 @@ async def amain(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
             results[key]["error"] = _reason(exc)
             log(f"{key} failed: {_reason(exc)}")
         results[key]["seconds"] = round(time.perf_counter() - t, 1)
+    if not only or "routing" in only:
+        t = time.perf_counter()
+        try:
+            results["routing"] = await routing.run(quick, log)
+        except Exception as exc:
+            traceback.print_exc()
+            results["routing"] = {"error": _reason(exc)}
+        results["routing"]["step_seconds"] = round(time.perf_counter() - t, 1)
     if not only:
         await bench_soak_and_idle(plan, quick, results)
     elif "purge" in only:
@@ -416,7 +424,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["product", "baseline_a", "baseline_b", "purge"],
+        choices=["product", "baseline_a", "baseline_b", "purge", "routing"],
         help="measure only this part (repeatable); the report then goes to var/bench/ only",
     )
     args = parser.parse_args()
