@@ -253,9 +253,11 @@ def _sender_label(sender: str) -> str:
 
 
 def transcript_openings(reference: str) -> list[str]:
-    """When staff opened this transcript; who did it is the organisation's, not the visitor's."""
+    """When staff opened this transcript, or followed the chat live from the floor view; who
+    did it is the organisation's, not the visitor's."""
     times = AuditEvent.objects.filter(
-        action=AuditEvent.Action.TRANSCRIPT_OPENED, object_ref=reference
+        action__in=[AuditEvent.Action.TRANSCRIPT_OPENED, AuditEvent.Action.CHAT_MONITORED],
+        object_ref=reference,
     ).values_list("created_at", flat=True)
     return [_iso(t) for t in sorted(times)]
 

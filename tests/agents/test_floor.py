@@ -3,6 +3,8 @@ read-only."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from django.test import Client
 
@@ -96,6 +98,12 @@ def test_following_a_live_chat_is_audited_and_its_updates_need_the_opening(lead)
     assert client.get(url + "messages/", {"after": "x"}).status_code == 400
     # Only opening is audited, not each update.
     assert AuditEvent.objects.filter(action=AuditEvent.Action.CHAT_MONITORED).count() == 1
+    # The visitor's export tells when staff looked, as for a transcript.
+    from chat.data_requests import conversation_export
+
+    exported = conversation_export(conversation=conversation)
+    [opened] = exported["transcript_opened_by_staff_at"]
+    assert datetime.fromisoformat(opened) == event.created_at
 
 
 def test_an_ended_or_unknown_chat_cannot_be_followed(lead):
