@@ -329,3 +329,42 @@ def test_an_erasure_and_the_purge_take_the_topic_and_offer_with_the_chat(roles, 
     Conversation.objects.get(pk=old.pk).connections.update(created_at=long_ago)
     purge_expired()
     assert not Conversation.objects.filter(pk=old.pk).exists()
+
+
+def test_the_director_keeps_topics_and_capacities_in_admin(roles, dana):
+    from django.test import Client
+
+    alice = _agent("alice")
+    client = Client()
+    client.force_login(dana)
+    response = client.post(
+        "/admin/chat/topic/add/",
+        {
+            "slug": "courses",
+            "name_fi": "Kurssit",
+            "name_sv": "Kurser",
+            "name_en": "Courses",
+            "agents": [alice.pk],
+            "pickable": "on",
+            "position": "1",
+            "opening_hours-TOTAL_FORMS": "1",
+            "opening_hours-INITIAL_FORMS": "0",
+            "opening_hours-0-weekday": "2",
+            "opening_hours-0-opens": "10:00",
+            "opening_hours-0-closes": "12:00",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    courses = Topic.objects.get(slug="courses")
+    assert list(courses.agents.all()) == [alice]
+    assert courses.opening_hours.get().weekday == 2
+    profile = AgentProfile.objects.get(user=alice)
+    page = client.get(f"/admin/agents/agentprofile/{profile.pk}/change/")
+    assert page.status_code == 200
+    response = client.post(f"/admin/agents/agentprofile/{profile.pk}/change/", {"capacity": "5"})
+    assert response.status_code == 302
+    profile.refresh_from_db()
+    assert profile.capacity == 5
+    # The default topic cannot be deleted: unknown topics go there.
+    default = Topic.objects.get(is_default=True)
+    assert client.get(f"/admin/chat/topic/{default.pk}/delete/").status_code == 403
