@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from chat.models import Conversation, Message, Topic
@@ -15,12 +15,21 @@ from chat.serializers import display_name, message_dict
 from . import dispatch, selectors
 from .models import AgentProfile
 
-#: Live chats the floor lists at most (oldest first); counts cover them all.
+#: Chats going on the floor lists at most (oldest first); the counts cover them all.
 LIVE_LISTED = 200
 
 
 def _seconds(since) -> int:
     return max(0, int((timezone.now() - since).total_seconds())) if since else 0
+
+
+def _waited(c: Conversation) -> int:
+    """How long the chat waited: until now while it waits, else until it was taken."""
+    if c.status == Conversation.Status.WAITING:
+        return _seconds(c.created_at)
+    if c.claimed_at is None:
+        return 0
+    return max(0, int((c.claimed_at - c.created_at).total_seconds()))
 
 
 def floor_state(language: str) -> dict[str, Any]:
@@ -42,26 +51,32 @@ def floor_state(language: str) -> dict[str, Any]:
         for p in profiles
     ]
     agents = [a for a in agents if a["presence"] != AgentProfile.Presence.OFFLINE or a["load"]]
-    live = list(
-        Conversation.objects.filter(
-            status__in=[Conversation.Status.WAITING, Conversation.Status.ACTIVE]
-        )
-        .select_related("assigned_agent", "offered_to")
-        .order_by("created_at", "id")[:LIVE_LISTED]
+    going_on = Conversation.objects.filter(
+        status__in=[Conversation.Status.WAITING, Conversation.Status.ACTIVE]
     )
     topics = {t.pk: t for t in Topic.objects.all()}
     default = next((t.pk for t in topics.values() if t.is_default), None)
-    waiting = Counter()
-    active = Counter()
+    # Counts over every chat going on (one grouped query); the list below shows the oldest.
+    waiting: Counter = Counter()
+    active: Counter = Counter()
     longest: dict[int | None, int] = {}
+    for row in going_on.values("topic_id", "status").annotate(
+        n=Count("id"), oldest=Min("created_at")
+    ):
+        topic_id = row["topic_id"] or default
+        if row["status"] == Conversation.Status.WAITING:
+            waiting[topic_id] += row["n"]
+            longest[topic_id] = max(longest.get(topic_id, 0), _seconds(row["oldest"]))
+        else:
+            active[topic_id] += row["n"]
+    live = list(
+        going_on.select_related("assigned_agent", "offered_to").order_by("created_at", "id")[
+            :LIVE_LISTED
+        ]
+    )
     chats = []
     for c in live:
         topic_id = c.topic_id or default
-        if c.status == Conversation.Status.WAITING:
-            waiting[topic_id] += 1
-            longest[topic_id] = max(longest.get(topic_id, 0), _seconds(c.created_at))
-        else:
-            active[topic_id] += 1
         chats.append(
             {
                 "reference": c.reference,
@@ -69,11 +84,7 @@ def floor_state(language: str) -> dict[str, Any]:
                 "topic": topics[topic_id].name(language) if topic_id in topics else "",
                 "agent": display_name(c.assigned_agent) if c.assigned_agent else "",
                 "offered_to": display_name(c.offered_to) if c.offered_to else "",
-                "waited_seconds": _seconds(c.created_at)
-                if c.status == Conversation.Status.WAITING
-                else int((c.claimed_at - c.created_at).total_seconds())
-                if c.claimed_at
-                else 0,
+                "waited_seconds": _waited(c),
                 "started_at": c.created_at.isoformat(),
             }
         )
