@@ -349,7 +349,7 @@ const handlers = {
       if (!state.chats.has(conv.id)) send({ type: "conversation.detail", conversation_id: conv.id });
       else chatFor(conv);
     } else if (state.chats.has(conv.id)) {
-      announce(fmt(T.transferred_away, conv.agent_name || ""));
+      announce(fmt(T.transferred_away, conv.agent_name || routing.topicName(conv.topic_id)));
       removeChat(conv.id);
     }
   },

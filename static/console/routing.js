@@ -34,6 +34,7 @@ export function createRouting({ state, T, el, send, announce, alert, rerender })
 
   return {
     handlers,
+    topicName,
     welcome(ev) {
       topics.clear();
       for (const t of ev.topics || []) topics.set(t.id, t);
