@@ -80,11 +80,9 @@ def pick(candidates: list[AgentProfile], load: dict[int, int]) -> AgentProfile |
     return min(free, key=rank)
 
 
-def _lock_candidates(topic: Topic | None, exclude: list[int]) -> list[AgentProfile]:
+def _lock_candidates(topic: Topic | None) -> list[AgentProfile]:
     """The online agents of the topic, their rows locked in id order."""
     online = selectors.online_profiles().filter(topic_agents(topic))
-    if exclude:
-        online = online.exclude(user_id__in=exclude)
     return list(online.select_for_update(of=("self",)).order_by("id"))
 
 
@@ -93,8 +91,8 @@ def conversation_route(*, conversation_id: int) -> int | None:
     """Offers a waiting chat that is offered to nobody to the best online agent of its topic;
     returns that agent's id, or None (the chat stays in the queue).
 
-    Agents who let this chat's offer pass are skipped while anyone else of the topic is online;
-    when everyone has, the round starts again.
+    Agents who let this chat's offer pass are skipped while anyone else of the topic has room;
+    when everyone with room has, the round starts again.
     """
     if not routing_on():
         return None
@@ -107,13 +105,15 @@ def conversation_route(*, conversation_id: int) -> int | None:
     if conversation is None:
         return None
     passed = list(conversation.offers_passed or [])
-    candidates = _lock_candidates(conversation.topic, passed)
-    if not candidates and passed:
+    # Every candidate is locked at once, in id order (a second, wider lock later could
+    # deadlock with another decision); those who let it pass come last.
+    candidates = _lock_candidates(conversation.topic)
+    load = loads([p.user_id for p in candidates])
+    chosen = pick([p for p in candidates if p.user_id not in passed], load)
+    if chosen is None and passed:
+        # Everyone with room has let it pass: the round starts again.
         passed = []
-        candidates = _lock_candidates(conversation.topic, passed)
-    if not candidates:
-        return None
-    chosen = pick(candidates, loads([p.user_id for p in candidates]))
+        chosen = pick(candidates, load)
     if chosen is None:
         return None
     now = timezone.now()
@@ -132,7 +132,7 @@ def conversation_route(*, conversation_id: int) -> int | None:
     return chosen.user_id
 
 
-def capacity_hold(*, agent, conversation_id: int | None = None) -> None:
+def capacity_hold(*, agent) -> None:
     """Within the caller's transaction: locks the agent's profile and refuses (`at_capacity`,
     rolling the caller's write back) when their load, counted after the lock and including
     the caller's own write, is above their capacity."""
@@ -153,7 +153,7 @@ def conversation_take(*, conversation_id: int, agent) -> Conversation:
     """
     conversation = conversation_claim(conversation_id=conversation_id, agent=agent)
     if routing_on():
-        capacity_hold(agent=agent, conversation_id=conversation_id)
+        capacity_hold(agent=agent)
     return conversation
 
 
@@ -164,7 +164,7 @@ def conversation_hand_over(*, conversation: Conversation, from_agent, to_agent) 
         conversation=conversation, from_agent=from_agent, to_agent=to_agent
     )
     if routing_on():
-        capacity_hold(agent=to_agent, conversation_id=conversation.pk)
+        capacity_hold(agent=to_agent)
     return conversation
 
 

@@ -368,3 +368,14 @@ def test_the_director_keeps_topics_and_capacities_in_admin(roles, dana):
     # The default topic cannot be deleted: unknown topics go there.
     default = Topic.objects.get(is_default=True)
     assert client.get(f"/admin/chat/topic/{default.pk}/delete/").status_code == 403
+
+
+def test_an_agent_who_let_it_pass_gets_it_again_when_nobody_else_has_room(roles):
+    alice = _agent("alice", last_chat_minutes_ago=60)
+    bob = _agent("bob", capacity=1, last_chat_minutes_ago=30)
+    chat = _chat()
+    assert _route(chat) == alice.pk
+    _active(bob, 1)  # bob is full
+    assert dispatch.offer_decline(conversation_id=chat.pk, agent=alice) is True
+    chat.refresh_from_db()
+    assert chat.offered_to_id == alice.pk and not chat.offers_passed
