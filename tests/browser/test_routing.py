@@ -143,3 +143,52 @@ def test_a_team_lead_sees_the_floor_and_follows_a_live_chat(floor_staff, chat_se
     expect(log).to_contain_text("Hello again")
     assert _serious(page, Axe()) == []
     visitor.ws.close()
+
+
+@pytest.fixture
+def offer_routing(settings, alice, roles):
+    """Offer mode in the server (set before it forks); Alice reads English, Payments is a
+    topic served by nobody yet (so every agent)."""
+    settings.CHAT_ROUTING = "offer"
+    guidance_acknowledge(user=alice, actor_ip=None)
+    AgentProfile.objects.filter(user=alice).update(language="en")
+    return Topic.objects.create(
+        slug="payments", name_fi="Maksut", name_sv="Betalningar", name_en="Payments"
+    )
+
+
+def test_an_agent_accepts_an_offer_and_hands_the_chat_to_a_topic(
+    offer_routing, chat_server, browser
+):
+    from axe_playwright_python.sync_playwright import Axe
+
+    base = chat_server
+    agent = browser.new_context().new_page()
+    _sign_in(agent, base, "alice")
+    expect(agent.locator("#conn")).to_have_text("Connected")
+    agent.select_option("#presence", "online")
+    visitor = Visitor(base)
+    visitor.send({"type": "hello"})
+    visitor.until(lambda f: f.get("agents_online") is True)
+    visitor.send({"type": "conversation.start", "text": "My invoice?", "client_msg_id": "v1"})
+    started = visitor.until(lambda f: f["type"] == "conversation.started")
+    reference = started["conversation"]["reference"]
+
+    offer = agent.get_by_role("group", name=f"Offered to you: {reference}")
+    expect(offer).to_be_visible()
+    assert _serious(agent, Axe()) == []
+    offer.get_by_role("button", name="Accept").click()
+    expect(agent.locator("#chat-h")).to_have_text(reference)
+    expect(agent.locator("#log")).to_contain_text("My invoice?")
+
+    agent.select_option("#transfer-to", label="Payments")
+    agent.locator("#transfer-form button").click()
+    # Back in the queue, in its new topic, and offered again (to Alice, the only one online).
+    item = agent.locator("#queue .queue-item")
+    expect(item).to_contain_text("Topic: Payments")
+    expect(agent.get_by_role("group", name=f"Offered to you: {reference}")).to_be_visible()
+    waiting = visitor.until(
+        lambda f: f["type"] == "conversation.updated" and f["conversation"]["status"] == "waiting"
+    )
+    assert waiting["conversation"]["topic_id"] == offer_routing.pk
+    visitor.ws.close()
