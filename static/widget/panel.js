@@ -542,7 +542,7 @@ function render() {
   ui.ended.hidden = !closed;
   ui.end.hidden = !open;
   ui.ref.hidden = !conv;
-  picker.show(!open && !starting && !outbox.size);
+  picker.show(!open && !starting && !outbox.size && !refuse);
   if (ui.rights) ui.rights.hidden = !(held && conv);
   if (conv) ui.refValue.textContent = conv.reference;
   showStatus();
