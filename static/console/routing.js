@@ -58,9 +58,10 @@ export function createRouting({ state, T, el, send, announce, alert, rerender })
       }
       return parts;
     },
-    // Topics below colleagues in the transfer list, as "topic:<id>".
+    // Topics below colleagues in the transfer list, as "topic:<id>" (with only the default
+    // topic: back to the queue).
     transferOptions() {
-      if (topics.size < 2) return [];
+      if (!topics.size) return [];
       return [el("optgroup", { label: T.transfer_topics }, ...[...topics.values()].map((t) => el("option", { value: `topic:${t.id}`, text: topicName(t.id) })))];
     },
     transferFrame(conversationId, value) {
