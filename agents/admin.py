@@ -21,9 +21,22 @@ class CannedReplyAdmin(admin.ModelAdmin):
 
 @admin.register(AgentProfile)
 class AgentProfileAdmin(admin.ModelAdmin):
-    list_display = ("user", "presence", "guidance_acknowledged_at", "last_console_activity_at")
-    readonly_fields = (
+    list_display = (
+        "user",
         "presence",
+        "capacity",
+        "guidance_acknowledged_at",
+        "last_console_activity_at",
+    )
+    list_editable = ("capacity",)
+    # The director sets the capacity; the rest is the agent's own doing.
+    readonly_fields = (
+        "user",
+        "language",
+        "presence",
+        "chosen_presence",
+        "last_chat_at",
+        "guidance_version",
         "presence_seen_at",
         "guidance_acknowledged_at",
         "last_console_activity_at",

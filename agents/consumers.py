@@ -12,17 +12,17 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from chat import events, frames, services
+from chat import events, frames, services, topics
 from chat import selectors as chat_selectors
 from chat.consumers import JsonFrameConsumer, int_field, messages_fill, messages_frame
 from chat.loops import PerLoop
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, Topic
 from chat.protocol import Close
 from chat.selectors import chunks_by_id
 from chat.serializers import conversation_summary
 from chat.services import ChatError
 
-from . import selectors
+from . import dispatch, selectors
 from .services import presence_expire, presence_heartbeat, presence_refresh, presence_set
 from .types import StaffUser
 
@@ -54,6 +54,7 @@ class AgentConsumer(JsonFrameConsumer):
         "hello": "handle_hello",
         "presence.set": "handle_presence",
         "conversation.claim": "handle_claim",
+        "offer.decline": "handle_decline",
         "conversation.detail": "handle_detail",
         "message.send": "handle_message",
         "note.send": "handle_note",
@@ -205,12 +206,20 @@ class AgentConsumer(JsonFrameConsumer):
         `already_taken`."""
         conversation_id = int_field(frame.get("conversation_id"), "conversation_id")
         conversation = await self.unit(
-            services.conversation_claim, conversation_id=conversation_id, agent=self.user
+            dispatch.conversation_take, conversation_id=conversation_id, agent=self.user
         )
         await self._join(conversation.pk)
         await self.send_json(
             await self.unit(_detail, self.user, conversation.pk, "conversation.claim.ok")
         )
+
+    async def handle_decline(self, frame: dict[str, Any]) -> None:
+        """Lets a chat offered to this agent pass on to a colleague at once."""
+        conversation_id = int_field(frame.get("conversation_id"), "conversation_id")
+        if not await self.unit(
+            dispatch.offer_decline, conversation_id=conversation_id, agent=self.user
+        ):
+            raise ChatError("not_found", "no such offer")
 
     async def handle_detail(self, frame: dict[str, Any]) -> None:
         """The full state of one of the agent's own chats (after a transfer to this agent)."""
@@ -267,10 +276,15 @@ class AgentConsumer(JsonFrameConsumer):
         )
 
     async def handle_transfer(self, frame: dict[str, Any]) -> None:
-        """Hands one of the agent's chats to a colleague who is online."""
+        """Hands one of the agent's chats to a colleague who is online (`agent_id`) or to a
+        topic's queue (`topic_id`)."""
         conversation_id = int_field(frame.get("conversation_id"), "conversation_id")
-        to_id = int_field(frame.get("agent_id"), "agent_id")
-        await self.unit(_transfer, self.user, conversation_id, to_id)
+        topic_id = int_field(frame.get("topic_id"), "topic_id", required=False)
+        if topic_id is not None:
+            await self.unit(_transfer_topic, self.user, conversation_id, topic_id)
+        else:
+            to_id = int_field(frame.get("agent_id"), "agent_id")
+            await self.unit(_transfer, self.user, conversation_id, to_id)
         await self._leave(conversation_id)
 
     async def handle_close(self, frame: dict[str, Any]) -> None:
@@ -424,9 +438,12 @@ def _console_state(user: StaffUser, after_id: int | None, mine: list[int]) -> di
             "me": {
                 "id": user.pk,
                 "name": services.display_name(user),
-                "presence": selectors.effective_presence(profile),
+                "presence": selectors.login_presence(profile),
                 "language": profile.language,
+                "capacity": profile.capacity,
             },
+            "topics": topics.topic_names(),
+            "routing": settings.CHAT_ROUTING,
             "details": {},
             "heartbeat_seconds": selectors.heartbeat_seconds(),
             # The director's lists for the wrap-up when a chat ends (a few items each).
@@ -498,7 +515,15 @@ def _transfer(user: StaffUser, conversation_id: int, to_id: int) -> None:
         raise ChatError("not_found", "no such agent")
     if not selectors.online_profiles().filter(user=target).exists():
         raise ChatError("agent_offline", "that colleague is not online")
-    services.conversation_transfer(conversation=conversation, from_agent=user, to_agent=target)
+    dispatch.conversation_hand_over(conversation=conversation, from_agent=user, to_agent=target)
+
+
+def _transfer_topic(user: StaffUser, conversation_id: int, topic_id: int) -> None:
+    conversation = _own_conversation(user, conversation_id)
+    topic = Topic.objects.filter(pk=topic_id).first()
+    if topic is None:
+        raise ChatError("not_found", "no such topic")
+    services.conversation_transfer_topic(conversation=conversation, from_agent=user, topic=topic)
 
 
 @transaction.atomic

@@ -30,10 +30,22 @@ class AgentProfile(models.Model):
     guidance_acknowledged_at = models.DateTimeField(null=True, blank=True)
     guidance_version = models.PositiveSmallIntegerField(default=0)
     last_console_activity_at = models.DateTimeField(null=True, blank=True)
+    # The presence the agent last chose; a new login starts with it (not with "offline").
+    chosen_presence = models.CharField(
+        max_length=8,
+        choices=Presence.choices,
+        default=Presence.OFFLINE,
+        db_default=Presence.OFFLINE,
+    )
+    # Concurrent chats routing may give the agent (set by the service director).
+    capacity = models.PositiveSmallIntegerField(default=3, db_default=3)
+    # When the agent last received a chat: routing's tie-break (longest since the last chat).
+    last_chat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         permissions = [
             ("use_console", "Can use the agent console"),
+            ("view_floor", "Can see the floor view and monitor live chats"),
             ("review_access", "Can review and revoke access to chats"),
         ]
 

@@ -21,7 +21,10 @@ AGENT_PERMISSIONS = [
     "agents.view_cannedreply",
 ]
 
-TEAM_LEAD_PERMISSIONS = [*AGENT_PERMISSIONS, READ_ALL_HISTORY]
+#: The floor view: agents' load, chats per topic, waiting times, live chats read-only (audited).
+VIEW_FLOOR = "agents.view_floor"
+
+TEAM_LEAD_PERMISSIONS = [*AGENT_PERMISSIONS, READ_ALL_HISTORY, VIEW_FLOOR]
 
 DIRECTOR_PERMISSIONS = [
     *TEAM_LEAD_PERMISSIONS,
@@ -38,6 +41,7 @@ DIRECTOR_PERMISSIONS = [
     "agents.view_accessgrant",
     "agents.add_accessgrant",
     "agents.view_agentprofile",
+    "agents.change_agentprofile",
     "agents.add_cannedreply",
     "agents.change_cannedreply",
     "agents.delete_cannedreply",
@@ -45,6 +49,10 @@ DIRECTOR_PERMISSIONS = [
     "chat.add_openinghours",
     "chat.change_openinghours",
     "chat.delete_openinghours",
+    "chat.view_topic",
+    "chat.add_topic",
+    "chat.change_topic",
+    "chat.delete_topic",
     "chat.view_controllerdetails",
     "chat.add_controllerdetails",
     "chat.change_controllerdetails",

@@ -211,6 +211,15 @@ def effective_presence(profile: AgentProfile) -> str:
     return profile.presence
 
 
+def login_presence(profile: AgentProfile) -> str:
+    """The presence a console starts with: the one colleagues see, or, when that is offline (a
+    new login), the one the agent last chose."""
+    shown = effective_presence(profile)
+    if shown != AgentProfile.Presence.OFFLINE:
+        return shown
+    return profile.chosen_presence
+
+
 def _colleague(user: AnyUser) -> dict[str, Any]:
     from chat.services import display_name
 

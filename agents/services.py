@@ -12,7 +12,7 @@ from chat import events, foreign_keys, writer
 from chat.models import AuditEvent
 from chat.services import ChatError, audit_record, display_name
 
-from . import selectors
+from . import dispatch, selectors
 from .models import GUIDANCE_VERSION, AgentProfile
 from .types import StaffUser
 
@@ -117,13 +117,30 @@ def presence_set(*, user: StaffUser, presence: str) -> AgentProfile:
     shown_before = selectors.effective_presence(profile)
     now = timezone.now()
     profile.presence = presence
+    # Only the agent sets a presence here (a choice, or its heartbeat repeating it): the next
+    # login starts with it. An expiry (`presence_expire`) is not a choice and keeps it.
+    profile.chosen_presence = presence
     profile.presence_seen_at = now
     profile.last_console_activity_at = now
-    profile.save(update_fields=["presence", "presence_seen_at", "last_console_activity_at"])
+    profile.save(
+        update_fields=[
+            "presence",
+            "chosen_presence",
+            "presence_seen_at",
+            "last_console_activity_at",
+        ]
+    )
     if shown_before != presence:
         _announce_presence(user, presence)
         _announce_availability(was_online)
+        _route_after_commit(user.pk, presence)
     return profile
+
+
+def _route_after_commit(user_id: int, presence: str) -> None:
+    transaction.on_commit(
+        lambda: dispatch.presence_changed(user_id=user_id, presence=presence), robust=True
+    )
 
 
 @transaction.atomic
@@ -146,6 +163,7 @@ def presence_expire(*, user: StaffUser) -> bool:
     profile.save(update_fields=["presence"])
     _announce_presence(user, AgentProfile.Presence.OFFLINE)
     _announce_availability(was_online)
+    _route_after_commit(user.pk, AgentProfile.Presence.OFFLINE)
     return True
 
 

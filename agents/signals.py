@@ -22,7 +22,7 @@ from chat.models import AuditEvent
 from chat.net import request_client_ip
 from chat.services import audit_record
 
-from . import selectors
+from . import dispatch, selectors
 from .demo import demo_accounts
 from .middleware import LOGIN_AT_KEY
 from .types import StaffUser
@@ -112,5 +112,7 @@ def _group_permissions_changed(sender: Any, action: str, **kwargs: Any) -> None:
 
 
 hooks.register("agents_online", selectors.any_agent_online)
+hooks.register("conversation_waiting", dispatch.conversation_waiting)
+hooks.register("capacity_freed", dispatch.capacity_freed)
 hooks.register("demo_accounts", demo_accounts)
 hooks.register("guidance_acknowledged", selectors.guidance_acknowledged)

@@ -38,6 +38,13 @@ def console_strings() -> dict[str, object]:
         "erased_request": _("This conversation was erased on request; nothing of it is kept."),
         "select_chat": _("Select a chat from the list, or take one from the queue."),
         "transfer_none": _("No colleague is online."),
+        "transfer_topics": _("Topics"),
+        "topic": _("Topic"),
+        "offered_to_you": _("Offered to you"),
+        "offered_elsewhere": _("Offered to a colleague"),
+        "accept": _("Accept"),
+        "pass": _("Pass"),
+        "error_at_capacity": _("You already have as many chats as you can take."),
         "confirm_close": _("End this chat?"),
         "unread": _("%s unread"),
         "no_page": _("unknown page"),
@@ -87,4 +94,30 @@ def console_strings() -> dict[str, object]:
         # Placeholders of numbers the chat hid (chat/identifiers.py), in the agent's language.
         "id_labels": identifiers.labels(),
         "id_hidden": identifiers.hidden_label(),
+    }
+
+
+def floor_strings() -> dict[str, str]:
+    """The words floor.js and monitor.js show."""
+    return {
+        "online": _("Online"),
+        "away": _("Away"),
+        "offline": _("Offline"),
+        "waiting": _("Waiting"),
+        "active": _("Active"),
+        "closed": _("This chat has ended."),
+        "watch": _("Follow"),
+        "watch_label": _("Follow chat %s (read-only)"),
+        "offered_to": _("offered to %s"),
+        "no_agents": _("No agent is online."),
+        "no_chats": _("No chats going on."),
+        "updated": _("Updated %s"),
+        "stale": _("Could not update; retrying."),
+        "visitor": _("Visitor"),
+        "system": _("System"),
+        "ev_joined": _("{name} joined the chat"),
+        "ev_transferred": _("{from} transferred the chat to {name}"),
+        "ev_ended_visitor": _("The visitor ended the chat"),
+        "ev_ended_agent": _("{name} ended the chat"),
+        "ev_ended_system": pgettext("chat ended by", "The chat was ended automatically"),
     }

@@ -20,5 +20,13 @@ urlpatterns = [
     path("keepalive/", views.keepalive, name="keepalive"),
     path("history/", views.history, name="history"),
     path("history/<str:reference>/", views.transcript, name="transcript"),
+    path("floor/", views.floor_page, name="floor"),
+    path("floor/data/", views.floor_data, name="floor_data"),
+    path("floor/chat/<str:reference>/", views.floor_monitor, name="floor_monitor"),
+    path(
+        "floor/chat/<str:reference>/messages/",
+        views.floor_monitor_messages,
+        name="floor_monitor_messages",
+    ),
     path("", views.console, name="console"),
 ]

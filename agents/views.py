@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.shortcuts import render as django_render
 from django.utils import translation
@@ -25,14 +25,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from chat import hooks
-from chat.models import AuditEvent, Message
+from chat.models import AuditEvent, Conversation, Message
 from chat.net import request_client_ip
 from chat.selectors import wrap_up_of
 from chat.services import ChatError, audit_record, display_name
 
-from . import selectors, services
+from . import floor, selectors, services
 from .forms import HistorySearchForm
 from .models import AgentProfile
+from .roles import VIEW_FLOOR
 from .types import StaffRequest
 
 View = Callable[..., HttpResponse]
@@ -227,6 +228,107 @@ def transcript(request: ConsoleRequest, reference: str) -> HttpResponse:
             "feedback": hooks.conversation_feedback(conversation.pk),
         },
     )
+
+
+# --- the floor view (team leads, the service director) -------------------------------------
+
+#: The session remembers which live chats this login opened for monitoring (each opening is
+#: audited); the page's updates are served only for those.
+MONITORED_KEY = "floor_monitored"
+
+
+def floor_view(view: View) -> View:
+    """`console_view(VIEW_FLOOR)` and the current guidance acknowledgement."""
+
+    @console_view(VIEW_FLOOR)
+    @wraps(view)
+    def wrapper(request: ConsoleRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not selectors.guidance_current(request.agent_profile):
+            return redirect("agents:guidance")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@floor_view
+def floor_page(request: ConsoleRequest) -> HttpResponse:
+    state = floor.floor_state(request.agent_profile.language)
+    return render(
+        request,
+        "agents/floor.html",
+        {"floor": state, "strings": _floor_strings(), "refresh_seconds": FLOOR_REFRESH_SECONDS},
+    )
+
+
+FLOOR_REFRESH_SECONDS = 5
+
+
+@floor_view
+def floor_data(request: ConsoleRequest) -> JsonResponse:
+    return JsonResponse(floor.floor_state(request.agent_profile.language))
+
+
+@floor_view
+def floor_monitor(request: ConsoleRequest, reference: str) -> HttpResponse:
+    """A live chat, read-only; the opening is audited like a transcript's."""
+    conversation = floor.live_conversation(reference)
+    if conversation is None:
+        raise Http404
+    audit_record(
+        action=AuditEvent.Action.CHAT_MONITORED,
+        actor=request.user,
+        object_ref=conversation.reference,
+        actor_ip=request_client_ip(request),
+    )
+    opened = set(request.session.get(MONITORED_KEY, []))
+    opened.add(conversation.reference)
+    request.session[MONITORED_KEY] = sorted(opened)[-50:]
+    return render(
+        request,
+        "agents/monitor.html",
+        {
+            "conversation": conversation,
+            "messages": conversation.messages.order_by("id"),
+            "system": Message.Sender.SYSTEM,
+            "config": {
+                "reference": conversation.reference,
+                "last_id": conversation.messages.order_by("-id")
+                .values_list("id", flat=True)
+                .first(),
+                "refresh_seconds": MONITOR_REFRESH_SECONDS,
+            },
+            "strings": _floor_strings(),
+        },
+    )
+
+
+MONITOR_REFRESH_SECONDS = 3
+
+
+@floor_view
+def floor_monitor_messages(request: ConsoleRequest, reference: str) -> JsonResponse:
+    """New messages of a live chat this login opened for monitoring; nothing for any other."""
+    if reference not in request.session.get(MONITORED_KEY, []):
+        raise Http404
+    conversation = Conversation.objects.filter(reference=reference).first()
+    if conversation is None:
+        raise Http404
+    try:
+        after_id = int(request.GET.get("after") or 0)
+    except ValueError:
+        return JsonResponse({"error": "after must be a message id"}, status=400)
+    return JsonResponse(
+        {
+            "status": conversation.status,
+            "messages": floor.monitored_messages(conversation, after_id),
+        }
+    )
+
+
+def _floor_strings() -> dict[str, str]:
+    from .strings import floor_strings
+
+    return floor_strings()
 
 
 def _strings() -> dict[str, object]:

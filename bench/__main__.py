@@ -22,7 +22,7 @@ import time
 import traceback
 from typing import Any
 
-from . import loadgen, product, report, runner, starts, storm
+from . import loadgen, product, report, routing, runner, starts, storm
 from .common import (
     BIN,
     PG,
@@ -502,6 +502,14 @@ async def amain(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
             results[key]["error"] = _reason(exc)
             log(f"{key} failed: {_reason(exc)}")
         results[key]["seconds"] = round(time.perf_counter() - t, 1)
+    if not only or "routing" in only:
+        t = time.perf_counter()
+        try:
+            results["routing"] = await routing.run(quick, log)
+        except Exception as exc:
+            traceback.print_exc()
+            results["routing"] = {"error": _reason(exc)}
+        results["routing"]["step_seconds"] = round(time.perf_counter() - t, 1)
     if not only:
         await bench_soak_and_idle(plan, quick, results)
     if only and "idle" in only:
@@ -521,7 +529,16 @@ def main() -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["product", "starts", "storm", "baseline_a", "baseline_b", "purge", "idle"],
+        choices=[
+            "product",
+            "starts",
+            "storm",
+            "baseline_a",
+            "baseline_b",
+            "purge",
+            "idle",
+            "routing",
+        ],
         help="measure only this part (repeatable); the report then goes to var/bench/ only",
     )
     args = parser.parse_args()

@@ -198,6 +198,9 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
             "baseline_b_idle_cpu_pct_10k": _get(b, "idle", "idle_cpu_pct"),
         }
     )
+    routed = r.get("routing", {})
+    for key in ("routed_offers_per_s", "routing_capacity_violations", "routing_chats_lost"):
+        out[key] = routed.get(key)
     for key in (
         "purge_rows_per_s",
         "purge_orm_rows_per_s",
@@ -385,6 +388,30 @@ def _profile_tables(prof: dict[str, Any], unit: str) -> list[str]:
             f"{x['cum_ms_per_message']} |"
             for x in prof["top"]
         ],
+        "",
+    ]
+
+
+def _routing_section(routed: dict[str, Any] | None) -> list[str]:
+    """The routed-chat step (bench/routing.py)."""
+    lines = ["## Routed chats (`CHAT_ROUTING=offer`)", ""]
+    if not routed:
+        return [*lines, "Not measured.", ""]
+    if "error" in routed:
+        return [*lines, f"Could not run: `{routed['error']}`", ""]
+    return [
+        *lines,
+        f"Two Daphne processes; {routed['agents']} agents of capacity {routed['capacity']} on "
+        f"live console sockets accept every offer and end the chat at once; "
+        f"{routed['chats']} visitors start chats in one burst. Each offer waits for an agent's "
+        "place to free: the figure is the whole loop (offer, accept, end, next offer), not the "
+        "routing decision alone.",
+        "",
+        "| offers | seconds | offers/s | agent ever over capacity | chats lost | goal |",
+        "|---:|---:|---:|---:|---:|---|",
+        f"| {routed['offers']} | {_fmt(routed['seconds'])} | "
+        f"{_fmt(routed['routed_offers_per_s'])} | {routed['routing_capacity_violations']} | "
+        f"{routed['routing_chats_lost']} | 0 over capacity, 0 lost |",
         "",
     ]
 
@@ -754,6 +781,7 @@ def write(r: dict[str, Any], s: dict[str, Any], output: str) -> Path:
             "",
             *_profile_tables(sprof, "start"),
         ]
+    L += _routing_section(r.get("routing"))
     purge = r.get("purge", {})
     L += ["## Retention purge", "", purge.get("markdown") or "Not measured.", ""]
     if purge.get("during_soak"):

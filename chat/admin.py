@@ -17,6 +17,7 @@ from .models import (
     OpeningHours,
     RetentionRun,
     Tag,
+    Topic,
     WrapUpReason,
 )
 from .services import display_name
@@ -133,7 +134,27 @@ class RetentionRunAdmin(ReadOnlyAdmin):
 
 @admin.register(OpeningHours)
 class OpeningHoursAdmin(admin.ModelAdmin):
-    list_display = ("weekday", "opens", "closes")
+    list_display = ("weekday", "opens", "closes", "topic")
+    list_filter = ("topic",)
+
+
+class TopicHoursInline(admin.TabularInline):
+    model = OpeningHours
+    extra = 0
+
+
+@admin.register(Topic)
+class TopicAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name_fi", "name_sv", "name_en", "is_default", "pickable", "position")
+    list_editable = ("pickable", "position")
+    filter_horizontal = ("agents",)
+    inlines = [TopicHoursInline]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Chats keep their topic (PROTECT); the default topic is where unknown names go.
+        if obj is not None and (obj.is_default or obj.conversations.exists()):
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(ControllerDetails)

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
 
-from . import admission, events, frames, hooks, layer_health, limits, selectors, services
+from . import admission, events, frames, hooks, layer_health, limits, selectors, services, topics
 from .limits import TokenBucket
 from .logging import Throttled, where
 from .models import Conversation, Message
@@ -426,9 +426,10 @@ class VisitorConsumer(JsonFrameConsumer):
             screen=frame.get("screen"),
         )
 
-    async def _availability(self) -> dict[str, Any]:
+    async def _availability(self, frame: dict[str, Any]) -> dict[str, Any]:
+        lang = frame.get("lang")
         return await self.unit(
-            _availability,
+            _availability, frame.get("topic"), lang if isinstance(lang, str) else ""
         )
 
     async def _subscribe(self, conversation: Conversation) -> None:
@@ -455,7 +456,7 @@ class VisitorConsumer(JsonFrameConsumer):
         after_id = int_field(frame.get("last_seen_id"), "last_seen_id", required=False)
         page = services.clean_page(frame.get("page"))
         info = self._info(frame)
-        availability = await self._availability()
+        availability = await self._availability(frame)
         if token is None:
             await self.send_json({"type": "welcome", "conversation": None, **availability})
             return
@@ -487,6 +488,7 @@ class VisitorConsumer(JsonFrameConsumer):
             context=frame.get("context"),
             text=frame.get("text"),
             client_msg_id=frame.get("client_msg_id"),
+            topic=frame.get("topic"),
         )
         await self._subscribe(conversation)
         await self.send_json(
@@ -610,8 +612,15 @@ async def sockets_close_for_restart(*, spread_seconds: float, timeout: float) ->
 # --- sync units of work (one transaction each) ----------------------------------------------
 
 
-def _availability() -> dict[str, Any]:
-    return {"agents_online": hooks.agents_online(), "opening_hours": selectors.opening_hours()}
+def _availability(topic: Any = None, language: str = "") -> dict[str, Any]:
+    """Whether anyone answers, the opening hours (the topic's own, if it has any) and the
+    topics the visitor may pick from (none: no picker)."""
+    hours = topics.topic_opening_hours(topics.topic_resolve(topic)) if topic else None
+    return {
+        "agents_online": hooks.agents_online(),
+        "opening_hours": selectors.opening_hours() if hours is None else hours,
+        "topics": topics.topic_choices(language[:2].lower() or "en"),
+    }
 
 
 def messages_fill(

@@ -256,9 +256,11 @@ def _sender_label(sender: str) -> str:
 
 
 def transcript_openings(reference: str) -> list[str]:
-    """When staff opened this transcript; who did it is the organisation's, not the visitor's."""
+    """When staff opened this transcript, or followed the chat live from the floor view; who
+    did it is the organisation's, not the visitor's."""
     times = AuditEvent.objects.filter(
-        action=AuditEvent.Action.TRANSCRIPT_OPENED, object_ref=reference
+        action__in=[AuditEvent.Action.TRANSCRIPT_OPENED, AuditEvent.Action.CHAT_MONITORED],
+        object_ref=reference,
     ).values_list("created_at", flat=True)
     return [_iso(t) for t in sorted(times)]
 
@@ -293,6 +295,15 @@ def _conversation_export(conversation: Conversation) -> dict[str, Any]:
             "agent_name": (
                 display_name(conversation.assigned_agent) if conversation.assigned_agent else ""
             ),
+            "topic": conversation.topic.name(translation.get_language()[:2])
+            if conversation.topic
+            else "",
+            # Routing state while the chat waits (cleared once it is taken).
+            "offered_to_agent": (
+                display_name(conversation.offered_to) if conversation.offered_to else ""
+            ),
+            "offered_at": _iso(conversation.offered_at),
+            "offers_passed": len(conversation.offers_passed or []),
         },
     }
     wrap_up = wrap_up_of(conversation, translation.get_language())
@@ -431,6 +442,14 @@ def _export_as_text(data: dict[str, Any]) -> str:
         f"  {gettext('Status')}: {_status_label(conv['status'])}",
         f"  {gettext('Language')}: {conv['language'] or '-'}",
         f"  {gettext('Agent')}: {iso(conv['agent_name']) or '-'}",
+        f"  {gettext('Topic')}: {iso(conv.get('topic') or '') or '-'}",
+    ]
+    if conv.get("offered_to_agent"):
+        out.append(
+            f"  {gettext('Offered to')}: {iso(conv['offered_to_agent'])}"
+            f" ({_when(conv['offered_at'])})"
+        )
+    out += [
         "",
         gettext("MESSAGES"),
     ]

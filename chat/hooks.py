@@ -1,6 +1,9 @@
 """Extension points other apps plug into, so that `chat` never imports them.
 
 - ``agents_online() -> bool``: whether any agent can answer now (the widget's availability).
+- ``conversation_waiting(conversation_id: int)``: a chat waits for an agent (new, or transferred
+  to a topic), committed; routing (agents) offers it to an agent of its topic.
+- ``capacity_freed()``: a chat ended, committed; routing offers waiting chats to agents with room.
 - ``retention_before_delete(conversation_ids: list[int])``: fold rows into anonymous aggregates
   before the purge deletes those conversations.
 - ``retention_models() -> list[tuple[model, time_field]]``: further tables of the register that

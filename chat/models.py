@@ -73,6 +73,44 @@ class WrapUpReason(ThreeLanguageName):
         verbose_name = "wrap-up reason"
 
 
+class Topic(models.Model):
+    """What a chat is about ("Courses", "Payments"): which agents serve it, its opening hours.
+
+    The host page names it by `slug` (`data-topic`); the widget may let the visitor pick one.
+    One topic is the default: chats that name none, or an unknown one, go there. A topic with
+    no agents listed is served by every agent.
+    """
+
+    slug = models.SlugField(max_length=40, unique=True)
+    name_fi = models.CharField(max_length=80)
+    name_sv = models.CharField(max_length=80)
+    name_en = models.CharField(max_length=80)
+    agents = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="chat_topics"
+    )
+    is_default = models.BooleanField(default=False)
+    # Listed in the widget's topic picker; the widget asks when two or more are listed.
+    pickable = models.BooleanField(default=False)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "slug"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=models.Q(is_default=True),
+                name="topic_one_default",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name_en or self.slug
+
+    def name(self, language: str) -> str:
+        """The topic's name in `language` (fi, sv or en; English otherwise)."""
+        return getattr(self, f"name_{language}", "") or self.name_en or self.slug
+
+
 class Conversation(models.Model):
     class Status(models.TextChoices):
         WAITING = "waiting", _("Waiting")
@@ -98,6 +136,21 @@ class Conversation(models.Model):
         related_name="assigned_conversations",
     )
     language = models.CharField(max_length=8, blank=True)
+    # Null only for chats started before topics existed (they count as the default topic).
+    topic = models.ForeignKey(
+        Topic, null=True, blank=True, on_delete=models.PROTECT, related_name="conversations"
+    )
+    # Routing (CHAT_ROUTING=offer): the agent a waiting chat is offered to and since when, and
+    # the agents who let the offer pass (ids); cleared when the chat is taken.
+    offered_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="offered_conversations",
+    )
+    offered_at = models.DateTimeField(null=True, blank=True)
+    offers_passed = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     last_activity_at = models.DateTimeField(default=timezone.now, db_index=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
@@ -274,6 +327,11 @@ class OpeningHours(models.Model):
         SATURDAY = 5, _("Saturday")
         SUNDAY = 6, _("Sunday")
 
+    # Hours of one topic; without a topic, the service's general hours (topics with no hours
+    # of their own show those).
+    topic = models.ForeignKey(
+        Topic, null=True, blank=True, on_delete=models.CASCADE, related_name="opening_hours"
+    )
     weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
     opens = models.TimeField()
     closes = models.TimeField()
@@ -335,6 +393,7 @@ class AuditEvent(models.Model):
         LOGOUT = "logout", _("Logout")
         LOGIN_FAILED = "login_failed", _("Failed login")
         TRANSCRIPT_OPENED = "transcript_opened", _("Transcript opened")
+        CHAT_MONITORED = "chat_monitored", _("Live chat monitored")
         SEARCH = "search", _("Search performed")
         EXPORT = "export", _("Data exported")
         ERASURE = "erasure", _("Data erased")

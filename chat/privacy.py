@@ -146,6 +146,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "pikapalaute: oletko tyytyväinen saamaasi asiakaspalveluun ja chattiin tapana saada "
             "palvelua, sekä vapaaehtoinen kommentti",
             "keskustelun tunnus (näkyy chat-ikkunassa), keskustelun alkamis- ja päättymisaika",
+            "keskustelun aihe (sivusto kertoo sen tai valitset sen itse) ja keskustelun "
+            "ohjaustiedot: kenelle asiakaspalvelijalle keskustelua on tarjottu ja milloin",
         ],
         "content_after": (
             "Chat ei kysy nimeäsi, sähköpostiosoitettasi eikä muita yhteystietojasi. Älä kirjoita "
@@ -233,6 +235,9 @@ TEXTS: dict[str, dict[str, Any]] = {
             "on palveluksessa",
             "käyttöoikeuksien myöntämiset ja poistot (kuka hyväksyi, kuka toteutti, milloin), "
             "ohjeistuksen kuittauksen ajankohdan sekä konsolin kielen ja tavoitettavuustilan",
+            "keskustelujen ohjaukseen: mitä aiheita kukin palvelee, montako keskustelua hänelle "
+            "voi ohjata yhtä aikaa, milloin hän sai viimeksi keskustelun ja viimeksi valitsemansa "
+            "tavoitettavuustila",
             "lokimerkinnät edellä kuvatulla tavalla, mukaan lukien yhteyden IP-osoite, sekä "
             "ylläpitokäyttöliittymän muutosloki: säilytetään {audit_period}",
             "kirjautumiset ja epäonnistuneet kirjautumisyritykset (käyttäjätunnus, IP-osoite ja "
@@ -332,6 +337,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "snabbrespons: om du är nöjd med den kundtjänst du fick och med chatten som sätt att "
             "få service, samt en frivillig kommentar",
             "samtalets kod (syns i chattfönstret), samtalets start- och sluttid",
+            "samtalets ämne (webbplatsen anger det eller du väljer det själv) och hur samtalet "
+            "dirigeras: vilken kundtjänstmedarbetare det har erbjudits och när",
         ],
         "content_after": (
             "Chatten frågar inte efter ditt namn, din e-postadress eller andra kontaktuppgifter. "
@@ -419,6 +426,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "arbetar i tjänsten",
             "beviljade och återkallade användarrättigheter (vem som godkände, vem som verkställde, "
             "när), när hen bekräftade instruktionerna samt konsolens språk och tillgänglighet",
+            "för dirigeringen av samtal: vilka ämnen hen betjänar, hur många samtal hen kan få "
+            "samtidigt, när hen senast fick ett samtal och den tillgänglighet hen senast valde",
             "logganteckningar enligt ovan, inklusive anslutningens IP-adress, och "
             "administrationsgränssnittets ändringslogg: sparas i {audit_period}",
             "inloggningar och misslyckade inloggningsförsök (användarnamn, IP-adress och "
@@ -515,6 +524,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "chat as a way of getting service, and an optional comment",
             "the conversation reference (shown in the chat window), and when the conversation "
             "started and ended",
+            "the conversation's topic (named by the website or chosen by you) and its routing: "
+            "which customer-service agent it was offered to and when",
         ],
         "content_after": (
             "The chat does not ask for your name, e-mail address or other contact details. Please "
@@ -600,6 +611,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "hash and last sign-in; the account is kept as long as they work in the service",
             "grants and removals of access rights (who approved, who put them into effect, when), "
             "when they acknowledged the guidance, and their console language and availability",
+            "for routing chats: which topics they serve, how many chats they can be given at "
+            "once, when they last received one, and the availability they last chose",
             "log entries as described above, including the IP address of their connection, and "
             "the change log of the administration interface: kept for {audit_period}",
             "sign-ins and failed sign-in attempts (user name, IP address and browser): kept for "

@@ -107,7 +107,8 @@ def opening_hours() -> list[dict[str, object]]:
             "opens": h.opens.strftime("%H:%M"),
             "closes": h.closes.strftime("%H:%M"),
         }
-        for h in OpeningHours.objects.all()
+        # The service's general hours; a topic's own are in chat.topics.
+        for h in OpeningHours.objects.filter(topic__isnull=True)
     ]
 
 

@@ -56,6 +56,8 @@ def queue_item_dict(
         **conversation_summary(conversation),
         "language": conversation.language,
         "first_message": first_message,
+        # Routing: the agent it is offered to while it waits (agents' queue only).
+        "offered_to_id": conversation.offered_to_id,
         "current_page": {"url": page["url"], "title": page["title"]} if page else None,
     }
 
@@ -72,6 +74,7 @@ def conversation_summary(
         "status": conversation.status,
         "agent_id": conversation.assigned_agent_id,
         "agent_name": agent_name or None,
+        "topic_id": conversation.topic_id,
         "created_at": _iso(conversation.created_at),
         "claimed_at": _iso(conversation.claimed_at),
         "closed_at": _iso(conversation.closed_at),

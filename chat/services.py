@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from ua_parser import parse as parse_user_agent
 
-from . import events, hooks, identifiers, limits, system_events, units, writer
+from . import events, hooks, identifiers, limits, system_events, topics, units, writer
 from .bidi import strip_bidi_controls
 from .models import (
     AuditEvent,
@@ -27,6 +27,7 @@ from .models import (
     PageVisit,
     Participation,
     Tag,
+    Topic,
     VisitorConnection,
     WrapUpReason,
     hash_token,
@@ -279,6 +280,7 @@ async def conversation_open(
     context: Any,
     text: Any,
     client_msg_id: Any,
+    topic: Any = None,
 ) -> tuple[Conversation, str, dict[str, Any]]:
     """Opens a conversation with the visitor's first message, when an agent is online.
 
@@ -300,6 +302,7 @@ async def conversation_open(
         context=context,
         text=text,
         client_msg_id=client_msg_id,
+        topic=topic,
     )
     return conversation, token, message_dict(message)
 
@@ -312,16 +315,21 @@ def conversation_start(
     context: dict[str, Any] | None,
     text: str | None = None,
     client_msg_id: str = "",
+    topic: Any = None,
 ) -> tuple[Conversation, str, Message | None]:
     """Opens a waiting conversation for a new visitor and returns it with its bearer token.
 
-    Records the connection data, the current page and host context, and the first message if
-    one is given (`text` and `client_msg_id` as `conversation_open` cleaned them). Agents are
-    told after commit. The token is returned once and never stored.
+    Records the topic (by slug; unknown or none: the default topic, see chat.topics), the
+    connection data, the current page and host context, and the first message if one is given
+    (`text` and `client_msg_id` as `conversation_open` cleaned them). Agents are told after
+    commit, and routing (`conversation_waiting` hook) offers it to an agent. The token is
+    returned once and never stored.
     """
     token = new_visitor_token()
     conversation = Conversation.objects.create(
-        token_hash=hash_token(token), language=(info.language or "")[:8]
+        token_hash=hash_token(token),
+        language=(info.language or "")[:8],
+        topic=topics.topic_resolve(topic),
     )
     _record_connection(conversation, info)
     if page:
@@ -345,7 +353,16 @@ def conversation_start(
             "conversation": queue_item_dict(conversation, message.text if message else "", page),
         },
     )
+    _route_after_commit(conversation.pk)
     return conversation, token, message
+
+
+def _route_after_commit(conversation_id: int) -> None:
+    """Hands a waiting chat to routing (agents plugs in) once it is committed, in a transaction
+    of its own: the decision locks agents' rows and must not hold the chat's insert open."""
+    transaction.on_commit(
+        lambda: hooks.call("conversation_waiting", conversation_id=conversation_id), robust=True
+    )
 
 
 def conversation_resume(*, conversation: Conversation, info: VisitorInfo) -> None:
@@ -597,6 +614,9 @@ def conversation_claim(*, conversation_id: int, agent) -> Conversation:
         assigned_agent=agent,
         claimed_at=now,
         last_activity_at=now,
+        offered_to=None,
+        offered_at=None,
+        offers_passed=None,
     )
     if not won:
         # Lost a race for a chat every console saw queued; any other chat is not the agent's
@@ -692,6 +712,61 @@ def conversation_transfer(*, conversation: Conversation, from_agent, to_agent) -
 
 
 @transaction.atomic
+def conversation_transfer_topic(
+    *, conversation: Conversation, from_agent, topic: Topic
+) -> Conversation:
+    """Hands an active conversation to a topic: it waits again (history kept) in that topic's
+    queue and routing offers it on, not to the agent who handed it over while others can."""
+    if conversation.status != Conversation.Status.ACTIVE:
+        raise ChatError("not_active", "only an active chat can be transferred")
+    Conversation.objects.filter(pk=conversation.pk).update(
+        status=Conversation.Status.WAITING,
+        assigned_agent=None,
+        topic=topic,
+        offered_to=None,
+        offered_at=None,
+        offers_passed=[from_agent.pk],
+    )
+    conversation.status = Conversation.Status.WAITING
+    conversation.assigned_agent = None
+    conversation.topic = topic
+    system_event_record(
+        conversation=conversation,
+        kind=system_events.TRANSFERRED,
+        name=topic.name(conversation.language[:2]),
+        **{"from": display_name(from_agent)},
+    )
+    summary = conversation_summary(conversation)
+    events.emit(
+        events.AGENTS_GROUP,
+        {
+            "type": "conversation.transferred",
+            "from_agent_id": from_agent.pk,
+            "conversation": summary,
+        },
+    )
+    events.emit(
+        events.conversation_group(conversation.pk),
+        {"type": "conversation.updated", "conversation": summary},
+    )
+    first = conversation.messages.filter(sender=Message.Sender.VISITOR).order_by("id").first()
+    page = conversation.page_visits.order_by("-id").first()
+    events.emit(
+        events.AGENTS_GROUP,
+        {
+            "type": "queue.added",
+            "conversation": queue_item_dict(
+                conversation,
+                first.text if first else "",
+                {"url": page.url, "title": page.title} if page else None,
+            ),
+        },
+    )
+    _route_after_commit(conversation.pk)
+    return conversation
+
+
+@transaction.atomic
 def conversation_close(*, conversation: Conversation, closed_by: str) -> Conversation:
     """Ends a conversation (idempotently); both sides are told after commit."""
     if conversation.status == Conversation.Status.CLOSED:
@@ -702,7 +777,12 @@ def conversation_close(*, conversation: Conversation, closed_by: str) -> Convers
     system_event_record(conversation=conversation, kind=system_events.ENDED, **ended_by)
     now = timezone.now()
     Conversation.objects.filter(pk=conversation.pk).update(
-        status=Conversation.Status.CLOSED, closed_at=now, closed_by=closed_by, last_activity_at=now
+        status=Conversation.Status.CLOSED,
+        closed_at=now,
+        closed_by=closed_by,
+        last_activity_at=now,
+        offered_to=None,
+        offered_at=None,
     )
     conversation.status = Conversation.Status.CLOSED
     conversation.closed_at = now
@@ -711,6 +791,8 @@ def conversation_close(*, conversation: Conversation, closed_by: str) -> Convers
     event = {"type": "conversation.closed", "conversation": summary}
     events.emit(events.conversation_group(conversation.pk), event)
     events.emit(events.AGENTS_GROUP, event)
+    # An agent has room again (or an offered chat went away): routing looks at the queue.
+    transaction.on_commit(lambda: hooks.call("capacity_freed"), robust=True)
     return conversation
 
 

@@ -21,6 +21,8 @@ def panel_strings() -> dict[str, object]:
         "end": gettext("End chat"),
         "message": gettext("Message"),
         "send": gettext("Send"),
+        "topic": gettext("What is your question about?"),
+        "topic_any": gettext("Choose a topic (optional)"),
         "messages": gettext("Messages"),
         "notice": ngettext(
             "Messages and technical details of this chat are kept for %(months)d month.",

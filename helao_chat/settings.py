@@ -255,6 +255,15 @@ if not 1 <= CHAT_PURGE_INTERVAL_SECONDS <= 900:
 CHAT_PURGE_WORKERS = env.int("CHAT_PURGE_WORKERS", default=2)
 if not 1 <= CHAT_PURGE_WORKERS <= 8:
     raise ImproperlyConfigured("CHAT_PURGE_WORKERS must be between 1 and 8.")
+# Routing: "offer" offers each new chat to the online agent of its topic with the most free
+# capacity (agents accept, or the offer passes on after CHAT_OFFER_TIMEOUT_SECONDS); "queue"
+# leaves every chat in the queue for agents to take.
+CHAT_ROUTING = env.str("CHAT_ROUTING", default="queue").strip().lower()
+if CHAT_ROUTING not in ("offer", "queue"):
+    raise ImproperlyConfigured("CHAT_ROUTING must be offer or queue.")
+CHAT_OFFER_TIMEOUT_SECONDS = env.int("CHAT_OFFER_TIMEOUT_SECONDS", default=30)
+if not 5 <= CHAT_OFFER_TIMEOUT_SECONDS <= 600:
+    raise ImproperlyConfigured("CHAT_OFFER_TIMEOUT_SECONDS must be between 5 and 600.")
 CELERY_BEAT_SCHEDULE = {
     "purge-expired": {
         "task": "chat.tasks.purge_expired",
@@ -266,6 +275,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "agents.tasks.availability_sweep",
         "schedule": timedelta(seconds=30),
         "options": {"expires": 30},
+    },
+    # Offers that timed out pass on; chats nobody could take yet are offered again.
+    "offer-sweep": {
+        "task": "agents.tasks.offer_sweep",
+        "schedule": timedelta(seconds=5),
+        "options": {"expires": 5},
     },
 }
 

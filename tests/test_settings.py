@@ -92,6 +92,17 @@ def test_a_backup_rotation_outside_a_year_stops_the_start():
         assert "CHAT_BACKUP_ROTATION_DAYS must be between 1 and 366" in result.stderr
 
 
+def test_a_routing_mode_or_offer_timeout_out_of_range_stops_the_start():
+    result = _run({"CHAT_ROUTING": "round-robin"})
+    assert result.returncode != 0
+    assert "CHAT_ROUTING must be offer or queue" in result.stderr
+    for bad in ("1", "601"):
+        result = _run({"CHAT_OFFER_TIMEOUT_SECONDS": bad})
+        assert result.returncode != 0, bad
+        assert "CHAT_OFFER_TIMEOUT_SECONDS must be between 5 and 600" in result.stderr
+    assert _run({"CHAT_ROUTING": "offer"}).returncode == 0
+
+
 def test_an_embed_origin_that_is_not_an_http_origin_fails_loudly():
     for bad in ("javascript:alert(4)", "ftp://www.example.org", "https://www.example.org/page"):
         result = _run({"CHAT_EMBED_ORIGINS": f"https://ok.example.org,{bad}"})

@@ -5,6 +5,7 @@ import { createSocket, socketUrl } from "../shared/socket.js";
 import { outboxFrame, setupNotes } from "./notes.js";
 import { createWrapUp, wrapUpSummary } from "./wrapup.js";
 import { createIdleWarning } from "./idle.js";
+import { createRouting } from "./routing.js";
 
 const cfg = JSON.parse(document.getElementById("console-config").textContent);
 const T = JSON.parse(document.getElementById("console-strings").textContent);
@@ -269,9 +270,13 @@ function removeChat(id) {
 
 // --- frames from the server: one small handler per type; other types are ignored ----------------
 
+const routing = createRouting({ state, T, el, send, announce, alert: (item) => (beep(), notify(item)), rerender: () => renderQueue() });
+
 const handlers = {
+  ...routing.handlers,
   welcome(ev) {
     state.me = ev.me;
+    routing.welcome(ev);
     state.heartbeat = ev.heartbeat_seconds || state.heartbeat;
     state.presence = ev.me.presence;
     $("presence").value = state.presence;
@@ -370,7 +375,7 @@ const handlers = {
       if (!state.chats.has(conv.id)) send({ type: "conversation.detail", conversation_id: conv.id });
       else chatFor(conv);
     } else if (state.chats.has(conv.id)) {
-      announce(fmt(T.transferred_away, conv.agent_name || ""));
+      announce(fmt(T.transferred_away, conv.agent_name || routing.topicName(conv.topic_id)));
       removeChat(conv.id);
     }
   },
@@ -558,6 +563,7 @@ function renderQueue() {
             onclick: () => claim(q.id),
           }),
         ),
+        ...routing.queueExtras(q, claim),
         el("p", { class: "first", dir: "auto" }, ...writtenText(q.first_message || "")),
         el("p", { class: "page small", dir: page ? "auto" : null, title: plain(page?.url || ""), text: page ? plain(page.title || page.url) : T.no_page }),
       );
@@ -608,8 +614,11 @@ function renderTransfer() {
   const online = [...state.agents.values()].filter((a) => a.presence === "online" && a.id !== state.me.id);
   select.replaceChildren(...online.map((a) => el("option", { value: a.id, text: a.name })));
   if (!online.length) select.append(el("option", { value: "", text: T.transfer_none }));
-  select.disabled = !online.length;
-  $("transfer-form").querySelector("button").disabled = !online.length;
+  const topics = routing.transferOptions();
+  select.append(...topics);
+  const none = !online.length && !topics.length;
+  select.disabled = none;
+  $("transfer-form").querySelector("button").disabled = none;
 }
 
 // What people wrote keeps its characters, but bidi controls in it show as visible markers and
@@ -948,8 +957,8 @@ $("canned-pick").addEventListener("change", (e) => {
 
 $("transfer-form").addEventListener("submit", (e) => {
   e.preventDefault();
-  const to = Number($("transfer-to").value);
-  if (state.current !== null && to) send({ type: "conversation.transfer", conversation_id: state.current, agent_id: to });
+  const frame = state.current !== null && routing.transferFrame(state.current, $("transfer-to").value);
+  if (frame) send(frame);
 });
 
 const wrapUp = createWrapUp({ dialog: $("wrap-up"), T, el, send });

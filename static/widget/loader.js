@@ -72,7 +72,7 @@
     if (m.type === "ready" && !ready) {
       clearTimeout(timer);
       ready = 1;
-      post({ type: "init", page: page(), context: context, lang: lang, open: open });
+      post({ type: "init", page: page(), context: context, lang: lang, open: open, topic: me.dataset.topic || api.topic });
       while (queue.length) post(queue.shift());
     }
     if (m.type === "refused") console.error(m.text);

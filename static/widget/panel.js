@@ -4,6 +4,7 @@ import { isolated, withName } from "../shared/bidi.js";
 import { kinds, withPlaceholders } from "../shared/identifiers.js";
 import { createSocket, socketUrl } from "../shared/socket.js";
 import { createStore } from "../widget/storage.js";
+import { createTopicPicker } from "./topics.js";
 
 const cfg = JSON.parse(document.getElementById("helao-config").textContent);
 const S = cfg.strings;
@@ -23,6 +24,8 @@ const allowed = new Set([location.origin, ...cfg.embedOrigins]);
 let host = null; // the embedding page's origin, once verified
 let page = null;
 let context = null;
+let topic = null; // the topic the host page named (data-topic, HelaoChat.topic)
+const picker = createTopicPicker($("hc-topics"), $("hc-topic"));
 let live = false; // welcomed on the current socket
 let catchingUp = false; // the history is still coming in pages
 let announcing = false; // the history is in: what arrives now is said (say())
@@ -69,6 +72,7 @@ window.addEventListener("message", (e) => {
   if (m.type === "init") {
     host = e.origin;
     page = cleanPage(m.page);
+    if (typeof m.topic === "string" && m.topic) topic = m.topic.slice(0, 40);
     if (m.context) setContext(m.context);
     const saved = load();
     if (saved) {
@@ -135,6 +139,7 @@ function socketClosed({ action }) {
 // Resumes the conversation after the last message seen; `currentPage` is recorded as a page visit.
 function hello(currentPage) {
   const frame = { type: "hello", lang: cfg.lang, screen: `${screen.width}x${screen.height}` };
+  if (topic) frame.topic = topic;
   if (token) Object.assign(frame, { token, last_seen_id: socket.resumeId(), page: currentPage });
   return frame;
 }
@@ -158,6 +163,7 @@ const handlers = {
     live = true;
     agentsOnline = Boolean(f.agents_online);
     renderHours(f.opening_hours || []);
+    picker.offer(f.topics, topic);
     if (f.conversation) {
       if (f.conversation.status === "closed" && !endedHere && !seen.size) {
         forget();
@@ -294,6 +300,7 @@ function flush() {
       const frame = {
         type: "conversation.start", text: item.text, client_msg_id: cid, ref: cid,
         page, lang: cfg.lang, screen: `${screen.width}x${screen.height}`,
+        topic: topic || picker.value(),
       };
       if (!send(frame)) return;
       starting = cid;
@@ -533,6 +540,7 @@ function render() {
   ui.ended.hidden = !closed;
   ui.end.hidden = !open;
   ui.ref.hidden = !conv;
+  picker.show(!open && !starting && !outbox.size && !refuse);
   if (ui.rights) ui.rights.hidden = !(held && conv);
   if (conv) ui.refValue.textContent = conv.reference;
   showStatus();

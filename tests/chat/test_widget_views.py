@@ -15,8 +15,8 @@ STATIC = Path(django_settings.BASE_DIR) / "static" / "widget"
 def _panel_modules() -> list[Path]:
     """panel.js and the shared modules it imports, which load with it."""
     source = (STATIC / "panel.js").read_text()
-    imported = re.findall(r'^import .* from "\.\./([^"]+)";$', source, re.M)
-    return [STATIC / "panel.js", *(STATIC.parent / name for name in imported)]
+    imported = re.findall(r'^import .* from "(\.\.?/[^"]+)";$', source, re.M)
+    return [STATIC / "panel.js", *((STATIC / name).resolve() for name in imported)]
 
 
 def _directive(response, name: str) -> list[str]:
