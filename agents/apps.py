@@ -6,4 +6,6 @@ class AgentsConfig(AppConfig):
     verbose_name = "Customer service"
 
     def ready(self) -> None:
-        from . import access, signals  # noqa: F401  (connect receivers and the chat hooks)
+        from . import access, pages, signals  # noqa: F401  (connect receivers and the chat hooks)
+
+        pages.register()

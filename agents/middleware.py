@@ -1,4 +1,5 @@
-"""Absolute session lifetime: a login ends after SESSION_ABSOLUTE_LIFETIME_SECONDS at the latest.
+"""Staff sessions: a login ends after SESSION_ABSOLUTE_LIFETIME_SECONDS at the latest, and staff
+pages are shown in the staff member's own language.
 
 The idle timeout is Django's own (SESSION_COOKIE_AGE renewed on every request); this bounds a
 session that is kept busy all day, e.g. a console on a shared workstation.
@@ -11,6 +12,9 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.utils import translation
+
+from .models import AgentProfile
 
 LOGIN_AT_KEY = "helao_login_at"
 
@@ -48,4 +52,31 @@ class AbsoluteSessionLifetimeMiddleware:
             and login_expired(request.session.get(LOGIN_AT_KEY))
         ):
             logout(request)
+        return self.get_response(request)
+
+
+#: The staff side of the site: the console's pages, the director's pages and the admin.
+STAFF_PATHS = ("/console/", "/reports/", "/admin/")
+
+
+class StaffLanguageMiddleware:
+    """Staff pages speak the language the staff member chose in the console (AgentProfile),
+    not the one their browser asks for: every staff page, the admin included, in one language.
+    Visitors' pages (the widget, /privacy/) keep their own choice."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info.startswith(STAFF_PATHS):
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated:
+                language = (
+                    AgentProfile.objects.filter(user=user)
+                    .values_list("language", flat=True)
+                    .first()
+                )
+                if language:
+                    translation.activate(language)
+                    request.LANGUAGE_CODE = language
         return self.get_response(request)

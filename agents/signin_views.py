@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth import logout as auth_logout
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -30,6 +30,7 @@ from chat.net import request_client_ip
 
 from . import oidc, signin
 from .forms import ConsoleLoginForm
+from .pages import may_review_access
 from .views import console_view, render
 
 
@@ -233,9 +234,10 @@ def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-@permission_required("agents.review_access", raise_exception=True)
 def reset(request: HttpRequest, user_id: int) -> HttpResponse:
     """A director removes another account's lost authenticator (audited)."""
+    if not may_review_access(request):
+        raise PermissionDenied
     user = get_object_or_404(get_user_model(), pk=user_id)
     if user.pk == request.user.pk:
         raise PermissionDenied

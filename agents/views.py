@@ -30,7 +30,9 @@ from chat.services import ChatError, audit_record, display_name
 
 from . import selectors, services
 from .forms import HistorySearchForm
+from .middleware import STAFF_PATHS
 from .models import AgentProfile
+from .pages import may_use_console
 
 
 def render(request: HttpRequest, template: str, context: dict | None = None) -> HttpResponse:
@@ -50,9 +52,7 @@ def console_view(permission: str | None = None):
             user = request.user
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if not user.has_perm("agents.use_console") or (
-                permission and not user.has_perm(permission)
-            ):
+            if not may_use_console(request) or (permission and not user.has_perm(permission)):
                 raise PermissionDenied
             profile = services.profile_get(user=user)
             translation.activate(profile.language)
@@ -134,7 +134,7 @@ def language(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=400)
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}) or not target.startswith(
-        "/console/"
+        STAFF_PATHS
     ):
         target = "/console/"
     return redirect(target)

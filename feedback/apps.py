@@ -6,6 +6,14 @@ class FeedbackConfig(AppConfig):
     verbose_name = "Quick feedback"
 
     def ready(self) -> None:
+        from django.utils.translation import gettext_lazy as _
+
+        from chat.staff_pages import StaffPage, staff_page_register
+
         from . import hooks
+        from .views import may_read_reports
 
         hooks.register()
+        staff_page_register(
+            StaffPage("reports", "feedback:reports", _("Reports"), may_read_reports, 30)
+        )

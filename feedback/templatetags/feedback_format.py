@@ -20,3 +20,17 @@ def yes_no(value):
     from django.utils.translation import gettext as _
 
     return {True: _("Yes"), False: _("No")}.get(value, "–")
+
+
+@register.filter
+def period_name(start, period: str) -> str:
+    """A report period in the reader's language: a day's date, "week 49, 2026", "December 2026"."""
+    from django.utils.formats import date_format
+    from django.utils.translation import gettext as _
+
+    if period == "week":
+        year, week, _day = start.isocalendar()
+        return _("week %(week)d, %(year)d") % {"week": week, "year": year}
+    if period == "month":
+        return date_format(start, "F Y")
+    return date_format(start, "SHORT_DATE_FORMAT")
