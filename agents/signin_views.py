@@ -92,6 +92,10 @@ def login(request: HttpRequest) -> HttpResponse:
 
 def admin_login(request: HttpRequest, extra_context=None) -> HttpResponse:
     """Admin signs in through the same page as the console (admin.site.login)."""
+    if request.user.is_authenticated:
+        # Signed in, yet the admin refused (no staff status): the console's sign-in page would
+        # send the browser straight back here, round and round. Say no instead.
+        raise PermissionDenied
     target = request.GET.get("next") or reverse("admin:index")
     if not signin.is_admin_url(target):
         target = reverse("admin:index")

@@ -98,6 +98,7 @@ def console(request: HttpRequest) -> HttpResponse:
     config = {
         "me": {"id": request.user.pk, "name": display_name(request.user)},
         "language": request.agent_profile.language,
+        "time_zone": settings.TIME_ZONE,
         "socket_path": "/ws/agent/",
         "login_url": settings.LOGIN_URL,
         "keepalive_url": "/console/keepalive/",
