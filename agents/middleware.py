@@ -71,12 +71,10 @@ class StaffLanguageMiddleware:
         if request.path_info.startswith(STAFF_PATHS):
             user = getattr(request, "user", None)
             if user is not None and user.is_authenticated:
-                language = (
-                    AgentProfile.objects.filter(user=user)
-                    .values_list("language", flat=True)
-                    .first()
-                )
-                if language:
-                    translation.activate(language)
-                    request.LANGUAGE_CODE = language
+                # Read once per request; the staff pages' guards and header use it too.
+                profile = AgentProfile.objects.filter(user=user).first()
+                request.agent_profile = profile
+                if profile is not None:
+                    translation.activate(profile.language)
+                    request.LANGUAGE_CODE = profile.language
         return self.get_response(request)

@@ -21,7 +21,10 @@ def may_use_console(request: HttpRequest) -> bool:
 
 def may_read_history(request: HttpRequest) -> bool:
     """The history and its transcripts: `selectors.history_scope` decides (need to know)."""
-    return selectors.history_scope(request.user) is not None
+    profile = getattr(request, "agent_profile", None)
+    if profile is None:  # not read yet (or no profile: then history_scope reads None again)
+        return selectors.history_scope(request.user) is not None
+    return selectors.history_scope(request.user, profile) is not None
 
 
 def may_review_access(request: HttpRequest) -> bool:

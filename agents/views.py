@@ -54,7 +54,7 @@ def console_view(permission: str | None = None):
                 return redirect_to_login(request.get_full_path())
             if not may_use_console(request) or (permission and not user.has_perm(permission)):
                 raise PermissionDenied
-            profile = services.profile_get(user=user)
+            profile = getattr(request, "agent_profile", None) or services.profile_get(user=user)
             translation.activate(profile.language)
             request.LANGUAGE_CODE = profile.language
             request.agent_profile = profile
@@ -75,7 +75,9 @@ def history_view(view):
         user = request.user
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        profile = AgentProfile.objects.filter(user=user).first()
+        profile = getattr(request, "agent_profile", None)
+        if profile is None:
+            profile = AgentProfile.objects.filter(user=user).first()
         scope = selectors.history_scope(user, profile)
         if scope is None:
             raise Http404
