@@ -142,9 +142,21 @@ def test_every_staff_page_has_the_shared_header_and_a_way_back_to_the_console(st
 
 
 def test_the_admin_carries_the_staff_navigation_back_to_the_console(staff):
-    html = _client(staff["dana"]).get("/admin/").content.decode()
-    assert 'href="/console/"' in html
-    assert 'href="/console/access/"' in html
+    client = _client(staff["dana"], "fi")
+    # The admin's index and its own pages, the retention status among them.
+    for url in ("/admin/", "/admin/chat/retentionrun/status/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        nav = html[html.index('class="staff-nav"') : html.index("</nav>", html.index("staff-nav"))]
+        assert 'href="/console/"' in nav and 'href="/console/access/"' in nav, url
+        assert ">Keskustelut<" in nav, url  # in the staff member's language
+
+
+def test_a_signed_in_account_the_admin_refuses_gets_a_403_not_a_sign_in_loop(staff):
+    response = _client(staff["alice"]).get("/admin/", follow=True)
+    assert response.status_code == 403
+    assert len(response.redirect_chain) <= 2
 
 
 def test_granting_a_role_explains_when_every_account_already_has_one(staff):
