@@ -151,6 +151,12 @@ def test_the_admin_carries_the_staff_navigation_back_to_the_console(staff):
         nav = html[html.index('class="staff-nav"') : html.index("</nav>", html.index("staff-nav"))]
         assert 'href="/console/"' in nav and 'href="/console/access/"' in nav, url
         assert ">Keskustelut<" in nav, url  # in the staff member's language
+    status = client.get("/admin/chat/retentionrun/status/").content.decode()
+    assert "<title>Säilytyksen tila |" in status
+    panel = status.split('id="retention-status"')[1]
+    assert "Säilytyksen tila: häiriö" in panel  # a chat hours old, and no purge ever ran
+    assert "ei onnistunutta poistoajoa viimeisen tunnin aikana" in panel
+    assert "Retention" not in panel and "never" not in panel
 
 
 def test_a_signed_in_account_the_admin_refuses_gets_a_403_not_a_sign_in_loop(staff):
