@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AgentsConfig(AppConfig):
     name = "agents"
-    verbose_name = "Customer service"
+    verbose_name = _("Customer service")
 
     def ready(self) -> None:
         from . import access, pages, signals  # noqa: F401  (connect receivers and the chat hooks)

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ChatConfig(AppConfig):
     name = "chat"
-    verbose_name = "Chat register"
+    verbose_name = _("Chat register")
 
     def ready(self) -> None:
         from django.utils.translation import gettext_lazy as _

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class FeedbackConfig(AppConfig):
     name = "feedback"
-    verbose_name = "Quick feedback"
+    verbose_name = _("Quick feedback")
 
     def ready(self) -> None:
         from django.utils.translation import gettext_lazy as _
