@@ -98,7 +98,11 @@ def report_params(request: HttpRequest) -> tuple[date, date, str]:
 
 
 def _charts(report: dict) -> list[dict]:
-    rows = report["periods"]
+    # The bars' titles name the period in the reader's language, as the table does.
+    period = report["period"]
+    rows = [
+        {**row, "label": charts.format_period(row["start"], period)} for row in report["periods"]
+    ]
     return [
         charts.bar_chart(
             title=_("Chats"),

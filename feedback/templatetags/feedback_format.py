@@ -1,6 +1,6 @@
 from django import template
 
-from feedback.charts import format_duration, format_share
+from feedback.charts import format_duration, format_period, format_share
 
 register = template.Library()
 
@@ -24,13 +24,4 @@ def yes_no(value):
 
 @register.filter
 def period_name(start, period: str) -> str:
-    """A report period in the reader's language: a day's date, "week 49, 2026", "December 2026"."""
-    from django.utils.formats import date_format
-    from django.utils.translation import gettext as _
-
-    if period == "week":
-        year, week, _day = start.isocalendar()
-        return _("week %(week)d, %(year)d") % {"week": week, "year": year}
-    if period == "month":
-        return date_format(start, "F Y")
-    return date_format(start, "SHORT_DATE_FORMAT")
+    return format_period(start, period)
