@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, time
+from functools import wraps
+from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from chat.csvfile import csv_response
@@ -19,13 +25,31 @@ from chat.models import AuditEvent
 from chat.net import request_client_ip
 
 from . import access
-from .roles import CHAT_ROLES
+from .pages import may_open_admin, may_read_audit_log, may_review_access
+from .roles import CHAT_ROLES, role_label
 from .signin import sign_in_methods
 from .types import StaffRequest
 
 
-def _review_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    return login_required(permission_required("agents.review_access", raise_exception=True)(view))
+def _guarded(may_open: Callable[[HttpRequest], bool]) -> Callable[[View], View]:
+    """Login first, then the page's own test (agents.pages), the one the navigation asks."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        @login_required
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not may_open(request):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+_review_required = _guarded(may_review_access)
+
+View = Callable[..., HttpResponse]
 
 
 @_review_required
@@ -37,7 +61,14 @@ def review(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "agents/access_review.html",
-        {"rows": rows, "roles": CHAT_ROLES, "candidates": others.order_by("username")},
+        {
+            "rows": rows,
+            "roles": [(role, role_label(role)) for role in CHAT_ROLES],
+            "candidates": others.order_by("username"),
+            "dormant_days": settings.CHAT_DORMANT_ACCOUNT_DAYS,
+            "may_read_audit_log": may_read_audit_log(request),
+            "may_open_admin": may_open_admin(request),
+        },
     )
 
 
@@ -86,7 +117,7 @@ def review_csv(request: HttpRequest) -> HttpResponse:
 def revoke(request: StaffRequest, user_id: int) -> HttpResponse:
     user = get_object_or_404(get_user_model(), pk=user_id)
     if user.pk == request.user.pk:
-        messages.error(request, "You cannot revoke your own access here.")
+        messages.error(request, _("You cannot revoke your own access here."))
         return redirect("access:review")
     removed = access.access_revoke(
         user=user,
@@ -94,7 +125,15 @@ def revoke(request: StaffRequest, user_id: int) -> HttpResponse:
         approved_by=request.POST.get("approved_by", "").strip(),
         actor_ip=request_client_ip(request),
     )
-    messages.success(request, f"Removed {removed} role(s) from {user.get_username()}; logged out.")
+    messages.success(
+        request,
+        ngettext(
+            "Removed %(count)d role from %(name)s; they were signed out.",
+            "Removed %(count)d roles from %(name)s; they were signed out.",
+            removed,
+        )
+        % {"count": removed, "name": user.get_username()},
+    )
     return redirect("access:review")
 
 
@@ -105,7 +144,7 @@ def grant(request: StaffRequest) -> HttpResponse:
     role = request.POST.get("role", "")
     approved_by = request.POST.get("approved_by", "").strip()
     if role not in CHAT_ROLES or not approved_by:
-        messages.error(request, "Choose a role and name the person who approved it.")
+        messages.error(request, _("Choose a role and name the person who approved it."))
         return redirect("access:review")
     access.role_grant(
         user=user,
@@ -114,7 +153,11 @@ def grant(request: StaffRequest) -> HttpResponse:
         approved_by=approved_by,
         actor_ip=request_client_ip(request),
     )
-    messages.success(request, f"{user.get_username()} is now in {role}.")
+    messages.success(
+        request,
+        _("%(name)s now has the role %(role)s.")
+        % {"name": user.get_username(), "role": role_label(role)},
+    )
     return redirect("access:review")
 
 
@@ -126,8 +169,7 @@ def _day(value: str, end: bool = False) -> datetime | None:
     return timezone.make_aware(datetime.combine(day, time.max if end else time.min))
 
 
-@login_required
-@permission_required("chat.view_auditevent", raise_exception=True)
+@_guarded(may_read_audit_log)
 def audit_log(request: HttpRequest) -> HttpResponse:
     """The append-only audit log, filtered by actor, action and date."""
     events = AuditEvent.objects.all()

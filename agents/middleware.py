@@ -1,5 +1,5 @@
 """Whether a staff session still stands: its absolute lifetime, and whether it holds the second
-factor its account needs.
+factor its account needs; and staff pages are shown in the staff member's own language.
 
 A login ends after SESSION_ABSOLUTE_LIFETIME_SECONDS at the latest. The idle timeout is Django's
 own (SESSION_COOKIE_AGE, SESSION_IDLE_TIMEOUT_SECONDS, renewed on every request); the absolute
@@ -18,7 +18,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
 from django_otp import DEVICE_ID_SESSION_KEY
+
+from .models import AgentProfile
 
 LOGIN_AT_KEY = "helao_login_at"
 # How the session signed in (`signin.PASSWORD` or `signin.SSO`).
@@ -73,4 +76,29 @@ class AbsoluteSessionLifetimeMiddleware:
             and login_expired(request.session.get(LOGIN_AT_KEY))
         ):
             logout(request)
+        return self.get_response(request)
+
+
+#: The staff side of the site: the console's pages, the director's pages and the admin.
+STAFF_PATHS = ("/console/", "/reports/", "/admin/")
+
+
+class StaffLanguageMiddleware:
+    """Staff pages speak the language the staff member chose in the console (AgentProfile),
+    not the one their browser asks for: every staff page, the admin included, in one language.
+    Visitors' pages (the widget, /privacy/) keep their own choice."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(STAFF_PATHS):
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated:
+                # Read once per request; the staff pages' guards and header use it too.
+                profile = AgentProfile.objects.filter(user=user).first()
+                request.agent_profile = profile
+                if profile is not None:
+                    translation.activate(profile.language)
+                    request.LANGUAGE_CODE = profile.language
         return self.get_response(request)

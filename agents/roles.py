@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.apps import apps
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
+from django.utils.translation import pgettext_lazy
 
 AGENT = "Agent"
 TEAM_LEAD = "Team lead"
@@ -92,3 +93,17 @@ def roles_sync(using: str = "default") -> dict[str, Group]:
         group.permissions.set([_permission(code) for code in codes])
         groups[name] = group
     return groups
+
+
+#: The roles' names as people read them (the groups keep their English names).
+ROLE_LABELS = {
+    AGENT: pgettext_lazy("role", "Agent"),
+    TEAM_LEAD: pgettext_lazy("role", "Team lead"),
+    DIRECTOR: pgettext_lazy("role", "Service director"),
+    "superuser": pgettext_lazy("role", "Superuser"),
+}
+
+
+def role_label(name: str) -> str:
+    """A role's name in the current language; an unknown group keeps its own name."""
+    return str(ROLE_LABELS.get(name, name))

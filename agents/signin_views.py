@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth import logout as auth_logout
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -32,6 +32,7 @@ from chat.net import request_client_ip
 
 from . import oidc, signin
 from .forms import ConsoleLoginForm
+from .pages import may_review_access
 from .types import StaffRequest, StaffUser
 from .views import console_view, render
 
@@ -97,6 +98,10 @@ def login(request: HttpRequest) -> HttpResponse:
 
 def admin_login(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
     """Admin signs in through the same page as the console (admin.site.login)."""
+    if request.user.is_authenticated:
+        # Signed in, yet the admin refused (no staff status): the console's sign-in page would
+        # send the browser straight back here, round and round. Say no instead.
+        raise PermissionDenied
     target = request.GET.get("next") or reverse("admin:index")
     if not signin.is_admin_url(target):
         target = reverse("admin:index")
@@ -239,9 +244,10 @@ def sign_out_everywhere(request: StaffRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-@permission_required("agents.review_access", raise_exception=True)
 def reset(request: StaffRequest, user_id: int) -> HttpResponse:
     """A director removes another account's lost authenticator (audited)."""
+    if not may_review_access(request):
+        raise PermissionDenied
     user = get_object_or_404(get_user_model(), pk=user_id)
     if user.pk == request.user.pk:
         raise PermissionDenied

@@ -32,7 +32,9 @@ from chat.services import ChatError, audit_record, display_name
 
 from . import floor, selectors, services
 from .forms import HistorySearchForm
+from .middleware import STAFF_PATHS
 from .models import AgentProfile
+from .pages import may_use_console, may_view_floor
 from .roles import VIEW_FLOOR
 from .types import StaffRequest
 
@@ -63,11 +65,9 @@ def console_view(permission: str | None = None) -> Callable[[View], View]:
             user = request.user
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if not user.has_perm("agents.use_console") or (
-                permission and not user.has_perm(permission)
-            ):
+            if not may_use_console(request) or (permission and not user.has_perm(permission)):
                 raise PermissionDenied
-            profile = services.profile_get(user=user)
+            profile = getattr(request, "agent_profile", None) or services.profile_get(user=user)
             translation.activate(profile.language)
             request.LANGUAGE_CODE = profile.language
             request.agent_profile = profile
@@ -88,7 +88,9 @@ def history_view(view: View) -> View:
         user = request.user
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        profile = AgentProfile.objects.filter(user=user).first()
+        profile = getattr(request, "agent_profile", None)
+        if profile is None:
+            profile = AgentProfile.objects.filter(user=user).first()
         scope = selectors.history_scope(user, profile)
         if scope is None or profile is None:
             raise Http404
@@ -111,6 +113,7 @@ def console(request: ConsoleRequest) -> HttpResponse:
     config = {
         "me": {"id": request.user.pk, "name": display_name(request.user)},
         "language": request.agent_profile.language,
+        "time_zone": settings.TIME_ZONE,
         "socket_path": "/ws/agent/",
         "login_url": settings.LOGIN_URL,
         "keepalive_url": "/console/keepalive/",
@@ -148,7 +151,7 @@ def language(request: ConsoleRequest) -> HttpResponse:
         return HttpResponse(status=400)
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}) or not target.startswith(
-        "/console/"
+        STAFF_PATHS
     ):
         target = "/console/"
     return redirect(target)
@@ -238,11 +241,14 @@ MONITORED_KEY = "floor_monitored"
 
 
 def floor_view(view: View) -> View:
-    """`console_view(VIEW_FLOOR)` and the current guidance acknowledgement."""
+    """`console_view(VIEW_FLOOR)`, `pages.may_view_floor` (the navigation's test) and the
+    current guidance acknowledgement."""
 
     @console_view(VIEW_FLOOR)
     @wraps(view)
     def wrapper(request: ConsoleRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not may_view_floor(request):
+            raise PermissionDenied
         if not selectors.guidance_current(request.agent_profile):
             return redirect("agents:guidance")
         return view(request, *args, **kwargs)
@@ -288,7 +294,7 @@ def floor_monitor(request: ConsoleRequest, reference: str) -> HttpResponse:
         "agents/monitor.html",
         {
             "conversation": conversation,
-            "messages": conversation.messages.order_by("id"),
+            "chat_messages": conversation.messages.order_by("id"),
             "system": Message.Sender.SYSTEM,
             "config": {
                 "reference": conversation.reference,

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.translation import gettext
 
 from . import selectors
 from .bidi import bdi
@@ -121,7 +122,7 @@ class RetentionRunAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         context = {
             **self.admin_site.each_context(request),
-            "title": "Retention status",
+            "title": gettext("Retention status"),
             "opts": self.model._meta,
             "retention": selectors.retention_status(),
         }

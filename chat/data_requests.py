@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models, transaction
 from django.utils import formats, timezone, translation
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_noop, ngettext
 
 from . import events, hooks, identifiers, system_events, tombstones
 from .bidi import isolate_plain
@@ -203,8 +203,20 @@ def conversation_row_counts(conversation: Conversation) -> list[tuple[str, int]]
     for rel in Conversation._meta.related_objects:
         model = related_model(rel)
         count = model._default_manager.filter(**{rel.field.name: conversation}).count()
-        counts.append((str(model._meta.verbose_name_plural), count))
+        counts.append((gettext(str(model._meta.verbose_name_plural)), count))
     return counts
+
+
+# The tables' names as the data-subject request page shows them (their models' plural names,
+# which the models do not mark for translation themselves).
+TABLE_NAMES = [
+    gettext_noop("messages"),
+    gettext_noop("visitor connections"),
+    gettext_noop("page visits"),
+    gettext_noop("host contexts"),
+    gettext_noop("participations"),
+    gettext_noop("feedback"),
+]
 
 
 def _iso(value: Any) -> Any:

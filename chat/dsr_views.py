@@ -34,12 +34,18 @@ def director_required(view):
     @login_required
     @never_cache
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        user = request.user
-        if not user.has_perm(PERMISSION) or not hooks.guidance_acknowledged(user):
+        if not may_handle_data_requests(request):
             raise Http404
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def may_handle_data_requests(request: HttpRequest) -> bool:
+    """The data-subject request pages: the permission and the current guidance acknowledgement.
+    The pages' guard and the staff navigation (chat.staff_pages) both ask this."""
+    user = request.user
+    return user.is_authenticated and user.has_perm(PERMISSION) and hooks.guidance_acknowledged(user)
 
 
 class SearchForm(forms.Form):

@@ -6,6 +6,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from django.utils.formats import date_format
+from django.utils.translation import gettext
+
 WIDTH, HEIGHT = 720, 220
 LEFT, RIGHT, TOP, BOTTOM = 64, 8, 12, 36
 MAX_X_LABELS = 10
@@ -26,6 +29,16 @@ def format_duration(seconds: float | None) -> str:
         return f"{minutes} min {secs} s" if secs else f"{minutes} min"
     hours, rest = divmod(seconds, 3600)
     return f"{hours} h {rest // 60} min" if rest // 60 else f"{hours} h"
+
+
+def format_period(start, period: str) -> str:
+    """A report period in the reader's language: a day's date, "week 49, 2026", "December 2026"."""
+    if period == "week":
+        year, week, _day = start.isocalendar()
+        return gettext("week %(week)d, %(year)d") % {"week": week, "year": year}
+    if period == "month":
+        return date_format(start, "F Y")
+    return date_format(start, "SHORT_DATE_FORMAT")
 
 
 def format_share(share: float | None) -> str:

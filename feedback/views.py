@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone, translation
@@ -98,7 +100,11 @@ def report_params(request: HttpRequest) -> tuple[date, date, str]:
 
 
 def _charts(report: dict) -> list[dict]:
-    rows = report["periods"]
+    # The bars' titles name the period in the reader's language, as the table does.
+    period = report["period"]
+    rows = [
+        {**row, "label": charts.format_period(row["start"], period)} for row in report["periods"]
+    ]
     return [
         charts.bar_chart(
             title=_("Chats"),
@@ -124,8 +130,25 @@ def _charts(report: dict) -> list[dict]:
     ]
 
 
-@login_required
-@permission_required("feedback.view_reports", raise_exception=True)
+def may_read_reports(request: HttpRequest) -> bool:
+    """The report page and its CSV; the staff navigation (chat.staff_pages) asks the same."""
+    return request.user.is_authenticated and request.user.has_perm("feedback.view_reports")
+
+
+def reports_required(view):
+    """Login first, then `may_read_reports`; refused with a bare 403."""
+
+    @wraps(view)
+    @login_required
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not may_read_reports(request):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@reports_required
 @require_GET
 def reports(request: HttpRequest) -> HttpResponse:
     """The director's report page: tables, server-drawn SVG charts and recent comments.
@@ -205,8 +228,7 @@ def report_csv_rows(report: dict) -> list[list[object]]:
     return rows
 
 
-@login_required
-@permission_required("feedback.view_reports", raise_exception=True)
+@reports_required
 @require_GET
 def reports_csv(request: HttpRequest) -> HttpResponse:
     """The same numbers as the page, as CSV (no comments: they are visitor text)."""

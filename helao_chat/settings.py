@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "agents.middleware.StaffLanguageMiddleware",
     "agents.middleware.AbsoluteSessionLifetimeMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "agents.signin.SecondFactorMiddleware",
@@ -421,6 +422,9 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Helsinki")
 USE_I18N = True
 USE_TZ = True
+# Dates and times in the reader's language (Django's fi and sv formats; English as read in
+# Finland, not American); always in TIME_ZONE.
+FORMAT_MODULE_PATH = ["chat.formats"]
 
 # --- Static files ------------------------------------------------------------------------
 STATIC_URL = "/static/"

@@ -1,6 +1,6 @@
 from django import template
 
-from feedback.charts import format_duration, format_share
+from feedback.charts import format_duration, format_period, format_share
 
 register = template.Library()
 
@@ -20,3 +20,8 @@ def yes_no(value):
     from django.utils.translation import gettext as _
 
     return {True: _("Yes"), False: _("No")}.get(value, "–")
+
+
+@register.filter
+def period_name(start, period: str) -> str:
+    return format_period(start, period)

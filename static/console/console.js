@@ -53,8 +53,14 @@ function duration(seconds) {
 }
 
 const since = (iso) => (Date.now() - Date.parse(iso)) / 1000;
-const clock = (iso) =>
-  iso ? new Date(iso).toLocaleTimeString(cfg.language, { hour: "2-digit", minute: "2-digit" }) : "";
+// The service's time zone and a 24-hour clock in every language, as on the server's pages.
+const clockFormat = new Intl.DateTimeFormat(cfg.language, {
+  hour: "2-digit",
+  minute: "2-digit",
+  hourCycle: "h23",
+  timeZone: cfg.time_zone,
+});
+const clock = (iso) => (iso ? clockFormat.format(new Date(iso)) : "");
 
 function announce(text) {
   const box = $("alert");

@@ -81,7 +81,7 @@ def test_a_director_revokes_an_idle_agent_who_is_logged_out(
     expect(row).to_contain_text("Dormant")
     row.get_by_label("Approved by").fill("Head principal")
     row.get_by_role("button", name="Revoke access of alice").click()
-    expect(director.get_by_role("status")).to_contain_text("logged out")
+    expect(director.get_by_role("status")).to_contain_text("signed out")
     # Her open console notices within seconds and goes to the login page.
     expect(agent_page).to_have_url(re.compile(r"/console/login/"), timeout=20_000)
     agent_page.goto(f"{base}/console/")

@@ -56,7 +56,7 @@ WORDS = {
         "joined": "Alice Agent anslöt till chatten",
         "confirm": "Radera för gott",
         "cancel": "Avbryt",
-        "deleted": "Den här konversationen har raderats.",
+        "deleted": "Det här samtalet har raderats.",
         "console_erased": "Besökaren raderade det här samtalet; inget av det sparas.",
     },
     "en": {

@@ -41,11 +41,13 @@ def _urls(reference: str) -> list[tuple[str, str, dict]]:
 
 
 def _client(user=None) -> Client:
-    from agents.services import guidance_acknowledge
+    """Signed in as `user`, who has read the guidance and reads the pages in English."""
+    from agents.services import guidance_acknowledge, language_set
 
     client = Client()
     if user is not None:
         guidance_acknowledge(user=user, actor_ip=None)
+        language_set(user=user, language="en")
         client.force_login(user)
     return client
 

@@ -93,10 +93,11 @@ def test_the_notice_is_accessible_in_each_language_and_switches_by_keyboard(
 def test_a_director_finds_exports_and_erases_a_conversation_in_the_browser(
     dana, chat_server, browser_page
 ):
-    from agents.services import guidance_acknowledge
+    from agents.services import guidance_acknowledge, language_set
 
     # Visitor data is shown only to staff who have acknowledged the current guidance.
     guidance_acknowledge(user=dana, actor_ip=None)
+    language_set(user=dana, language="en")
     conv = full_conversation()
     base = chat_server
     page, errors = browser_page

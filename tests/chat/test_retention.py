@@ -520,7 +520,10 @@ def test_healthz_reports_a_fresh_install_healthy_and_a_stalled_purge_degraded(cl
 
 @pytest.mark.django_db
 def test_directors_see_the_retention_status_in_admin_and_others_do_not(client, dana, charlie):
+    from agents.services import language_set
+
     retention.purge_expired()
+    language_set(user=dana, language="en")
     client.force_login(dana)
     listing = client.get("/admin/chat/retentionrun/")
     assert listing.status_code == 200

@@ -94,7 +94,7 @@ def test_the_panel_has_no_inline_script_or_style_nor_other_origins(client, setti
 @pytest.mark.parametrize(
     ("lang", "words"),
     [
-        ("fi", ["Lähetä", "Lopeta chat", "Viesti", "Tietosuojaseloste", "3 kuukauden"]),
+        ("fi", ["Lähetä", "Lopeta keskustelu", "Viesti", "Tietosuojaseloste", "3 kuukauden"]),
         ("sv", ["Skicka", "Avsluta chatten", "Meddelande", "Dataskyddsbeskrivning", "3 månader"]),
         ("en", ["Send", "End chat", "Message", "Privacy notice", "3 months"]),
         ("de", ["Lähetä"]),
