@@ -97,7 +97,7 @@ class StaffLanguageMiddleware:
             if user is not None and user.is_authenticated:
                 # Read once per request; the staff pages' guards and header use it too.
                 profile = AgentProfile.objects.filter(user=user).first()
-                request.agent_profile = profile
+                request.agent_profile = profile  # type: ignore[attr-defined]
                 if profile is not None:
                     translation.activate(profile.language)
                     request.LANGUAGE_CODE = profile.language
