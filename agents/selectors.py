@@ -475,3 +475,10 @@ def transcript(user: StaffUser, scope: str | None, reference: str) -> Conversati
         .select_related("assigned_agent")
         .first()
     )
+
+
+def agent_capacities(*, agent_ids: list[int]) -> dict[int, int]:
+    """How many chats at once each of these agents may be given (their profile's capacity)."""
+    return dict(
+        AgentProfile.objects.filter(user_id__in=agent_ids).values_list("user_id", "capacity")
+    )

@@ -114,5 +114,6 @@ def _group_permissions_changed(sender: Any, action: str, **kwargs: Any) -> None:
 hooks.register("agents_online", selectors.any_agent_online)
 hooks.register("conversation_waiting", dispatch.conversation_waiting)
 hooks.register("capacity_freed", dispatch.capacity_freed)
+hooks.register("agent_capacities", selectors.agent_capacities)
 hooks.register("demo_accounts", demo_accounts)
 hooks.register("guidance_acknowledged", selectors.guidance_acknowledged)

@@ -15,6 +15,8 @@
   accounts (agents plugs in); `write` prints a line.
 - ``guidance_acknowledged(user) -> bool``: the staff member has acknowledged the current guidance
   on handling the register (agents plugs in); the visitor-data pages require it.
+- ``agent_capacities(agent_ids: list[int]) -> dict[int, int]``: how many chats at once each of
+  these agents may be given (agents plugs in; the reports show capacity use).
 - ``retention_staff_records(cutoff: datetime) -> dict[str, int]``: records about staff older than
   the audit log's period lose what names a person (feedback folds per-agent statistics into the
   day's totals); returns rows changed per table.
@@ -48,6 +50,14 @@ def conversation_feedback(conversation_id: int) -> dict | None:
 def guidance_acknowledged(user) -> bool:
     """Every provider agrees that `user` has acknowledged the current guidance."""
     return all(call("guidance_acknowledged", user=user))
+
+
+def agent_capacities(agent_ids: list[int]) -> dict[int, int]:
+    """Each agent's capacity, from the providers (none: an empty answer)."""
+    found: dict[int, int] = {}
+    for answer in call("agent_capacities", agent_ids=agent_ids):
+        found.update(answer)
+    return found
 
 
 def agents_online() -> bool:

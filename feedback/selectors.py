@@ -13,7 +13,8 @@ from django.db import models
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy
 
-from chat.models import Conversation, Participation, Tag, WrapUpReason
+from chat import hooks
+from chat.models import Conversation, Participation, Tag, Topic, WrapUpReason
 from chat.retention_period import retention_cutoff
 from chat.services import display_name
 
@@ -272,6 +273,7 @@ class Dimension:
 
 
 DIMENSIONS: dict[str, Dimension] = {
+    "topic": Dimension("topic", Topic, gettext_lazy("No topic")),
     "tag": Dimension("tags", Tag, gettext_lazy("No tag")),
     "reason": Dimension("wrap_up_reason", WrapUpReason, gettext_lazy("No reason given")),
 }
@@ -378,8 +380,9 @@ def concurrency_by_hour(*, start: date, end: date) -> dict[str, Any]:
     the days start..end, from the chats still stored: the average over those days (chat-hours
     held in that hour divided by the number of days) and the peak at any moment.
 
-    `{"hours": [h, ...] (those with any chat), "agents": [{"agent", "agent_id",
-    "cells": [{"hour", "average", "peak"}, ...]}, ...]}`, agents by name.
+    `{"hours": [h, ...] (those with any chat), "agents": [{"agent", "agent_id", "capacity",
+    "cells": [{"hour", "average", "peak", "use"}, ...]}, ...]}`, agents by name; `use` is the
+    average as a share of the agent's capacity today (None without a profile).
     """
     start_at, end_at = day_start(start), day_start(end + timedelta(days=1))
     days = (end - start).days + 1
@@ -402,18 +405,24 @@ def concurrency_by_hour(*, start: date, end: date) -> dict[str, Any]:
     hours = sorted({h for row in peaks.values() for h in range(24) if row[h]})
     users = get_user_model().objects.filter(pk__in=list(seconds))
     names = {user.pk: display_name(user) for user in users}
+    capacities = hooks.agent_capacities(list(seconds))
+
+    def cell(agent_id: int, hour: int) -> dict[str, Any]:
+        average = round(seconds[agent_id][hour] / (days * 3600), 2)
+        capacity = capacities.get(agent_id)
+        return {
+            "hour": hour,
+            "average": average,
+            "peak": peaks[agent_id][hour],
+            "use": round(average / capacity, 2) if capacity else None,
+        }
+
     agents = [
         {
             "agent": names.get(agent_id, UNASSIGNED),
             "agent_id": agent_id,
-            "cells": [
-                {
-                    "hour": h,
-                    "average": round(seconds[agent_id][h] / (days * 3600), 2),
-                    "peak": peaks[agent_id][h],
-                }
-                for h in hours
-            ],
+            "capacity": capacities.get(agent_id),
+            "cells": [cell(agent_id, h) for h in hours],
         }
         for agent_id in seconds
     ]

@@ -137,13 +137,55 @@ def test_a_chat_handed_on_at_one_moment_is_not_two_at_once(alice):
     conversation(created_at=at(9), agent=alice, wait=0, length=600)
     conversation(created_at=at(9, 10), agent=alice, wait=0, length=600)
     hours = concurrency_by_hour(start=DAY, end=DAY)
-    assert hours["agents"][0]["cells"] == [{"hour": 9, "average": 0.33, "peak": 1}]
+    cell = hours["agents"][0]["cells"][0]
+    assert (cell["hour"], cell["average"], cell["peak"]) == (9, 0.33, 1)
+
+
+def test_capacity_use_is_the_average_held_as_a_share_of_the_agents_capacity(alice, bob):
+    from agents.services import profile_get
+
+    profile_get(user=bob)
+    profile = profile_get(user=alice)
+    profile.capacity = 2
+    profile.save(update_fields=["capacity"])
+    conversation(created_at=at(9), agent=alice, wait=0, length=1800)
+    conversation(created_at=at(9), agent=alice, wait=0, length=1800)
+    conversation(created_at=at(9), agent=bob, wait=0, length=3600)
+    rows = {row["agent"]: row for row in concurrency_by_hour(start=DAY, end=DAY)["agents"]}
+    # Alice held two chats for half an hour: on average one, half her capacity of two.
+    assert rows["Alice Agent"]["capacity"] == 2
+    assert rows["Alice Agent"]["cells"] == [{"hour": 9, "average": 1.0, "peak": 2, "use": 0.5}]
+    # Bob's profile has the default capacity of three.
+    assert rows["Bob Builder"]["cells"][0]["use"] == round(1.0 / 3, 2)
+
+
+def test_chats_by_topic_in_the_viewers_language(alice, bob):
+    from chat.models import Topic
+
+    courses = Topic.objects.create(
+        slug="courses", name_fi="Kurssit", name_sv="Kurser", name_en="Courses"
+    )
+    fees = Topic.objects.create(slug="fees", name_fi="Maksut", name_sv="Avgifter", name_en="Fees")
+    for topic, wait in ((courses, 10), (courses, 30), (fees, 100), (None, 5)):
+        chat, _ = conversation(created_at=at(11), agent=alice, wait=wait, first_response=wait + 5)
+        chat.topic = topic
+        chat.save(update_fields=["topic"])
+    rows = _by_name(dimension_report(start=DAY, end=DAY, dimension="topic", language="sv"))
+    assert list(rows) == ["Kurser", "Avgifter", "Inget ämne"]
+    # The lower median, as every report figure here.
+    assert (rows["Kurser"]["chats"], rows["Kurser"]["wait_median"], rows["Kurser"]["wait_p90"]) == (
+        2,
+        10,
+        30,
+    )
+    assert rows["Avgifter"]["chats"] == 1 and rows["Avgifter"]["wait_p90"] == 100
 
 
 def test_the_reports_page_shows_the_breakdowns(client, dana, wrapped_up_chats):
     client.force_login(dana)
     html = client.get(f"/reports/?from={DAY}&to={DAY}").content.decode()
     assert 'id="by-tag"' in html and 'id="by-reason"' in html and 'id="by-hour"' in html
+    assert 'id="by-topic"' in html
     assert "Vastattu" in html and "Maksut" in html  # the director's language, Finnish
     assert 'data-hour="10"' in html
 
