@@ -516,7 +516,11 @@ function chatEnded() {
   }
   if (cfg.feedbackUrl && ended.token) {
     import(cfg.feedbackUrl)
-      .then((m) => m.renderFeedback(ui.feedback, ended))
+      .then((m) => m.renderFeedback(ui.feedback, {
+        ...ended,
+        // Skipping every question removes the questions, and the focus with them.
+        onDone: () => document.activeElement === document.body && ui.newChat.focus(),
+      }))
       .catch(() => {
         /* feedback is optional; the chat has ended either way */
       });
@@ -526,10 +530,14 @@ function chatEnded() {
 }
 
 function render() {
+  const before = document.activeElement;
   const open = conv && conv.status !== "closed";
   const closed = conv && conv.status === "closed";
   const refuse = !agentsOnline && !(conv && conv.status === "active");
   ui.offline.hidden = !refuse || Boolean(closed);
+  // Where focus lands when nothing else can take it: it says why.
+  if (ui.offline.hidden) ui.min.removeAttribute("aria-describedby");
+  else ui.min.setAttribute("aria-describedby", "hc-offline-text");
   ui.input.disabled = ui.send.disabled = Boolean(refuse);
   ui.form.hidden = Boolean(closed);
   ui.ended.hidden = !closed;
@@ -538,6 +546,9 @@ function render() {
   if (ui.rights) ui.rights.hidden = !(held && conv);
   if (conv) ui.refValue.textContent = conv.reference;
   showStatus();
+  // A control that had focus and is now disabled or hidden (the welcome said nobody is online
+  // just after the panel opened) would leave focus on nothing: it moves to the first one usable.
+  if (visible && before && before !== document.body && (before.disabled || !before.getClientRects().length)) focusFirst();
 }
 
 function focusFirst() {
