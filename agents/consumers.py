@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chat import events, frames, services
+from chat import events, frames, services, waiting
 from chat.consumers import JsonFrameConsumer, int_field, messages_fill, messages_frame
 from chat.loops import PerLoop
 from chat.models import Conversation, Message
@@ -384,6 +384,8 @@ def _console_state(user, after_id: int | None) -> tuple[list[int], dict[str, Any
             },
             "details": {},
             "heartbeat_seconds": selectors.heartbeat_seconds(),
+            # Each waiting chat's place and estimate; later changes come as `queue.changed`.
+            "queue_estimates": waiting.queue_estimates(),
         },
         lists=["messages", *CONSOLE_LISTS],
     )

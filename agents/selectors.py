@@ -151,6 +151,10 @@ def any_agent_online() -> bool:
     return online_profiles().exists()
 
 
+def agents_online_count() -> int:
+    return online_profiles().count()
+
+
 def effective_presence(profile: AgentProfile) -> str:
     """The presence colleagues see: a presence nobody has refreshed lately is offline."""
     if profile.presence == AgentProfile.Presence.OFFLINE:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from chat import events, writer
 from chat.models import AuditEvent
 from chat.services import ChatError, audit_record, display_name
+from chat.waiting import queue_changed
 
 from . import selectors
 from .models import GUIDANCE_VERSION, AgentProfile
@@ -122,6 +123,9 @@ def presence_set(*, user, presence: str) -> AgentProfile:
     if shown_before != presence:
         _announce_presence(user, presence)
         _announce_availability(was_online)
+        if AgentProfile.Presence.ONLINE in (shown_before, presence):
+            # One agent more or fewer: every waiting visitor's estimate changes.
+            queue_changed()
     return profile
 
 
@@ -145,6 +149,7 @@ def presence_expire(*, user) -> bool:
     profile.save(update_fields=["presence"])
     _announce_presence(user, AgentProfile.Presence.OFFLINE)
     _announce_availability(was_online)
+    queue_changed()
     return True
 
 

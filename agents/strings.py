@@ -14,6 +14,11 @@ def console_strings() -> dict[str, object]:
         "chats_empty": _("No open chats. Take one from the queue."),
         "take": _("Take"),
         "waiting_for": _("waiting %s"),
+        # The visitor's estimated wait (chat/wait_estimate.py), as the visitor is told it.
+        "est_minutes": _("estimate about %s min"),
+        "est_range": _("estimate %s–%s min"),
+        "est_few": _("estimate a few minutes"),
+        "est_long": _("estimate over an hour"),
         "new_chat": _("New chat waiting"),
         "connecting": _("Connecting…"),
         "connected": _("Connected"),

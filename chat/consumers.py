@@ -19,8 +19,20 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
+from django.utils import translation
 
-from . import admission, events, frames, hooks, layer_health, limits, selectors, services
+from . import (
+    admission,
+    events,
+    frames,
+    hooks,
+    layer_health,
+    limits,
+    selectors,
+    services,
+    waiting,
+    widget_strings,
+)
 from .limits import TokenBucket
 from .logging import Throttled, where
 from .models import Conversation, Message
@@ -375,6 +387,8 @@ class VisitorConsumer(JsonFrameConsumer):
 
     async def connect(self) -> None:
         self.conversation: Conversation | None = None
+        self.lang = settings.LANGUAGE_CODE
+        self.queue_said = ""  # the queue sentence this socket last sent
         self.ip = scope_client_ip(self.scope)
         self.slot: limits.Slot | None = None
         if not self.origin_allowed():
@@ -445,6 +459,7 @@ class VisitorConsumer(JsonFrameConsumer):
         after_id = int_field(frame.get("last_seen_id"), "last_seen_id", required=False)
         page = services.clean_page(frame.get("page"))
         info = self._info(frame)
+        self._set_language(frame.get("lang"))
         availability = await self._availability()
         if token is None:
             await self.send_json({"type": "welcome", "conversation": None, **availability})
@@ -454,6 +469,10 @@ class VisitorConsumer(JsonFrameConsumer):
         if result is None:
             raise ChatError("bad_token", "unknown or expired conversation; start a new one")
         conversation, welcome = result
+        if welcome.get("queue"):
+            # The welcome carries the frame's fields, as a `queue.position` would.
+            welcome["queue"] = self._queue_frame(welcome["queue"])
+            del welcome["queue"]["type"]
         current = self.conversation
         if (
             current is not None
@@ -464,10 +483,42 @@ class VisitorConsumer(JsonFrameConsumer):
         await self._subscribe(conversation)
         await self.send_json(welcome)
 
+    def _set_language(self, lang: Any) -> None:
+        """The language the panel speaks: the queue sentences are said in it."""
+        if isinstance(lang, str) and lang[:2] in dict(settings.LANGUAGES):
+            self.lang = lang[:2]
+
+    def _queue_frame(self, status: dict[str, Any]) -> dict[str, Any]:
+        """A `queue.position` frame: place, estimate and the sentence that says them."""
+        with translation.override(self.lang):
+            text = widget_strings.queue_text(status["position"], status["estimate"])
+        self.queue_said = text
+        return {
+            "type": "queue.position",
+            "position": status["position"],
+            "estimate": status["estimate"],
+            "text": text,
+        }
+
+    async def _queue_changed(self, items: list[dict[str, Any]]) -> None:
+        """Picks this visitor's line from a queue announcement; sends it only when the sentence
+        changes, so a screen reader hears a change and nothing else."""
+        conversation = self.conversation
+        if conversation is None or conversation.status != Conversation.Status.WAITING:
+            return
+        mine = next((item for item in items if item["id"] == conversation.pk), None)
+        if mine is None:
+            return
+        with translation.override(self.lang):
+            text = widget_strings.queue_text(mine["position"], mine["estimate"])
+        if text != self.queue_said:
+            await self.send_json(self._queue_frame(mine))
+
     async def handle_start(self, frame: dict[str, Any]) -> None:
         """Opens a conversation with the visitor's first message; returns the bearer token."""
         if self.conversation is not None and self.conversation.status != Conversation.Status.CLOSED:
             raise ChatError("already_started", "a conversation is already open")
+        self._set_language(frame.get("lang"))
         conversation, token, message = await services.conversation_open(
             info=self._info(frame),
             ip_address=self.ip,
@@ -566,6 +617,9 @@ class VisitorConsumer(JsonFrameConsumer):
             return False
         if kind in ("conversation.updated", "conversation.closed") and self.conversation:
             self.conversation.status = event["conversation"]["status"]
+        if kind == "queue.changed":
+            await self._queue_changed(event["items"])
+            return False
         return kind in (
             "message.new",
             "typing",
@@ -651,6 +705,8 @@ def _resume(token: str, info, page, after_id, welcome: dict[str, Any]):
         if page:
             services.page_visit_record(conversation=conversation, page=page)
     fields = {**welcome, "conversation": conversation_summary(conversation)}
+    if conversation.status == Conversation.Status.WAITING:
+        fields["queue"] = waiting.queue_status(conversation)
     return conversation, messages_frame(fields, [conversation.pk], after_id)
 
 

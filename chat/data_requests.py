@@ -28,6 +28,7 @@ from .bidi import isolate_plain
 from .models import REFERENCE_ALPHABET, AuditEvent, Conversation
 from .selectors import conversation_by_token
 from .services import audit_record, display_name
+from .waiting import queue_changed
 
 #: The most conversations one search lists; a request narrower than this is the normal case.
 SEARCH_LIMIT = 200
@@ -578,8 +579,11 @@ def visitor_data_erase(
     conversation_id = conversation.pk
     reference = conversation.reference
     locked = Conversation.objects.select_for_update().filter(pk=conversation_id)
-    if not list(locked.values_list("pk", flat=True)):
+    statuses = list(locked.values_list("status", flat=True))
+    if not statuses:
         raise Conversation.DoesNotExist("the conversation is already erased")
+    if statuses[0] == Conversation.Status.WAITING:
+        queue_changed()  # the chats behind it move up
     _total, per_model = Conversation.objects.filter(pk=conversation_id).delete()
     hooks.call("conversation_erased", conversation_id=conversation_id)
     deleted = {label.lower(): count for label, count in sorted(per_model.items()) if count}

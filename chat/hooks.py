@@ -1,6 +1,7 @@
 """Extension points other apps plug into, so that `chat` never imports them.
 
 - ``agents_online() -> bool``: whether any agent can answer now (the widget's availability).
+- ``agents_online_count() -> int``: how many agents can answer now (the wait estimate).
 - ``retention_before_delete(conversation_ids: list[int])``: fold rows into anonymous aggregates
   before the purge deletes those conversations.
 - ``retention_models() -> list[tuple[model, time_field]]``: further tables of the register that
@@ -50,3 +51,8 @@ def guidance_acknowledged(user) -> bool:
 def agents_online() -> bool:
     """True when any registered presence provider reports an agent online."""
     return any(call("agents_online"))
+
+
+def agents_online_count() -> int:
+    """How many agents the presence providers report online (summed)."""
+    return sum(call("agents_online_count"))

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from ua_parser import parse as parse_user_agent
 
-from . import events, hooks, identifiers, limits, system_events, units, writer
+from . import events, hooks, identifiers, limits, system_events, units, waiting, writer
 from .bidi import strip_bidi_controls
 from .models import (
     AuditEvent,
@@ -343,6 +343,7 @@ def conversation_start(
             "conversation": queue_item_dict(conversation, message.text if message else "", page),
         },
     )
+    waiting.queue_changed()
     return conversation, token, message
 
 
@@ -595,6 +596,7 @@ def conversation_claim(*, conversation_id: int, agent) -> Conversation:
     conversation = Conversation.objects.select_related("assigned_agent").get(pk=conversation_id)
     participation_record(conversation=conversation, agent=agent, via=Participation.Via.CLAIMED)
     _agent_joined(conversation, agent, {"type": "conversation.claimed"})
+    waiting.queue_changed()
     return conversation
 
 
@@ -682,6 +684,8 @@ def conversation_close(*, conversation: Conversation, closed_by: str) -> Convers
     """Ends a conversation (idempotently); both sides are told after commit."""
     if conversation.status == Conversation.Status.CLOSED:
         return conversation
+    if conversation.status == Conversation.Status.WAITING:
+        waiting.queue_changed()
     ended_by = {"by": closed_by}
     if closed_by == Conversation.ClosedBy.AGENT and conversation.assigned_agent_id:
         ended_by["name"] = display_name(conversation.assigned_agent)

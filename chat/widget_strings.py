@@ -6,6 +6,8 @@ user-visible text of its own. Placeholders are `{name}` style and filled in with
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext, ngettext
@@ -56,6 +58,40 @@ def panel_strings() -> dict[str, object]:
         "weekdays": [str(WEEKDAYS[i]) for i in range(7)],
         **identifier_strings(),
     }
+
+
+def _english_ordinal(n: int) -> str:
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
+
+
+def queue_text(position: int, estimate: dict[str, Any] | None) -> str:
+    """The waiting visitor's place and estimated wait in the active language, one sentence
+    each: "You are 2nd in the queue. Estimated wait: about 3 minutes." (an estimate, said so)."""
+    place = gettext("You are {ordinal} in the queue.").format(
+        ordinal=_english_ordinal(position), position=position
+    )
+    kind = (estimate or {}).get("kind")
+    if kind == "minutes":
+        minutes = estimate["minutes"]
+        wait = ngettext(
+            "Estimated wait: about %(minutes)d minute.",
+            "Estimated wait: about %(minutes)d minutes.",
+            minutes,
+        ) % {"minutes": minutes}
+    elif kind == "range":
+        wait = gettext("Estimated wait: %(low)d–%(high)d minutes.") % {
+            "low": estimate["low"],
+            "high": estimate["high"],
+        }
+    elif kind == "few":
+        wait = gettext("Estimated wait: a few minutes.")
+    elif kind == "long":
+        wait = gettext("Estimated wait: more than an hour.")
+    else:
+        return place
+    return f"{place} {wait}"
 
 
 def identifier_strings() -> dict[str, object]:

@@ -12,6 +12,7 @@ const csrf = () => document.querySelector("input[name=csrfmiddlewaretoken]")?.va
 const state = {
   me: cfg.me,
   queue: new Map(), // id -> queue item
+  estimates: new Map(), // id -> the wait estimate the visitor sees (chat/wait_estimate.py)
   chats: new Map(), // id -> {conv, messages: Map, unread, detail, typing, closed}
   current: null,
   agents: new Map(),
@@ -253,6 +254,7 @@ const handlers = {
     if (state.presence !== "offline") send({ type: "presence.set", status: state.presence });
     startHeartbeat();
     state.queue = new Map();
+    state.estimates = new Map((ev.queue_estimates || []).map((e) => [e.id, e.estimate]));
     state.agents = new Map();
     state.canned = [];
     state.openChats = new Set();
@@ -285,6 +287,12 @@ const handlers = {
       notify(item);
       announce(T.new_chat);
     }
+  },
+
+  // Each waiting chat's place and estimated wait, sent when the queue or the agents online change.
+  "queue.changed"(ev) {
+    state.estimates = new Map(ev.items.map((e) => [e.id, e.estimate]));
+    renderQueueSoon();
   },
 
   "queue.message"(ev) {
@@ -491,6 +499,14 @@ function renderAll() {
   renderMute();
 }
 
+// The estimate's words in the agent's language; the estimate itself is the server's.
+function estimateText(e) {
+  if (!e) return "";
+  if (e.kind === "minutes") return fmt(T.est_minutes, e.minutes);
+  if (e.kind === "range") return fmt(fmt(T.est_range, e.low), e.high);
+  return T[`est_${e.kind}`] || "";
+}
+
 function queueItems() {
   return [...state.queue.values()].sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || a.id - b.id);
 }
@@ -508,6 +524,7 @@ function renderQueue() {
           "div",
           { class: "q-head" },
           el("span", { class: "wait", "data-since": q.created_at, text: fmt(T.waiting_for, duration(since(q.created_at))) }),
+          el("span", { class: "estimate small", text: estimateText(state.estimates.get(q.id)) }),
           el("button", {
             type: "button",
             class: "primary",

@@ -30,6 +30,7 @@ let conv = null;
 let token = null;
 let held = null; // also once ended: rights.js
 let agentsOnline = true;
+let queueText = ""; // the server's sentence: place in the queue and estimated wait
 let endedHere = false;
 let starting = null; // client id of the message that opens the conversation
 let typingSentAt = 0;
@@ -173,6 +174,7 @@ const handlers = {
   welcome(f) {
     live = true;
     agentsOnline = Boolean(f.agents_online);
+    queueText = f.queue?.text || "";
     renderHours(f.opening_hours || []);
     if (f.conversation) {
       if (f.conversation.status === "closed" && !endedHere && !seen.size) {
@@ -187,6 +189,7 @@ const handlers = {
   },
   "conversation.started"(f) {
     token = held = f.token;
+    queueText = "";
     setConv(f.conversation);
     save();
     setActive(true);
@@ -208,6 +211,7 @@ const handlers = {
   },
   typing: (f) => showTyping(f.active ? f.name || S.agent : null),
   "conversation.updated": (f) => setConv(f.conversation),
+  "queue.position": (f) => (queueText = f.text),
   "conversation.closed": (f) => setConv(f.conversation),
   availability(f) {
     agentsOnline = Boolean(f.agents_online);
@@ -495,8 +499,9 @@ function showStatus() {
   let text = noteText;
   if (!text && !live && (token || visible)) text = socket.attempt ? S.reconnecting : S.connecting;
   if (!text && socket.degraded) text = S.degraded;
-  if (!text && conv && conv.status === "waiting" && agentsOnline) text = S.waiting;
-  ui.status.textContent = text;
+  if (!text && conv && conv.status === "waiting" && agentsOnline) text = queueText || S.waiting;
+  // A live region: rewritten only when its words change, so nothing is read out twice.
+  if (ui.status.textContent !== text) ui.status.textContent = text;
   ui.status.hidden = !text;
 }
 

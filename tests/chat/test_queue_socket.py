@@ -1,0 +1,105 @@
+"""Queue position and wait estimate over the sockets: each waiting visitor hears its own place
+when the queue changes (never per message), consoles hear every chat's estimate."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+
+from chat.models import Conversation
+from tests.conftest import agent_communicator, receive_type, visitor_communicator
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+PAGE = {"url": "https://www.example.org/", "title": "Home", "referrer": ""}
+
+
+async def _visitor(text: str, lang: str = "en"):
+    comm = visitor_communicator()
+    connected, _ = await comm.connect()
+    assert connected
+    await comm.send_json_to(
+        {
+            "type": "conversation.start",
+            "text": text,
+            "client_msg_id": "c1",
+            "page": PAGE,
+            "lang": lang,
+        }
+    )
+    started = await receive_type(comm, "conversation.started")
+    return comm, started
+
+
+async def _console(user):
+    comm = await database_sync_to_async(agent_communicator)(user)
+    connected, _ = await comm.connect()
+    assert connected
+    await comm.send_json_to({"type": "hello"})
+    welcome = await receive_type(comm, "welcome")
+    return comm, welcome
+
+
+async def test_each_waiting_visitor_hears_its_place_and_it_moves_up_when_one_ahead_is_taken(
+    agent_online,
+):
+    first, _ = await _visitor("First")
+    placed = await receive_type(first, "queue.position")
+    assert placed["position"] == 1
+    assert placed["estimate"] == {"kind": "few"}
+    assert placed["text"] == "You are 1st in the queue. Estimated wait: a few minutes."
+
+    second, started = await _visitor("Second", lang="fi")
+    placed = await receive_type(second, "queue.position")
+    assert placed["position"] == 2
+    assert placed["text"] == "Olet jonossa sijalla 2. Arvioitu odotusaika: 3–12 minuuttia."
+    # The first visitor's words did not change: nothing is said to them.
+    assert await first.receive_nothing(timeout=0.5)
+
+    console, welcome = await _console(agent_online)
+    assert [(e["position"], e["estimate"]["kind"]) for e in welcome["queue_estimates"]] == [
+        (1, "few"),
+        (2, "range"),
+    ]
+    first_id = welcome["queue_estimates"][0]["id"]
+    await console.send_json_to({"type": "conversation.claim", "conversation_id": first_id})
+    changed = await receive_type(console, "queue.changed")
+    assert [(e["id"], e["position"]) for e in changed["items"]] == [
+        (started["conversation"]["id"], 1)
+    ]
+    moved = await receive_type(second, "queue.position")
+    assert moved["position"] == 1
+    assert moved["text"] == "Olet jonossa sijalla 1. Arvioitu odotusaika: muutama minuutti."
+    # A message is not a queue change: no estimate is read or sent for it.
+    await second.send_json_to({"type": "message.send", "text": "Still here", "client_msg_id": "c2"})
+    await receive_type(second, "message.ack")
+    assert await second.receive_nothing(timeout=0.5)
+    for comm in (first, second, console):
+        await comm.disconnect()
+
+
+async def test_a_returning_visitor_gets_the_place_in_the_welcome(agent_online):
+    await _visitor("Ahead")
+    comm, started = await _visitor("Behind", lang="sv")
+    await comm.disconnect()
+    again = visitor_communicator()
+    await again.connect()
+    await again.send_json_to({"type": "hello", "token": started["token"], "lang": "sv"})
+    welcome = await receive_type(again, "welcome")
+    assert welcome["queue"]["position"] == 2
+    assert welcome["queue"]["text"] == "Du är nummer 2 i kön. Beräknad väntetid: 3–12 minuter."
+    await again.disconnect()
+
+
+async def test_a_visitor_who_ends_a_waiting_chat_moves_the_ones_behind(agent_online):
+    first, _ = await _visitor("First")
+    second, _ = await _visitor("Second")
+    assert (await receive_type(second, "queue.position"))["position"] == 2
+    await first.send_json_to({"type": "conversation.end"})
+    assert (await receive_type(second, "queue.position"))["position"] == 1
+    statuses = await database_sync_to_async(
+        lambda: sorted(Conversation.objects.values_list("status", flat=True))
+    )()
+    assert statuses == ["closed", "waiting"]
+    for comm in (first, second):
+        await comm.disconnect()
