@@ -4,11 +4,13 @@ out of hours. The host site and the agent's socket are test_widget's."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
+from websockets.sync.client import connect as ws_connect
 
 from tests.browser import test_widget as widget
 
@@ -76,4 +78,81 @@ def test_opening_the_panel_by_keyboard_with_nobody_online_focuses_a_visible_name
     # Focus is inside the chat's frame, not left on the host page.
     assert page.evaluate("document.activeElement.tagName") == "DIV"
     assert _audit(frame) == []
+    context.close()
+
+
+def _start_ahead(ws) -> int:
+    """A visitor who starts a chat before ours, over a plain websocket; returns its id."""
+    ws.send(json.dumps({"type": "conversation.start", "text": "Ahead", "client_msg_id": "a1"}))
+    while True:
+        frame = json.loads(ws.recv(timeout=15))
+        if frame["type"] == "conversation.started":
+            return frame["conversation"]["id"]
+
+
+# Counts every rewrite of the panel's live region from now on.
+WATCH_STATUS = """() => {
+  window.statusWrites = 0;
+  new MutationObserver(() => window.statusWrites++).observe(
+    document.getElementById("hc-status"), { childList: true, characterData: true, subtree: true });
+}"""
+
+
+QUEUE_WORDS = {
+    "fi": (
+        "Lähetä",
+        "Olet jonossa sijalla 2. Arvioitu odotusaika: 3–12 minuuttia.",
+        "Olet jonossa sijalla 1. Arvioitu odotusaika: muutama minuutti.",
+    ),
+    "sv": (
+        "Skicka",
+        "Du är nummer 2 i kön. Beräknad väntetid: 3–12 minuter.",
+        "Du är nummer 1 i kön. Beräknad väntetid: några minuter.",
+    ),
+    "en": (
+        "Send",
+        "You are 2nd in the queue. Estimated wait: 3–12 minutes.",
+        "You are 1st in the queue. Estimated wait: a few minutes.",
+    ),
+}
+
+
+@pytest.mark.parametrize(("lang", "screen"), LANGS_AND_SCREENS)
+def test_the_place_in_the_queue_and_the_estimate_move_as_chats_ahead_are_taken(
+    agent, site, browser, lang, screen
+):
+    _, chat, _ = site
+    ahead = ws_connect(chat.replace("http", "ws") + "/ws/visitor/", origin=chat, open_timeout=30)
+    with ahead:
+        _waits_behind(agent, site, browser, lang, screen, ahead)
+
+
+def _waits_behind(agent, site, browser, lang, screen, ahead):
+    _, _, write = site
+    send, second, first = QUEUE_WORDS[lang]
+    ahead_id = _start_ahead(ahead)
+    agent.wait("queue.added")
+    context = browser.new_context(**VIEWPORTS[screen])
+    page = context.new_page()
+    page.goto(write(f"queue-{lang}.html", title="Queue", lang=lang))
+    page.get_by_role("button", name=LAUNCHER[lang]).click()
+    panel = page.frame_locator("iframe[title='Chat']")
+    panel.locator("#hc-input").fill("Hello")
+    panel.get_by_role("button", name=send).click()
+    status = panel.locator("#hc-status")
+    expect(status).to_have_text(second)
+    # A polite live region, which the panel rewrites only when its words change.
+    expect(status).to_have_attribute("role", "status")
+    frame = _panel_frame(page)
+    assert _audit(frame) == []
+    frame.evaluate(WATCH_STATUS)
+    # Frames that change nothing in the words (the visitor's own message) rewrite nothing.
+    panel.locator("#hc-input").fill("Are you there?")
+    panel.get_by_role("button", name=send).click()
+    agent.wait("queue.message", lambda f: f["message"]["text"] == "Are you there?")
+
+    agent.send({"type": "conversation.claim", "conversation_id": ahead_id})
+    agent.wait("conversation.claim.ok")
+    expect(status).to_have_text(first)
+    assert frame.evaluate("window.statusWrites") == 1
     context.close()
