@@ -415,7 +415,7 @@ class VisitorConsumer(JsonFrameConsumer):
         if slot is None:
             return
         await limits.ip_connection_release_async(slot)
-        groups = [events.VISITORS_GROUP]
+        groups = [events.VISITORS_GROUP, waiting.WAITING_GROUP]
         if getattr(self, "conversation", None) is not None:
             groups.append(events.conversation_group(self.conversation.pk))
         for group in groups:
@@ -465,10 +465,15 @@ class VisitorConsumer(JsonFrameConsumer):
             await self.send_json({"type": "welcome", "conversation": None, **availability})
             return
         welcome = {"type": "welcome", **availability}
+        # Joined before the queue is read, so that no change after the read is missed.
+        await self._follow_queue(True)
         result = await self.unit(_resume, token, info, page, after_id, welcome)
         if result is None:
+            await self._follow_queue(False)
             raise ChatError("bad_token", "unknown or expired conversation; start a new one")
         conversation, welcome = result
+        if not welcome.get("queue"):
+            await self._follow_queue(False)
         if welcome.get("queue"):
             # The welcome carries the frame's fields, as a `queue.position` would.
             welcome["queue"] = self._queue_frame(welcome["queue"])
@@ -500,6 +505,13 @@ class VisitorConsumer(JsonFrameConsumer):
             "text": text,
         }
 
+    async def _follow_queue(self, on: bool) -> None:
+        """Only sockets of waiting chats hear the queue's announcements (not every visitor)."""
+        if on:
+            await self.channel_layer.group_add(waiting.WAITING_GROUP, self.channel_name)
+        else:
+            await self.channel_layer.group_discard(waiting.WAITING_GROUP, self.channel_name)
+
     async def _queue_changed(self, items: list[dict[str, Any]]) -> None:
         """Picks this visitor's line from a queue announcement; sends it only when the sentence
         changes, so a screen reader hears a change and nothing else."""
@@ -519,14 +531,20 @@ class VisitorConsumer(JsonFrameConsumer):
         if self.conversation is not None and self.conversation.status != Conversation.Status.CLOSED:
             raise ChatError("already_started", "a conversation is already open")
         self._set_language(frame.get("lang"))
-        conversation, token, message = await services.conversation_open(
-            info=self._info(frame),
-            ip_address=self.ip,
-            page=frame.get("page"),
-            context=frame.get("context"),
-            text=frame.get("text"),
-            client_msg_id=frame.get("client_msg_id"),
-        )
+        # Joined before the chat exists: the announcement of its own start tells its place.
+        await self._follow_queue(True)
+        try:
+            conversation, token, message = await services.conversation_open(
+                info=self._info(frame),
+                ip_address=self.ip,
+                page=frame.get("page"),
+                context=frame.get("context"),
+                text=frame.get("text"),
+                client_msg_id=frame.get("client_msg_id"),
+            )
+        except Exception:
+            await self._follow_queue(False)
+            raise
         await self._subscribe(conversation)
         await self.send_json(
             {
@@ -617,6 +635,8 @@ class VisitorConsumer(JsonFrameConsumer):
             return False
         if kind in ("conversation.updated", "conversation.closed") and self.conversation:
             self.conversation.status = event["conversation"]["status"]
+            if self.conversation.status != Conversation.Status.WAITING:
+                await self._follow_queue(False)
         if kind == "queue.changed":
             await self._queue_changed(event["items"])
             return False

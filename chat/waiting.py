@@ -17,6 +17,8 @@ from django.utils import timezone
 from . import events, hooks, opening, wait_estimate
 from .models import Conversation, OpeningHours
 
+#: The sockets of waiting visitors: they alone hear the queue's announcements.
+WAITING_GROUP = "queue.waiting"
 #: How many of the first waiting chats a queue announcement carries (position and estimate).
 QUEUE_ANNOUNCED = 100
 #: The window of recent claims the wait estimate learns from.
@@ -88,7 +90,8 @@ def queue_changed() -> None:
 
     Called by each write that puts a chat into the queue or takes one out, and when the number
     of agents online changes: the queue is read once per change (here), never per
-    message. Consoles get the list (`queue.changed`); each visitor's socket picks its own line.
+    message. Consoles get the list (`queue.changed`); each waiting visitor's socket picks its
+    own line.
     """
     transaction.on_commit(_queue_announce, robust=True)
 
@@ -96,4 +99,4 @@ def queue_changed() -> None:
 def _queue_announce() -> None:
     event = {"type": "queue.changed", "items": queue_estimates()}
     events.emit(events.AGENTS_GROUP, event)
-    events.emit(events.VISITORS_GROUP, event)
+    events.emit(WAITING_GROUP, event)
