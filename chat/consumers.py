@@ -541,6 +541,7 @@ class VisitorConsumer(JsonFrameConsumer):
                 context=frame.get("context"),
                 text=frame.get("text"),
                 client_msg_id=frame.get("client_msg_id"),
+                offline=frame.get("offline", False),
             )
         except Exception:
             await self._follow_queue(False)
@@ -669,7 +670,12 @@ async def sockets_close_for_restart(*, spread_seconds: float, timeout: float) ->
 
 
 def _availability() -> dict[str, Any]:
-    return {"agents_online": hooks.agents_online(), "opening_hours": selectors.opening_hours()}
+    online = hooks.agents_online()
+    fields = {"agents_online": online, "opening_hours": selectors.opening_hours()}
+    if not online:
+        # A message left now: when an answer can be expected.
+        fields["answer"] = waiting.answer_expected()
+    return fields
 
 
 def messages_fill(

@@ -288,6 +288,7 @@ def _conversation_export(conversation: Conversation) -> dict[str, Any]:
             "last_activity_at": _iso(conversation.last_activity_at),
             "ended_at": _iso(conversation.closed_at),
             "ended_by": conversation.closed_by,
+            "left_as_message": conversation.left_offline,
             "agent_name": (
                 display_name(conversation.assigned_agent) if conversation.assigned_agent else ""
             ),
@@ -413,6 +414,11 @@ def _export_as_text(data: dict[str, Any]) -> str:
         f"  {gettext('Status')}: {_status_label(conv['status'])}",
         f"  {gettext('Language')}: {conv['language'] or '-'}",
         f"  {gettext('Agent')}: {iso(conv['agent_name']) or '-'}",
+        *(
+            [f"  {gettext('Left as a message while nobody was online')}"]
+            if conv.get("left_as_message")
+            else []
+        ),
         "",
         gettext("MESSAGES"),
     ]

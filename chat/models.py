@@ -67,6 +67,9 @@ class Conversation(models.Model):
     first_response_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_by = models.CharField(max_length=8, choices=ClosedBy.choices, blank=True)
+    # Left as a message while no agent was online: it waits in the console's own list, not in
+    # the queue, and is answered when customer service is back.
+    left_offline = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["-created_at"]

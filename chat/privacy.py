@@ -141,7 +141,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "{pages}",
             "pikapalaute: oletko tyytyväinen saamaasi asiakaspalveluun ja chattiin tapana saada "
             "palvelua, sekä vapaaehtoinen kommentti",
-            "keskustelun tunnus (näkyy chat-ikkunassa), keskustelun alkamis- ja päättymisaika",
+            "keskustelun tunnus (näkyy chat-ikkunassa), keskustelun alkamis- ja päättymisaika "
+            "sekä se, jätitkö keskustelun viestinä, kun kukaan ei ollut paikalla",
         ],
         "content_after": (
             "Chat ei kysy nimeäsi, sähköpostiosoitettasi eikä muita yhteystietojasi. Älä kirjoita "
@@ -306,7 +307,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "{pages}",
             "snabbrespons: om du är nöjd med den kundtjänst du fick och med chatten som sätt att "
             "få service, samt en frivillig kommentar",
-            "samtalets kod (syns i chattfönstret), samtalets start- och sluttid",
+            "samtalets kod (syns i chattfönstret), samtalets start- och sluttid samt om du "
+            "lämnade samtalet som ett meddelande när ingen var tillgänglig",
         ],
         "content_after": (
             "Chatten frågar inte efter ditt namn, din e-postadress eller andra kontaktuppgifter. "
@@ -466,8 +468,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "{pages}",
             "quick feedback: whether you were satisfied with the service you received and with "
             "chat as a way of getting service, and an optional comment",
-            "the conversation reference (shown in the chat window), and when the conversation "
-            "started and ended",
+            "the conversation reference (shown in the chat window), when the conversation "
+            "started and ended, and whether you left it as a message while nobody was online",
         ],
         "content_after": (
             "The chat does not ask for your name, e-mail address or other contact details. Please "

@@ -57,6 +57,8 @@ def queue_item_dict(
         "language": conversation.language,
         "first_message": first_message,
         "current_page": {"url": page["url"], "title": page["title"]} if page else None,
+        # Left while nobody was online: the console lists it apart from the queue.
+        "offline": conversation.left_offline,
     }
 
 

@@ -269,6 +269,17 @@ def _refuse_unless_agents_online() -> None:
         raise ChatError("unavailable", "no agent is online; see the opening hours")
 
 
+def _left_offline(offline: bool) -> bool:
+    """Whether a new chat is a message left while nobody is online. A visitor who asked to
+    leave one when an agent has meanwhile come online gets an ordinary chat; one who did not
+    ask, with nobody online, is refused (`unavailable`)."""
+    if hooks.agents_online():
+        return False
+    if not offline:
+        _refuse_unless_agents_online()
+    return True
+
+
 async def conversation_open(
     *,
     info: VisitorInfo,
@@ -277,18 +288,24 @@ async def conversation_open(
     context: Any,
     text: Any,
     client_msg_id: Any,
+    offline: Any = False,
 ) -> tuple[Conversation, str, dict[str, Any]]:
-    """Opens a conversation with the visitor's first message, when an agent is online.
+    """Opens a conversation with the visitor's first message, when an agent is online, or as
+    a message left for customer service (`offline`) when nobody is.
 
-    Everything the visitor sent is checked first; then `unavailable` when no agent is online,
-    `rate_limited` when the address opened too many chats. Returns the conversation, its bearer
+    Everything the visitor sent is checked first; then `unavailable` when no agent is online
+    and the visitor did not ask to leave a message, `rate_limited` when the address opened too
+    many chats. A message left offline is a chat like any other (same limits, identifier guard
+    and retention); it waits in the console's own list. Returns the conversation, its bearer
     token (once, never stored) and the first message as clients see it.
     """
     text = clean_text(text)
     client_msg_id = clean_client_msg_id(client_msg_id)
     page = clean_page(page)
     context = clean_context(context) if context is not None else None
-    await units.run_unit(_refuse_unless_agents_online)
+    if not isinstance(offline, bool):
+        raise ChatError("bad_frame", "offline must be true or false")
+    offline = await units.run_unit(_left_offline, offline)
     if not await limits.ip_new_conversation_allowed_async(ip_address):
         raise ChatError("rate_limited", "too many new conversations from this address")
     conversation, token, message = await units.run_unit(
@@ -298,6 +315,7 @@ async def conversation_open(
         context=context,
         text=text,
         client_msg_id=client_msg_id,
+        offline=offline,
     )
     return conversation, token, message_dict(message)
 
@@ -310,16 +328,18 @@ def conversation_start(
     context: dict[str, Any] | None,
     text: str | None = None,
     client_msg_id: str = "",
+    offline: bool = False,
 ) -> tuple[Conversation, str, Message | None]:
     """Opens a waiting conversation for a new visitor and returns it with its bearer token.
 
     Records the connection data, the current page and host context, and the first message if
     one is given (`text` and `client_msg_id` as `conversation_open` cleaned them). Agents are
-    told after commit. The token is returned once and never stored.
+    told after commit. The token is returned once and never stored. `offline`: left as a
+    message while nobody was online.
     """
     token = new_visitor_token()
     conversation = Conversation.objects.create(
-        token_hash=hash_token(token), language=(info.language or "")[:8]
+        token_hash=hash_token(token), language=(info.language or "")[:8], left_offline=offline
     )
     _record_connection(conversation, info)
     if page:
@@ -343,7 +363,8 @@ def conversation_start(
             "conversation": queue_item_dict(conversation, message.text if message else "", page),
         },
     )
-    waiting.queue_changed()
+    if not offline:
+        waiting.queue_changed()
     return conversation, token, message
 
 
@@ -466,8 +487,13 @@ def _message_send_general(*, conversation_id: int, agent, **message: str) -> Mes
     ):
         # Need to know: a chat that is not the agent's is answered as if it did not exist.
         raise ChatError("not_found", "no such conversation")
-    if sender == Message.Sender.VISITOR and conversation.status == Conversation.Status.WAITING:
-        # Accept resends of a message already stored, refuse new ones nobody would read.
+    if (
+        sender == Message.Sender.VISITOR
+        and conversation.status == Conversation.Status.WAITING
+        and not conversation.left_offline
+    ):
+        # Accept resends of a message already stored, refuse new ones nobody would read (a
+        # message left offline is read when customer service is back).
         known = conversation.messages.filter(client_msg_id=message["client_msg_id"])
         if not known.exists():
             _refuse_unless_agents_online()

@@ -31,14 +31,14 @@ def waiting_conversations() -> QuerySet[Conversation]:
     Everything about queue positions starts here, so that a narrower queue (e.g. per topic)
     is one more filter on this query.
     """
-    return Conversation.objects.filter(status=Conversation.Status.WAITING).order_by(
-        "created_at", "id"
-    )
+    return Conversation.objects.filter(
+        status=Conversation.Status.WAITING, left_offline=False
+    ).order_by("created_at", "id")
 
 
 def queue_position(conversation: Conversation) -> int | None:
     """1 for the next chat to be taken; None when the conversation is not waiting. One query."""
-    if conversation.status != Conversation.Status.WAITING:
+    if conversation.status != Conversation.Status.WAITING or conversation.left_offline:
         return None
     ahead = waiting_conversations().filter(
         Q(created_at__lt=conversation.created_at)
@@ -55,9 +55,10 @@ def wait_basis(now: datetime | None = None) -> wait_estimate.Basis:
     """What the wait estimate is made of: agents online and opening hours now, and how fast
     the chats taken in the last hour were taken. Three queries, whatever the queue's length."""
     now = now or timezone.now()
-    taken = Conversation.objects.filter(claimed_at__gte=now - WAIT_BASIS_WINDOW).aggregate(
-        n=Count("pk"), mean=Avg(F("claimed_at") - F("created_at"))
-    )
+    # Messages left offline wait for the opening hours, not for a free agent: not counted.
+    taken = Conversation.objects.filter(
+        claimed_at__gte=now - WAIT_BASIS_WINDOW, left_offline=False
+    ).aggregate(n=Count("pk"), mean=Avg(F("claimed_at") - F("created_at")))
     mean = taken["mean"]
     return wait_estimate.Basis(
         agents_online=hooks.agents_online_count(),
@@ -65,6 +66,20 @@ def wait_basis(now: datetime | None = None) -> wait_estimate.Basis:
         taken_last_hour=taken["n"],
         mean_wait_seconds=mean.total_seconds() if mean is not None else None,
     )
+
+
+def answer_expected(now: datetime | None = None) -> dict[str, Any]:
+    """When a message left now can expect an answer: `open_now` (within the opening hours, or
+    none are set) and `next_opening` ({weekday, time: "HH:MM"}, local; None without hours)."""
+    local = timezone.localtime(now or timezone.now())
+    rows = opening_hours_rows()
+    start = opening.next_opening(local, rows)
+    return {
+        "open_now": opening.is_open(local, rows),
+        "next_opening": {"weekday": start.weekday(), "time": start.strftime("%H:%M")}
+        if start
+        else None,
+    }
 
 
 def queue_estimates(*, limit: int = QUEUE_ANNOUNCED) -> list[dict[str, Any]]:

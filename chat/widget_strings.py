@@ -42,6 +42,16 @@ def panel_strings() -> dict[str, object]:
         "failed": gettext("Not sent"),
         "offline": gettext("No one is available to chat right now."),
         "hours": gettext("Opening hours"),
+        "leave": gettext(
+            "Leave a message and we will answer here. You will see the answer when you next "
+            "visit this site with this browser."
+        ),
+        "answerFrom": gettext(
+            "We will answer at the earliest when customer service opens: {when}."
+        ),
+        "answerSoon": gettext(
+            "We will answer as soon as someone in customer service is available."
+        ),
         "connecting": gettext("Connecting…"),
         "reconnecting": gettext("Connection lost. Reconnecting…"),
         "degraded": gettext(

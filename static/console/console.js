@@ -511,33 +511,39 @@ function queueItems() {
   return [...state.queue.values()].sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || a.id - b.id);
 }
 
+function queueItem(q) {
+  const page = q.current_page;
+  return el(
+    "li",
+    { class: "queue-item", "data-id": q.id },
+    el(
+      "div",
+      { class: "q-head" },
+      el("span", { class: "wait", "data-since": q.created_at, text: fmt(T.waiting_for, duration(since(q.created_at))) }),
+      el("span", { class: "estimate small", text: estimateText(state.estimates.get(q.id)) }),
+      el("button", {
+        type: "button",
+        class: "primary",
+        text: T.take,
+        "aria-label": `${T.take}: ${q.reference}`,
+        onclick: () => claim(q.id),
+      }),
+    ),
+    el("p", { class: "first", dir: "auto" }, ...writtenText(q.first_message || "")),
+    el("p", { class: "page small", dir: page ? "auto" : null, title: plain(page?.url || ""), text: page ? plain(page.title || page.url) : T.no_page }),
+  );
+}
+
 function renderQueue() {
   const list = $("queue");
-  const items = queueItems();
-  list.replaceChildren(
-    ...items.map((q) => {
-      const page = q.current_page;
-      return el(
-        "li",
-        { class: "queue-item", "data-id": q.id },
-        el(
-          "div",
-          { class: "q-head" },
-          el("span", { class: "wait", "data-since": q.created_at, text: fmt(T.waiting_for, duration(since(q.created_at))) }),
-          el("span", { class: "estimate small", text: estimateText(state.estimates.get(q.id)) }),
-          el("button", {
-            type: "button",
-            class: "primary",
-            text: T.take,
-            "aria-label": `${T.take}: ${q.reference}`,
-            onclick: () => claim(q.id),
-          }),
-        ),
-        el("p", { class: "first", dir: "auto" }, ...writtenText(q.first_message || "")),
-        el("p", { class: "page small", dir: page ? "auto" : null, title: plain(page?.url || ""), text: page ? plain(page.title || page.url) : T.no_page }),
-      );
-    }),
-  );
+  // Messages left while nobody was online wait in their own list, not in the queue.
+  const all = queueItems();
+  const items = all.filter((q) => !q.offline);
+  const left = all.filter((q) => q.offline);
+  list.replaceChildren(...items.map(queueItem));
+  $("offline-queue").replaceChildren(...left.map(queueItem));
+  $("offline-count").textContent = String(left.length);
+  $("offline-section").hidden = !left.length;
   const more = state.loading.has("queue");
   // While further pages are on their way, the count is a lower bound.
   $("queue-count").textContent = `${items.length}${more ? "+" : ""}`;

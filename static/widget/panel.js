@@ -13,7 +13,7 @@ const ui = {
   hoursTitle: $("hc-hours-title"), ref: $("hc-ref"), refValue: $("hc-ref-value"),
   copy: $("hc-copy"), typing: $("hc-typing"), ended: $("hc-ended"),
   feedback: $("hc-feedback"), newChat: $("hc-new"), end: $("hc-end"), min: $("hc-min"),
-  idWarn: $("hc-idwarn"),
+  idWarn: $("hc-idwarn"), answer: $("hc-answer"),
   rights: $("hc-rights"),
 };
 const KEY = "helao-chat";
@@ -31,6 +31,8 @@ let token = null;
 let held = null; // also once ended: rights.js
 let agentsOnline = true;
 let queueText = ""; // the server's sentence: place in the queue and estimated wait
+let seenUpTo = 0; // the last agent message shown with the panel open (kept with the token)
+let lastAgent = 0;
 let endedHere = false;
 let starting = null; // client id of the message that opens the conversation
 let typingSentAt = 0;
@@ -57,7 +59,7 @@ function load() {
 function save() {
   const pending = [...outbox].map(([cid, m]) => ({ cid, text: m.text }));
   try {
-    if (token) localStorage.setItem(KEY, JSON.stringify({ token, outbox: pending }));
+    if (token) localStorage.setItem(KEY, JSON.stringify({ token, outbox: pending, seen: seenUpTo }));
     else localStorage.removeItem(KEY);
     return;
   } catch {
@@ -90,6 +92,7 @@ window.addEventListener("message", (e) => {
     const saved = load();
     if (saved) {
       token = held = saved.token;
+      seenUpTo = saved.seen || 0;
       for (const item of saved.outbox || []) queue(item.text, item.cid);
     }
     setActive(Boolean(token));
@@ -114,6 +117,15 @@ window.addEventListener("message", (e) => {
 function opened() {
   visible = true;
   setUnread(0);
+  sawAnswers();
+}
+
+// An answer counts as read once shown with the panel open, on this or a later visit.
+function sawAnswers() {
+  if (visible && lastAgent > seenUpTo) {
+    seenUpTo = lastAgent;
+    save();
+  }
 }
 
 function cleanPage(p) {
@@ -176,8 +188,11 @@ const handlers = {
     agentsOnline = Boolean(f.agents_online);
     queueText = f.queue?.text || "";
     renderHours(f.opening_hours || []);
+    renderAnswer(f.answer);
+    // Answers given while the visitor was away: a badge on the launcher until the panel opens.
+    const unseen = (f.messages || []).filter((m) => m.sender === "agent" && m.id > seenUpTo).length;
     if (f.conversation) {
-      if (f.conversation.status === "closed" && !endedHere && !seen.size) {
+      if (f.conversation.status === "closed" && !endedHere && !seen.size && !unseen) {
         forget();
       } else {
         setConv(f.conversation);
@@ -186,6 +201,8 @@ const handlers = {
     }
     // The rest of a long history comes in pages (not for an ended chat just forgotten).
     if (!(token && followPages(f))) caughtUp();
+    if (!visible && unseen) setUnread(unseen);
+    sawAnswers();
   },
   "conversation.started"(f) {
     token = held = f.token;
@@ -308,9 +325,10 @@ function flush() {
   for (const [cid, item] of outbox) {
     if (item.inflight) continue;
     if (!conv || conv.status === "closed") {
-      if (starting || !agentsOnline) return;
+      if (starting) return;
+      // Nobody online: the first message is left for customer service to answer later.
       const frame = {
-        type: "conversation.start", text: item.text, client_msg_id: cid, ref: cid,
+        type: "conversation.start", text: item.text, client_msg_id: cid, ref: cid, offline: !agentsOnline,
         page, lang: cfg.lang, screen: `${screen.width}x${screen.height}`,
       };
       if (!send(frame)) return;
@@ -461,7 +479,11 @@ function addMessage(m) {
   }
   const li = messageItem(m, m.sender === "visitor");
   if (m.sender === "visitor") setState(li, S.sent, false);
-  if (m.sender === "agent") showTyping(null);
+  if (m.sender === "agent") {
+    showTyping(null);
+    lastAgent = Math.max(lastAgent, m.id);
+    sawAnswers();
+  }
   return true;
 }
 
@@ -476,6 +498,11 @@ function showTyping(name) {
   clearTimeout(typingClear);
   ui.typing.replaceChildren(...(name ? withName(S.typing, name) : []));
   if (name) typingClear = setTimeout(() => showTyping(null), 8000);
+}
+
+function renderAnswer(a) {
+  const next = a && !a.open_now && a.next_opening;
+  ui.answer.textContent = next ? S.answerFrom.replace("{when}", `${S.weekdays[next.weekday]} ${next.time}`) : S.answerSoon;
 }
 
 function renderHours(hours) {
@@ -538,12 +565,10 @@ function render() {
   const before = document.activeElement;
   const open = conv && conv.status !== "closed";
   const closed = conv && conv.status === "closed";
-  const refuse = !agentsOnline && !(conv && conv.status === "active");
-  ui.offline.hidden = !refuse || Boolean(closed);
-  // Where focus lands when nothing else can take it: it says why.
-  if (ui.offline.hidden) ui.min.removeAttribute("aria-describedby");
-  else ui.min.setAttribute("aria-describedby", "hc-offline-text");
-  ui.input.disabled = ui.send.disabled = Boolean(refuse);
+  const away = !agentsOnline && !(conv && conv.status === "active");
+  ui.offline.hidden = !away || Boolean(closed);
+  // Nobody online: the message box takes a message to leave, and says so to screen readers.
+  ui.input.setAttribute("aria-describedby", ui.offline.hidden ? "hc-idwarn" : "hc-offline hc-idwarn");
   ui.form.hidden = Boolean(closed);
   ui.ended.hidden = !closed;
   ui.end.hidden = !open;

@@ -103,3 +103,86 @@ async def test_a_visitor_who_ends_a_waiting_chat_moves_the_ones_behind(agent_onl
     assert statuses == ["closed", "waiting"]
     for comm in (first, second):
         await comm.disconnect()
+
+
+# --- a message left while nobody is online -----------------------------------------------------
+
+
+async def _welcome(comm, **hello):
+    await comm.send_json_to({"type": "hello", **hello})
+    return await receive_type(comm, "welcome")
+
+
+async def test_with_nobody_online_a_visitor_may_leave_a_message_and_add_to_it(alice):
+    from datetime import time
+
+    from django.utils import timezone
+
+    from chat.models import OpeningHours
+
+    tomorrow = (timezone.localdate().weekday() + 1) % 7
+    await database_sync_to_async(OpeningHours.objects.create)(
+        weekday=tomorrow, opens=time(9), closes=time(10)
+    )
+    comm = visitor_communicator()
+    await comm.connect()
+    welcome = await _welcome(comm)
+    assert welcome["agents_online"] is False
+    assert welcome["answer"] == {
+        "open_now": False,
+        "next_opening": {"weekday": tomorrow, "time": "09:00"},
+    }
+    await comm.send_json_to(
+        {
+            "type": "conversation.start",
+            "text": "Call me 010101-123N",
+            "client_msg_id": "m1",
+            "offline": True,
+        }
+    )
+    started = await receive_type(comm, "conversation.started")
+    ack = await receive_type(comm, "message.ack")
+    # The identifier guard applies as in any chat.
+    assert "010101-123N" not in ack["message"]["text"]
+    await comm.send_json_to({"type": "message.send", "text": "Also this", "client_msg_id": "m2"})
+    assert (await receive_type(comm, "message.ack"))["message"]["text"] == "Also this"
+    conv = await database_sync_to_async(Conversation.objects.get)(pk=started["conversation"]["id"])
+    assert conv.left_offline and conv.status == "waiting"
+    # Not in the queue: it has no place there, and nobody hears a queue announcement about it.
+    assert await comm.receive_nothing(timeout=0.3)
+    await comm.disconnect()
+
+    # In the morning the agent finds it in the console's own list, not in the queue's count.
+    console, agent_welcome = await _console(alice)
+    assert [(q["id"], q["offline"]) for q in agent_welcome["queue"]] == [(conv.pk, True)]
+    assert agent_welcome["queue_estimates"] == []
+    await console.disconnect()
+
+
+async def test_without_asking_to_leave_a_message_nobody_online_still_refuses(alice):
+    comm = visitor_communicator()
+    await comm.connect()
+    await _welcome(comm)
+    for offline in (False, "yes"):
+        await comm.send_json_to(
+            {"type": "conversation.start", "text": "hi", "client_msg_id": "x", "offline": offline}
+        )
+        error = await receive_type(comm, "error")
+        assert error["code"] == ("unavailable" if offline is False else "bad_frame")
+    assert await database_sync_to_async(Conversation.objects.count)() == 0
+    await comm.disconnect()
+
+
+async def test_a_message_left_when_an_agent_has_come_online_is_an_ordinary_chat(agent_online):
+    comm, started = await _visitor("Hello")
+    await comm.disconnect()
+    conv = await database_sync_to_async(Conversation.objects.get)(pk=started["conversation"]["id"])
+    assert conv.left_offline is False
+    comm = visitor_communicator()
+    await comm.connect()
+    await comm.send_json_to(
+        {"type": "conversation.start", "text": "Hi", "client_msg_id": "c1", "offline": True}
+    )
+    started = await receive_type(comm, "conversation.started")
+    assert (await receive_type(comm, "queue.position"))["position"] == 2
+    await comm.disconnect()
