@@ -53,8 +53,8 @@ function load() {
   } catch {
     /* storage blocked: try the cookie */
   }
-  const m = document.cookie.match(/(?:^|; )helao_visitor=([\w-]+)/);
-  return m ? { token: m[1] } : null;
+  const m = document.cookie.match(/(?:^|; )helao_visitor=([\w-]+)\.?(\d*)/);
+  return m ? { token: m[1], seen: +m[2] } : null;
 }
 function save() {
   const pending = [...outbox].map(([cid, m]) => ({ cid, text: m.text }));
@@ -66,7 +66,7 @@ function save() {
     /* blocked third-party storage */
   }
   const age = token ? cfg.tokenMaxAge : 0;
-  document.cookie = `${COOKIE}=${token || ""}; Path=${location.pathname}; Max-Age=${age}; Secure; SameSite=None; Partitioned`;
+  document.cookie = `${COOKIE}=${token ? `${token}.${seenUpTo}` : ""}; Path=${location.pathname}; Max-Age=${age}; Secure; SameSite=None; Partitioned`;
 }
 
 // --- talking to the loader -------------------------------------------------------------------

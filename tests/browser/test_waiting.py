@@ -156,3 +156,125 @@ def _waits_behind(agent, site, browser, lang, screen, ahead):
     expect(status).to_have_text(first)
     assert frame.evaluate("window.statusWrites") == 1
     context.close()
+
+
+# --- a message left at night -------------------------------------------------------------------
+
+LEFT_WORDS = {
+    "fi": (
+        "Lähetä",
+        "Pienennä chat",
+        "Jätä viesti, niin vastaamme tähän.",
+        "Vastaamme aikaisintaan, kun asiakaspalvelu aukeaa: {when}.",
+    ),
+    "sv": (
+        "Skicka",
+        "Minimera chatten",
+        "Lämna ett meddelande så svarar vi här.",
+        "Vi svarar tidigast när kundtjänsten öppnar: {when}.",
+    ),
+    "en": (
+        "Send",
+        "Minimise chat",
+        "Leave a message and we will answer here.",
+        "We will answer at the earliest when customer service opens: {when}.",
+    ),
+}
+
+
+@pytest.fixture
+def closed_until_tomorrow(roles):
+    """Opening hours only tomorrow 09:00 to 10:00: closed now, whenever the test runs."""
+    from datetime import time
+
+    from django.utils import timezone
+
+    from chat.models import OpeningHours
+
+    tomorrow = (timezone.localdate().weekday() + 1) % 7
+    OpeningHours.objects.create(weekday=tomorrow, opens=time(9), closes=time(10))
+    return tomorrow
+
+
+@pytest.fixture
+def agent_away(alice, site):
+    """Alice's console is connected but she is not online (the night)."""
+    agent = widget.Agent(site[1], alice)
+    with agent.ws:
+        agent.send({"type": "hello"})
+        agent.wait("welcome")
+        yield agent
+
+
+def _weekday(lang: str, day: int) -> str:
+    from django.utils import translation
+    from django.utils.dates import WEEKDAYS
+
+    with translation.override(lang):
+        return str(WEEKDAYS[day])
+
+
+@pytest.mark.parametrize(("lang", "screen"), LANGS_AND_SCREENS)
+def test_a_message_left_at_night_is_answered_in_the_morning_and_shown_on_the_next_visit(
+    closed_until_tomorrow, agent_away, site, browser, lang, screen
+):
+    _, _, write = site
+    send, minimise, leave, answer_from = LEFT_WORDS[lang]
+    url = write(f"night-{lang}.html", title="Night", lang=lang)
+    context = browser.new_context(**VIEWPORTS[screen])
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_role("button", name=LAUNCHER[lang]).click()
+    panel = page.frame_locator("iframe[title='Chat']")
+    expect(panel.get_by_text(leave)).to_be_visible()
+    when = f"{_weekday(lang, closed_until_tomorrow)} 09:00"
+    expect(panel.locator("#hc-answer")).to_have_text(answer_from.format(when=when))
+    box = panel.locator("#hc-input")
+    expect(box).to_be_focused()
+    expect(box).to_be_enabled()
+    assert _audit(_panel_frame(page)) == []
+    box.fill("Asked at night: when does the spring course start?")
+    panel.get_by_role("button", name=send).click()
+    left = agent_away.wait("queue.added")["conversation"]
+    assert left["offline"] is True
+    assert left["first_message"] == "Asked at night: when does the spring course start?"
+    panel.get_by_role("button", name=minimise).click()
+    page.close()
+
+    # The morning: Alice comes online, takes the message from the console's list and answers.
+    agent_away.send({"type": "presence.set", "status": "online"})
+    agent_away.send({"type": "conversation.claim", "conversation_id": left["id"]})
+    agent_away.wait("conversation.claim.ok")
+    agent_away.send(
+        {
+            "type": "message.send",
+            "conversation_id": left["id"],
+            "text": "Good morning! It starts on 12 January.",
+            "client_msg_id": "r1",
+        }
+    )
+    agent_away.wait("message.ack")
+
+    # The visitor's next visit: a badge on the launcher, and the answer in the panel.
+    page = context.new_page()
+    page.goto(url)
+    launcher = page.get_by_role("button", name=LAUNCHER[lang])
+    expect(launcher.locator(".b")).to_have_text("1")
+    launcher.click()
+    panel = page.frame_locator("iframe[title='Chat']")
+    expect(panel.locator(".msg.agent .text")).to_have_text("Good morning! It starts on 12 January.")
+    expect(panel.locator(".msg.mine .text")).to_have_text(
+        "Asked at night: when does the spring course start?"
+    )
+    expect(launcher.locator(".b")).to_be_hidden()
+    assert _audit(_panel_frame(page)) == []
+
+    # Read once: the visit after that, with the panel minimised, shows no badge.
+    panel.get_by_role("button", name=minimise).click()
+    page.close()
+    page = context.new_page()
+    page.goto(url)
+    panel = page.frame_locator("iframe[title='Chat']")
+    expect(panel.locator(".msg.agent .text")).to_have_count(1)
+    expect(page.get_by_role("button", name=LAUNCHER[lang]).locator(".b")).to_be_hidden()
+    context.close()
