@@ -18,7 +18,7 @@ from chat import frames, writer
 from chat.models import Conversation, Message, PageVisit, Participation
 from chat.retention_period import retention_cutoff
 from chat.selectors import chunks_by_id
-from chat.serializers import page_visit_dict, queue_item_dict
+from chat.serializers import display_name, page_visit_dict, queue_item_dict
 
 from .middleware import session_data_alive
 from .models import GUIDANCE_VERSION, AgentProfile, CannedReply
@@ -153,6 +153,10 @@ def any_agent_online() -> bool:
 
 def agents_online_count() -> int:
     return online_profiles().count()
+
+
+def agents_online_names() -> list[str]:
+    return [display_name(p.user) for p in online_profiles().select_related("user")]
 
 
 def effective_presence(profile: AgentProfile) -> str:

@@ -101,5 +101,6 @@ def _group_permissions_changed(sender, action, **kwargs) -> None:
 
 hooks.register("agents_online", selectors.any_agent_online)
 hooks.register("agents_online_count", selectors.agents_online_count)
+hooks.register("agents_online_names", selectors.agents_online_names)
 hooks.register("demo_accounts", demo_accounts)
 hooks.register("guidance_acknowledged", selectors.guidance_acknowledged)

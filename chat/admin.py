@@ -14,6 +14,7 @@ from .models import (
     AuditEvent,
     ControllerDetails,
     Conversation,
+    Greeting,
     OpeningHours,
     RetentionRun,
 )
@@ -110,6 +111,11 @@ class RetentionRunAdmin(ReadOnlyAdmin):
 @admin.register(OpeningHours)
 class OpeningHoursAdmin(admin.ModelAdmin):
     list_display = ("weekday", "opens", "closes")
+
+
+@admin.register(Greeting)
+class GreetingAdmin(admin.ModelAdmin):
+    list_display = ("language", "text", "show_agent_names")
 
 
 @admin.register(ControllerDetails)

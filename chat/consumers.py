@@ -431,9 +431,7 @@ class VisitorConsumer(JsonFrameConsumer):
         )
 
     async def _availability(self) -> dict[str, Any]:
-        return await self.unit(
-            _availability,
-        )
+        return await self.unit(_availability, self.lang)
 
     async def _subscribe(self, conversation: Conversation) -> None:
         previous = self.conversation
@@ -669,9 +667,14 @@ async def sockets_close_for_restart(*, spread_seconds: float, timeout: float) ->
 # --- sync units of work (one transaction each) ----------------------------------------------
 
 
-def _availability() -> dict[str, Any]:
+def _availability(lang: str) -> dict[str, Any]:
     online = hooks.agents_online()
-    fields = {"agents_online": online, "opening_hours": selectors.opening_hours()}
+    fields = {
+        "agents_online": online,
+        "opening_hours": selectors.opening_hours(),
+        # Shown when the panel opens; nothing is stored until the visitor writes.
+        "greeting": selectors.greeting_for(lang),
+    }
     if not online:
         # A message left now: when an answer can be expected.
         fields["answer"] = waiting.answer_expected()

@@ -2,6 +2,8 @@
 
 - ``agents_online() -> bool``: whether any agent can answer now (the widget's availability).
 - ``agents_online_count() -> int``: how many agents can answer now (the wait estimate).
+- ``agents_online_names() -> list[str]``: their display names (the greeting, if the director
+  chose to show them).
 - ``retention_before_delete(conversation_ids: list[int])``: fold rows into anonymous aggregates
   before the purge deletes those conversations.
 - ``retention_models() -> list[tuple[model, time_field]]``: further tables of the register that
@@ -56,3 +58,8 @@ def agents_online() -> bool:
 def agents_online_count() -> int:
     """How many agents the presence providers report online (summed)."""
     return sum(call("agents_online_count"))
+
+
+def agents_online_names() -> list[str]:
+    """The display names of the agents online, from every presence provider, sorted."""
+    return sorted(name for names in call("agents_online_names") for name in names)

@@ -242,6 +242,33 @@ class OpeningHours(models.Model):
         return f"{self.get_weekday_display()} {self.opens:%H:%M}–{self.closes:%H:%M}"
 
 
+class Greeting(models.Model):
+    """The panel's greeting in one language, edited by the service director in admin.
+
+    Shown when the panel opens; nothing about the visitor is stored until they write.
+    """
+
+    class Language(models.TextChoices):
+        FI = "fi", "suomi"
+        SV = "sv", "svenska"
+        EN = "en", "English"
+
+    language = models.CharField(max_length=2, choices=Language.choices, unique=True)
+    text = models.CharField(max_length=300, help_text="e.g. Hei! Miten voimme auttaa?")
+    # Staff names shown to anyone who opens the panel: the director decides.
+    show_agent_names = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Also show the names of the agents online when the panel opens.",
+    )
+
+    class Meta:
+        ordering = ["language"]
+
+    def __str__(self) -> str:
+        return self.get_language_display()
+
+
 class ControllerDetails(models.Model):
     """The privacy notice's controller and contacts (one row, edited in admin)."""
 

@@ -42,6 +42,7 @@ def panel_strings() -> dict[str, object]:
         "failed": gettext("Not sent"),
         "offline": gettext("No one is available to chat right now."),
         "hours": gettext("Opening hours"),
+        "onlineNow": gettext("Online now: {name}."),
         "leave": gettext(
             "Leave a message and we will answer here. You will see the answer when you next "
             "visit this site with this browser."

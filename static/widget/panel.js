@@ -13,7 +13,7 @@ const ui = {
   hoursTitle: $("hc-hours-title"), ref: $("hc-ref"), refValue: $("hc-ref-value"),
   copy: $("hc-copy"), typing: $("hc-typing"), ended: $("hc-ended"),
   feedback: $("hc-feedback"), newChat: $("hc-new"), end: $("hc-end"), min: $("hc-min"),
-  idWarn: $("hc-idwarn"), answer: $("hc-answer"),
+  idWarn: $("hc-idwarn"), answer: $("hc-answer"), greeting: $("hc-greeting"),
   rights: $("hc-rights"),
 };
 const KEY = "helao-chat";
@@ -33,6 +33,7 @@ let agentsOnline = true;
 let queueText = ""; // the server's sentence: place in the queue and estimated wait
 let seenUpTo = 0; // the last agent message shown with the panel open (kept with the token)
 let lastAgent = 0;
+let greeting = null; // the director's greeting for this language, from the welcome
 let endedHere = false;
 let starting = null; // client id of the message that opens the conversation
 let typingSentAt = 0;
@@ -187,6 +188,7 @@ const handlers = {
     live = true;
     agentsOnline = Boolean(f.agents_online);
     queueText = f.queue?.text || "";
+    greeting = f.greeting;
     renderHours(f.opening_hours || []);
     renderAnswer(f.answer);
     // Answers given while the visitor was away: a badge on the launcher until the panel opens.
@@ -575,6 +577,10 @@ function render() {
   ui.ref.hidden = !conv;
   if (ui.rights) ui.rights.hidden = !(held && conv);
   if (conv) ui.refValue.textContent = conv.reference;
+  // Shown until an agent answers; it is the panel's, never stored with the chat.
+  const g = greeting && (!conv || conv.status === "waiting") ? greeting : null;
+  ui.greeting.hidden = !g;
+  if (g) ui.greeting.replaceChildren(g.text, ...(g.agents.length ? [" ", ...withName(S.onlineNow, g.agents.join(", "))] : []));
   showStatus();
   // A control that had focus and is now disabled or hidden (the welcome said nobody is online
   // just after the panel opened) would leave focus on nothing: it moves to the first one usable.

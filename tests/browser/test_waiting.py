@@ -278,3 +278,40 @@ def test_a_message_left_at_night_is_answered_in_the_morning_and_shown_on_the_nex
     expect(panel.locator(".msg.agent .text")).to_have_count(1)
     expect(page.get_by_role("button", name=LAUNCHER[lang]).locator(".b")).to_be_hidden()
     context.close()
+
+
+# --- the greeting ------------------------------------------------------------------------------
+
+GREETINGS = {
+    "fi": ("Hei! Miten voimme auttaa?", "Paikalla nyt: Alice Agent."),
+    "sv": ("Hej! Hur kan vi hjälpa?", "På plats nu: Alice Agent."),
+    "en": ("Hi! How can we help?", "Online now: Alice Agent."),
+}
+
+
+@pytest.fixture
+def greetings(roles):
+    from chat.models import Greeting
+
+    for lang, (text, _) in GREETINGS.items():
+        Greeting.objects.create(language=lang, text=text, show_agent_names=True)
+
+
+@pytest.mark.parametrize(("lang", "screen"), LANGS_AND_SCREENS)
+def test_the_directors_greeting_with_the_agents_online_shows_when_the_panel_opens(
+    greetings, agent, site, browser, lang, screen
+):
+    _, _, write = site
+    text, online = GREETINGS[lang]
+    context = browser.new_context(**VIEWPORTS[screen])
+    page = context.new_page()
+    page.goto(write(f"greet-{lang}.html", title="Greeting", lang=lang))
+    page.get_by_role("button", name=LAUNCHER[lang]).click()
+    panel = page.frame_locator("iframe[title='Chat']")
+    expect(panel.locator("#hc-greeting")).to_have_text(f"{text} {online}")
+    expect(panel.locator("#hc-greeting")).to_be_visible()
+    assert _audit(_panel_frame(page)) == []
+    # Nothing is kept in the browser, and no chat exists, until the visitor writes.
+    assert page.evaluate("localStorage.length") == 0
+    assert context.cookies() == []
+    context.close()
