@@ -298,6 +298,7 @@ def visitor_panel(conversation: Conversation, *, bounded: bool = False) -> dict[
         "started_at": _iso(conversation.created_at),
         "claimed_at": _iso(conversation.claimed_at),
         "waited_seconds": max(0, int((end - conversation.created_at).total_seconds())),
+        "contact_email": conversation.contact_email,
     }
     if bounded:
         panel["pages"] = []

@@ -65,6 +65,7 @@ def console_strings() -> dict[str, object]:
         "device": _("Device"),
         "language": _("Language"),
         "screen": _("Screen"),
+        "contact_email": _("E-mail for the answer"),
         "current_page": _("Current page"),
         "pages": _("Pages visited"),
         "pages_earlier": _("%s earlier pages not shown"),

@@ -540,6 +540,7 @@ class VisitorConsumer(JsonFrameConsumer):
                 text=frame.get("text"),
                 client_msg_id=frame.get("client_msg_id"),
                 offline=frame.get("offline", False),
+                contact=frame.get("contact"),
             )
         except Exception:
             await self._follow_queue(False)

@@ -289,6 +289,8 @@ def _conversation_export(conversation: Conversation) -> dict[str, Any]:
             "ended_at": _iso(conversation.closed_at),
             "ended_by": conversation.closed_by,
             "left_as_message": conversation.left_offline,
+            "contact_email": conversation.contact_email,
+            "answer_notice_sent_at": _iso(conversation.contact_notified_at),
             "agent_name": (
                 display_name(conversation.assigned_agent) if conversation.assigned_agent else ""
             ),
@@ -417,6 +419,11 @@ def _export_as_text(data: dict[str, Any]) -> str:
         *(
             [f"  {gettext('Left as a message while nobody was online')}"]
             if conv.get("left_as_message")
+            else []
+        ),
+        *(
+            [f"  {gettext('E-mail for the answer')}: {conv['contact_email']}"]
+            if conv.get("contact_email")
             else []
         ),
         "",

@@ -70,6 +70,9 @@ class Conversation(models.Model):
     # Left as a message while no agent was online: it waits in the console's own list, not in
     # the queue, and is answered when customer service is back.
     left_offline = models.BooleanField(default=False, db_default=False)
+    # Only with CHAT_OFFLINE_CONTACT: where to say that an answer is waiting (never what it says).
+    contact_email = models.EmailField(max_length=254, blank=True, default="", db_default="")
+    contact_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

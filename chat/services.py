@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.utils import timezone
 from ua_parser import parse as parse_user_agent
@@ -269,6 +271,25 @@ def _refuse_unless_agents_online() -> None:
         raise ChatError("unavailable", "no agent is online; see the opening hours")
 
 
+def clean_contact(value: Any) -> str:
+    """The visitor's e-mail address for the answer to a message left offline; "" for none.
+
+    Refused (`bad_contact`) unless CHAT_OFFLINE_CONTACT is on and it is one plain address.
+    """
+    if value is None or value == "":
+        return ""
+    if not settings.CHAT_OFFLINE_CONTACT:
+        raise ChatError("bad_contact", "a contact address is not taken here")
+    if not isinstance(value, str) or len(value) > 254:
+        raise ChatError("bad_contact", "the contact must be one e-mail address")
+    value = value.strip()
+    try:
+        validate_email(value)
+    except ValidationError:
+        raise ChatError("bad_contact", "the contact must be one e-mail address") from None
+    return value
+
+
 def _left_offline(offline: bool) -> bool:
     """Whether a new chat is a message left while nobody is online. A visitor who asked to
     leave one when an agent has meanwhile come online gets an ordinary chat; one who did not
@@ -289,6 +310,7 @@ async def conversation_open(
     text: Any,
     client_msg_id: Any,
     offline: Any = False,
+    contact: Any = None,
 ) -> tuple[Conversation, str, dict[str, Any]]:
     """Opens a conversation with the visitor's first message, when an agent is online, or as
     a message left for customer service (`offline`) when nobody is.
@@ -305,6 +327,7 @@ async def conversation_open(
     context = clean_context(context) if context is not None else None
     if not isinstance(offline, bool):
         raise ChatError("bad_frame", "offline must be true or false")
+    contact_email = clean_contact(contact)
     offline = await units.run_unit(_left_offline, offline)
     if not await limits.ip_new_conversation_allowed_async(ip_address):
         raise ChatError("rate_limited", "too many new conversations from this address")
@@ -316,6 +339,8 @@ async def conversation_open(
         text=text,
         client_msg_id=client_msg_id,
         offline=offline,
+        # Only a message left for later needs an address for the answer.
+        contact_email=contact_email if offline else "",
     )
     return conversation, token, message_dict(message)
 
@@ -329,6 +354,7 @@ def conversation_start(
     text: str | None = None,
     client_msg_id: str = "",
     offline: bool = False,
+    contact_email: str = "",
 ) -> tuple[Conversation, str, Message | None]:
     """Opens a waiting conversation for a new visitor and returns it with its bearer token.
 
@@ -339,7 +365,10 @@ def conversation_start(
     """
     token = new_visitor_token()
     conversation = Conversation.objects.create(
-        token_hash=hash_token(token), language=(info.language or "")[:8], left_offline=offline
+        token_hash=hash_token(token),
+        language=(info.language or "")[:8],
+        left_offline=offline,
+        contact_email=contact_email,
     )
     _record_connection(conversation, info)
     if page:

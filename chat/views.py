@@ -72,6 +72,11 @@ async def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=503 if status == "error" else 200)
 
 
+def chat_page(request: HttpRequest) -> HttpResponse:
+    """The chat on the chat server's own page: where the answer notice e-mail links."""
+    return render(request, "chat/chat_page.html")
+
+
 def demo(request: HttpRequest) -> HttpResponse:
     """A page that embeds the widget, as a customer's site would."""
     return render(request, "chat/demo.html", {"debug": settings.DEBUG})

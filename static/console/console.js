@@ -690,6 +690,8 @@ function renderPanel() {
   fact(facts, T.device, d.device_type);
   fact(facts, T.language, d.language);
   fact(facts, T.screen, d.screen);
+  // Given by a visitor who left a message (CHAT_OFFLINE_CONTACT): where the answer is announced.
+  if (d.contact_email) fact(facts, T.contact_email, d.contact_email);
   fact(facts, T.referrer, plain(d.referrer));
   fact(facts, T.started, clock(d.started_at));
   fact(facts, T.waited, duration(d.waited_seconds));
