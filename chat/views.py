@@ -176,6 +176,8 @@ def widget_panel(request: HttpRequest) -> HttpResponse:
         # their own (static/widget/rights.js), loaded with their words on first use.
         if settings.CHAT_VISITOR_SELF_SERVICE:
             context["rights"] = widget_strings.rights_buttons()
+        if settings.CHAT_OFFLINE_CONTACT:
+            context["contact"] = widget_strings.contact_strings()
         response = render(request, "chat/panel.html", context)
     # django-csp's per-response override: the default policy forbids every frame ancestor, and
     # the embed origins are read per request so that a changed setting applies at once.

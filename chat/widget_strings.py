@@ -121,6 +121,17 @@ def identifier_strings() -> dict[str, object]:
     }
 
 
+def contact_strings() -> dict[str, str]:
+    """The optional e-mail field of a message left offline (only with CHAT_OFFLINE_CONTACT)."""
+    return {
+        "label": gettext("E-mail for the answer (optional)"),
+        "help": gettext(
+            "We only tell you there that an answer is waiting, never what it says. The address "
+            "is kept with the chat and deleted with it."
+        ),
+    }
+
+
 def rights_buttons() -> dict[str, str]:
     """The names of the panel's download and delete buttons (in its HTML, not its catalogue)."""
     return {

@@ -13,7 +13,7 @@ const ui = {
   hoursTitle: $("hc-hours-title"), ref: $("hc-ref"), refValue: $("hc-ref-value"),
   copy: $("hc-copy"), typing: $("hc-typing"), ended: $("hc-ended"),
   feedback: $("hc-feedback"), newChat: $("hc-new"), end: $("hc-end"), min: $("hc-min"),
-  idWarn: $("hc-idwarn"), answer: $("hc-answer"), greeting: $("hc-greeting"),
+  idWarn: $("hc-idwarn"), answer: $("hc-answer"), greeting: $("hc-greeting"), contact: $("hc-contact"),
   rights: $("hc-rights"),
 };
 const KEY = "helao-chat";
@@ -331,6 +331,7 @@ function flush() {
       // Nobody online: the first message is left for customer service to answer later.
       const frame = {
         type: "conversation.start", text: item.text, client_msg_id: cid, ref: cid, offline: !agentsOnline,
+        contact: (!agentsOnline && ui.contact?.value.trim()) || null,
         page, lang: cfg.lang, screen: `${screen.width}x${screen.height}`,
       };
       if (!send(frame)) return;
@@ -356,6 +357,7 @@ ui.form.addEventListener("submit", (e) => {
   e.preventDefault();
   const text = ui.input.value.trim();
   if (!text || ui.input.disabled) return;
+  if (!agentsOnline && ui.contact && !ui.contact.reportValidity()) return;
   ui.input.value = "";
   warnIdentifiers();
   endedHere = false;

@@ -315,3 +315,88 @@ def test_the_directors_greeting_with_the_agents_online_shows_when_the_panel_open
     assert page.evaluate("localStorage.length") == 0
     assert context.cookies() == []
     context.close()
+
+
+# --- the e-mail for the answer ------------------------------------------------------------------
+
+CONTACT_LABEL = {
+    "fi": "Sähköposti vastausta varten (vapaaehtoinen)",
+    "sv": "E-post för svaret (frivillig)",
+    "en": "E-mail for the answer (optional)",
+}
+
+
+@pytest.fixture
+def smtp_inbox(settings):
+    """A real SMTP server on localhost for this process's Django e-mail, and the setting on
+    (before the chat server starts, so that it takes the address)."""
+    from tests.smtp import smtp_server
+
+    settings.CHAT_OFFLINE_CONTACT = True
+    settings.CHAT_PUBLIC_URL = "https://chat.example.org"
+    with smtp_server(settings) as inbox:
+        yield inbox
+
+
+def _in_thread(func):
+    """ORM work off the thread where Playwright's sync API keeps its event loop."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def run():
+        try:
+            return func()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
+
+
+@pytest.mark.parametrize(
+    ("lang", "screen"), [("fi", "desktop"), ("sv", "phone"), ("en", "desktop")]
+)
+def test_the_answer_notice_reaches_the_address_given_and_carries_no_chat_text(
+    smtp_inbox, closed_until_tomorrow, agent_away, site, browser, lang, screen
+):
+    from chat import contact
+    from tests.smtp import body_of
+
+    _, _, write = site
+    send = LEFT_WORDS[lang][0]
+    context = browser.new_context(**VIEWPORTS[screen])
+    page = context.new_page()
+    page.goto(write(f"mail-{lang}.html", title="Mail", lang=lang))
+    page.get_by_role("button", name=LAUNCHER[lang]).click()
+    panel = page.frame_locator("iframe[title='Chat']")
+    address = panel.get_by_label(CONTACT_LABEL[lang])
+    expect(address).to_be_visible()
+    assert _audit(_panel_frame(page)) == []
+    address.fill(f"visitor-{lang}@example.org")
+    panel.locator("#hc-input").fill("My membership number is 778899, please call")
+    panel.get_by_role("button", name=send).click()
+    left = agent_away.wait("queue.added")["conversation"]
+    context.close()
+
+    agent_away.send({"type": "presence.set", "status": "online"})
+    agent_away.send({"type": "conversation.claim", "conversation_id": left["id"]})
+    claimed = agent_away.wait("conversation.claim.ok")
+    assert claimed["detail"]["contact_email"] == f"visitor-{lang}@example.org"
+    agent_away.send(
+        {
+            "type": "message.send",
+            "conversation_id": left["id"],
+            "text": "We tried to call you",
+            "client_msg_id": "r1",
+        }
+    )
+    agent_away.wait("message.ack")
+
+    assert _in_thread(contact.contact_notify_due) == 1
+    [(recipients, mail)] = smtp_inbox.messages
+    assert recipients == [f"visitor-{lang}@example.org"]
+    body = body_of(mail)
+    assert "https://chat.example.org/chat/" in body
+    assert left["reference"] in body
+    assert "778899" not in body and "membership" not in body and "call you" not in body

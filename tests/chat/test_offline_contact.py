@@ -5,13 +5,10 @@ the conversation."""
 
 from __future__ import annotations
 
-import socket
 from datetime import timedelta
-from email import message_from_bytes
 
 import pytest
 import time_machine
-from aiosmtpd.controller import Controller
 from asgiref.sync import async_to_sync
 from django.test import Client
 from django.utils import timezone
@@ -21,28 +18,12 @@ from chat import contact, retention, services
 from chat import data_requests as dsr
 from chat.models import Conversation, Message, hash_token, new_visitor_token
 from chat.services import ChatError
+from tests.smtp import body_of, free_port, smtp_server, use_smtp
 
 pytestmark = pytest.mark.django_db
 
 SECRET = "My account number is 12345 and my problem is private"
 ADDRESS = "visitor@example.org"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Inbox:
-    """aiosmtpd's handler: keeps every message the server accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
-        return "250 OK"
 
 
 @pytest.fixture
@@ -53,17 +34,9 @@ def contact_on(settings):
 
 
 @pytest.fixture
-def smtp_server(contact_on):
-    """A real SMTP server on localhost; Django's SMTP backend is pointed at it."""
-    inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    contact_on.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    contact_on.EMAIL_HOST = "127.0.0.1"
-    contact_on.EMAIL_PORT = port
-    yield inbox
-    controller.stop()
+def smtp_inbox(contact_on):
+    with smtp_server(contact_on) as inbox:
+        yield inbox
 
 
 def answered(email: str = ADDRESS, language: str = "en") -> Conversation:
@@ -176,15 +149,15 @@ def test_the_privacy_notice_lists_the_address_exactly_while_the_setting_is_on(
 # --- the notice ---------------------------------------------------------------------------------
 
 
-def test_the_notice_arrives_once_with_a_link_and_without_the_conversation(smtp_server):
+def test_the_notice_arrives_once_with_a_link_and_without_the_conversation(smtp_inbox):
     conv = answered(language="fi")
     unanswered = answered("waiting@example.org")
     Conversation.objects.filter(pk=unanswered.pk).update(first_response_at=None)
 
     assert contact.contact_notify_due() == 1
-    [(recipients, mail)] = smtp_server.messages
+    [(recipients, mail)] = smtp_inbox.messages
     assert recipients == [ADDRESS]
-    body = mail.get_payload(decode=True).decode(mail.get_content_charset())
+    body = body_of(mail)
     assert mail["Subject"] == "Viestiisi on vastattu"
     assert "https://chat.example.org/chat/" in body
     assert conv.reference in body
@@ -193,13 +166,11 @@ def test_the_notice_arrives_once_with_a_link_and_without_the_conversation(smtp_s
     assert conv.contact_notified_at is not None
     # Sent once.
     assert contact.contact_notify_due() == 0
-    assert len(smtp_server.messages) == 1
+    assert len(smtp_inbox.messages) == 1
 
 
 def test_a_mail_server_that_is_down_leaves_the_notice_due(contact_on):
-    contact_on.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    contact_on.EMAIL_HOST = "127.0.0.1"
-    contact_on.EMAIL_PORT = _free_port()
+    use_smtp(contact_on, free_port())  # nobody listens there
     conv = answered()
     assert contact.contact_notify_due() == 0
     conv.refresh_from_db()
