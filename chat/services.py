@@ -465,9 +465,10 @@ async def message_send(
     - an agent writes only into a conversation assigned to them (else `not_found`, as if the
       chat did not exist);
       a visitor's socket holds the conversation's token, so its id is the visitor's own;
-    - a waiting conversation with no agent online refuses new visitor messages
-      (`unavailable`) and a closed one every new message (`closed`), but a resend of a stored
-      client id is answered with the stored message in both;
+    - a waiting conversation with no agent online becomes a message left for customer service
+      (`left_offline`, out of the queue) and takes the visitor's message; a closed one refuses
+      every new message (`closed`), but a resend of a stored client id is answered with the
+      stored message;
     - a resend is never stored twice and announces nothing; a new message moves the
       conversation's activity time, and an agent's first one its first-response time.
 
@@ -521,12 +522,19 @@ def _message_send_general(*, conversation_id: int, agent, **message: str) -> Mes
         and conversation.status == Conversation.Status.WAITING
         and not conversation.left_offline
     ):
-        # Accept resends of a message already stored, refuse new ones nobody would read (a
-        # message left offline is read when customer service is back).
         known = conversation.messages.filter(client_msg_id=message["client_msg_id"])
-        if not known.exists():
-            _refuse_unless_agents_online()
+        if not known.exists() and not hooks.agents_online():
+            # Everyone left while the visitor waited: the chat becomes a message left for
+            # customer service (the panel said so), out of the queue, answered when they are back.
+            _conversation_left_offline(conversation)
     return _message_write(conversation=conversation, agent=agent, **message)
+
+
+@transaction.atomic
+def _conversation_left_offline(conversation: Conversation) -> None:
+    Conversation.objects.filter(pk=conversation.pk).update(left_offline=True)
+    conversation.left_offline = True
+    waiting.queue_changed()
 
 
 @transaction.atomic
