@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from chat import events, frames, services, topics
+from chat import events, frames, services, topics, waiting
 from chat import selectors as chat_selectors
 from chat.consumers import JsonFrameConsumer, int_field, messages_fill, messages_frame
 from chat.loops import PerLoop
@@ -448,6 +448,8 @@ def _console_state(user: StaffUser, after_id: int | None, mine: list[int]) -> di
             "heartbeat_seconds": selectors.heartbeat_seconds(),
             # The director's lists for the wrap-up when a chat ends (a few items each).
             "wrap_up": chat_selectors.wrap_up_choices(profile.language),
+            # Each waiting chat's place and estimate; later changes come as `queue.changed`.
+            "queue_estimates": waiting.queue_estimates(),
         },
         lists=["messages", *CONSOLE_LISTS],
     )

@@ -19,7 +19,7 @@ from chat import frames, replica, writer
 from chat.models import Conversation, Message, PageVisit, Participation
 from chat.retention_period import retention_cutoff
 from chat.selectors import chunks_by_id
-from chat.serializers import page_visit_dict, queue_item_dict
+from chat.serializers import display_name, page_visit_dict, queue_item_dict
 
 from .middleware import session_data_alive
 from .models import GUIDANCE_VERSION, AgentProfile, CannedReply
@@ -202,6 +202,14 @@ def any_agent_online() -> bool:
     return online_profiles().exists()
 
 
+def agents_online_count() -> int:
+    return online_profiles().count()
+
+
+def agents_online_names() -> list[str]:
+    return [display_name(p.user) for p in online_profiles().select_related("user")]
+
+
 def effective_presence(profile: AgentProfile) -> str:
     """The presence colleagues see: a presence nobody has refreshed lately is offline."""
     if profile.presence == AgentProfile.Presence.OFFLINE:
@@ -352,6 +360,7 @@ def visitor_panel(conversation: Conversation, *, bounded: bool = False) -> dict[
         "started_at": _iso(conversation.created_at),
         "claimed_at": _iso(conversation.claimed_at),
         "waited_seconds": max(0, int((end - conversation.created_at).total_seconds())),
+        "contact_email": conversation.contact_email,
     }
     if bounded:
         panel["pages"] = []

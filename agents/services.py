@@ -11,6 +11,7 @@ from django.utils import timezone
 from chat import events, foreign_keys, writer
 from chat.models import AuditEvent
 from chat.services import ChatError, audit_record, display_name
+from chat.waiting import queue_changed
 
 from . import dispatch, selectors
 from .models import GUIDANCE_VERSION, AgentProfile
@@ -134,6 +135,9 @@ def presence_set(*, user: StaffUser, presence: str) -> AgentProfile:
         _announce_presence(user, presence)
         _announce_availability(was_online)
         _route_after_commit(user.pk, presence)
+        if AgentProfile.Presence.ONLINE in (shown_before, presence):
+            # One agent more or fewer: every waiting visitor's estimate changes.
+            queue_changed()
     return profile
 
 
@@ -164,6 +168,7 @@ def presence_expire(*, user: StaffUser) -> bool:
     _announce_presence(user, AgentProfile.Presence.OFFLINE)
     _announce_availability(was_online)
     _route_after_commit(user.pk, AgentProfile.Presence.OFFLINE)
+    queue_changed()
     return True
 
 

@@ -15,6 +15,7 @@ from .models import (
     AuditEvent,
     ControllerDetails,
     Conversation,
+    Greeting,
     OpeningHours,
     RetentionRun,
     Tag,
@@ -156,6 +157,11 @@ class TopicAdmin(admin.ModelAdmin):
         if obj is not None and (obj.is_default or obj.conversations.exists()):
             return False
         return super().has_delete_permission(request, obj)
+
+
+@admin.register(Greeting)
+class GreetingAdmin(admin.ModelAdmin):
+    list_display = ("language", "text", "show_agent_names")
 
 
 @admin.register(ControllerDetails)

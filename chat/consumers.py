@@ -19,8 +19,21 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
+from django.utils import translation
 
-from . import admission, events, frames, hooks, layer_health, limits, selectors, services, topics
+from . import (
+    admission,
+    events,
+    frames,
+    hooks,
+    layer_health,
+    limits,
+    selectors,
+    services,
+    topics,
+    waiting,
+    widget_strings,
+)
 from .limits import TokenBucket
 from .logging import Throttled, where
 from .models import Conversation, Message
@@ -384,6 +397,8 @@ class VisitorConsumer(JsonFrameConsumer):
 
     async def connect(self) -> None:
         self.conversation: Conversation | None = None
+        self.lang = settings.LANGUAGE_CODE
+        self.queue_said = ""  # the queue sentence this socket last sent
         self.ip = scope_client_ip(self.scope)
         self.slot: limits.Slot | None = None
         if not self.origin_allowed():
@@ -410,7 +425,7 @@ class VisitorConsumer(JsonFrameConsumer):
         if slot is None:
             return
         await limits.ip_connection_release_async(slot)
-        groups = [events.VISITORS_GROUP]
+        groups = [events.VISITORS_GROUP, waiting.WAITING_GROUP]
         conversation = getattr(self, "conversation", None)
         if conversation is not None:
             groups.append(events.conversation_group(conversation.pk))
@@ -427,10 +442,7 @@ class VisitorConsumer(JsonFrameConsumer):
         )
 
     async def _availability(self, frame: dict[str, Any]) -> dict[str, Any]:
-        lang = frame.get("lang")
-        return await self.unit(
-            _availability, frame.get("topic"), lang if isinstance(lang, str) else ""
-        )
+        return await self.unit(_availability, frame.get("topic"), self.lang)
 
     async def _subscribe(self, conversation: Conversation) -> None:
         previous = self.conversation
@@ -456,6 +468,7 @@ class VisitorConsumer(JsonFrameConsumer):
         after_id = int_field(frame.get("last_seen_id"), "last_seen_id", required=False)
         page = services.clean_page(frame.get("page"))
         info = self._info(frame)
+        self._set_language(frame.get("lang"))
         availability = await self._availability(frame)
         if token is None:
             await self.send_json({"type": "welcome", "conversation": None, **availability})
@@ -470,26 +483,81 @@ class VisitorConsumer(JsonFrameConsumer):
             and current.status != Conversation.Status.CLOSED
         ):
             raise ChatError("token_mismatch", "this connection already follows another chat")
-        # Followed before its messages are read: one stored between the read and the
-        # subscription would reach this socket neither way. One stored meanwhile may come both
-        # ways; the clients keep one per id.
+        # Followed before its messages and its place in the queue are read: a message stored or
+        # a queue change between the read and the subscription would reach this socket neither
+        # way. One meanwhile may come both ways; the clients keep one per id.
         await self._subscribe(conversation)
+        await self._follow_queue(True)
         welcome = {"type": "welcome", **availability}
-        await self.send_json(await self.unit(_resume, conversation, info, page, after_id, welcome))
+        welcome = await self.unit(_resume, conversation, info, page, after_id, welcome)
+        if welcome.get("queue"):
+            # The welcome carries the frame's fields, as a `queue.position` would.
+            welcome["queue"] = self._queue_frame(welcome["queue"])
+            del welcome["queue"]["type"]
+        else:
+            await self._follow_queue(False)
+        await self.send_json(welcome)
+
+    def _set_language(self, lang: Any) -> None:
+        """The language the panel speaks: the queue sentences are said in it."""
+        if isinstance(lang, str) and lang[:2] in dict(settings.LANGUAGES):
+            self.lang = lang[:2]
+
+    def _queue_frame(self, status: dict[str, Any]) -> dict[str, Any]:
+        """A `queue.position` frame: place, estimate and the sentence that says them."""
+        with translation.override(self.lang):
+            text = widget_strings.queue_text(status["position"], status["estimate"])
+        self.queue_said = text
+        return {
+            "type": "queue.position",
+            "position": status["position"],
+            "estimate": status["estimate"],
+            "text": text,
+        }
+
+    async def _follow_queue(self, on: bool) -> None:
+        """Only sockets of waiting chats hear the queue's announcements (not every visitor)."""
+        if on:
+            await self.channel_layer.group_add(waiting.WAITING_GROUP, self.channel_name)
+        else:
+            await self.channel_layer.group_discard(waiting.WAITING_GROUP, self.channel_name)
+
+    async def _queue_changed(self, items: list[dict[str, Any]]) -> None:
+        """Picks this visitor's line from a queue announcement; sends it only when the sentence
+        changes, so a screen reader hears a change and nothing else."""
+        conversation = self.conversation
+        if conversation is None or conversation.status != Conversation.Status.WAITING:
+            return
+        mine = next((item for item in items if item["id"] == conversation.pk), None)
+        if mine is None:
+            return
+        with translation.override(self.lang):
+            text = widget_strings.queue_text(mine["position"], mine["estimate"])
+        if text != self.queue_said:
+            await self.send_json(self._queue_frame(mine))
 
     async def handle_start(self, frame: dict[str, Any]) -> None:
         """Opens a conversation with the visitor's first message; returns the bearer token."""
         if self.conversation is not None and self.conversation.status != Conversation.Status.CLOSED:
             raise ChatError("already_started", "a conversation is already open")
-        conversation, token, message = await services.conversation_open(
-            info=self._info(frame),
-            ip_address=self.ip,
-            page=frame.get("page"),
-            context=frame.get("context"),
-            text=frame.get("text"),
-            client_msg_id=frame.get("client_msg_id"),
-            topic=frame.get("topic"),
-        )
+        self._set_language(frame.get("lang"))
+        # Joined before the chat exists: the announcement of its own start tells its place.
+        await self._follow_queue(True)
+        try:
+            conversation, token, message = await services.conversation_open(
+                info=self._info(frame),
+                ip_address=self.ip,
+                page=frame.get("page"),
+                context=frame.get("context"),
+                text=frame.get("text"),
+                client_msg_id=frame.get("client_msg_id"),
+                topic=frame.get("topic"),
+                offline=frame.get("offline", False),
+                contact=frame.get("contact"),
+            )
+        except Exception:
+            await self._follow_queue(False)
+            raise
         await self._subscribe(conversation)
         await self.send_json(
             {
@@ -584,6 +652,11 @@ class VisitorConsumer(JsonFrameConsumer):
             return False
         if kind in ("conversation.updated", "conversation.closed") and self.conversation:
             self.conversation.status = event["conversation"]["status"]
+            if self.conversation.status != Conversation.Status.WAITING:
+                await self._follow_queue(False)
+        if kind == "queue.changed":
+            await self._queue_changed(event["items"])
+            return False
         return kind in (
             "message.new",
             "typing",
@@ -613,14 +686,22 @@ async def sockets_close_for_restart(*, spread_seconds: float, timeout: float) ->
 
 
 def _availability(topic: Any = None, language: str = "") -> dict[str, Any]:
-    """Whether anyone answers, the opening hours (the topic's own, if it has any) and the
-    topics the visitor may pick from (none: no picker)."""
+    """Whether anyone answers, the opening hours (the topic's own, if it has any), the topics
+    the visitor may pick from (none: no picker), the greeting and, when nobody is online, when
+    an answer to a message left now can be expected."""
     hours = topics.topic_opening_hours(topics.topic_resolve(topic)) if topic else None
-    return {
-        "agents_online": hooks.agents_online(),
+    online = hooks.agents_online()
+    fields = {
+        "agents_online": online,
         "opening_hours": selectors.opening_hours() if hours is None else hours,
         "topics": topics.topic_choices(language[:2].lower() or "en"),
+        # Shown when the panel opens; nothing is stored until the visitor writes.
+        "greeting": selectors.greeting_for(language),
     }
+    if not online:
+        # A message left now: when an answer can be expected.
+        fields["answer"] = waiting.answer_expected()
+    return fields
 
 
 def messages_fill(
@@ -691,6 +772,8 @@ def _resume(
         if page:
             services.page_visit_record(conversation=conversation, page=page)
     fields = {**welcome, "conversation": conversation_summary(conversation)}
+    if conversation.status == Conversation.Status.WAITING:
+        fields["queue"] = waiting.queue_status(conversation)
     return messages_frame(fields, [conversation.pk], after_id)
 
 

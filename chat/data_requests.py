@@ -29,6 +29,7 @@ from .foreign_keys import related_model
 from .models import REFERENCE_ALPHABET, AuditEvent, Conversation, Message
 from .selectors import conversation_by_token, wrap_up_of
 from .services import audit_record, display_name
+from .waiting import queue_changed
 
 #: The most conversations one search lists; a request narrower than this is the normal case.
 SEARCH_LIMIT = 200
@@ -304,6 +305,9 @@ def _conversation_export(conversation: Conversation) -> dict[str, Any]:
             "last_activity_at": _iso(conversation.last_activity_at),
             "ended_at": _iso(conversation.closed_at),
             "ended_by": conversation.closed_by,
+            "left_as_message": conversation.left_offline,
+            "contact_email": conversation.contact_email,
+            "answer_notice_sent_at": _iso(conversation.contact_notified_at),
             "agent_name": (
                 display_name(conversation.assigned_agent) if conversation.assigned_agent else ""
             ),
@@ -462,6 +466,16 @@ def _export_as_text(data: dict[str, Any]) -> str:
             f" ({_when(conv['offered_at'])})"
         )
     out += [
+        *(
+            [f"  {gettext('Left as a message while nobody was online')}"]
+            if conv.get("left_as_message")
+            else []
+        ),
+        *(
+            [f"  {gettext('E-mail for the answer')}: {conv['contact_email']}"]
+            if conv.get("contact_email")
+            else []
+        ),
         "",
         gettext("MESSAGES"),
     ]
@@ -650,8 +664,11 @@ def visitor_data_erase(
     conversation_id = conversation.pk
     reference = conversation.reference
     locked = Conversation.objects.select_for_update().filter(pk=conversation_id)
-    if not list(locked.values_list("pk", flat=True)):
+    statuses = list(locked.values_list("status", flat=True))
+    if not statuses:
         raise Conversation.DoesNotExist("the conversation is already erased")
+    if statuses[0] == Conversation.Status.WAITING:
+        queue_changed()  # the chats behind it move up
     _total, per_model = Conversation.objects.filter(pk=conversation_id).delete()
     hooks.call("conversation_erased", conversation_id=conversation_id)
     deleted = {label.lower(): count for label, count in sorted(per_model.items()) if count}

@@ -4,6 +4,9 @@
 - ``conversation_waiting(conversation_id: int)``: a chat waits for an agent (new, or transferred
   to a topic), committed; routing (agents) offers it to an agent of its topic.
 - ``capacity_freed()``: a chat ended, committed; routing offers waiting chats to agents with room.
+- ``agents_online_count() -> int``: how many agents can answer now (the wait estimate).
+- ``agents_online_names() -> list[str]``: their display names (the greeting, if the director
+  chose to show them).
 - ``retention_before_delete(conversation_ids: list[int])``: fold rows into anonymous aggregates
   before the purge deletes those conversations.
 - ``retention_models() -> list[tuple[model, time_field]]``: further tables of the register that
@@ -63,3 +66,13 @@ def agent_capacities(agent_ids: list[int]) -> dict[int, int]:
 def agents_online() -> bool:
     """True when any registered presence provider reports an agent online."""
     return any(call("agents_online"))
+
+
+def agents_online_count() -> int:
+    """How many agents the presence providers report online (summed)."""
+    return sum(call("agents_online_count"))
+
+
+def agents_online_names() -> list[str]:
+    """The display names of the agents online, from every presence provider, sorted."""
+    return sorted(name for names in call("agents_online_names") for name in names)

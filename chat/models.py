@@ -167,6 +167,12 @@ class Conversation(models.Model):
         related_name="conversations",
     )
     tags = models.ManyToManyField(Tag, blank=True, related_name="conversations")
+    # Left as a message while no agent was online: it waits in the console's own list, not in
+    # the queue, and is answered when customer service is back.
+    left_offline = models.BooleanField(default=False, db_default=False)
+    # Only with CHAT_OFFLINE_CONTACT: where to say that an answer is waiting (never what it says).
+    contact_email = models.EmailField(max_length=254, blank=True, default="", db_default="")
+    contact_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -347,6 +353,33 @@ class OpeningHours(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_weekday_display()} {self.opens:%H:%M}–{self.closes:%H:%M}"
+
+
+class Greeting(models.Model):
+    """The panel's greeting in one language, edited by the service director in admin.
+
+    Shown when the panel opens; nothing about the visitor is stored until they write.
+    """
+
+    class Language(models.TextChoices):
+        FI = "fi", "suomi"
+        SV = "sv", "svenska"
+        EN = "en", "English"
+
+    language = models.CharField(max_length=2, choices=Language.choices, unique=True)
+    text = models.CharField(max_length=300, help_text="e.g. Hei! Miten voimme auttaa?")
+    # Staff names shown to anyone who opens the panel: the director decides.
+    show_agent_names = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Also show the names of the agents online when the panel opens.",
+    )
+
+    class Meta:
+        ordering = ["language"]
+
+    def __str__(self) -> str:
+        return self.get_language_display()
 
 
 class ControllerDetails(models.Model):

@@ -145,10 +145,15 @@ TEXTS: dict[str, dict[str, Any]] = {
             "{pages}",
             "pikapalaute: oletko tyytyväinen saamaasi asiakaspalveluun ja chattiin tapana saada "
             "palvelua, sekä vapaaehtoinen kommentti",
-            "keskustelun tunnus (näkyy chat-ikkunassa), keskustelun alkamis- ja päättymisaika",
+            "keskustelun tunnus (näkyy chat-ikkunassa), keskustelun alkamis- ja päättymisaika "
+            "sekä se, jätitkö keskustelun viestinä, kun kukaan ei ollut paikalla",
             "keskustelun aihe (sivusto kertoo sen tai valitset sen itse) ja keskustelun "
             "ohjaustiedot: kenelle asiakaspalvelijalle keskustelua on tarjottu ja milloin",
         ],
+        "contact_email": (
+            "sähköpostiosoite, jos annoit sen jättäessäsi viestin, kun kukaan ei ollut paikalla: "
+            "siihen kerrotaan vain, että vastaus odottaa, ei keskustelua"
+        ),
         "content_after": (
             "Chat ei kysy nimeäsi, sähköpostiosoitettasi eikä muita yhteystietojasi. Älä kirjoita "
             "chattiin arkaluonteisia tietoja. Kun aloitat keskustelun, selaimesi säilyttää "
@@ -336,10 +341,15 @@ TEXTS: dict[str, dict[str, Any]] = {
             "{pages}",
             "snabbrespons: om du är nöjd med den kundtjänst du fick och med chatten som sätt att "
             "få service, samt en frivillig kommentar",
-            "samtalets kod (syns i chattfönstret), samtalets start- och sluttid",
+            "samtalets kod (syns i chattfönstret), samtalets start- och sluttid samt om du "
+            "lämnade samtalet som ett meddelande när ingen var tillgänglig",
             "samtalets ämne (webbplatsen anger det eller du väljer det själv) och hur samtalet "
             "dirigeras: vilken kundtjänstmedarbetare det har erbjudits och när",
         ],
+        "contact_email": (
+            "e-postadress, om du angav den när du lämnade ett meddelande när ingen var "
+            "tillgänglig: dit meddelas bara att ett svar väntar, aldrig samtalet"
+        ),
         "content_after": (
             "Chatten frågar inte efter ditt namn, din e-postadress eller andra kontaktuppgifter. "
             "Skriv inga känsliga uppgifter i chatten. När du inleder ett samtal sparar din "
@@ -522,11 +532,15 @@ TEXTS: dict[str, dict[str, Any]] = {
             "{pages}",
             "quick feedback: whether you were satisfied with the service you received and with "
             "chat as a way of getting service, and an optional comment",
-            "the conversation reference (shown in the chat window), and when the conversation "
-            "started and ended",
+            "the conversation reference (shown in the chat window), when the conversation "
+            "started and ended, and whether you left it as a message while nobody was online",
             "the conversation's topic (named by the website or chosen by you) and its routing: "
             "which customer-service agent it was offered to and when",
         ],
+        "contact_email": (
+            "an e-mail address, if you gave one when leaving a message while nobody was "
+            "online: it is only told that an answer is waiting, never the conversation"
+        ),
         "content_after": (
             "The chat does not ask for your name, e-mail address or other contact details. Please "
             "do not write sensitive information in the chat. When you start a conversation, your "
@@ -746,7 +760,11 @@ def _content(t: dict[str, Any]) -> list[str]:
         context=t["context"].format(names=_names(keys)) if keys else "",
     )
     ua = t["ua_kept"] if settings.CHAT_STORE_USER_AGENT else t["ua_parsed"]
-    return [bullet.format(ua=ua, pages=pages) for bullet in t["content"]]
+    bullets = [bullet.format(ua=ua, pages=pages) for bullet in t["content"]]
+    if settings.CHAT_OFFLINE_CONTACT:
+        # Listed exactly while the setting lets visitors give it.
+        bullets.append(t["contact_email"])
+    return bullets
 
 
 def _guard(t: dict[str, Any]) -> list[str]:

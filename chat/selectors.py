@@ -8,7 +8,8 @@ from typing import Any
 
 from django.db.models import Model, QuerySet
 
-from .models import Conversation, Message, OpeningHours, Tag, WrapUpReason, hash_token
+from . import hooks
+from .models import Conversation, Greeting, Message, OpeningHours, Tag, WrapUpReason, hash_token
 
 # Ids are handed out before commit, so a message with a lower id can become visible after one
 # with a higher id. Catch-up re-sends this much before the last seen message; clients drop ids
@@ -110,6 +111,16 @@ def opening_hours() -> list[dict[str, object]]:
         # The service's general hours; a topic's own are in chat.topics.
         for h in OpeningHours.objects.filter(topic__isnull=True)
     ]
+
+
+def greeting_for(lang: str) -> dict[str, Any] | None:
+    """The panel's greeting in `lang`, with the names of the agents online when the director
+    chose to show them; None when none is set."""
+    greeting = Greeting.objects.filter(language=lang).first()
+    if greeting is None:
+        return None
+    agents = hooks.agents_online_names() if greeting.show_agent_names else []
+    return {"text": greeting.text, "agents": agents}
 
 
 def retention_status() -> dict[str, object]:

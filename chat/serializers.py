@@ -59,6 +59,8 @@ def queue_item_dict(
         # Routing: the agent it is offered to while it waits (agents' queue only).
         "offered_to_id": conversation.offered_to_id,
         "current_page": {"url": page["url"], "title": page["title"]} if page else None,
+        # Left while nobody was online: the console lists it apart from the queue.
+        "offline": conversation.left_offline,
     }
 
 

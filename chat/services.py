@@ -13,11 +13,13 @@ from typing import Any
 from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.utils import timezone
 from ua_parser import parse as parse_user_agent
 
-from . import events, hooks, identifiers, limits, system_events, topics, units, writer
+from . import events, hooks, identifiers, limits, system_events, topics, units, waiting, writer
 from .bidi import strip_bidi_controls
 from .models import (
     AuditEvent,
@@ -272,6 +274,36 @@ def _refuse_unless_agents_online() -> None:
         raise ChatError("unavailable", "no agent is online; see the opening hours")
 
 
+def clean_contact(value: Any) -> str:
+    """The visitor's e-mail address for the answer to a message left offline; "" for none.
+
+    Refused (`bad_contact`) unless CHAT_OFFLINE_CONTACT is on and it is one plain address.
+    """
+    if value is None or value == "":
+        return ""
+    if not settings.CHAT_OFFLINE_CONTACT:
+        raise ChatError("bad_contact", "a contact address is not taken here")
+    if not isinstance(value, str) or len(value) > 254:
+        raise ChatError("bad_contact", "the contact must be one e-mail address")
+    value = value.strip()
+    try:
+        validate_email(value)
+    except ValidationError:
+        raise ChatError("bad_contact", "the contact must be one e-mail address") from None
+    return value
+
+
+def _left_offline(offline: bool) -> bool:
+    """Whether a new chat is a message left while nobody is online. A visitor who asked to
+    leave one when an agent has meanwhile come online gets an ordinary chat; one who did not
+    ask, with nobody online, is refused (`unavailable`)."""
+    if hooks.agents_online():
+        return False
+    if not offline:
+        _refuse_unless_agents_online()
+    return True
+
+
 async def conversation_open(
     *,
     info: VisitorInfo,
@@ -281,18 +313,26 @@ async def conversation_open(
     text: Any,
     client_msg_id: Any,
     topic: Any = None,
+    offline: Any = False,
+    contact: Any = None,
 ) -> tuple[Conversation, str, dict[str, Any]]:
-    """Opens a conversation with the visitor's first message, when an agent is online.
+    """Opens a conversation with the visitor's first message, when an agent is online, or as
+    a message left for customer service (`offline`) when nobody is.
 
-    Everything the visitor sent is checked first; then `unavailable` when no agent is online,
-    `rate_limited` when the address opened too many chats. Returns the conversation, its bearer
+    Everything the visitor sent is checked first; then `unavailable` when no agent is online
+    and the visitor did not ask to leave a message, `rate_limited` when the address opened too
+    many chats. A message left offline is a chat like any other (same limits, identifier guard
+    and retention); it waits in the console's own list. Returns the conversation, its bearer
     token (once, never stored) and the first message as clients see it.
     """
     text = clean_text(text)
     client_msg_id = clean_client_msg_id(client_msg_id)
     page = clean_page(page)
     context = clean_context(context) if context is not None else None
-    await units.run_unit(_refuse_unless_agents_online)
+    if not isinstance(offline, bool):
+        raise ChatError("bad_frame", "offline must be true or false")
+    contact_email = clean_contact(contact)
+    offline = await units.run_unit(_left_offline, offline)
     if not await limits.ip_new_conversation_allowed_async(ip_address):
         raise ChatError("rate_limited", "too many new conversations from this address")
     conversation, token, message = await units.run_unit(
@@ -303,6 +343,9 @@ async def conversation_open(
         text=text,
         client_msg_id=client_msg_id,
         topic=topic,
+        offline=offline,
+        # Only a message left for later needs an address for the answer.
+        contact_email=contact_email if offline else "",
     )
     return conversation, token, message_dict(message)
 
@@ -316,6 +359,8 @@ def conversation_start(
     text: str | None = None,
     client_msg_id: str = "",
     topic: Any = None,
+    offline: bool = False,
+    contact_email: str = "",
 ) -> tuple[Conversation, str, Message | None]:
     """Opens a waiting conversation for a new visitor and returns it with its bearer token.
 
@@ -323,13 +368,15 @@ def conversation_start(
     connection data, the current page and host context, and the first message if one is given
     (`text` and `client_msg_id` as `conversation_open` cleaned them). Agents are told after
     commit, and routing (`conversation_waiting` hook) offers it to an agent. The token is
-    returned once and never stored.
+    returned once and never stored. `offline`: left as a message while nobody was online.
     """
     token = new_visitor_token()
     conversation = Conversation.objects.create(
         token_hash=hash_token(token),
         language=(info.language or "")[:8],
         topic=topics.topic_resolve(topic),
+        left_offline=offline,
+        contact_email=contact_email,
     )
     _record_connection(conversation, info)
     if page:
@@ -353,6 +400,8 @@ def conversation_start(
             "conversation": queue_item_dict(conversation, message.text if message else "", page),
         },
     )
+    if not offline:
+        waiting.queue_changed()
     _route_after_commit(conversation.pk)
     return conversation, token, message
 
@@ -438,9 +487,10 @@ async def message_send(
     - an agent writes only into a conversation assigned to them (else `not_found`, as if the
       chat did not exist);
       a visitor's socket holds the conversation's token, so its id is the visitor's own;
-    - a waiting conversation with no agent online refuses new visitor messages
-      (`unavailable`) and a closed one every new message (`closed`), but a resend of a stored
-      client id is answered with the stored message in both;
+    - a waiting conversation with no agent online becomes a message left for customer service
+      (`left_offline`, out of the queue) and takes the visitor's message; a closed one refuses
+      every new message (`closed`), but a resend of a stored client id is answered with the
+      stored message;
     - a resend is never stored twice and announces nothing; a new message moves the
       conversation's activity time, and an agent's first one its first-response time;
     - an internal note (`sender="note"`) follows an agent message's rules (its writer is the
@@ -496,12 +546,24 @@ def _message_send_general(*, conversation_id: int, agent, **message: str) -> Mes
     ):
         # Need to know: a chat that is not the agent's is answered as if it did not exist.
         raise ChatError("not_found", "no such conversation")
-    if sender == Message.Sender.VISITOR and conversation.status == Conversation.Status.WAITING:
-        # Accept resends of a message already stored, refuse new ones nobody would read.
+    if (
+        sender == Message.Sender.VISITOR
+        and conversation.status == Conversation.Status.WAITING
+        and not conversation.left_offline
+    ):
         known = conversation.messages.filter(client_msg_id=message["client_msg_id"])
-        if not known.exists():
-            _refuse_unless_agents_online()
+        if not known.exists() and not hooks.agents_online():
+            # Everyone left while the visitor waited: the chat becomes a message left for
+            # customer service (the panel said so), out of the queue, answered when they are back.
+            _conversation_left_offline(conversation)
     return _message_write(conversation=conversation, agent=agent, **message)
+
+
+@transaction.atomic
+def _conversation_left_offline(conversation: Conversation) -> None:
+    Conversation.objects.filter(pk=conversation.pk).update(left_offline=True)
+    conversation.left_offline = True
+    waiting.queue_changed()
 
 
 @transaction.atomic
@@ -629,6 +691,7 @@ def conversation_claim(*, conversation_id: int, agent) -> Conversation:
     conversation = Conversation.objects.select_related("assigned_agent").get(pk=conversation_id)
     participation_record(conversation=conversation, agent=agent, via=Participation.Via.CLAIMED)
     _agent_joined(conversation, agent, {"type": "conversation.claimed"})
+    waiting.queue_changed()
     return conversation
 
 
@@ -771,6 +834,8 @@ def conversation_close(*, conversation: Conversation, closed_by: str) -> Convers
     """Ends a conversation (idempotently); both sides are told after commit."""
     if conversation.status == Conversation.Status.CLOSED:
         return conversation
+    if conversation.status == Conversation.Status.WAITING:
+        waiting.queue_changed()
     ended_by = {"by": closed_by}
     if closed_by == Conversation.ClosedBy.AGENT and conversation.assigned_agent_id:
         ended_by["name"] = display_name(conversation.assigned_agent)

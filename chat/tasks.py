@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from . import retention
+from . import contact, retention
 
 
 @shared_task(
@@ -22,3 +22,9 @@ def purge_expired() -> dict[str, object]:
     """Runs the retention purge (scheduled by Celery beat every CHAT_PURGE_INTERVAL_SECONDS)."""
     outcome = retention.purge_expired()
     return {"status": outcome.status, "deleted": outcome.deleted}
+
+
+@shared_task(name="chat.tasks.contact_notify_due", ignore_result=True)
+def contact_notify_due() -> int:
+    """Tells visitors who left a message with an e-mail address that an answer is waiting."""
+    return contact.contact_notify_due()

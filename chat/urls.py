@@ -7,6 +7,7 @@ app_name = "chat"
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("demo/", views.demo, name="demo"),
+    path("chat/", views.chat_page, name="chat_page"),
     path("widget.js", views.widget_js, name="widget_js"),
     path("widget/panel/", views.widget_panel, name="widget_panel"),
     path("widget/rights/strings/", views.widget_rights_strings, name="widget_rights_strings"),

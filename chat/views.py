@@ -79,6 +79,11 @@ async def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=503 if status == "error" else 200)
 
 
+def chat_page(request: HttpRequest) -> HttpResponse:
+    """The chat on the chat server's own page: where the answer notice e-mail links."""
+    return render(request, "chat/chat_page.html")
+
+
 def demo(request: HttpRequest) -> HttpResponse:
     """A page that embeds the widget, as a customer's site would."""
     return render(request, "chat/demo.html", {"debug": settings.DEBUG})
@@ -213,6 +218,8 @@ def widget_panel(request: HttpRequest) -> HttpResponse:
         # their own (static/widget/rights.js), loaded with their words on first use.
         if settings.CHAT_VISITOR_SELF_SERVICE:
             context["rights"] = widget_strings.rights_buttons()
+        if settings.CHAT_OFFLINE_CONTACT:
+            context["contact"] = widget_strings.contact_strings()
         response = render(request, "chat/panel.html", context)
     # django-csp's per-response override: the default policy forbids every frame ancestor, and
     # the embed origins are read per request so that a changed setting applies at once.

@@ -6,6 +6,8 @@ user-visible text of its own. Placeholders are `{name}` style and filled in with
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext, ngettext
@@ -47,6 +49,17 @@ def panel_strings() -> dict[str, object]:
         "failed": gettext("Not sent"),
         "offline": gettext("No one is available to chat right now."),
         "hours": gettext("Opening hours"),
+        "onlineNow": gettext("Online now: {name}."),
+        "leave": gettext(
+            "Leave a message and we will answer here. You will see the answer when you next "
+            "visit this site with this browser."
+        ),
+        "answerFrom": gettext(
+            "We will answer at the earliest when customer service opens: {when}."
+        ),
+        "answerSoon": gettext(
+            "We will answer as soon as someone in customer service is available."
+        ),
         "connecting": gettext("Connecting…"),
         "reconnecting": gettext("Connection lost. Reconnecting…"),
         "degraded": gettext(
@@ -84,6 +97,41 @@ def refused_strings(site: str) -> dict[str, str]:
     }
 
 
+def _english_ordinal(n: int) -> str:
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
+
+
+def queue_text(position: int, estimate: dict[str, Any] | None) -> str:
+    """The waiting visitor's place and estimated wait in the active language, one sentence
+    each: "You are 2nd in the queue. Estimated wait: about 3 minutes." (an estimate, said so)."""
+    place = gettext("You are {ordinal} in the queue.").format(
+        ordinal=_english_ordinal(position), position=position
+    )
+    estimate = estimate or {}
+    kind = estimate.get("kind")
+    if kind == "minutes":
+        minutes = estimate["minutes"]
+        wait = ngettext(
+            "Estimated wait: about %(minutes)d minute.",
+            "Estimated wait: about %(minutes)d minutes.",
+            minutes,
+        ) % {"minutes": minutes}
+    elif kind == "range":
+        wait = gettext("Estimated wait: %(low)d–%(high)d minutes.") % {
+            "low": estimate["low"],
+            "high": estimate["high"],
+        }
+    elif kind == "few":
+        wait = gettext("Estimated wait: a few minutes.")
+    elif kind == "long":
+        wait = gettext("Estimated wait: more than an hour.")
+    else:
+        return place
+    return f"{place} {wait}"
+
+
 def identifier_strings() -> dict[str, object]:
     """The guard's words: the warning before sending (per kind and policy) and placeholders."""
     return {
@@ -97,6 +145,17 @@ def identifier_strings() -> dict[str, object]:
         else gettext("It will be stored with the chat as you typed it; send it only if you must."),
         "idLabels": identifiers.labels(),
         "idHidden": identifiers.hidden_label(),
+    }
+
+
+def contact_strings() -> dict[str, str]:
+    """The optional e-mail field of a message left offline (only with CHAT_OFFLINE_CONTACT)."""
+    return {
+        "label": gettext("E-mail for the answer (optional)"),
+        "help": gettext(
+            "We only tell you there that an answer is waiting, never what it says. The address "
+            "is kept with the chat and deleted with it."
+        ),
     }
 
 

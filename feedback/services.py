@@ -64,50 +64,65 @@ def clean_comment(value: Any) -> str:
     return text
 
 
+_UNSET = object()
+
+
 @transaction.atomic
 def feedback_submit(
     *,
     conversation: Conversation,
-    service_satisfied: Any,
-    channel_satisfied: Any,
-    comment: Any,
+    service_satisfied: Any = _UNSET,
+    channel_satisfied: Any = _UNSET,
+    comment: Any = _UNSET,
 ) -> Feedback:
-    """Stores the visitor's one answer about their ended chat; anything wrong stores nothing.
+    """Stores the visitor's answers about their ended chat as they give them, one row per chat.
 
-    Refuses with ChatError: `not_closed` (chat still open), `already_answered` (one answer per
-    conversation), `expired` (too long after the chat ended), `empty` (nothing answered),
-    `too_long` / `markup` / `bad_request` (bad input). The conversation's room is told after
-    commit with a `feedback.received` event, so the serving agent sees it at once.
+    The widget sends each answer the moment it is given, so an answer to the first question
+    survives a visitor who leaves at the second. The later answers and the comment update the
+    same row. An answer once given stays: sending the same value again changes nothing (a
+    retry is safe), a different one is refused. Anything wrong stores nothing.
+
+    Refuses with ChatError: `not_closed` (chat still open), `already_answered` (that answer was
+    given already, differently), `expired` (too long after the chat ended), `empty` (nothing
+    answered), `too_long` / `markup` / `bad_request` (bad input). The conversation's room is
+    told after commit with a `feedback.received` event, so the serving agent sees it at once.
     """
-    service = _clean_answer(service_satisfied, "service_satisfied")
-    channel = _clean_answer(channel_satisfied, "channel_satisfied")
-    text = clean_comment(comment)
-    if service is None and channel is None and not text:
+    given: dict[str, Any] = {}
+    if service_satisfied is not _UNSET:
+        given["service_satisfied"] = _clean_answer(service_satisfied, "service_satisfied")
+    if channel_satisfied is not _UNSET:
+        given["channel_satisfied"] = _clean_answer(channel_satisfied, "channel_satisfied")
+    if comment is not _UNSET:
+        given["comment"] = clean_comment(comment)
+    # A skipped question (null) or an empty comment is no answer: it neither stores nor clears.
+    given = {name: value for name, value in given.items() if value is not None and value != ""}
+    if not given:
         raise ChatError("empty", "nothing to send: skipping needs no request")
     # Locks the conversation so two racing submissions are decided one after the other.
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
     if locked.status != Conversation.Status.CLOSED or locked.closed_at is None:
         raise ChatError("not_closed", "feedback can be given once the chat has ended")
-    if Feedback.objects.filter(conversation=locked).exists():
-        raise ChatError("already_answered", ALREADY_ANSWERED)
     now = timezone.now()
     if now - locked.closed_at > FEEDBACK_WINDOW or (
         FoldedDay.objects.filter(day=local_day(locked.created_at)).exists()
     ):
         raise ChatError("expired", "it is too late to give feedback on this chat")
-    try:
-        with transaction.atomic():
-            feedback = Feedback.objects.create(
-                conversation=locked,
-                service_satisfied=service,
-                channel_satisfied=channel,
-                comment=text,
-                created_at=now,
-            )
-    except IntegrityError as exc:
-        raise ChatError(
-            "already_answered", "feedback for this chat has already been given"
-        ) from exc
+    feedback = Feedback.objects.filter(conversation=locked).first()
+    if feedback is None:
+        feedback = Feedback.objects.create(conversation=locked, created_at=now, **given)
+    else:
+        changed = []
+        for name, value in given.items():
+            stored = getattr(feedback, name)
+            if stored == value:
+                continue
+            if stored is not None and stored != "":
+                raise ChatError("already_answered", ALREADY_ANSWERED)
+            setattr(feedback, name, value)
+            changed.append(name)
+        if not changed:
+            return feedback
+        feedback.save(update_fields=changed)
     events.emit(
         events.conversation_group(locked.pk),
         {"type": "feedback.received", "feedback": feedback_dict(feedback)},

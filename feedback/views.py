@@ -31,6 +31,7 @@ from .models import ACCESSIBILITY_MESSAGE_MAX_CHARS
 
 MAX_BODY_BYTES = 4096
 MAX_REPORT_DAYS = 3 * 366
+ANSWER_FIELDS = ("service_satisfied", "channel_satisfied", "comment")
 ERROR_STATUS = {"already_answered": 409, "not_closed": 409, "expired": 409}
 
 
@@ -59,11 +60,10 @@ def submit(request: HttpRequest) -> JsonResponse:
     if conversation is None:
         return _error("bad_token", "no chat matches this token", 403)
     try:
+        # Only the answers the request carries: the widget sends each one as it is given.
         services.feedback_submit(
             conversation=conversation,
-            service_satisfied=data.get("service_satisfied"),
-            channel_satisfied=data.get("channel_satisfied"),
-            comment=data.get("comment", ""),
+            **{name: data[name] for name in ANSWER_FIELDS if name in data},
         )
     except ChatError as exc:
         return _error(exc.code, exc.message, ERROR_STATUS.get(exc.code, 400))

@@ -272,6 +272,11 @@ CELERY_BEAT_SCHEDULE = {
         # A run that could not start in time is pointless: the next one is minutes away.
         "options": {"expires": CHAT_PURGE_INTERVAL_SECONDS},
     },
+    "contact-notify": {
+        "task": "chat.tasks.contact_notify_due",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 60},
+    },
     "availability-sweep": {
         "task": "agents.tasks.availability_sweep",
         "schedule": timedelta(seconds=30),
@@ -503,6 +508,24 @@ CHAT_RETENTION_MONTHS = env.int("CHAT_RETENTION_MONTHS", default=3)
 # Visitors may download and delete their own conversation from the widget (GDPR art. 15 and 17).
 # Off for organisations that must keep chats for their own retention period; /privacy/ follows.
 CHAT_VISITOR_SELF_SERVICE = env.bool("CHAT_VISITOR_SELF_SERVICE", default=True)
+
+# A visitor who leaves a message while nobody is online may give an e-mail address for the
+# answer (off by default: it is one more piece of personal data; /privacy/ follows the setting).
+CHAT_OFFLINE_CONTACT = env.bool("CHAT_OFFLINE_CONTACT", default=False)
+# The chat server's own address as visitors reach it: the link in that e-mail.
+CHAT_PUBLIC_URL = env.str("CHAT_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# --- E-mail (only the "an answer is waiting" notice above), through Django's SMTP backend -------
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="chat@localhost")
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set EMAIL_USE_TLS or EMAIL_USE_SSL, not both.")
 # Downloads and deletions from the widget per visitor address and hour.
 CHAT_SELF_SERVICE_PER_HOUR_PER_IP = env.int("CHAT_SELF_SERVICE_PER_HOUR_PER_IP", default=20)
 CHAT_AUDIT_RETENTION_MONTHS = env.int("CHAT_AUDIT_RETENTION_MONTHS", default=12)

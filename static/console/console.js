@@ -16,6 +16,7 @@ const csrf = () => document.querySelector("input[name=csrfmiddlewaretoken]")?.va
 const state = {
   me: cfg.me,
   queue: new Map(), // id -> queue item
+  estimates: new Map(), // id -> the wait estimate the visitor sees (chat/wait_estimate.py)
   chats: new Map(), // id -> {conv, messages: Map, unread, detail, typing, closed}
   current: null,
   agents: new Map(),
@@ -289,6 +290,7 @@ const handlers = {
     if (state.presence !== "offline") send({ type: "presence.set", status: state.presence });
     startHeartbeat();
     state.queue = new Map();
+    state.estimates = new Map((ev.queue_estimates || []).map((e) => [e.id, e.estimate]));
     state.agents = new Map();
     state.canned = [];
     state.openChats = new Set();
@@ -322,6 +324,12 @@ const handlers = {
       notify(item);
       announce(T.new_chat);
     }
+  },
+
+  // Each waiting chat's place and estimated wait, sent when the queue or the agents online change.
+  "queue.changed"(ev) {
+    state.estimates = new Map(ev.items.map((e) => [e.id, e.estimate]));
+    renderQueueSoon();
   },
 
   "queue.message"(ev) {
@@ -544,37 +552,52 @@ function renderAll() {
   renderMute();
 }
 
+// The estimate's words in the agent's language; the estimate itself is the server's.
+function estimateText(e) {
+  if (!e) return "";
+  if (e.kind === "minutes") return fmt(T.est_minutes, e.minutes);
+  if (e.kind === "range") return fmt(fmt(T.est_range, e.low), e.high);
+  return T[`est_${e.kind}`] || "";
+}
+
 function queueItems() {
   return [...state.queue.values()].sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || a.id - b.id);
 }
 
+function queueItem(q) {
+  const page = q.current_page;
+  return el(
+    "li",
+    { class: "queue-item", "data-id": q.id },
+    el(
+      "div",
+      { class: "q-head" },
+      el("span", { class: "wait", "data-since": q.created_at, text: fmt(T.waiting_for, duration(since(q.created_at))) }),
+      el("span", { class: "estimate small", text: estimateText(state.estimates.get(q.id)) }),
+      el("button", {
+        type: "button",
+        class: "primary",
+        text: T.take,
+        "aria-label": `${T.take}: ${q.reference}`,
+        onclick: () => claim(q.id),
+      }),
+    ),
+    ...routing.queueExtras(q, claim),
+    el("p", { class: "first", dir: "auto" }, ...writtenText(q.first_message || "")),
+    el("p", { class: "page small", dir: page ? "auto" : null, title: plain(page?.url || ""), text: page ? plain(page.title || page.url) : T.no_page }),
+  );
+}
+
 function renderQueue() {
   const list = $("queue");
-  const items = queueItems();
-  list.replaceChildren(
-    ...items.map((q) => {
-      const page = q.current_page;
-      return el(
-        "li",
-        { class: "queue-item", "data-id": q.id },
-        el(
-          "div",
-          { class: "q-head" },
-          el("span", { class: "wait", "data-since": q.created_at, text: fmt(T.waiting_for, duration(since(q.created_at))) }),
-          el("button", {
-            type: "button",
-            class: "primary",
-            text: T.take,
-            "aria-label": `${T.take}: ${q.reference}`,
-            onclick: () => claim(q.id),
-          }),
-        ),
-        ...routing.queueExtras(q, claim),
-        el("p", { class: "first", dir: "auto" }, ...writtenText(q.first_message || "")),
-        el("p", { class: "page small", dir: page ? "auto" : null, title: plain(page?.url || ""), text: page ? plain(page.title || page.url) : T.no_page }),
-      );
-    }),
-  );
+  // Messages left while nobody was online wait in their own list, not in the queue.
+  const all = queueItems();
+  const items = all.filter((q) => !q.offline);
+  const left = all.filter((q) => q.offline);
+  list.replaceChildren(...items.map(queueItem));
+  $("offline-queue").replaceChildren(...left.map(queueItem));
+  $("offline-count").textContent = String(left.length);
+  $("offline-section").hidden = !left.length;
   const more = state.loading.has("queue");
   // While further pages are on their way, the count is a lower bound.
   $("queue-count").textContent = `${items.length}${more ? "+" : ""}`;
@@ -729,6 +752,8 @@ function renderPanel() {
   fact(facts, T.device, d.device_type);
   fact(facts, T.language, d.language);
   fact(facts, T.screen, d.screen);
+  // Given by a visitor who left a message (CHAT_OFFLINE_CONTACT): where the answer is announced.
+  if (d.contact_email) fact(facts, T.contact_email, d.contact_email);
   fact(facts, T.referrer, plain(d.referrer));
   fact(facts, T.started, clock(d.started_at));
   fact(facts, T.waited, duration(d.waited_seconds));

@@ -48,6 +48,8 @@ const STRINGS = {
   },
 };
 const MAX_COMMENT = 500;
+// Refusals that no retry or other answer can change.
+const FINAL = new Set(["already_answered", "expired", "not_closed", "bad_token"]);
 const SUBMIT_URL = new URL("/feedback/submit", import.meta.url);
 let serial = 0;
 
@@ -96,10 +98,53 @@ export function renderFeedback(container, { token, reference = "", lang = "en", 
     body.replaceChildren(...nodes);
   }
 
+  // Each answer is saved the moment it is given (a visitor may leave at any step); the requests
+  // go one after another, and an answer whose request failed rides along with the next one.
+  const pending = {};
+  let saved = false;
+  let refused = null; // why an earlier answer was refused for good, if it was
+  let chain = Promise.resolve();
+
+  async function post(fields) {
+    try {
+      const response = await fetch(SUBMIT_URL, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        credentials: "omit",
+        cache: "no-store",
+        body: JSON.stringify({ token, ...fields }),
+      });
+      const data = await response.json().catch(() => ({}));
+      return response.ok && data.ok ? null : data.error || "failed";
+    } catch {
+      return "failed";
+    }
+  }
+
+  function save(extra = {}) {
+    const run = async () => {
+      const fields = { ...pending, ...extra };
+      if (!Object.keys(fields).length) return saved ? null : refused;
+      const code = await post(fields);
+      if (code === null) saved = true;
+      else if (FINAL.has(code)) refused = code;
+      // Sent, or refused for the whole chat: either way not to be sent again.
+      if (code === null || FINAL.has(code)) for (const key of Object.keys(pending)) delete pending[key];
+      return code;
+    };
+    const result = chain.then(run);
+    chain = result.catch(() => null);
+    return result;
+  }
+
   function question(key, text, next) {
     const fieldset = el("fieldset", { className: "hc-feedback-question" }, el("legend", { text }));
     const choose = (value) => {
       answers[key] = value;
+      if (value !== null) {
+        pending[key] = value;
+        save();
+      }
       next();
     };
     const yes = el("button", { type: "button", className: "hc-yes", text: t.yes });
@@ -147,28 +192,15 @@ export function renderFeedback(container, { token, reference = "", lang = "en", 
     }
     for (const c of controls) c.disabled = true;
     status.textContent = t.sending;
-    let code;
-    try {
-      const response = await fetch(SUBMIT_URL, {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        credentials: "omit",
-        cache: "no-store",
-        body: JSON.stringify({ token, ...answers, comment }),
-      });
-      const data = await response.json().catch(() => ({}));
-      if (response.ok && data.ok) {
-        thanks(t.thanks);
-        finish(true);
-        return;
-      }
-      code = data.error || "failed";
-    } catch {
-      code = "failed";
+    const code = await save(comment ? { comment } : {});
+    if (code === null) {
+      thanks(t.thanks);
+      finish(true);
+      return;
     }
-    if (code === "already_answered" || code === "expired" || code === "not_closed") {
+    if (FINAL.has(code)) {
       thanks(t[code] || t.failed);
-      finish(false);
+      finish(saved);
       return;
     }
     for (const c of controls) c.disabled = false;

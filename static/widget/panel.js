@@ -16,6 +16,7 @@ const ui = {
   copy: $("hc-copy"), typing: $("hc-typing"), ended: $("hc-ended"),
   feedback: $("hc-feedback"), newChat: $("hc-new"), end: $("hc-end"), min: $("hc-min"),
   idWarn: $("hc-idwarn"), ephemeral: $("hc-ephemeral"), said: $("hc-said"),
+  answer: $("hc-answer"), greeting: $("hc-greeting"), contact: $("hc-contact"),
   rights: $("hc-rights"),
 };
 const KEY = "helao-chat";
@@ -35,6 +36,10 @@ let conv = null;
 let token = null;
 let held = null; // also once ended: rights.js
 let agentsOnline = true;
+let queueText = ""; // the server's sentence: place in the queue and estimated wait
+let seenUpTo = 0; // the last agent message shown with the panel open (kept with the token)
+let lastAgent = 0;
+let greeting = null; // the director's greeting for this language, from the welcome
 let endedHere = false;
 let starting = null; // client id of the message that opens the conversation
 let typingSentAt = 0;
@@ -47,7 +52,7 @@ const outbox = new Map(); // client_msg_id -> {text, li}
 const store = createStore({ key: KEY, cookie: "helao_visitor", maxAge: cfg.tokenMaxAge, path: location.pathname });
 const load = () => store.load();
 function save() {
-  store.save(token, [...outbox].map(([cid, m]) => ({ cid, text: m.text })));
+  store.save(token, [...outbox].map(([cid, m]) => ({ cid, text: m.text })), seenUpTo);
 }
 // No storage at all for this frame: the visitor learns before writing that the chat ends with the page.
 ui.ephemeral.hidden = Boolean(store.kind);
@@ -77,6 +82,7 @@ window.addEventListener("message", (e) => {
     const saved = load();
     if (saved) {
       token = held = saved.token;
+      seenUpTo = saved.seen || 0;
       for (const item of saved.outbox || []) queue(item.text, item.cid);
     }
     setActive(Boolean(token));
@@ -101,6 +107,15 @@ window.addEventListener("message", (e) => {
 function opened() {
   visible = true;
   setUnread(0);
+  sawAnswers();
+}
+
+// An answer counts as read once shown with the panel open, on this or a later visit.
+function sawAnswers() {
+  if (visible && lastAgent > seenUpTo) {
+    seenUpTo = lastAgent;
+    save();
+  }
 }
 
 function cleanPage(p) {
@@ -162,10 +177,15 @@ const handlers = {
   welcome(f) {
     live = true;
     agentsOnline = Boolean(f.agents_online);
+    queueText = f.queue?.text || "";
+    greeting = f.greeting;
     renderHours(f.opening_hours || []);
     picker.offer(f.topics, topic);
+    renderAnswer(f.answer);
+    // Answers given while the visitor was away: a badge on the launcher until the panel opens.
+    const unseen = (f.messages || []).filter((m) => m.sender === "agent" && m.id > seenUpTo).length;
     if (f.conversation) {
-      if (f.conversation.status === "closed" && !endedHere && !seen.size) {
+      if (f.conversation.status === "closed" && !endedHere && !seen.size && !unseen) {
         forget();
       } else {
         setConv(f.conversation);
@@ -174,9 +194,12 @@ const handlers = {
     }
     // The rest of a long history comes in pages (not for an ended chat just forgotten).
     if (!(token && followPages(f))) caughtUp();
+    if (!visible && unseen) setUnread(unseen);
+    sawAnswers();
   },
   "conversation.started"(f) {
     token = held = f.token;
+    queueText = "";
     setConv(f.conversation);
     save();
     setActive(true);
@@ -198,6 +221,7 @@ const handlers = {
   },
   typing: (f) => showTyping(f.active ? f.name || S.agent : null),
   "conversation.updated": (f) => setConv(f.conversation),
+  "queue.position": (f) => (queueText = f.text),
   "conversation.closed": (f) => setConv(f.conversation),
   availability(f) {
     agentsOnline = Boolean(f.agents_online);
@@ -296,9 +320,11 @@ function flush() {
   for (const [cid, item] of outbox) {
     if (item.inflight) continue;
     if (!conv || conv.status === "closed") {
-      if (starting || !agentsOnline) return;
+      if (starting) return;
+      // Nobody online: the first message is left for customer service to answer later.
       const frame = {
-        type: "conversation.start", text: item.text, client_msg_id: cid, ref: cid,
+        type: "conversation.start", text: item.text, client_msg_id: cid, ref: cid, offline: !agentsOnline,
+        contact: (!agentsOnline && ui.contact?.value.trim()) || null,
         page, lang: cfg.lang, screen: `${screen.width}x${screen.height}`,
         topic: topic || picker.value(),
       };
@@ -325,6 +351,7 @@ ui.form.addEventListener("submit", (e) => {
   e.preventDefault();
   const text = ui.input.value.trim();
   if (!text || ui.input.disabled) return;
+  if (!agentsOnline && ui.contact && !ui.contact.reportValidity()) return;
   ui.input.value = "";
   warnIdentifiers();
   endedHere = false;
@@ -451,7 +478,11 @@ function addMessage(m) {
   const li = messageItem(m, m.sender === "visitor");
   if (m.sender === "visitor") setState(li, S.sent, false);
   else if (announcing) say([...li.querySelectorAll(".who, p")].map((n) => n.textContent).join(": "));
-  if (m.sender === "agent") showTyping(null);
+  if (m.sender === "agent") {
+    showTyping(null);
+    lastAgent = Math.max(lastAgent, m.id);
+    sawAnswers();
+  }
   return true;
 }
 
@@ -479,6 +510,11 @@ function showTyping(name) {
   ui.typing.replaceChildren(...(name ? withName(S.typing, name) : []));
 }
 
+function renderAnswer(a) {
+  const next = a && !a.open_now && a.next_opening;
+  ui.answer.textContent = next ? S.answerFrom.replace("{when}", `${S.weekdays[next.weekday]} ${next.time}`) : S.answerSoon;
+}
+
 function renderHours(hours) {
   ui.hours.replaceChildren(
     ...hours.map((h) => el("li", "", `${S.weekdays[h.weekday] || ""} ${h.opens}–${h.closes}`)),
@@ -500,8 +536,9 @@ function showStatus() {
   let text = noteText;
   if (!text && !live && (token || visible)) text = socket.attempt ? S.reconnecting : S.connecting;
   if (!text && socket.degraded) text = S.degraded;
-  if (!text && conv && conv.status === "waiting" && agentsOnline) text = S.waiting;
-  ui.status.textContent = text;
+  if (!text && conv && conv.status === "waiting" && agentsOnline) text = queueText || S.waiting;
+  // A live region: rewritten only when its words change, so nothing is read out twice.
+  if (ui.status.textContent !== text) ui.status.textContent = text;
   ui.status.hidden = !text;
 }
 
@@ -521,7 +558,11 @@ function chatEnded() {
   }
   if (cfg.feedbackUrl && ended.token) {
     import(cfg.feedbackUrl)
-      .then((m) => m.renderFeedback(ui.feedback, ended))
+      .then((m) => m.renderFeedback(ui.feedback, {
+        ...ended,
+        // Skipping every question removes the questions, and the focus with them.
+        onDone: () => document.activeElement === document.body && ui.newChat.focus(),
+      }))
       .catch(() => {
         /* feedback is optional; the chat has ended either way */
       });
@@ -531,19 +572,28 @@ function chatEnded() {
 }
 
 function render() {
+  const before = document.activeElement;
   const open = conv && conv.status !== "closed";
   const closed = conv && conv.status === "closed";
-  const refuse = !agentsOnline && !(conv && conv.status === "active");
-  ui.offline.hidden = !refuse || Boolean(closed);
-  ui.input.disabled = ui.send.disabled = Boolean(refuse);
+  const away = !agentsOnline && !(conv && conv.status === "active");
+  ui.offline.hidden = !away || Boolean(closed);
+  // Nobody online: the message box takes a message to leave, and says so to screen readers.
+  ui.input.setAttribute("aria-describedby", ui.offline.hidden ? "hc-idwarn" : "hc-offline hc-idwarn");
   ui.form.hidden = Boolean(closed);
   ui.ended.hidden = !closed;
   ui.end.hidden = !open;
   ui.ref.hidden = !conv;
-  picker.show(!open && !starting && !outbox.size && !refuse);
+  picker.show(!open && !starting && !outbox.size && !away);
   if (ui.rights) ui.rights.hidden = !(held && conv);
   if (conv) ui.refValue.textContent = conv.reference;
+  // Shown until an agent answers; it is the panel's, never stored with the chat.
+  const g = greeting && (!conv || conv.status === "waiting") ? greeting : null;
+  ui.greeting.hidden = !g;
+  if (g) ui.greeting.replaceChildren(g.text, ...(g.agents.length ? [" ", ...withName(S.onlineNow, g.agents.join(", "))] : []));
   showStatus();
+  // A control that had focus and is now disabled or hidden (the welcome said nobody is online
+  // just after the panel opened) would leave focus on nothing: it moves to the first one usable.
+  if (visible && before && before !== document.body && (before.disabled || !before.getClientRects().length)) focusFirst();
 }
 
 function focusFirst() {

@@ -14,7 +14,7 @@ export function createStore({ key, cookie, maxAge, path, win = globalThis.window
   const setCookie = (name, value, age) => {
     doc.cookie = `${name}=${value}${attrs}; Max-Age=${age}`;
   };
-  const readCookie = (name) => doc.cookie.match(new RegExp(`(?:^|; )${name}=([\\w-]+)`))?.[1];
+  const readCookie = (name) => doc.cookie.match(new RegExp(`(?:^|; )${name}=([\\w.-]+)`))?.[1];
 
   function local() {
     try {
@@ -37,7 +37,8 @@ export function createStore({ key, cookie, maxAge, path, win = globalThis.window
 
   return {
     kind,
-    // {token, outbox: [{cid, text}]} or null
+    // {token, outbox: [{cid, text}], seen} or null; `seen`: the last agent message the visitor
+    // saw with the panel open (the launcher's unread badge counts those after it).
     load() {
       if (kind === "local") {
         try {
@@ -48,20 +49,20 @@ export function createStore({ key, cookie, maxAge, path, win = globalThis.window
         }
         return null;
       }
-      const token = kind === "cookie" && readCookie(cookie);
-      return token ? { token, outbox: [] } : null;
+      const [token, seen] = ((kind === "cookie" && readCookie(cookie)) || "").split(".");
+      return token ? { token, outbox: [], seen: Number(seen) || 0 } : null;
     },
     // `token` null: forget it.
-    save(token, outbox) {
+    save(token, outbox, seen = 0) {
       if (kind === "local") {
         try {
-          if (token) local().setItem(key, JSON.stringify({ token, outbox }));
+          if (token) local().setItem(key, JSON.stringify({ token, outbox, seen }));
           else local().removeItem(key);
         } catch {
           /* full or revoked: the chat goes on in this page */
         }
       } else if (kind === "cookie") {
-        setCookie(cookie, token || "", token ? maxAge : 0);
+        setCookie(cookie, token ? `${token}.${seen}` : "", token ? maxAge : 0);
       }
     },
   };

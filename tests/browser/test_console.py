@@ -148,6 +148,9 @@ def test_an_agent_answers_follows_transfers_and_closes_a_chat(
             expect(item).to_contain_text("Where is my parcel?")
             expect(item).to_contain_text("Shopping cart")
             expect(agent).to_have_title("(1) Console · helao-chat")
+            # The estimate the visitor hears, next to the waiting time.
+            expect(item.locator(".estimate")).to_have_text("estimate a few minutes")
+            expect(agent.locator("#offline-section")).to_be_hidden()
 
             item.get_by_role("button").click()
             expect(agent.locator("#chat-h")).to_have_text(reference)

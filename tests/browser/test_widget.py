@@ -317,7 +317,9 @@ def test_the_panel_fills_a_phone_screen_and_says_when_nobody_is_online(monday_ho
     expect(frame).to_be_visible()
     panel = page.frame_locator("iframe[title='Chat']")
     expect(panel.get_by_text("No one is available to chat right now.")).to_be_visible()
-    expect(panel.get_by_role("textbox", name="Message")).to_be_disabled()
+    # Nobody online: a message may still be left, and the panel says so.
+    expect(panel.get_by_role("textbox", name="Message")).to_be_enabled()
+    expect(panel.get_by_text("Leave a message and we will answer here.")).to_be_visible()
     expect(panel.get_by_role("list", name="Opening hours")).to_have_text("Monday 09:00–16:00")
     box = frame.bounding_box()
     assert box == {"x": 0, "y": 0, "width": 375, "height": 667}
@@ -382,7 +384,10 @@ def test_a_message_typed_while_offline_is_sent_once_on_reconnect(agent, site, br
     chat_frame.evaluate("dispatchEvent(new Event('online'))")
     expect(offline.locator(".state")).to_have_text("Sent")
     expect(panel.locator(".msg.mine")).to_have_count(2)
-    expect(panel.locator("#hc-status")).to_have_text("Waiting for a customer service agent…")
+    # Back online and caught up: the panel says the place in the queue again.
+    expect(panel.locator("#hc-status")).to_have_text(
+        "You are 1st in the queue. Estimated wait: a few minutes."
+    )
 
     agent.send({"type": "conversation.claim", "conversation_id": conversation_id})
     texts = [m["text"] for m in agent.wait("conversation.claim.ok")["messages"]]

@@ -143,14 +143,22 @@ async def test_an_agents_first_message_is_the_first_response_under_the_agents_na
     assert seen.events == []
 
 
-@pytest.mark.parametrize(
-    ("status", "code"),
-    [(Conversation.Status.WAITING, "unavailable"), (Conversation.Status.CLOSED, "closed")],
-)
+async def test_a_waiting_chat_everyone_left_becomes_a_message_left_for_later(path, seen, alice):
+    # Waiting with nobody online (Alice exists but is offline): what the visitor adds is kept,
+    # and the chat waits in the console's own list instead of the queue.
+    cid = await _new_chat(status=Conversation.Status.WAITING)
+    await message_send(conversation_id=cid, sender="visitor", text="first", client_msg_id="f1")
+    await message_send(conversation_id=cid, sender="visitor", text="more", client_msg_id="m")
+    assert await _stored(cid) == [("visitor", "first", "f1"), ("visitor", "more", "m")]
+    conversation = await Conversation.objects.aget(pk=cid)
+    assert conversation.left_offline is True
+
+
+@pytest.mark.parametrize(("status", "code"), [(Conversation.Status.CLOSED, "closed")])
 async def test_a_chat_nobody_would_read_refuses_new_messages_but_answers_resends(
     path, seen, alice, status, code
 ):
-    # Waiting with nobody online (Alice exists but is offline), or closed.
+    # Closed: nobody will read it.
     cid = await _new_chat()
     await message_send(conversation_id=cid, sender="visitor", text="first", client_msg_id="f1")
     await Conversation.objects.filter(pk=cid).aupdate(status=status)

@@ -28,6 +28,12 @@ def _migrate(target: list[tuple[str, str]]):
     return executor.loader.project_state(target).apps
 
 
+def _latest() -> list[tuple[str, str]]:
+    """Every app's last migration: the schema today's models read."""
+    executor = MigrationExecutor(connection)
+    return executor.loader.graph.leaf_nodes()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_old_english_joined_lines_become_events_that_read_in_each_language(alice):
     old = _migrate([("chat", "0008_message_event")])
@@ -49,7 +55,7 @@ def test_old_english_joined_lines_become_events_that_read_in_each_language(alice
     )
     _migrate([("chat", "0009_system_lines_to_events")])
     # On to the latest migrations: the models below (and every later test) use today's schema.
-    _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    _migrate(_latest())
 
     line = Message.objects.get(pk=joined.pk)
     assert (line.event, line.event_data, line.text) == (

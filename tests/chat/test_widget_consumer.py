@@ -362,6 +362,7 @@ async def test_another_conversations_token_cannot_take_over_an_open_socket(agent
     mine = await _started(alice, text="Alice's")
     bob = await _open(ip="203.0.113.11")
     theirs = await _started(bob, text="Bob's")
+    await _frame(bob, "queue.position")  # Bob's place in the queue, said once
     error = await _error(alice, {"type": "hello", "token": theirs["token"]})
     assert error["code"] == "token_mismatch"
     # A conversation id in a frame is ignored: the socket's own conversation is the only one.

@@ -220,3 +220,32 @@ def test_skipping_everything_stores_nothing_and_bad_comments_are_explained(chat_
     assert (stored[kept.pk].service_satisfied, stored[kept.pk].channel_satisfied) == (True, None)
     assert stored[kept.pk].comment == "Bra och snabbt"
     assert skipped.pk not in stored
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("lang", "yes", "next_question"),
+    [
+        ("fi", "Kyllä", "Oliko chat hyvä tapa saada palvelua?"),
+        ("sv", "Ja", "Var chatten ett bra sätt att få service?"),
+        ("en", "Yes", "Was chat a good way to get service?"),
+    ],
+)
+def test_an_answer_to_the_first_question_is_kept_when_the_visitor_leaves_at_the_second(
+    chat_server, lang, yes, next_question
+):
+    conv, token = in_thread(_ended_chat)
+    with chromium(STAND_IN_FLAG) as browser:
+        try:
+            page = _open_panel(browser, chat_server, token, lang)
+            with page.expect_response(lambda r: r.url.endswith("/feedback/submit")) as saved:
+                page.get_by_role("button", name=yes).click()
+            assert saved.value.ok
+            expect(page.get_by_role("group", name=next_question)).to_be_visible()
+            # The visitor closes the page here, at the second question.
+            page.close()
+        finally:
+            browser.close()
+    fb = Feedback.objects.get(conversation=conv)
+    assert (fb.service_satisfied, fb.channel_satisfied, fb.comment) == (True, None, "")

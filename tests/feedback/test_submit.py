@@ -211,3 +211,58 @@ def test_the_agent_sees_the_feedback_on_the_closed_conversation(client, alice):
     body = client.get(f"/console/history/{conversation.reference}/").content.decode()
     assert "Quick feedback" in body or "Pikapalaute" in body
     assert "&lt;b&gt;quick&lt;/b&gt; answer" in body
+
+
+def test_each_answer_is_stored_as_it_is_given_in_one_row(client, ended):
+    conv, token = ended
+    assert post(client, {"token": token, "service_satisfied": True}).status_code == 200
+    # The visitor could leave here: the first answer is already kept.
+    fb = Feedback.objects.get(conversation=conv)
+    assert (fb.service_satisfied, fb.channel_satisfied, fb.comment) == (True, None, "")
+    assert post(client, {"token": token, "channel_satisfied": False}).status_code == 200
+    assert post(client, {"token": token, "comment": "Fast"}).status_code == 200
+    fb = Feedback.objects.get(conversation=conv)
+    assert (fb.service_satisfied, fb.channel_satisfied, fb.comment) == (True, False, "Fast")
+    assert Feedback.objects.count() == 1
+
+
+def test_an_answer_sent_again_unchanged_is_accepted_and_a_changed_one_refused(client, ended):
+    conv, token = ended
+    assert post(client, {"token": token, "service_satisfied": False}).status_code == 200
+    # A retry after a lost response carries the same answer again.
+    retry = {"token": token, "service_satisfied": False, "channel_satisfied": True}
+    assert post(client, retry).status_code == 200
+    changed = post(client, {"token": token, "channel_satisfied": False, "comment": "x"})
+    assert changed.status_code == 409
+    assert changed.json()["error"] == "already_answered"
+    fb = Feedback.objects.get(conversation=conv)
+    assert (fb.service_satisfied, fb.channel_satisfied, fb.comment) == (False, True, "")
+
+
+def test_a_skipped_answer_does_not_clear_one_given_before(client, ended):
+    conv, token = ended
+    assert post(client, {"token": token, "service_satisfied": True}).status_code == 200
+    response = post(client, {"token": token, "service_satisfied": None, "comment": "ok"})
+    assert response.status_code == 200
+    fb = Feedback.objects.get(conversation=conv)
+    assert (fb.service_satisfied, fb.comment) == (True, "ok")
+
+
+def test_a_bad_comment_after_an_answer_keeps_the_answer(client, ended):
+    conv, token = ended
+    assert post(client, {"token": token, "service_satisfied": True}).status_code == 200
+    assert post(client, {"token": token, "comment": "<b>x</b>"}).json()["error"] == "markup"
+    fb = Feedback.objects.get(conversation=conv)
+    assert (fb.service_satisfied, fb.comment) == (True, "")
+
+
+def test_a_partial_answer_counts_in_the_report(client, ended, dana):
+    from agents.services import guidance_acknowledge
+
+    _, token = ended
+    assert post(client, {"token": token, "service_satisfied": True}).status_code == 200
+    guidance_acknowledge(user=dana, actor_ip=None)
+    client.force_login(dana)
+    html = client.get("/reports/").content.decode()
+    assert '<dd data-metric="feedback_answers">1</dd>' in html
+    assert '<dd data-metric="service_yes_share">100 %</dd>' in html

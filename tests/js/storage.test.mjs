@@ -55,10 +55,11 @@ describe("createStore", () => {
     assert.equal(store.kind, "local");
     assert.deepEqual(doc.writes, [], "no cookie is written when storage works");
     assert.equal(store.load(), null);
-    store.save("tok-1", [{ cid: "c1", text: "hi" }]);
+    store.save("tok-1", [{ cid: "c1", text: "hi" }], 41);
     assert.deepEqual(createStore({ ...OPTIONS, win, doc }).load(), {
       token: "tok-1",
       outbox: [{ cid: "c1", text: "hi" }],
+      seen: 41,
     });
     store.save(null, []);
     assert.equal(win.items.size, 0);
@@ -70,10 +71,11 @@ describe("createStore", () => {
     const store = createStore({ ...OPTIONS, win, doc });
     assert.equal(store.kind, "cookie");
     assert.equal(doc.jar.size, 0, "the probe is gone at once");
-    store.save("tok-2", [{ cid: "c1", text: "not kept in a cookie" }]);
+    store.save("tok-2", [{ cid: "c1", text: "not kept in a cookie" }], 7);
     const line = doc.writes.at(-1);
-    assert.match(line, /^helao_visitor=tok-2; Path=\/widget\/panel\/; Secure; SameSite=None; Partitioned; Max-Age=100$/);
-    assert.deepEqual(createStore({ ...OPTIONS, win, doc }).load(), { token: "tok-2", outbox: [] });
+    // The token and the last agent message seen (the launcher's unread badge counts from it).
+    assert.match(line, /^helao_visitor=tok-2\.7; Path=\/widget\/panel\/; Secure; SameSite=None; Partitioned; Max-Age=100$/);
+    assert.deepEqual(createStore({ ...OPTIONS, win, doc }).load(), { token: "tok-2", outbox: [], seen: 7 });
     store.save(null, []);
     assert.equal(doc.jar.size, 0);
     assert.equal(store.load(), null);
