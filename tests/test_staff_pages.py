@@ -25,6 +25,7 @@ pytestmark = pytest.mark.django_db
 PAGES = {
     "console": "/console/",
     "history": "/console/history/",
+    "floor": "/console/floor/",
     "reports": "/reports/",
     "requests": "/console/requests/",
     "access": "/console/access/",
@@ -116,7 +117,7 @@ def _header_links(client) -> list[str]:
     ("who", "expected"),
     [
         ("alice", {"console", "history", "guidance", "signin"}),
-        ("tove", {"console", "history", "guidance", "signin"}),
+        ("tove", {"console", "history", "floor", "guidance", "signin"}),
         ("dana", set(PAGES)),
         ("charlie", {"admin"}),
     ],
