@@ -24,6 +24,7 @@ WHEN = datetime(2026, 12, 6, 1, 22, tzinfo=UTC)  # 03:22 in Helsinki
 PAGES = {
     "console": "/console/",
     "history": "/console/history/",
+    "floor": "/console/floor/",
     "reports": "/reports/",
     "requests": "/console/requests/",
     "access": "/console/access/",
@@ -34,7 +35,7 @@ PAGES = {
 }
 EXPECTED = {
     "alice": {"console", "history", "guidance", "signin"},
-    "tove": {"console", "history", "guidance", "signin"},
+    "tove": {"console", "history", "floor", "guidance", "signin"},
     "dana": set(PAGES),
     "charlie": {"admin"},
 }
