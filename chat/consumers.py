@@ -642,7 +642,8 @@ class VisitorConsumer(JsonFrameConsumer):
         kind = event["type"]
         if kind == "typing":
             return event.get("sender") == "agent"
-        if kind == "message.new" and event["message"]["sender"] not in Message.VISIBLE_TO_VISITOR:
+        sender = event["message"].get("sender") if kind == "message.new" else None
+        if kind == "message.new" and sender not in Message.VISIBLE_TO_VISITOR:
             # Notes are never published to this socket's groups (services.message_events);
             # this is the last line, should one ever be.
             return False

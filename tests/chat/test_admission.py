@@ -94,7 +94,8 @@ async def test_only_the_senders_own_messages_are_timed(settings):
     socket.send_json = lambda frame: _append(sent, frame)
 
     def event(message_id, **stamp):
-        new = {"type": "message.new", "conversation_id": 1, "message": {"id": message_id}}
+        message = {"id": message_id, "sender": "agent"}
+        new = {"type": "message.new", "conversation_id": 1, "message": message}
         return {"type": "chat.event", "event": new, **stamp}
 
     # Someone else's message (perhaps from another process, another clock), and one unstamped.
