@@ -232,6 +232,14 @@ class NumberedChat:
         }
 
 
+class Refused(AssertionError):
+    """The server answered a set-up frame with an error."""
+
+    def __init__(self, frame: dict) -> None:
+        super().__init__(f"refused: {frame}")
+        self.frame = frame
+
+
 async def open_chats(
     *,
     count: int,
@@ -249,6 +257,9 @@ async def open_chats(
                 data = json.loads(await ws.recv())
                 if data["type"] == kind:
                     return data
+                # A refusal while setting up fails at once, saying why (not after 20 s).
+                if data["type"] == "error":
+                    raise Refused(data)
 
         return await asyncio.wait_for(wait(), 20)
 
@@ -271,8 +282,18 @@ async def open_chats(
             local_addr=CLIENT_ADDRESS,
         )
         cid = f"start-{index}-{random.random()}"
-        await ws.send(json.dumps({"type": "conversation.start", "text": cid, "client_msg_id": cid}))
-        started = await until(ws, "conversation.started")
+        start = json.dumps({"type": "conversation.start", "text": cid, "client_msg_id": cid})
+        # The agent's presence is stored by the process its console reached; until that has
+        # committed, a visitor on another process may still hear that nobody is online.
+        for attempt in range(100):
+            await ws.send(start)
+            try:
+                started = await until(ws, "conversation.started")
+                break
+            except Refused as refused:
+                if refused.frame.get("code") != "unavailable" or attempt == 99:
+                    raise
+                await asyncio.sleep(0.1)
         conversations.append(started["conversation"]["id"])
         await ws.close()
         visitors.append(
