@@ -31,6 +31,7 @@ def deployment(tmp_path_factory):
             "CHAT_EMBED_ORIGINS": f"https://127.0.0.1:{https_port}",
             "CHAT_MESSAGES_PER_MINUTE": "100000",
             "CHAT_MESSAGES_PER_MINUTE_PER_IP": "100000",
+            "CHAT_NEW_CONVERSATIONS_PER_HOUR_PER_IP": "100000",
             "CHAT_FRAMES_PER_MINUTE": "100000",
         },
     )
