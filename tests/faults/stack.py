@@ -4,6 +4,7 @@ proxies the test can cut. Used by the outage tests."""
 from __future__ import annotations
 
 import http.cookiejar
+import itertools
 import json
 import os
 import re
@@ -22,6 +23,9 @@ from .proxy import CuttableProxy, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PASSWORD = "demo-password-change-me"
+
+#: Numbers the stacks a test process starts (each gets its own Redis key prefix).
+_STACKS = itertools.count(1)
 
 
 class Stack:
@@ -53,7 +57,9 @@ class Stack:
                 else pg_url(self.db, host="127.0.0.1", port=self.pg.port)
             ),
             "REDIS_URL": f"redis://127.0.0.1:{self.redis.port}/0",
-            "CHANNEL_PREFIX": f"helao-faults-{os.getpid()}",
+            # Its own prefix: rate-limit counters in Redis (per address, per hour) do not carry
+            # over from one test's stack to the next.
+            "CHANNEL_PREFIX": f"helao-faults-{os.getpid()}-{next(_STACKS)}",
             "HELAO_VAR_DIR": str(tmp),
             "DJANGO_SETTINGS_MODULE": "helao_chat.settings",
             **{k: v.replace("{db}", self.db) for k, v in (env or {}).items()},
