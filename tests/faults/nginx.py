@@ -11,6 +11,7 @@ shipped text.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -18,7 +19,9 @@ import signal
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .proxy import free_port
 
@@ -159,3 +162,48 @@ class Nginx:
             self.process.wait(5)
         self.log.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def behind_nginx(tmp: Path, env: dict[str, str] | None = None) -> Iterator[tuple[Any, Nginx]]:
+    """Two Daphne processes (a `Stack`) behind the shipped nginx on an HTTPS port of its own,
+    with limits high enough for numbered chats; stops both however the test ends."""
+    from .stack import Stack
+
+    https_port = free_port()
+    stack = Stack(
+        tmp,
+        env={
+            # nginx is the trusted proxy; its X-Forwarded-Proto says the page is https.
+            "CHAT_TRUSTED_PROXIES": "127.0.0.1",
+            "CHAT_EMBED_ORIGINS": f"https://127.0.0.1:{https_port}",
+            "CHAT_MESSAGES_PER_MINUTE": "100000",
+            "CHAT_MESSAGES_PER_MINUTE_PER_IP": "100000",
+            "CHAT_FRAMES_PER_MINUTE": "100000",
+            **(env or {}),
+        },
+    )
+    try:
+        nginx = Nginx(tmp, stack.ports, port=https_port)
+    except BaseException:
+        stack.stop()
+        raise
+    try:
+        yield stack, nginx
+    finally:
+        nginx.stop()
+        stack.stop()
+
+
+async def open_chats_behind(nginx: Nginx, cookie: str, count: int) -> Any:
+    """`numbered.open_chats` with every socket through nginx."""
+    from .numbered import insecure_tls, open_chats
+
+    return await open_chats(
+        count=count,
+        visitor_url=lambda: nginx.ws_url("/ws/visitor/"),
+        agent_url=lambda: nginx.ws_url("/ws/agent/"),
+        origin=nginx.origin,
+        cookie=cookie,
+        tls=insecure_tls(),
+    )

@@ -12,52 +12,22 @@ import asyncio
 
 import pytest
 
-from .nginx import Nginx
-from .numbered import insecure_tls, open_chats, run_through
-from .proxy import free_port
-from .stack import Stack
+from .nginx import behind_nginx, open_chats_behind
+from .numbered import run_through
 
 pytestmark = [pytest.mark.services, pytest.mark.asyncio]
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("daphne-lost")
-    https_port = free_port()
-    stack = Stack(
-        tmp,
-        env={
-            "CHAT_TRUSTED_PROXIES": "127.0.0.1",
-            "CHAT_EMBED_ORIGINS": f"https://127.0.0.1:{https_port}",
-            "CHAT_MESSAGES_PER_MINUTE": "100000",
-            "CHAT_MESSAGES_PER_MINUTE_PER_IP": "100000",
-            "CHAT_NEW_CONVERSATIONS_PER_HOUR_PER_IP": "100000",
-            "CHAT_FRAMES_PER_MINUTE": "100000",
-        },
-    )
-    try:
-        nginx = Nginx(tmp, stack.ports, port=https_port)
-    except BaseException:
-        stack.stop()
-        raise
-    try:
+    with behind_nginx(tmp_path_factory.mktemp("daphne-lost"), env=None) as (stack, nginx):
         yield stack, nginx
-    finally:
-        nginx.stop()
-        stack.stop()
 
 
 async def test_a_killed_daphne_behind_nginx_loses_and_duplicates_nothing(deployment):
     stack, nginx = deployment
     cookie = await asyncio.to_thread(stack.login)
-    chat = await open_chats(
-        count=3,
-        visitor_url=lambda: nginx.ws_url("/ws/visitor/"),
-        agent_url=lambda: nginx.ws_url("/ws/agent/"),
-        origin=nginx.origin,
-        cookie=cookie,
-        tls=insecure_tls(),
-    )
+    chat = await open_chats_behind(nginx, cookie, 3)
     sides = [*chat.visitors, chat.agent]
 
     async def kill_one() -> None:

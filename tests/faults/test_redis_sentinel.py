@@ -35,7 +35,6 @@ def deployment(tmp_path_factory):
                 "REDIS_SENTINEL_MASTER": MASTER,
                 "CHAT_MESSAGES_PER_MINUTE": "100000",
                 "CHAT_MESSAGES_PER_MINUTE_PER_IP": "100000",
-                "CHAT_NEW_CONVERSATIONS_PER_HOUR_PER_IP": "100000",
                 "CHAT_FRAMES_PER_MINUTE": "100000",
             },
         )

@@ -14,10 +14,8 @@ import asyncio
 
 import pytest
 
-from .nginx import Nginx
-from .numbered import insecure_tls, open_chats, run_through
-from .proxy import free_port
-from .stack import Stack
+from .nginx import behind_nginx, open_chats_behind
+from .numbered import run_through
 
 pytestmark = [pytest.mark.services, pytest.mark.asyncio]
 
@@ -26,46 +24,16 @@ CONVERSATIONS = 3
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("rolling")
-    https_port = free_port()
-    origin = f"https://127.0.0.1:{https_port}"
-    stack = Stack(
-        tmp,
-        env={
-            "CHAT_RESTART_SPREAD_SECONDS": "1",
-            # nginx is the trusted proxy; its X-Forwarded-Proto says the page is https.
-            "CHAT_TRUSTED_PROXIES": "127.0.0.1",
-            "CHAT_EMBED_ORIGINS": origin,
-            "CHAT_MESSAGES_PER_MINUTE": "100000",
-            "CHAT_MESSAGES_PER_MINUTE_PER_IP": "100000",
-            "CHAT_NEW_CONVERSATIONS_PER_HOUR_PER_IP": "100000",
-            "CHAT_FRAMES_PER_MINUTE": "100000",
-        },
-    )
-    try:
-        nginx = Nginx(tmp, stack.ports, port=https_port)
-    except BaseException:
-        stack.stop()
-        raise
-    try:
+    with behind_nginx(
+        tmp_path_factory.mktemp("rolling"), env={"CHAT_RESTART_SPREAD_SECONDS": "1"}
+    ) as (stack, nginx):
         yield stack, nginx
-    finally:
-        nginx.stop()
-        stack.stop()
 
 
 async def test_a_rolling_restart_behind_nginx_loses_and_duplicates_nothing(deployment):
     stack, nginx = deployment
     cookie = await asyncio.to_thread(stack.login)
-    tls = insecure_tls()
-    chat = await open_chats(
-        count=CONVERSATIONS,
-        visitor_url=lambda: nginx.ws_url("/ws/visitor/"),
-        agent_url=lambda: nginx.ws_url("/ws/agent/"),
-        origin=nginx.origin,
-        cookie=cookie,
-        tls=tls,
-    )
+    chat = await open_chats_behind(nginx, cookie, CONVERSATIONS)
 
     async def roll() -> None:
         for index in range(len(stack.processes)):
