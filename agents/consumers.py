@@ -231,31 +231,28 @@ class AgentConsumer(JsonFrameConsumer):
 
     async def handle_message(self, frame: dict[str, Any]) -> None:
         """Stores the agent's message under the agent's name, once per client message id."""
-        conversation_id = int_field(frame.get("conversation_id"), "conversation_id")
-        message = await services.message_send(
-            conversation_id=conversation_id,
-            sender=Message.Sender.AGENT,
-            agent=self.user,
-            text=frame.get("text"),
-            client_msg_id=frame.get("client_msg_id"),
-            batched=conversation_id in self.joined,
-        )
-        await self.send_ack(message, message["client_msg_id"], conversation_id=conversation_id)
+        await self._store(frame, Message.Sender.AGENT)
 
     async def handle_note(self, frame: dict[str, Any]) -> None:
         """Stores an internal note in one of the agent's chats, once per client message id.
 
-        The same way as a message (`services.message_send`), as `sender="note"`: it reaches
-        the consoles following the chat, never the visitor."""
+        The same way as a message, as `sender="note"`: it reaches the consoles following the
+        chat, never the visitor."""
+        await self._store(frame, Message.Sender.NOTE)
+
+    async def _store(self, frame: dict[str, Any], sender: str) -> None:
+        """`services.message_send` under the agent's name, then the acknowledgement. A message
+        may take the batched path only into a chat this socket follows."""
         conversation_id = int_field(frame.get("conversation_id"), "conversation_id")
-        note = await services.message_send(
+        stored = await services.message_send(
             conversation_id=conversation_id,
-            sender=Message.Sender.NOTE,
+            sender=sender,
             agent=self.user,
             text=frame.get("text"),
             client_msg_id=frame.get("client_msg_id"),
+            batched=sender != Message.Sender.AGENT or conversation_id in self.joined,
         )
-        await self.send_ack(note, note["client_msg_id"], conversation_id=conversation_id)
+        await self.send_ack(stored, stored["client_msg_id"], conversation_id=conversation_id)
 
     async def handle_typing(self, frame: dict[str, Any]) -> None:
         """Tells the visitor "<agent name> is typing"; not stored."""
