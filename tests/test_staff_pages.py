@@ -34,6 +34,13 @@ PAGES = {
     "guidance": "/console/guidance/",
     "signin": "/console/sign-in/",
 }
+#: Which pages each role opens (and its navigation lists).
+EXPECTED = {
+    "alice": {"console", "history", "guidance", "signin"},
+    "tove": {"console", "history", "floor", "guidance", "signin"},
+    "dana": set(PAGES),
+    "charlie": {"admin"},
+}
 # 6 Dec 2026 01:22 UTC is 03:22 in Helsinki.
 WHEN = datetime(2026, 12, 6, 1, 22, tzinfo=UTC)
 
@@ -45,8 +52,9 @@ def lead(roles):
     return user
 
 
-@pytest.fixture
-def staff(alice, lead, dana, charlie):
+def staff_world(alice, lead, dana, charlie) -> dict:
+    """The staff of both staff-page tests (HTTP and browser): each has acknowledged the
+    guidance where their role reads it; one closed chat and one audit event at WHEN."""
     for user in (alice, lead, dana):
         guidance_acknowledge(user=user, actor_ip=None)
     closed = Conversation.objects.create(
@@ -60,6 +68,11 @@ def staff(alice, lead, dana, charlie):
     audit_record(action=AuditEvent.Action.TRANSCRIPT_OPENED, actor=dana, object_ref="x")
     AuditEvent.objects.update(created_at=WHEN)
     return {"alice": alice, "tove": lead, "dana": dana, "charlie": charlie, "closed": closed}
+
+
+@pytest.fixture
+def staff(alice, lead, dana, charlie):
+    return staff_world(alice, lead, dana, charlie)
 
 
 class _Page(HTMLParser):
@@ -115,12 +128,7 @@ def _header_links(client) -> list[str]:
 
 @pytest.mark.parametrize(
     ("who", "expected"),
-    [
-        ("alice", {"console", "history", "guidance", "signin"}),
-        ("tove", {"console", "history", "floor", "guidance", "signin"}),
-        ("dana", set(PAGES)),
-        ("charlie", {"admin"}),
-    ],
+    list(EXPECTED.items()),
 )
 def test_each_roles_navigation_lists_exactly_the_pages_that_open_for_it(staff, who, expected):
     client = _client(staff[who])

@@ -4,8 +4,6 @@ staff page is axe-clean and fits a 1280-pixel screen (wide tables scroll in thei
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.contrib.auth.models import Group
@@ -13,32 +11,11 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from agents.roles import TEAM_LEAD
-from agents.services import guidance_acknowledge, language_set
-from chat.models import AuditEvent, Conversation, hash_token
-from chat.services import audit_record
+from agents.services import language_set
 from tests.conftest import _user
+from tests.test_staff_pages import EXPECTED, PAGES, staff_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-WHEN = datetime(2026, 12, 6, 1, 22, tzinfo=UTC)  # 03:22 in Helsinki
-PAGES = {
-    "console": "/console/",
-    "history": "/console/history/",
-    "floor": "/console/floor/",
-    "reports": "/reports/",
-    "requests": "/console/requests/",
-    "access": "/console/access/",
-    "audit": "/console/access/audit/",
-    "admin": "/admin/",
-    "guidance": "/console/guidance/",
-    "signin": "/console/sign-in/",
-}
-EXPECTED = {
-    "alice": {"console", "history", "guidance", "signin"},
-    "tove": {"console", "history", "floor", "guidance", "signin"},
-    "dana": set(PAGES),
-    "charlie": {"admin"},
-}
 
 
 def _session(user, language: str) -> str:
@@ -54,21 +31,10 @@ def people(settings, alice, dana, charlie, roles):
     settings.CHAT_REQUIRE_2FA = "off"
     tove = _user("tove", first="Tove", last="Lead")
     tove.groups.add(Group.objects.get(name=TEAM_LEAD))
-    for user in (alice, tove, dana):
-        guidance_acknowledge(user=user, actor_ip=None)
-    closed = Conversation.objects.create(
-        token_hash=hash_token("closed"),
-        status=Conversation.Status.CLOSED,
-        assigned_agent=alice,
-        created_at=WHEN,
-        last_activity_at=WHEN,
-        closed_at=WHEN,
-    )
-    audit_record(action=AuditEvent.Action.TRANSCRIPT_OPENED, actor=dana, object_ref="x")
-    AuditEvent.objects.update(created_at=WHEN)
+    world = staff_world(alice, tove, dana, charlie)
     users = {"alice": alice, "tove": tove, "dana": dana, "charlie": charlie}
     return {
-        "reference": closed.reference,
+        "reference": world["closed"].reference,
         "sessions": {name: _session(user, "fi") for name, user in users.items()},
     }
 
