@@ -65,7 +65,7 @@ bench: install
 lint: install npm
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy chat agents feedback helao_chat
+	$(BIN)/mypy realtime chat retention dsr agents feedback helao_chat
 	node_modules/.bin/eslint static tests/js eslint.config.mjs
 
 format: install

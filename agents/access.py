@@ -20,10 +20,10 @@ from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
 from django.utils import timezone
 
-from chat import events
 from chat.bidi import strip_bidi_controls
 from chat.models import AuditEvent
 from chat.services import audit_record
+from realtime import events
 
 from .models import AccessGrant, AgentProfile
 from .roles import CHAT_ROLES, READ_ALL_HISTORY

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 
 from chat.csvfile import csv_response
 from chat.models import AuditEvent
-from chat.net import request_client_ip
+from realtime.net import request_client_ip
 
 from . import access
 from .pages import may_open_admin, may_read_audit_log, may_review_access

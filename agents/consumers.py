@@ -12,15 +12,17 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from chat import events, frames, services, topics, waiting
 from chat import selectors as chat_selectors
-from chat.consumers import JsonFrameConsumer, int_field, messages_fill, messages_frame
-from chat.loops import PerLoop
+from chat import services, topics, waiting
+from chat.consumers import messages_fill, messages_frame
 from chat.models import Conversation, Message, Topic
-from chat.protocol import Close
 from chat.selectors import chunks_by_id
 from chat.serializers import conversation_summary
 from chat.services import ChatError
+from realtime import events, frames
+from realtime.loops import PerLoop
+from realtime.protocol import Close
+from realtime.sockets import JsonFrameConsumer, int_field
 
 from . import dispatch, selectors
 from .services import presence_expire, presence_heartbeat, presence_refresh, presence_set
@@ -67,6 +69,8 @@ class AgentConsumer(JsonFrameConsumer):
         "ping": "handle_ping",
     }
     pipelined = frozenset({"message.send", "note.send"})
+    sheddable = frozenset({"message.send"})
+    not_found_message = "no such conversation"
 
     def pipeline_key(self, frame: dict[str, Any]) -> Any:
         # In order per chat; different chats' messages are written side by side.

@@ -22,9 +22,9 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from chat import events
 from chat.models import Conversation, Topic
 from chat.services import ChatError, conversation_claim, conversation_transfer
+from realtime import events
 
 from . import selectors
 from .models import AgentProfile

@@ -21,7 +21,7 @@ from django.utils import timezone
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from chat.net import request_client_ip
+from realtime.net import request_client_ip
 
 from . import access, signin
 from .models import SignInIdentity

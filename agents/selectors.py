@@ -15,11 +15,12 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from chat import frames, replica, writer
+from chat import replica, writer
 from chat.models import Conversation, Message, PageVisit, Participation
 from chat.retention_period import retention_cutoff
 from chat.selectors import chunks_by_id
 from chat.serializers import display_name, page_visit_dict, queue_item_dict
+from realtime import frames
 
 from .middleware import session_data_alive
 from .models import GUIDANCE_VERSION, AgentProfile, CannedReply

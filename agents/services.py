@@ -8,10 +8,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from chat import events, foreign_keys, writer
+from chat import foreign_keys, writer
 from chat.models import AuditEvent
 from chat.services import ChatError, audit_record, display_name
 from chat.waiting import queue_changed
+from realtime import events
 
 from . import dispatch, selectors
 from .models import GUIDANCE_VERSION, AgentProfile

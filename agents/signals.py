@@ -17,10 +17,11 @@ from django.db.models.signals import m2m_changed, post_migrate, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from chat import events, hooks
+from chat import hooks
 from chat.models import AuditEvent
-from chat.net import request_client_ip
 from chat.services import audit_record
+from realtime import events
+from realtime.net import request_client_ip
 
 from . import dispatch, selectors
 from .demo import demo_accounts

@@ -28,7 +28,7 @@ from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 
-from chat.net import request_client_ip
+from realtime.net import request_client_ip
 
 from . import oidc, signin
 from .forms import ConsoleLoginForm

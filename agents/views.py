@@ -26,9 +26,9 @@ from django.views.decorators.http import require_POST
 
 from chat import hooks
 from chat.models import AuditEvent, Conversation, Message
-from chat.net import request_client_ip
 from chat.selectors import wrap_up_of
 from chat.services import ChatError, audit_record, display_name
+from realtime.net import request_client_ip
 
 from . import floor, selectors, services
 from .forms import HistorySearchForm

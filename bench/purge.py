@@ -4,7 +4,7 @@
 On identical data (generated with SQL in a database of its own, `helao_bench_purge`, created and
 dropped here) it measures:
 
-- ours: `chat.retention.purge_expired()`, in a subprocess whose peak RSS is read from the kernel;
+- ours: `retention.purge.purge_expired()`, in a subprocess whose peak RSS is read from the kernel;
 - (a) the plain ORM way, `Conversation.objects.filter(...).delete()` through Django's collector,
   also in a subprocess;
 - (b) one unbatched `DELETE` statement per table.
@@ -113,14 +113,14 @@ def _child(kind: str) -> None:
 
     django.setup()
     from chat.models import Conversation
-    from chat.retention import purge_expired
     from chat.retention_period import retention_cutoff
+    from retention.purge import purge_expired
 
     # Django's own startup is not the purge's memory; report growth as well as the peak.
     baseline_kb = _peak_rss_kb()
     fold_seconds = 0.0
     if kind == "ours":
-        from chat.retention import register_models
+        from retention.purge import register_models
 
         # In production every run (every few minutes) first lets the apps prepare: the feedback
         # app folds each day into its reports two days after it ends, months before its rows

@@ -7,19 +7,4 @@ class ChatConfig(AppConfig):
     verbose_name = _("Chat register")
 
     def ready(self) -> None:
-        from django.utils.translation import gettext_lazy as _
-
         from . import signals  # noqa: F401  (audits admin changes)
-        from .dsr_views import may_handle_data_requests
-        from .staff_pages import StaffPage, staff_page_register
-
-        staff_page_register(
-            StaffPage(
-                "requests",
-                "dsr:search",
-                _("Data-subject requests"),
-                may_handle_data_requests,
-                40,
-                views=("dsr:*",),
-            )
-        )

@@ -1,383 +1,32 @@
-"""Websocket protocol adapters. They parse a frame, call one service, and send the result.
+"""The visitor's websocket: it parses a frame, calls one service, and sends the result.
 
-Every frame is a JSON object with a "type"; every error becomes an `error` frame with a code
-from docs/protocol.md. The socket stays open after a client error unless keeping it would be
-unsafe (oversize frames, floods).
+The framing, limits, errors and shutdown it shares with the console's socket are the realtime
+layer's (`realtime.sockets.JsonFrameConsumer`); what is here is the chat's protocol.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import random
-from typing import Any, Literal, overload
+from typing import Any
 
-from channels.consumer import get_handler_name
-from channels.exceptions import StopConsumer
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist
-from django.db import DatabaseError
 from django.utils import translation
 
-from . import (
-    admission,
-    events,
-    frames,
-    hooks,
-    layer_health,
-    limits,
-    selectors,
-    services,
-    topics,
-    waiting,
-    widget_strings,
-)
-from .limits import TokenBucket
-from .logging import Throttled, where
+from realtime import events, frames, limits
+from realtime.limits import TokenBucket
+from realtime.logging import Throttled
+from realtime.net import scope_client_ip, scope_headers
+from realtime.protocol import Close
+from realtime.sockets import JsonFrameConsumer, int_field
+
+from . import hooks, selectors, services, topics, waiting, widget_strings
 from .models import Conversation, Message
-from .net import scope_client_ip, scope_headers
-from .protocol import Close, FrameError, parse_frame
 from .serializers import conversation_summary, message_dict
 from .services import ChatError
-from .units import run_unit
 
 logger = logging.getLogger(__name__)
 # What clients cause is logged one line at a time, and only so many lines a minute.
 client_log = Throttled(logger)
-
-
-_background_tasks: set[asyncio.Task] = set()
-
-
-def _background(coro) -> None:
-    """Runs `coro` as a task that is kept referenced until it ends."""
-    task = asyncio.get_running_loop().create_task(coro)
-    _background_tasks.add(task)
-    task.add_done_callback(_background_tasks.discard)
-
-
-class JsonFrameConsumer(AsyncWebsocketConsumer):
-    """Shared framing: size and rate limits, JSON parsing, dispatch and error frames."""
-
-    #: frame type -> name of the coroutine method handling it
-    handlers: dict[str, str] = {}
-    frames_bucket: TokenBucket
-    idle_timer: asyncio.TimerHandle | None
-    #: Ids of messages this socket sent and was acknowledged, until their broadcast comes back.
-    OWN_IDS_KEPT = 64
-    #: Frame types handled concurrently with later frames, in order per `pipeline_key(frame)`
-    #: (e.g. an agent's messages to different chats); any other frame waits until they are done.
-    pipelined: frozenset[str] = frozenset()
-    #: Most pipelined frames in flight per socket; the next one waits for a free place.
-    PIPELINE_DEPTH = 32
-    #: Frame types refused with `overloaded` while the process runs far behind (chat/admission.py).
-    sheddable: frozenset[str] = frozenset({"message.send", "conversation.start"})
-
-    async def websocket_connect(self, message: dict[str, Any]) -> None:
-        self.frames_bucket = TokenBucket(settings.CHAT_FRAMES_PER_MINUTE, 60)
-        self.flood_strikes = 0
-        self.frames_seen = 0
-        loop = asyncio.get_running_loop()
-        self.last_frame_at = loop.time()
-        self.own_ids: dict[int, None] = {}
-        self.in_flight: dict[Any, asyncio.Task] = {}
-        await super().websocket_connect(message)
-        # A timer, not a task per socket: idle sockets are most sockets, and a sleeping task
-        # with its coroutine costs several times the memory of a timer handle.
-        self.idle_timer = loop.call_at(self._idle_deadline(), self._check_idle)
-
-    async def accept(self, subprotocol: str | None = None, headers=None) -> None:
-        await super().accept(subprotocol, headers)
-        # Told when the channel layer stops delivering and when it is back (`degraded`).
-        await layer_health.watch(self)
-
-    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        self._stop_idle_timer()
-        # Frames already taken are finished (stored and announced); their acks may find the
-        # socket gone, and the client's resend after reconnecting is answered from the database.
-        await self._drain_pipeline()
-        await self._release(message.get("code"))
-        raise StopConsumer()
-
-    async def __call__(self, scope, receive, send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            # However the consumer ends (Daphne cancelling it at shutdown, an error before the
-            # socket was set up), what it holds is given back; `disconnect` runs once.
-            await self._release(None)
-
-    async def _release(self, code: int | None) -> None:
-        """Runs `disconnect` once; a failure there is logged, never raised (the per-address
-        slot is a lease that expires by itself if giving it back failed)."""
-        if getattr(self, "released", False):
-            return
-        self.released = True
-        self._stop_idle_timer()
-        layer_health.unwatch(self)
-        try:
-            await self.disconnect(code)
-        except Exception as exc:
-            client_log.log(logging.WARNING, "release", "socket not fully released: %s", where(exc))
-
-    def _stop_idle_timer(self) -> None:
-        timer = getattr(self, "idle_timer", None)
-        if timer is not None:
-            timer.cancel()
-            self.idle_timer = None
-
-    def _idle_deadline(self) -> float:
-        """Sockets that never speak, or stop speaking, are closed: they hold a slot.
-
-        Clients send `ping` while idle; a socket silent past the limit is closed with 4008
-        and the client reconnects and resumes by id when it needs to. Half-open TCP connections
-        are Daphne's to detect (--ping-interval/--ping-timeout).
-        """
-        limit = (
-            settings.CHAT_IDLE_TIMEOUT_SECONDS
-            if self.frames_seen
-            else settings.CHAT_FIRST_FRAME_TIMEOUT_SECONDS
-        )
-        return self.last_frame_at + limit
-
-    def _check_idle(self) -> None:
-        if getattr(self, "idle_timer", None) is None:
-            return
-        loop = asyncio.get_running_loop()
-        deadline = self._idle_deadline()
-        if deadline > loop.time():
-            # Frames arrived meanwhile: look again when the newest one would expire.
-            self.idle_timer = loop.call_at(deadline, self._check_idle)
-            return
-        self.idle_timer = None
-        _background(self._close_idle())
-
-    async def _close_idle(self) -> None:
-        await self.send_error("idle", "closed after a period without frames")
-        await self.close(code=Close.IDLE)
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """Runs the handler of `message`; whatever it raises ends the socket cleanly.
-
-        An error no handler caught closes the socket with a valid code (4011: the client
-        reconnects and resumes) after giving back what it held, instead of ending the
-        application with Daphne's 1011 and nothing released.
-        """
-        # Channels closes stale database connections before every handler, which costs a hop
-        # to the sync thread per frame and per event; our units do that in their own thread.
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        try:
-            await handler(message)
-        except (StopConsumer, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            client_log.log(
-                logging.ERROR, "crash", "websocket closed after %s: %s", message["type"], where(exc)
-            )
-            await self._release(Close.SERVER_ERROR)
-            if message["type"] == "websocket.disconnect":
-                raise StopConsumer() from None
-            with contextlib.suppress(Exception):
-                await self.send_error("server_error", "internal error; reconnect and resume")
-            with contextlib.suppress(Exception):
-                await self.close(code=Close.SERVER_ERROR)
-
-    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
-        """Closes once; frames the client had already sent are then ignored."""
-        if getattr(self, "closing", False):
-            return
-        self.closing = True
-        # A plain int: the websocket library checks the type exactly (an IntEnum is refused).
-        if isinstance(code, int) and not isinstance(code, bool):
-            code = int(code)
-        await super().close(code=code, reason=reason)
-
-    async def close_for_restart(self, spread_seconds: float) -> None:
-        """Tells the client the server is going away and when to come back (a random delay
-        within `spread_seconds`, so that its clients do not all reconnect at once), then closes
-        with 4012. Frames already taken are finished before the socket lets go (disconnect)."""
-        if getattr(self, "closing", False):
-            return
-        retry_ms = int(random.uniform(0.1, 1.0) * spread_seconds * 1000)
-        with contextlib.suppress(Exception):
-            await self.send_json({"type": "restart", "retry_after_ms": retry_ms})
-        await self.close(code=Close.RESTART)
-
-    async def refuse_frame(self, code: str, message: str, ref: Any = None) -> None:
-        """Answers a frame the socket will not handle; one throttled log line, no content."""
-        client_log.log(logging.INFO, code, "refused a client frame: %s", code)
-        await self.send_error(code, message, ref)
-
-    async def unit(self, func, *args: Any, **kwargs: Any) -> Any:
-        """Runs one sync unit of work in a thread, then publishes the events it committed."""
-        return await run_unit(func, *args, **kwargs)
-
-    async def send_json(self, content: dict[str, Any]) -> None:
-        await self.send(text_data=frames.encode(content))
-
-    async def send_error(self, code: str, message: str = "", ref: Any = None, **extra) -> None:
-        frame: dict[str, Any] = {"type": "error", "code": code, "message": message or code}
-        if isinstance(ref, (str, int)) and not isinstance(ref, bool):
-            frame["ref"] = ref
-        frame.update(extra)
-        await self.send_json(frame)
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if getattr(self, "closing", False):
-            return
-        self.frames_seen += 1
-        self.last_frame_at = asyncio.get_running_loop().time()
-        if not self.frames_bucket.take():
-            self.flood_strikes += 1
-            if self.flood_strikes > 50:
-                client_log.log(logging.INFO, "flood", "closed a socket flooding frames")
-                await self.close(code=Close.POLICY)
-                return
-            await self.refuse_frame("rate_limited", "too many frames; slow down")
-            return
-        try:
-            frame = parse_frame(text_data, settings.CHAT_MAX_FRAME_BYTES)
-        except FrameError as exc:
-            await self.refuse_frame(exc.code, exc.message)
-            if exc.code == "frame_too_large":
-                await self.close(code=Close.TOO_LARGE)
-            return
-        method = self.handlers.get(frame["type"])
-        if method is None:
-            await self.refuse_frame("unknown_type", "unknown frame type", frame.get("ref"))
-            return
-        if frame["type"] in self.sheddable:
-            retry_ms = admission.refuse()
-            if retry_ms is not None:
-                await self.send_error(
-                    "overloaded",
-                    "the server is busy; nothing was stored, resend shortly",
-                    frame.get("ref"),
-                    retry_after_ms=retry_ms,
-                )
-                return
-        if frame["type"] in self.pipelined:
-            await self._pipeline(method, frame)
-            return
-        await self._drain_pipeline()
-        await self._handle(method, frame)
-
-    def pipeline_key(self, frame: dict[str, Any]) -> Any:
-        return None
-
-    async def _pipeline(self, method: str, frame: dict[str, Any]) -> None:
-        """Handles `frame` in a task, after the previous frame with the same key.
-
-        A console sends into many chats at once; one chat's write need not wait for another's.
-        """
-        while len(self.in_flight) >= self.PIPELINE_DEPTH:
-            await asyncio.wait(list(self.in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
-        key = self.pipeline_key(frame)
-        before = self.in_flight.get(key)
-
-        async def run() -> None:
-            if before is not None:
-                await asyncio.wait([before])
-            try:
-                await self._handle(method, frame)
-            finally:
-                if self.in_flight.get(key) is task:
-                    del self.in_flight[key]
-
-        task = asyncio.get_running_loop().create_task(run())
-        self.in_flight[key] = task
-
-    async def _drain_pipeline(self) -> None:
-        pending = list(getattr(self, "in_flight", {}).values())
-        if pending:
-            await asyncio.wait(pending)
-
-    async def _handle(self, method: str, frame: dict[str, Any]) -> None:
-        ref = frame.get("ref")
-        try:
-            await getattr(self, method)(frame)
-        except ChatError as exc:
-            await self.send_error(exc.code, exc.message, ref)
-        except ObjectDoesNotExist:
-            await self.send_error("not_found", "no such conversation", ref)
-        except DatabaseError as exc:
-            client_log.log(
-                logging.WARNING,
-                "database",
-                "database error handling a %s frame: %s",
-                frame["type"],
-                where(exc),
-            )
-            await self.send_error("not_stored", "temporarily unavailable; nothing was stored", ref)
-        except Exception as exc:
-            client_log.log(
-                logging.ERROR, "handler", "error handling a %s frame: %s", frame["type"], where(exc)
-            )
-            await self.send_error("server_error", "internal error", ref)
-
-    async def send_ack(self, message: dict[str, Any], client_msg_id: str, **extra: Any) -> None:
-        """Acknowledges a stored message to its sender; the sender's own `message.new` is then
-        not sent back to this socket (other tabs still get it)."""
-        self.own_ids[message["id"]] = None
-        if len(self.own_ids) > self.OWN_IDS_KEPT:
-            del self.own_ids[next(iter(self.own_ids))]
-        await self.send_json(
-            {"type": "message.ack", **extra, "client_msg_id": client_msg_id, "message": message}
-        )
-
-    async def chat_event(self, message: dict[str, Any]) -> None:
-        """Forwards a broadcast event to this client unless `wants` says otherwise."""
-        event = message["event"]
-        if event["type"] == "message.new" and event["message"]["id"] in self.own_ids:
-            # This socket's own message, back from Redis: how long that took tells the process
-            # how far behind it runs.
-            del self.own_ids[event["message"]["id"]]
-            admission.delivered(message)
-            return
-        if await self.wants(event):
-            await self.send_json(event)
-
-    async def wants(self, event: dict[str, Any]) -> bool:
-        return True
-
-    async def handle_ping(self, frame: dict[str, Any]) -> None:
-        await self.send_json({"type": "pong"})
-
-    def origin_allowed(self) -> bool:
-        """Same-origin only: the Origin must be this service's own scheme, host and port."""
-        from .net import normalise_origin
-
-        headers = scope_headers(self.scope)
-        origin = normalise_origin(headers.get("origin", ""), exact=True)
-        host = headers.get("host", "")
-        if origin is None or not host:
-            return False
-        secure = self.scope.get("scheme") == "wss" or (
-            scope_client_ip(self.scope) != (self.scope.get("client") or [None])[0]
-            and headers.get("x-forwarded-proto") == "https"
-        )
-        return origin == normalise_origin(f"{'https' if secure else 'http'}://{host}")
-
-
-@overload
-def int_field(value: Any, name: str, *, required: Literal[True] = True) -> int: ...
-
-
-@overload
-def int_field(value: Any, name: str, *, required: bool) -> int | None: ...
-
-
-def int_field(value: Any, name: str, *, required: bool = True) -> int | None:
-    """A frame's non-negative integer field (an id, a cursor); `bad_frame` otherwise."""
-    if value is None and not required:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ChatError("bad_frame", f"{name} must be a non-negative integer")
-    return value
 
 
 class VisitorConsumer(JsonFrameConsumer):
@@ -394,6 +43,8 @@ class VisitorConsumer(JsonFrameConsumer):
         "sync": "handle_sync",
         "ping": "handle_ping",
     }
+    sheddable = frozenset({"message.send", "conversation.start"})
+    not_found_message = "no such conversation"
 
     async def connect(self) -> None:
         self.conversation: Conversation | None = None
@@ -666,21 +317,6 @@ class VisitorConsumer(JsonFrameConsumer):
             "availability",
             "message.read",
         )
-
-
-async def sockets_close_for_restart(*, spread_seconds: float, timeout: float) -> int:
-    """Closes every open socket of this event loop for a restart (`close_for_restart`) and waits,
-    at most `timeout` seconds, until each has finished the frames it had taken and let go.
-    Returns how many sockets there were."""
-    sockets = layer_health.open_sockets()
-    await asyncio.gather(
-        *(socket.close_for_restart(spread_seconds) for socket in sockets), return_exceptions=True
-    )
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while layer_health.open_sockets() and loop.time() < deadline:
-        await asyncio.sleep(0.05)
-    return len(sockets)
 
 
 # --- sync units of work (one transaction each) ----------------------------------------------

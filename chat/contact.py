@@ -16,8 +16,8 @@ from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from .data_requests import export_language
 from .models import Conversation
+from .serializers import visitor_language
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def contact_due() -> QuerySet[Conversation]:
 
 def contact_message(conversation: Conversation) -> tuple[str, str]:
     """Subject and body in the chat's language: that an answer waits, the reference, the link."""
-    with translation.override(export_language(conversation.language)):
+    with translation.override(visitor_language(conversation.language)):
         subject = gettext("An answer to your message is waiting")
         body = "\n\n".join(
             [

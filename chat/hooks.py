@@ -20,6 +20,8 @@
   on handling the register (agents plugs in); the visitor-data pages require it.
 - ``agent_capacities(agent_ids: list[int]) -> dict[int, int]``: how many chats at once each of
   these agents may be given (agents plugs in; the reports show capacity use).
+- ``health() -> dict[str, dict]``: further parts of `/healthz`'s answer, each with a "status"
+  of "ok" or "degraded" (retention plugs in its status under "retention").
 - ``retention_staff_records(cutoff: datetime) -> dict[str, int]``: records about staff older than
   the audit log's period lose what names a person (feedback folds per-agent statistics into the
   day's totals); returns rows changed per table.

@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from django.conf import settings
+
 from .bidi import strip_bidi_controls
 from .models import Conversation, Message, PageVisit
 from .system_events import event_of
@@ -81,3 +83,17 @@ def conversation_summary(
         "claimed_at": _iso(conversation.claimed_at),
         "closed_at": _iso(conversation.closed_at),
     }
+
+
+#: The languages the product writes to a visitor in (exports, the answer notice e-mail).
+VISITOR_LANGUAGES = ("fi", "sv", "en")
+
+
+def visitor_language(language: str | None) -> str:
+    """The language a text for the visitor speaks: the chat's own (fi, sv or en), else the
+    site's default."""
+    code = (language or "").lower()[:2]
+    if code in VISITOR_LANGUAGES:
+        return code
+    default = (settings.LANGUAGE_CODE or "fi")[:2]
+    return default if default in VISITOR_LANGUAGES else "en"

@@ -19,7 +19,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 from ua_parser import parse as parse_user_agent
 
-from . import events, hooks, identifiers, limits, system_events, topics, units, waiting, writer
+from realtime import events, limits, units
+from realtime.protocol import ClientError
+
+from . import hooks, identifiers, system_events, topics, waiting, writer
 from .bidi import strip_bidi_controls
 from .models import (
     AuditEvent,
@@ -44,13 +47,8 @@ from .serializers import (
 )
 
 
-class ChatError(Exception):
-    """A client-caused error with a stable code (see docs/protocol.md)."""
-
-    def __init__(self, code: str, message: str = "") -> None:
-        super().__init__(message or code)
-        self.code = code
-        self.message = message or code
+class ChatError(ClientError):
+    """A client-caused error of the chat's rules, with a stable code (see docs/protocol.md)."""
 
 
 # --- validation -------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import rights_views, views
+from . import views
 
 app_name = "chat"
 
@@ -11,6 +11,4 @@ urlpatterns = [
     path("widget.js", views.widget_js, name="widget_js"),
     path("widget/panel/", views.widget_panel, name="widget_panel"),
     path("widget/rights/strings/", views.widget_rights_strings, name="widget_rights_strings"),
-    path("widget/conversation/export/", rights_views.visitor_export, name="visitor_export"),
-    path("widget/conversation/erase/", rights_views.visitor_erase, name="visitor_erase"),
 ]

@@ -8,6 +8,7 @@ import hashlib
 import logging
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -23,8 +24,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET
 
-from . import replica, selectors, widget_strings
-from .net import embed_origins, normalise_origin, own_origin
+from realtime.net import embed_origins, normalise_origin, own_origin
+
+from . import hooks, replica, widget_strings
 from .retention_period import token_max_age_days
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,13 @@ async def _channel_layer_ok() -> bool:
         return False
 
 
+def _health_parts() -> dict[str, dict[str, Any]]:
+    parts: dict[str, dict[str, Any]] = {}
+    for answer in hooks.call("health"):
+        parts.update(answer)
+    return parts
+
+
 @never_cache
 async def healthz(request: HttpRequest) -> JsonResponse:
     """Database, channel layer, retention (and replica) status as JSON; 503 when something is
@@ -60,18 +69,20 @@ async def healthz(request: HttpRequest) -> JsonResponse:
 
     database = await sync_to_async(_database_ok)()
     layer = await _channel_layer_ok()
-    retention = await sync_to_async(selectors.retention_status)() if database else None
+    # The plugged-in parts (retention's status) read the database: none without it.
+    parts = await sync_to_async(_health_parts)() if database else {}
     standby = await sync_to_async(replica.health)()
     status = "ok" if database and layer else "error"
     if status == "ok" and (
-        (retention and retention["status"] != "ok") or standby not in (None, "ok")
+        any(part["status"] != "ok" for part in parts.values()) or standby not in (None, "ok")
     ):
         status = "degraded"
     body = {
         "status": status,
         "database": "ok" if database else "error",
         "channel_layer": "ok" if layer else "error",
-        "retention": retention,
+        "retention": None,
+        **parts,
         # Only with DATABASE_REPLICA_URL: reports and history then read from the primary.
         **({"database_replica": standby} if standby else {}),
         "time": timezone.now().isoformat(),
@@ -214,7 +225,7 @@ def widget_panel(request: HttpRequest) -> HttpResponse:
             "strings": strings,
         }
         context = {"config": config, "s": strings, "lang": lang}
-        # The download and delete buttons (chat/rights_views.py); their dialogs are a module of
+        # The download and delete buttons (dsr/visitor_views.py); their dialogs are a module of
         # their own (static/widget/rights.js), loaded with their words on first use.
         if settings.CHAT_VISITOR_SELF_SERVICE:
             context["rights"] = widget_strings.rights_buttons()

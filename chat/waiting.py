@@ -2,7 +2,7 @@
 announcement that tells everyone after the queue changed.
 
 Reads only, apart from `queue_changed` (an event after commit): the writes that change the
-queue (chat/services.py, chat/data_requests.py, agents' presence) call it.
+queue (chat/services.py, dsr/data_requests.py, agents' presence) call it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from django.db import transaction
 from django.db.models import Avg, Count, F, Q, QuerySet
 from django.utils import timezone
 
-from . import events, hooks, opening, wait_estimate
+from realtime import events
+
+from . import hooks, opening, wait_estimate
 from .models import Conversation, OpeningHours
 
 #: The sockets of waiting visitors: they alone hear the queue's announcements.

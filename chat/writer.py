@@ -14,15 +14,14 @@ conversation, a resend of a stored client id) comes back as None, and `message_s
 general path, which holds every rule and error for those cases. On SQLite, or with
 CHAT_GROUP_COMMIT off, there is no writer and every message goes that way.
 
-The same connections run the few other single statements that come often and need no lock or
-rule of the general path (`MessageWriter.execute`, `fetch_one`: a console's presence refresh and
-its login recheck, each every few seconds), so that those need no database thread either.
+The batching, the connections, the deadline and the single statements that share them
+(`execute`, `fetch_one`: a console's presence refresh and its login recheck) are the realtime
+layer's `GroupCommit`; what is here is the message statement.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -30,16 +29,14 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connections
 
-from .loops import PerLoop
+from realtime.group_commit import GroupCommit
+from realtime.loops import PerLoop
+
 from .models import Conversation, Message
 from .serializers import message_dict
 
 logger = logging.getLogger(__name__)
-
-#: Most messages one statement stores.
-MAX_BATCH = 200
 
 _MESSAGE = Message._meta.db_table
 _CONVERSATION = Conversation._meta.db_table
@@ -93,27 +90,10 @@ class _Pending:
     future: asyncio.Future = field(repr=False)
 
 
-@dataclass(slots=True)
-class _Statement:
-    sql: str
-    params: dict[str, Any] | list[Any]
-    future: asyncio.Future = field(repr=False)
-    #: Answer with the first row (or None) instead of the row count.
-    first_row: bool = False
+class MessageWriter(GroupCommit):
+    """Group commit of chat messages: `store()` waits until its message is committed."""
 
-
-class MessageWriter:
-    """Group commit for one event loop: `store()` waits until its message is committed."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.queue: asyncio.Queue[_Pending | _Statement] = asyncio.Queue()
-        self.connections: list[Any] = []
-        self.workers = [
-            loop.create_task(self._work(i)) for i in range(settings.CHAT_GROUP_COMMIT_CONNECTIONS)
-        ]
-        self.batches = 0
-        self.stored = 0
+    name = "message writer"
 
     async def store(
         self,
@@ -127,82 +107,10 @@ class MessageWriter:
     ) -> dict[str, Any] | None:
         """The stored message as clients see it, or None when the general path must decide."""
         future = self.loop.create_future()
-        self.queue.put_nowait(
+        self.submit(
             _Pending(conversation_id, sender, agent_id, author_name, text, client_msg_id, future)
         )
         return await future
-
-    async def execute(self, sql: str, params: dict[str, Any] | list[Any]) -> int:
-        """Runs one statement on its own (autocommit) and returns its row count."""
-        return await self._submit(sql, params, first_row=False)
-
-    async def fetch_one(self, sql: str, params: dict[str, Any] | list[Any]) -> tuple | None:
-        """Runs one query on its own and returns its first row, or None."""
-        return await self._submit(sql, params, first_row=True)
-
-    async def _submit(self, sql: str, params: dict[str, Any] | list[Any], *, first_row: bool):
-        future = self.loop.create_future()
-        self.queue.put_nowait(_Statement(sql, params, future, first_row))
-        return await future
-
-    async def _connect(self):
-        import psycopg
-
-        params = dict(connections["default"].get_connection_params())
-        for key in ("cursor_factory", "context", "prepare_threshold"):
-            params.pop(key, None)
-        timeout = settings.CHAT_GROUP_COMMIT_TIMEOUT_SECONDS
-        params.setdefault("connect_timeout", max(1, int(timeout)))
-        # One statement per batch, run often: worth preparing on the server.
-        conn = await psycopg.AsyncConnection.connect(autocommit=True, prepare_threshold=0, **params)
-        await conn.execute("SET TIME ZONE 'UTC'")
-        return conn
-
-    async def _work(self, slot: int) -> None:
-        conn = None
-        while True:
-            batch = [await self.queue.get()]
-            while len(batch) < MAX_BATCH and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-            try:
-                messages = [item for item in batch if isinstance(item, _Pending)]
-                if messages:
-                    conn = await self._run(conn, messages, self._store)
-                for item in batch:
-                    if isinstance(item, _Statement):
-                        conn = await self._run(conn, [item], self._execute)
-            except asyncio.CancelledError:
-                for item in batch:
-                    if not item.future.done():
-                        item.future.cancel()
-                raise
-
-    async def _run(self, conn, items: list, work) -> Any:
-        """`work(conn, items)` within the deadline; returns the connection to go on with.
-
-        On failure every item not yet answered hears "not stored" and the connection is
-        dropped: unknown whether it committed, the sender resends, and a resent message finds
-        its stored row if there is one (ON CONFLICT, general path).
-        """
-        try:
-            # A deadline on this task, not `wait_for`: that wraps each batch in a task of its
-            # own, a few more turns of the event loop for every message at light load.
-            async with asyncio.timeout(settings.CHAT_GROUP_COMMIT_TIMEOUT_SECONDS):
-                if conn is None or conn.closed:
-                    conn = await self._connect()
-                    self.connections.append(conn)
-                await work(conn, items)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            logger.warning("message writer: %d item(s) not stored: %s", len(items), exc)
-            if conn is not None:
-                self._discard(conn)
-                conn = None
-            for item in items:
-                if not item.future.done():
-                    item.future.set_exception(DatabaseError("not stored"))
-        return conn
 
     async def _store(self, conn, batch: list[_Pending]) -> None:
         rows = await self._write(conn, batch)
@@ -211,13 +119,6 @@ class MessageWriter:
         for item in batch:
             if not item.future.done():
                 item.future.set_result(rows.pop((item.conversation_id, item.client_msg_id), None))
-
-    async def _execute(self, conn, items: list[_Statement]) -> None:
-        (item,) = items  # one statement per run: its failure is its own
-        cursor = await conn.execute(item.sql, item.params)
-        result = await cursor.fetchone() if item.first_row else cursor.rowcount
-        if not item.future.done():
-            item.future.set_result(result)
 
     async def _write(self, conn, batch: list[_Pending]) -> dict[tuple[int, str], dict[str, Any]]:
         # One JSON parameter: far cheaper to send than six arrays, and parsed once by the server.
@@ -258,20 +159,6 @@ class MessageWriter:
             )
             stored[(conversation_id, client_msg_id)] = message_dict(message)
         return stored
-
-    def _discard(self, conn) -> None:
-        if conn in self.connections:
-            self.connections.remove(conn)
-        with contextlib.suppress(Exception):  # already gone
-            conn.pgconn.finish()
-
-    def close_now(self) -> None:
-        """Drops the connections without the event loop (the loop may be gone): tests, forks."""
-        for task in self.workers:
-            if not task.done() and not self.loop.is_closed():
-                self.loop.call_soon_threadsafe(task.cancel)
-        for conn in list(self.connections):
-            self._discard(conn)
 
 
 _writers: PerLoop[MessageWriter] = PerLoop(MessageWriter, MessageWriter.close_now)

@@ -13,9 +13,10 @@ from django.db import IntegrityError, models, transaction
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from chat import events, identifiers
+from chat import identifiers
 from chat.models import Conversation
 from chat.services import ChatError, clean_text
+from realtime import events
 
 from .aggregates import Agg
 from .models import (

@@ -17,13 +17,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import hooks, limits
+from chat import hooks
 from chat.csvfile import csv_response
-from chat.net import request_client_ip, same_origin_request
 from chat.privacy import notice_language
 from chat.replica import replica_read
 from chat.selectors import conversation_by_token
 from chat.services import ChatError
+from realtime import limits
+from realtime.net import request_client_ip, same_origin_request
 
 from . import accessibility as accessibility_texts
 from . import charts, selectors, services

@@ -104,7 +104,7 @@ def graceful_stop() -> None:
         for port in LISTENING:
             port.stopListening()
 
-        from chat.consumers import sockets_close_for_restart
+        from realtime.sockets import sockets_close_for_restart
 
         async def drain() -> None:
             try:

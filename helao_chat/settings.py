@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "chat",
+    "retention",
+    "dsr",
     "agents",
     "feedback",
 ]
@@ -193,7 +195,7 @@ if REDIS_SENTINELS:
     }
     CACHES = {
         "default": {
-            "BACKEND": "chat.redis_sentinel.SentinelRedisCache",
+            "BACKEND": "realtime.redis_sentinel.SentinelRedisCache",
             "LOCATION": "sentinel",
             "KEY_PREFIX": env.str("CHANNEL_PREFIX", "helao"),
             "OPTIONS": _sentinel,
@@ -416,7 +418,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 # Behind nginx every peer is the proxy: throttle by the client that CHAT_TRUSTED_PROXIES name.
-AXES_CLIENT_IP_CALLABLE = "chat.net.request_client_ip"
+AXES_CLIENT_IP_CALLABLE = "realtime.net.request_client_ip"
 # The same page for a lockout at the password, the second factor or a recovery code.
 AXES_LOCKOUT_CALLABLE = "agents.signin.lockout_response"
 
@@ -537,7 +539,7 @@ if not 1 <= CHAT_RETENTION_MONTHS <= 120:
 CHAT_BACKUP_ROTATION_DAYS = env.int("CHAT_BACKUP_ROTATION_DAYS", default=35)
 if not 1 <= CHAT_BACKUP_ROTATION_DAYS <= 366:
     raise ImproperlyConfigured("CHAT_BACKUP_ROTATION_DAYS must be between 1 and 366.")
-# Erasure tombstones (chat/tombstones.py). In production: storage that is NOT restored with the
+# Erasure tombstones (retention/tombstones.py). In production: storage that is NOT restored with the
 # database (a separate volume), or a restore brings the old tombstones back with the old data.
 CHAT_TOMBSTONE_DIR = env.str("CHAT_TOMBSTONE_DIR", default=str(VAR_DIR / "tombstones"))
 CHAT_MAX_MESSAGE_CHARS = 4000
@@ -592,7 +594,7 @@ if _STORE_USER_AGENT not in ("0", "1", "false", "true", "no", "yes", "off", "on"
     raise ImproperlyConfigured("CHAT_STORE_USER_AGENT must be 0 or 1.")
 CHAT_STORE_USER_AGENT = _STORE_USER_AGENT in ("1", "true", "yes", "on")
 # A connection's slot is a lease its process renews; a process that dies frees its slots after
-# at most this long (chat/limits.py).
+# at most this long (realtime/limits.py).
 CHAT_CONNECTION_LEASE_SECONDS = env.int("CHAT_CONNECTION_LEASE_SECONDS", default=60)
 if not 3 <= CHAT_CONNECTION_LEASE_SECONDS <= 3600:
     raise ImproperlyConfigured("CHAT_CONNECTION_LEASE_SECONDS must be between 3 and 3600.")
@@ -617,9 +619,9 @@ AGENT_SOCKET_RECHECK_SECONDS = env.int("AGENT_SOCKET_RECHECK_SECONDS", default=1
 # every this many seconds (0: never), and everything is collected once every this many seconds.
 CHAT_GC_FREEZE_SECONDS = env.float("CHAT_GC_FREEZE_SECONDS", default=10.0)
 CHAT_GC_FULL_COLLECT_SECONDS = env.float("CHAT_GC_FULL_COLLECT_SECONDS", default=600.0)
-# Load shedding (chat/admission.py): new messages are refused with `overloaded` while the process
-# has stayed this far behind for half a second (0 turns it off); clients resend after about
-# CHAT_SHED_RETRY_MS.
+# Load shedding (realtime/admission.py): new messages are refused with `overloaded` while the
+# process has stayed this far behind for half a second (0 turns it off); clients resend after
+# about CHAT_SHED_RETRY_MS.
 CHAT_SHED_LAG_MS = env.int("CHAT_SHED_LAG_MS", default=250)
 if CHAT_SHED_LAG_MS < 0:
     raise ImproperlyConfigured("CHAT_SHED_LAG_MS must be 0 (off) or a number of milliseconds.")
@@ -635,7 +637,7 @@ CHAT_GROUP_COMMIT_CONNECTIONS = env.int("CHAT_GROUP_COMMIT_CONNECTIONS", default
 # A batch not committed within this time is reported "not stored" to its senders, who resend.
 CHAT_GROUP_COMMIT_TIMEOUT_SECONDS = env.float("CHAT_GROUP_COMMIT_TIMEOUT_SECONDS", default=5.0)
 CHAT_DORMANT_ACCOUNT_DAYS = env.int("CHAT_DORMANT_ACCOUNT_DAYS", default=60)
-# Every server frame stays under this many bytes of UTF-8 JSON (chat/frames.py): lists (history,
+# Every server frame stays under this many bytes of UTF-8 JSON (realtime/frames.py): lists (history,
 # the queue, an agent's chats) are sent in pages the client follows. It must leave room below
 # the socket's 64 KiB for the largest single item: a visitor panel with the largest host context
 # (up to 4 bytes per character) and one page visit of the longest URLs.
@@ -646,7 +648,7 @@ if not 4 * CHAT_MAX_CONTEXT_BYTES + 32 * 1024 <= CHAT_MAX_SERVER_FRAME_BYTES <= 
         "and 63 KiB."
     )
 # Each Daphne process checks that the channel layer delivers: a probe to itself this often, to
-# come back within as long (chat/layer_health.py); 0 turns it off. An outage is noticed within
+# come back within as long (realtime/layer_health.py); 0 turns it off. An outage is noticed within
 # twice this, which must stay inside the overlap a resume re-sends (chat/selectors.py, 5 s).
 CHAT_LAYER_PROBE_SECONDS = env.float("CHAT_LAYER_PROBE_SECONDS", default=2.0)
 if CHAT_LAYER_PROBE_SECONDS and not 0.1 <= CHAT_LAYER_PROBE_SECONDS <= 2.4:
@@ -675,7 +677,7 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
-    "filters": {"one_line": {"()": "chat.logging.OneLineFilter"}},
+    "filters": {"one_line": {"()": "realtime.logging.OneLineFilter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",

@@ -13,9 +13,10 @@ urlpatterns = [
     path("privacy/", privacy_notice_view, name="privacy"),
     path("accessibility/", accessibility, name="accessibility"),
     path("console/access/", include("agents.access_urls")),
-    path("console/requests/", include("chat.dsr_urls")),
+    path("console/requests/", include("dsr.urls")),
     path("console/", include("agents.urls")),
     path("reports/", include("feedback.urls")),
     path("feedback/", include("feedback.visitor_urls")),
+    path("", include("dsr.visitor_urls")),
     path("", include("chat.urls")),
 ]

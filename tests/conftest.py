@@ -21,7 +21,7 @@ ORIGIN = "http://testserver"
 
 @pytest.fixture(autouse=True)
 def tombstone_dir(settings, tmp_path):
-    """Each test's erasure tombstones go to a folder of its own (chat/tombstones.py)."""
+    """Each test's erasure tombstones go to a folder of its own (retention/tombstones.py)."""
     settings.CHAT_TOMBSTONE_DIR = str(tmp_path / "tombstones")
     return tmp_path / "tombstones"
 
@@ -120,7 +120,7 @@ async def until(condition, timeout: float = 5) -> None:
 
 
 def count_round_trips(batcher) -> list:
-    """Records every round trip a `chat.batching.RoundTrips` makes from now on (its batches)."""
+    """Records every round trip a `realtime.batching.RoundTrips` makes from now on (its batches)."""
     trips: list = []
     real = batcher._send
 

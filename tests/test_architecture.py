@@ -10,13 +10,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("chat", "agents", "feedback", "helao_chat")
+PACKAGES = ("realtime", "chat", "retention", "dsr", "agents", "feedback", "helao_chat")
 
-#: app -> the apps it must never import (`chat` knows no console, no feedback, no project).
+#: package -> the packages it must never import. The layers, bottom up: `realtime` (sockets,
+#: events, the hot write path) knows no app; `chat` (the register and the conversation) knows
+#: only `realtime`; `retention` (the purge) knows `chat`; `dsr` (data-subject requests) knows
+#: `retention` (erasures leave tombstones); `agents` and `feedback` plug into `chat` and know
+#: neither each other nor `retention`/`dsr`; nothing imports the project (`helao_chat`).
 FORBIDDEN = {
-    "chat": {"agents", "feedback", "helao_chat"},
-    "agents": {"feedback", "helao_chat"},
-    "feedback": {"agents", "helao_chat"},
+    "realtime": {"chat", "retention", "dsr", "agents", "feedback", "helao_chat"},
+    "chat": {"retention", "dsr", "agents", "feedback", "helao_chat"},
+    "retention": {"dsr", "agents", "feedback", "helao_chat"},
+    "dsr": {"agents", "feedback", "helao_chat"},
+    "agents": {"retention", "dsr", "feedback", "helao_chat"},
+    "feedback": {"retention", "dsr", "agents", "helao_chat"},
 }
 
 
@@ -119,7 +126,8 @@ def _cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
 def test_the_walker_sees_imports_inside_functions_and_relative_ones():
     edges = _graph()["chat.consumers"]
     assert "chat.services" in edges  # `from . import ... services`
-    assert "chat.net" in edges  # also imported inside `origin_allowed`
+    assert "realtime.sockets" in edges  # `from realtime.sockets import ...`
+    assert "realtime.admission" in _graph()["realtime.sockets"]  # `from . import admission`
     assert "chat.hooks" in _graph()["agents.services"]  # only inside functions
 
 
@@ -148,4 +156,24 @@ def test_no_module_uses_another_modules_private_names():
             private = name.startswith("_") and not name.startswith("__")
             if target is not None and target != module and private:
                 wrong.append(f"{module}:{line} imports {name} from {target}")
+    assert wrong == []
+
+
+def test_every_package_has_a_rule_and_every_rule_a_package():
+    assert set(FORBIDDEN) | {"helao_chat"} == set(PACKAGES)
+    assert all((ROOT / package / "__init__.py").exists() for package in PACKAGES)
+
+
+def test_the_realtime_layer_is_used_through_its_public_modules_only():
+    import realtime
+
+    public = {f"realtime.{name}" for name in realtime.PUBLIC}
+    assert public <= set(MODULES), "PUBLIC names a module that does not exist"
+    wrong = [
+        f"{module}:{line} imports {target}"
+        for module, edges in _graph().items()
+        if module.split(".")[0] != "realtime"
+        for target, line in edges.items()
+        if target.split(".")[0] == "realtime" and target != "realtime" and target not in public
+    ]
     assert wrong == []

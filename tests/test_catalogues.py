@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils import translation
 
 ROOT = Path(settings.BASE_DIR)
-APPS = ("chat", "agents", "feedback")
+APPS = ("chat", "retention", "dsr", "agents", "feedback")
 LANGUAGES = ("fi", "sv")
 
 

@@ -153,7 +153,7 @@ def test_redis_sentinels_send_the_layer_the_cache_and_the_broker_to_the_sentinel
     sentinels = [["s1.invalid", 26379], ["s2.invalid", 26380]]
     assert got["layer"]["sentinels"] == sentinels and got["layer"]["master_name"] == "helao"
     assert (got["layer"]["db"], got["layer"]["password"]) == (2, "pw")
-    assert got["cache"]["BACKEND"] == "chat.redis_sentinel.SentinelRedisCache"
+    assert got["cache"]["BACKEND"] == "realtime.redis_sentinel.SentinelRedisCache"
     assert got["cache"]["OPTIONS"]["sentinels"] == sentinels
     assert got["broker"] == "sentinel://:pw@s1.invalid:26379/2;sentinel://:pw@s2.invalid:26380/2"
     assert got["options"]["master_name"] == "helao"

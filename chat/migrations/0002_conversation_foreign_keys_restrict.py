@@ -14,7 +14,7 @@ or before it. Checks of inserted rows stay deferred to commit as before. Tables 
 Django's default; their own migrations may do the same.
 
 Django does not model ON DELETE in the database: altering one of these fields in a later
-migration re-creates its constraint with the default. tests/chat/test_retention_schema.py fails
+migration re-creates its constraint with the default. tests/retention/test_retention_schema.py fails
 when that happens.
 """
 

@@ -31,7 +31,7 @@ def when(value) -> str:
     )
 
 
-# The retention status's words (chat.selectors.retention_status, also /healthz's JSON, which
+# The retention status's words (retention.status.retention_status, also /healthz's JSON, which
 # stays English for machines); the admin shows them in the reader's language.
 RETENTION_WORDS = {
     "ok": gettext_noop("ok"),

@@ -2,7 +2,7 @@
 // Loaded by panel.js the first time the visitor opens one of the two dialogs.
 //
 // Both are POSTs on the chat origin with the token in a JSON body, never in a URL; see
-// chat/rights_views.py. The copy's files are made here from the answer, as links the visitor
+// dsr/visitor_views.py. The copy's files are made here from the answer, as links the visitor
 // clicks in the dialog (a download that follows a click, not one a script starts).
 // Dialogs are native <dialog>s opened with showModal(): focus stays inside them, Escape closes
 // them, and focus goes back to the button that opened them.

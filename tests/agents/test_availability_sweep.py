@@ -10,7 +10,7 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from agents.services import availability_sweep, presence_set
-from chat import events
+from realtime import events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

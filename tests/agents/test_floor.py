@@ -99,7 +99,7 @@ def test_following_a_live_chat_is_audited_and_its_updates_need_the_opening(lead)
     # Only opening is audited, not each update.
     assert AuditEvent.objects.filter(action=AuditEvent.Action.CHAT_MONITORED).count() == 1
     # The visitor's export tells when staff looked, as for a transcript.
-    from chat.data_requests import conversation_export
+    from dsr.data_requests import conversation_export
 
     exported = conversation_export(conversation=conversation)
     [opened] = exported["transcript_opened_by_staff_at"]

@@ -294,7 +294,7 @@ def _offered_chat(settings) -> Conversation:
 
 
 def test_the_exports_hold_the_topic_and_the_offer(roles, settings, dana):
-    from chat.data_requests import visitor_data_export
+    from dsr.data_requests import visitor_data_export
 
     chat = _offered_chat(settings)
     export = visitor_data_export(conversation=chat, request_id="DSR-1", fmt="json", actor=dana)
@@ -308,8 +308,8 @@ def test_the_exports_hold_the_topic_and_the_offer(roles, settings, dana):
 
 
 def test_an_erasure_and_the_purge_take_the_topic_and_offer_with_the_chat(roles, settings, dana):
-    from chat.data_requests import visitor_data_erase
-    from chat.retention import purge_expired
+    from dsr.data_requests import visitor_data_erase
+    from retention.purge import purge_expired
 
     chat = _offered_chat(settings)
     visitor_data_erase(conversation=chat, request_id="DSR-2", actor=dana)

@@ -8,7 +8,6 @@ from django.test import Client
 from django.utils import translation
 
 from agents.services import guidance_acknowledge
-from chat import data_requests as dsr
 from chat.bidi import (
     BIDI_CONTROLS,
     isolate_plain,
@@ -18,6 +17,7 @@ from chat.bidi import (
 from chat.models import AuditEvent, Conversation, Message
 from chat.services import audit_record, conversation_claim, display_name, message_send
 from chat.system_events import describe, event_of
+from dsr import data_requests as dsr
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,9 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone, translation
 
-from chat import data_requests, writer
+from chat import writer
 from chat.models import Conversation, HostContext, Message, PageVisit, VisitorConnection
+from dsr import data_requests
 from feedback.models import Feedback
 from feedback.selectors import feedback_for
 from tests.conftest import agent_communicator, receive_type, visitor_communicator

@@ -10,8 +10,8 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from chat import events
 from chat.models import Conversation, Message
+from realtime import events
 from tests.conftest import agent_communicator, receive_type, visitor_communicator
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]

@@ -10,9 +10,9 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
-from chat import data_requests as dsr
-from chat import retention
 from chat.models import Conversation, Message, hash_token, new_visitor_token
+from dsr import data_requests as dsr
+from retention import purge as retention
 
 pytestmark = pytest.mark.django_db
 

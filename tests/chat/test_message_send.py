@@ -11,9 +11,10 @@ from channels.db import database_sync_to_async
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from chat import events, services, units, writer
+from chat import services, writer
 from chat.models import Conversation, Message
 from chat.services import ChatError, message_send
+from realtime import events, units
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from chat import data_requests as dsr
-from chat import retention
 from chat.models import Conversation, Message, Tag, WrapUpReason, hash_token, new_visitor_token
 from chat.services import ChatError, conversation_wrap_up
-from tests.chat.test_data_requests import full_conversation
+from dsr import data_requests as dsr
+from retention import purge as retention
+from tests.dsr.test_data_requests import full_conversation
 
 pytestmark = pytest.mark.django_db
 

@@ -14,10 +14,11 @@ from django.test import Client
 from django.utils import timezone
 
 from agents.selectors import visitor_panel
-from chat import contact, retention, services
-from chat import data_requests as dsr
+from chat import contact, services
 from chat.models import Conversation, Message, hash_token, new_visitor_token
 from chat.services import ChatError
+from dsr import data_requests as dsr
+from retention import purge as retention
 from tests.smtp import body_of, free_port, smtp_server, use_smtp
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,8 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 
 from chat.models import AuditEvent, ControllerDetails
-from tests.chat.test_data_requests import SECRET_TEXT, full_conversation, rows_of
 from tests.conftest import PASSWORD, chromium
+from tests.dsr.test_data_requests import SECRET_TEXT, full_conversation, rows_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -9,10 +9,10 @@ from django.test import Client
 from django.utils import translation
 
 from agents.services import guidance_acknowledge, profile_get
-from chat import data_requests as dsr
 from chat.models import Conversation, Message
 from chat.services import conversation_claim, conversation_close, conversation_transfer
 from chat.system_events import describe, event_of
+from dsr import data_requests as dsr
 
 JOINED = {
     "fi": "Aino Asiakaspalvelija liittyi keskusteluun",

@@ -11,8 +11,8 @@ from django.test import Client
 from django.utils import timezone
 
 from chat.models import ControllerDetails
-from chat.retention import purge_expired
 from feedback.models import AccessibilityFeedback
+from retention.purge import purge_expired
 
 pytestmark = pytest.mark.django_db
 

@@ -10,11 +10,11 @@ import time_machine
 
 from chat import hooks
 from chat.models import Conversation, Message
-from chat.retention import purge_expired
 from feedback.aggregates import BUCKET_EDGES, Agg, hist_percentile, metrics
 from feedback.models import DailyStat, Feedback, FoldedDay
 from feedback.selectors import report
 from feedback.services import stats_fold_day
+from retention.purge import purge_expired
 
 from .factories import conversation
 

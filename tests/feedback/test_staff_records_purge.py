@@ -11,9 +11,9 @@ import time_machine
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 
-from chat import retention
 from feedback.aggregates import Agg, metrics
 from feedback.models import DailyStat
+from retention import purge as retention
 
 pytestmark = pytest.mark.django_db
 

@@ -181,7 +181,9 @@ def test_the_agents_are_told_after_commit(
 ):
     conv, token = ended
     sent = []
-    monkeypatch.setattr("chat.events.send_now", lambda group, event: sent.append((group, event)))
+    monkeypatch.setattr(
+        "realtime.events.send_now", lambda group, event: sent.append((group, event))
+    )
     with django_capture_on_commit_callbacks(execute=True):
         assert post(client, answer(token)).status_code == 200
     assert sent == [

@@ -1,0 +1,141 @@
+"""realtime/layer_adapter.py, the one module that uses channels-redis's internals, on real Redis:
+each private name it uses still exists and does what the adapter relies on in the installed
+version, which is the minor version pinned in pyproject.toml and requirements.lock."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+from channels.layers import InMemoryChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
+
+from realtime import layer_adapter
+from realtime.layer_adapter import group_publish, group_publish_supported, on_subscriber_reconnect
+from tests.addresses import REDIS_HOST, REDIS_PORT
+from tests.faults.proxy import CuttableProxy
+
+pytestmark = [pytest.mark.services, pytest.mark.asyncio]
+
+ROOT = Path(__file__).resolve().parents[2]
+# Two shards: two databases of the test Redis.
+REDIS = f"redis://{REDIS_HOST}:{REDIS_PORT}"
+
+
+def _layer(*dbs: int) -> RedisPubSubChannelLayer:
+    hosts = [f"{REDIS}/{db}" for db in dbs or (0,)]
+    return RedisPubSubChannelLayer(hosts=hosts, prefix=f"test-adapter-{uuid.uuid4().hex[:8]}")
+
+
+async def _receive(layer, channel) -> dict:
+    return await asyncio.wait_for(layer.receive(channel), 5)
+
+
+async def test_the_installed_channels_redis_is_the_pinned_minor_version():
+    installed = version("channels-redis")
+    assert installed.startswith("4.3."), "check every test here, then move the pin"
+    assert '"channels-redis>=4.3,<4.4"' in (ROOT / "pyproject.toml").read_text()
+    lock = (ROOT / "requirements.lock").read_text()
+    assert re.search(rf"^channels-redis=={re.escape(installed)}$", lock, re.M)
+
+
+async def test_get_layer_is_the_layer_of_this_event_loop_with_a_shard_per_host():
+    layer = _layer(0, 1)
+    loop_layer = layer._get_layer()
+    assert layer._get_layer() is loop_layer
+    assert len(loop_layer._shards) == 2
+    assert group_publish_supported(layer)
+    await layer.flush()
+
+
+async def test_get_group_channel_name_and_get_shard_are_where_group_members_listen():
+    # Two shards and many groups: a message reaches a member only if the adapter named the
+    # group's channel and chose its shard exactly as `group_add` did.
+    layer = _layer(0, 1)
+    member = await layer.new_channel()
+    groups = [f"conv.{n}" for n in range(12)]
+    for group in groups:
+        await layer.group_add(group, member)
+    loop_layer = layer._get_layer()
+    shards = {loop_layer._get_shard(loop_layer._get_group_channel_name(g)) for g in groups}
+    assert shards <= set(loop_layer._shards) and len(shards) == 2
+    await group_publish(layer, [(g, {"type": "chat.event", "n": n}) for n, g in enumerate(groups)])
+    received = sorted([(await _receive(layer, member))["n"] for _ in groups])
+    assert received == list(range(12))
+    await layer.flush()
+
+
+async def test_ensure_redis_gives_a_shard_a_connection_pool_that_publishes_and_pipelines():
+    layer = _layer()
+    member = await layer.new_channel()
+    await layer.group_add("conv.1", member)
+    loop_layer = layer._get_layer()
+    shard = loop_layer._get_shard(loop_layer._get_group_channel_name("conv.1"))
+    shard._ensure_redis()
+    assert callable(shard._redis.publish) and callable(shard._redis.pipeline)
+    # Alone: a plain PUBLISH; several: one pipeline. Both in order.
+    await group_publish(layer, [("conv.1", {"type": "chat.event", "n": 0})])
+    await group_publish(layer, [("conv.1", {"type": "chat.event", "n": n}) for n in (1, 2, 3)])
+    assert [(await _receive(layer, member))["n"] for _ in range(4)] == [0, 1, 2, 3]
+    await layer.flush()
+
+
+async def test_a_subscribed_shard_has_a_pubsub_connection_that_takes_connect_callbacks():
+    layer = _layer()
+    await layer.new_channel()
+    shard = layer._get_layer()._shards[0]
+    connection = shard._pubsub.connection
+    assert connection is not None and callable(connection.register_connect_callback)
+    await layer.flush()
+
+
+class Heard:
+    def __init__(self) -> None:
+        self.reconnects = 0
+
+    def reconnected(self, connection) -> None:
+        self.reconnects += 1
+
+
+async def test_it_hears_the_subscriber_come_back_after_redis_was_cut_and_receives_again():
+    proxy = CuttableProxy(REDIS_PORT, REDIS_HOST)
+    layer = RedisPubSubChannelLayer(
+        hosts=[f"redis://127.0.0.1:{proxy.port}/0"], prefix=f"test-adapter-{uuid.uuid4().hex[:8]}"
+    )
+    try:
+        channel = await layer.new_channel()
+        heard = Heard()
+        assert on_subscriber_reconnect(layer, heard.reconnected) == 1
+        proxy.cut()
+        proxy.restore()
+        async with asyncio.timeout(15):
+            while not heard.reconnects:
+                await asyncio.sleep(0.05)
+        # Subscribed again: a message published now arrives.
+        await layer.send(channel, {"type": "after"})
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["type"] == "after"
+    finally:
+        await layer.flush()
+        proxy.close()
+
+
+async def test_other_layers_have_nothing_to_hook_or_publish_through():
+    assert on_subscriber_reconnect(InMemoryChannelLayer(), Heard().reconnected) == 0
+    assert not group_publish_supported(InMemoryChannelLayer())
+
+
+def test_no_other_module_touches_the_layers_internals():
+    names = re.compile(
+        r"\._(get_layer|get_shard|get_group_channel_name|ensure_redis|redis|shards|pubsub)\b"
+    )
+    code = [
+        p
+        for app in ("realtime", "chat", "retention", "dsr", "agents", "feedback", "helao_chat")
+        for p in (ROOT / app).rglob("*.py")
+    ]
+    users = {p for p in code if names.search(p.read_text())}
+    assert users == {Path(layer_adapter.__file__)}

@@ -1,0 +1,90 @@
+"""Events published together: pipelined round trips on the pub/sub layer, in order, and a dead
+Redis that loses hints but holds nobody up."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from channels.layers import InMemoryChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
+
+from realtime import events
+from realtime.events import Publisher
+from tests.addresses import REDIS_URL
+from tests.conftest import count_round_trips
+
+pytestmark = [pytest.mark.services, pytest.mark.asyncio]
+
+REDIS = REDIS_URL
+
+
+async def test_events_published_together_share_round_trips_and_arrive_in_order(monkeypatch):
+    layer = RedisPubSubChannelLayer(hosts=[REDIS], prefix=f"test-pub-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
+    publisher = events._publisher(asyncio.get_running_loop())
+    assert isinstance(publisher, Publisher), "the pinned channels-redis still has what it needs"
+    channel = await layer.new_channel()
+    await layer.group_add("conv.1", channel)
+    await layer.group_add("conv.2", channel)
+    round_trips = count_round_trips(publisher)
+    # Three hundred messages committed at once, each announced by its own writer.
+    await asyncio.gather(
+        *(
+            publisher.add([(f"conv.{1 + i % 2}", {"type": "message.new", "n": i})])
+            for i in range(300)
+        )
+    )
+    assert len(round_trips) <= 3, "the first event goes alone, the rest together"
+    received = [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(300)]
+    assert [m["event"]["n"] for m in received] == list(range(300))
+    assert all(m["type"] == "chat.event" for m in received)
+    await layer.flush()
+
+
+async def test_a_dead_redis_loses_the_events_with_a_warning_and_holds_nobody_up(
+    monkeypatch, caplog
+):
+    layer = RedisPubSubChannelLayer(hosts=["redis://127.0.0.1:9/0"], prefix="test-pub-dead")
+    monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
+    publisher = events._publisher(asyncio.get_running_loop())
+    await asyncio.wait_for(
+        asyncio.gather(*(publisher.add([("conv.1", {"type": "typing"})]) for _ in range(20))),
+        timeout=5,
+    )
+    assert "event(s) not broadcast" in caplog.text
+    assert publisher.flushing is None and not publisher.pending
+
+
+async def test_other_layers_get_their_events_one_group_send_at_a_time(monkeypatch):
+    layer = InMemoryChannelLayer()
+    monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
+    events._publishers.reset()
+    asked = []
+    real = events._publisher
+    monkeypatch.setattr(events._publishers, "factory", lambda loop: asked.append(1) or real(loop))
+    channel = await layer.new_channel()
+    await layer.group_add("conv.7", channel)
+    for n in (1, 2):
+        await events.publish([("conv.7", {"type": "message.new", "n": n})])
+    assert [(await layer.receive(channel))["event"]["n"] for _ in (1, 2)] == [1, 2]
+    assert asked == [1], "asked once per event loop, not per event"
+    events._publishers.reset()
+
+
+async def test_a_redis_that_never_answers_holds_the_events_only_until_the_timeout(
+    monkeypatch, caplog
+):
+    async def silent(reader, writer):
+        await reader.read(-1)  # takes every command, answers none
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    layer = RedisPubSubChannelLayer(hosts=[f"redis://127.0.0.1:{port}/0"], prefix="test-pub-hang")
+    monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(events, "PUBLISH_TIMEOUT_SECONDS", 0.3)
+    publisher = events._publisher(asyncio.get_running_loop())
+    await asyncio.wait_for(publisher.add([("conv.1", {"type": "message.new"})]), timeout=3)
+    assert "1 event(s) not broadcast" in caplog.text
+    server.close()
