@@ -518,18 +518,37 @@ def _workers() -> int:
     return max(1, int(settings.CHAT_PURGE_WORKERS))
 
 
-def _session_setup() -> None:
-    if connection.vendor == "postgresql":
+def _session_setup() -> str | None:
+    """Returns the caller's statement_timeout when the run is inside the caller's transaction
+    (see `_session_reset`), else None."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
         # Losing the last batches to a server crash is harmless (the next run deletes them
         # again), so the purge's commits do not wait for the WAL flush.
-        with connection.cursor() as cursor:
-            cursor.execute("SET synchronous_commit TO OFF")
+        cursor.execute("SET synchronous_commit TO OFF")
+        if not connection.in_atomic_block:
+            return None
+        cursor.execute("SELECT current_setting('statement_timeout')")
+        return cursor.fetchone()[0]
 
 
-def _session_reset() -> None:
+def _session_reset(caller_timeout: str | None) -> None:
+    """Undoes `_session_setup`, and inside a caller's transaction also what the batches set.
+
+    A batch's `SET LOCAL statement_timeout` (60 ms) and `SET CONSTRAINTS ALL IMMEDIATE` end with
+    its transaction. Inside a caller's transaction a batch is only a savepoint, and both would
+    last until the caller's transaction ends: every later statement of the caller cancelled
+    after 60 ms (the admin page after a purge in a test, on a busy machine).
+    """
     if connection.vendor == "postgresql":
         with suppress(DatabaseError), connection.cursor() as cursor:
             cursor.execute("RESET synchronous_commit")
+            if caller_timeout is not None:
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [caller_timeout])
+                # Every deferrable constraint of the schema is initially deferred (Django's
+                # foreign keys), so this is the mode the caller's transaction started with.
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def _run_steps(purge: _Purge, steps: list[Step], workers: int) -> None:
@@ -668,8 +687,9 @@ def purge_expired(
         run = RetentionRun.objects.create(started_at=timezone.now(), cutoff=cutoff, dry_run=dry_run)
         outcome = PurgeOutcome(status="dry_run" if dry_run else "done", cutoff=cutoff, run=run)
         purge = _Purge(batch_size=batch_size)
+        caller_timeout = None
         try:
-            _session_setup()
+            caller_timeout = _session_setup()
             if dry_run:
                 outcome.deleted = _dry_run_counts(now, cutoff)
             else:
@@ -693,6 +713,7 @@ def purge_expired(
                 outcome.deleted = {**purge.counts, **_staff_records(now)}
                 outcome.tombstones_pruned = _prune_tombstones(now)
         except Exception as exc:
+            _session_reset(caller_timeout)
             outcome.status = "failed"
             outcome.deleted = dict(purge.counts)
             # The class and database message only: they carry ids at most, never register data.
@@ -707,7 +728,7 @@ def purge_expired(
                 logger.error("retention purge: could not record the failed run")
             raise
         finally:
-            _session_reset()
+            _session_reset(caller_timeout)
         _finish(run, outcome, purge)
     logger.info(
         "retention purge %s: %d rows in %d batches, longest transaction %.1f ms",

@@ -13,9 +13,11 @@ rename or a NOT NULL column in the same release as the code that stops or starts
 Removing something is the "contract" half: it ships a release after the code stopped using it,
 in a migration marked `rolling_deploy = "contract"`, which this test then lets through.
 
-Why not run the previous release's code itself: the previous release is not in the checkout
-(CI clones one commit), and its test suite would exercise only part of its SQL. The schema
-comparison covers every column of every table whatever the code does with it.
+This is the rule; `tests/deploy/test_previous_release.py` runs the previous release's code
+itself on the current schema (a chat, a rolling deploy and back, its exports, erasure and purge).
+Both are needed: that test exercises the SQL its scenarios reach, for the latest schema change
+only, while this comparison covers every column of every table for every migration, whatever
+the code does with it.
 """
 
 from __future__ import annotations

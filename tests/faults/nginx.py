@@ -165,9 +165,12 @@ class Nginx:
 
 
 @contextlib.contextmanager
-def behind_nginx(tmp: Path, env: dict[str, str] | None = None) -> Iterator[tuple[Any, Nginx]]:
-    """Two Daphne processes (a `Stack`) behind the shipped nginx on an HTTPS port of its own,
-    with limits high enough for numbered chats; stops both however the test ends."""
+def behind_nginx(
+    tmp: Path, env: dict[str, str] | None = None, **stack: Any
+) -> Iterator[tuple[Any, Nginx]]:
+    """Two Daphne processes (a `Stack`, given `stack` as further arguments) behind the shipped
+    nginx on an HTTPS port of its own, with limits high enough for numbered chats; stops both
+    however the test ends."""
     from .stack import Stack
 
     https_port = free_port()
@@ -182,6 +185,7 @@ def behind_nginx(tmp: Path, env: dict[str, str] | None = None) -> Iterator[tuple
             "CHAT_FRAMES_PER_MINUTE": "100000",
             **(env or {}),
         },
+        **stack,
     )
     try:
         nginx = Nginx(tmp, stack.ports, port=https_port)

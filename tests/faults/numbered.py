@@ -85,7 +85,10 @@ class Side:
         if isinstance(data.get("message"), dict):
             messages.append(data["message"])
         for message in messages:
-            if message.get("sender") == self.other and message["id"] not in self.seen:
+            # An agent's socket also brings its earlier chats (an earlier test's, on the same
+            # stack): only the chats of this run count.
+            theirs = not self.conversations or message.get("conversation_id") in self.conversations
+            if theirs and message.get("sender") == self.other and message["id"] not in self.seen:
                 if message["text"] not in self.seen.values():
                     self.arrivals.append(time.monotonic())
                 self.seen[message["id"]] = message["text"]

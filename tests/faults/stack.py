@@ -36,11 +36,13 @@ class Stack:
         *,
         database: tuple[str, str] | None = None,
         process_env: list[dict[str, str]] | None = None,
+        roots: list[Path] | None = None,
     ) -> None:
         """`database`: (an admin URL, a function of the database name giving DATABASE_URL) for a
         PostgreSQL server of the test's own instead of the proxied shared one. `{db}` in a value
         of `env` is the test database's name. `process_env`: settings of each Daphne process of
-        its own, on top of `env`."""
+        its own, on top of `env`. `roots`: the code each Daphne process runs (a checkout of
+        another commit; default this one's). The database is always migrated by this one."""
         self.db = f"helao_faults_{os.getpid()}"
         self.pg = CuttableProxy(PG_PORT, PG_HOST)
         self.redis = CuttableProxy(REDIS_PORT, REDIS_HOST)
@@ -79,6 +81,7 @@ class Stack:
             )
         self.tmp = tmp
         self.ports = [self.port, free_port()]
+        self.roots = roots or [ROOT] * len(self.ports)
         self.processes = [self._daphne(index) for index in range(len(self.ports))]
         for port in self.ports:
             self._wait_ready(port)
@@ -109,7 +112,8 @@ class Stack:
                 "262144",
                 "helao_chat.asgi:application",
             ],
-            cwd=ROOT,
+            # `-m` puts the working folder first on sys.path: the code of `roots[index]` runs.
+            cwd=self.roots[index],
             env={**self.env, **self.process_env[index]},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -125,9 +129,12 @@ class Stack:
                 time.sleep(0.3)
         raise RuntimeError(f"daphne on {port} did not start")
 
-    def restart(self, index: int = 0) -> None:
-        """Stops one Daphne process and starts it again on the same port."""
+    def restart(self, index: int = 0, *, root: Path | None = None) -> None:
+        """Stops one Daphne process and starts it again on the same port (with the code of
+        `root` from then on, when given: a deploy)."""
         self._stop(self.processes[index])
+        if root is not None:
+            self.roots[index] = root
         self.processes[index] = self._daphne(index)
         self._wait_ready(self.ports[index])
 

@@ -520,6 +520,31 @@ def test_healthz_reports_a_fresh_install_healthy_and_a_stalled_purge_degraded(cl
 
 
 @pytest.mark.django_db
+def test_a_run_inside_a_caller_s_transaction_leaves_its_statement_limits_behind():
+    """Each batch limits its statements to 60 ms and checks foreign keys at once, for its own
+    transaction; inside a caller's (here the test's) transaction the batches are savepoints,
+    and the caller's later statements must not inherit either."""
+    conv = _conversation(WRITTEN)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        before = cursor.fetchone()[0]
+    with time_machine.travel(THREE_MONTHS_LATER + timedelta(hours=1), tick=False):
+        outcome = retention.purge_expired()
+    assert outcome.status == "done"
+    assert outcome.deleted["chat.conversation"] == 1
+    assert not Conversation.objects.filter(pk=conv.pk).exists()
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == before
+        # Longer than the batches' 60 ms: cancelled if their limit had stayed.
+        cursor.execute("SELECT pg_sleep(0.2)")
+    # Foreign keys are checked at commit again: a message may come before its conversation.
+    Message.objects.create(conversation_id=conv.pk + 1000, sender="visitor", text="early")
+    later = Conversation.objects.create(pk=conv.pk + 1000, token_hash=hash_token("later"))
+    assert later.messages.get().text == "early"
+
+
+@pytest.mark.django_db
 def test_directors_see_the_retention_status_in_admin_and_others_do_not(client, dana, charlie):
     from agents.services import language_set
 
