@@ -6,7 +6,8 @@ of chats (`bench/storm.py`); the baselines; then the soak, with the idle sockets
 process, `bench/idle.py`; the baselines' idle sockets in their own steps) and the retention purge
 beside it. `--quick` keeps every step and every key of the summary line with smaller counts.
 
-Writes docs/benchmarks.md and prints one JSON summary object as its last line. Every server it
+Writes docs/benchmarks.md, with every figure of the summary line beside the one in the report it
+replaces (the previous run), and prints one JSON summary object as its last line. Every server it
 starts is its own child process, stopped by PID in a `finally`; every step has a fixed duration.
 """
 
