@@ -243,7 +243,8 @@ def profile_findings(r: dict[str, Any]) -> list[str]:
         "the profile below):",
         "",
         "1. **Messages stored from the event loop, group-committed (applied).** A message into "
-        "an active chat goes to the process's writer (`chat/writer.py`): a few async PostgreSQL "
+        "an active chat goes to the process's writer (`chat/writer.py` on "
+        "`realtime/group_commit.py`): a few async PostgreSQL "
         "connections, each storing every message waiting at that moment with one autocommit "
         "statement (lock the chats by primary key, insert once per client id, move the activity "
         f"time). {hops} thread hops and {sql} ORM statements per message are left (the "

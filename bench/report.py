@@ -22,9 +22,12 @@ BUCKETS = [
     ("asyncio machinery", ("asyncio",)),
     ("concurrent.futures / threading", ("concurrent", "threading")),
     ("json", ("json",)),
-    ("product code (chat/, agents/)", ("/chat/", "/agents/")),
+    ("product code (realtime/, chat/, agents/)", ("/realtime/", "/chat/", "/agents/")),
     ("ua-parser", ("ua_parser",)),
 ]
+
+#: The product's own packages, whose functions the profile lists by name.
+PRODUCT_PACKAGES = ("realtime/", "chat/", "agents/", "feedback/")
 
 COUNTED = [
     ("thread hops (executor work items)", "concurrent/futures/thread.py", "run"),
@@ -74,7 +77,7 @@ def profile_summary(
         buckets[label] = buckets.get(label, 0) + tt
     top = sorted(busy, key=lambda r: r[4], reverse=True)[:25]
     root = str(Path(__file__).resolve().parent.parent) + "/"
-    own = [r for r in rows if r[0].startswith((root + "chat/", root + "agents/"))]
+    own = [r for r in rows if r[0].startswith(tuple(root + p for p in PRODUCT_PACKAGES))]
     own = sorted(own, key=lambda r: r[5], reverse=True)[:12]
     counts = []
     for label, file_part, func in COUNTED:

@@ -75,7 +75,7 @@ PROFILE = {
     "profiled_busy_ms_per_message": 9.5,
     "buckets": [
         {"what": "Django ORM / db backend", "ms_per_message": 3.1, "share": 0.33},
-        {"what": "product code (chat/, agents/)", "ms_per_message": 1.2, "share": 0.13},
+        {"what": "product code (realtime/, chat/, agents/)", "ms_per_message": 1.2, "share": 0.13},
     ],
     "top": [
         {
