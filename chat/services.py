@@ -489,7 +489,9 @@ async def message_send(
       (`left_offline`, out of the queue) and takes the visitor's message; a closed one refuses
       every new message (`closed`), but a resend of a stored client id is answered with the
       stored message;
-    - a resend is never stored twice and announces nothing; a new message moves the
+    - a resend is never stored twice; it announces the stored message again to the
+      conversation (a process that committed it may have died before announcing it, and
+      receivers drop ids they have); a new message moves the
       conversation's activity time, and an agent's first one its first-response time;
     - an internal note (`sender="note"`) follows an agent message's rules (its writer is the
       assigned agent, the identifier guard cleans it), but it is never announced to the
@@ -577,9 +579,10 @@ def _message_write(
     """Stores a message (text and names already clean) once per client id, on the ORM.
 
     The general path of `message_send`, and the write of a chat's first message and of
-    system lines. A resend of a known client id returns the stored message and announces
-    nothing (also when two copies race). The insert and the conversation's times commit
-    together; the new message is announced after commit.
+    system lines. A resend of a known client id returns the stored message (also when two
+    copies race) and announces it again to the conversation only: whoever stored it may have
+    died between the commit and the announcement. The insert and the conversation's times
+    commit together; the new message is announced after commit.
     """
     if conversation.status == Conversation.Status.CLOSED and sender != Message.Sender.SYSTEM:
         # A resend of something stored before the chat ended still gets its acknowledgement.
@@ -603,7 +606,12 @@ def _message_write(
         created_at=now,
     )
     if not _insert_once(message):
-        return Message.objects.get(conversation=conversation, client_msg_id=client_msg_id)
+        stored = Message.objects.get(conversation=conversation, client_msg_id=client_msg_id)
+        for group, event in message_events(
+            conversation_id=conversation.pk, message=message_dict(stored), waiting=False
+        )[:1]:
+            events.emit(group, event)  # the conversation's own group (a note's: staff only)
+        return stored
     updates = {"last_activity_at": now}
     if sender == Message.Sender.AGENT and conversation.first_response_at is None:
         updates["first_response_at"] = now

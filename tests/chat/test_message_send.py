@@ -4,6 +4,7 @@ stores it, and the writer's path with no database thread and one statement."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import pytest
@@ -109,7 +110,7 @@ async def test_a_visitors_message_into_an_active_chat_is_stored_once_and_announc
     assert chat.first_response_at is None
 
 
-async def test_a_resend_returns_the_stored_message_and_announces_nothing(path, seen):
+async def test_a_resend_returns_the_stored_message_and_announces_it_again(path, seen):
     cid = await _new_chat()
     first = await message_send(conversation_id=cid, sender="visitor", text="a", client_msg_id="x")
     seen.reset()
@@ -118,7 +119,9 @@ async def test_a_resend_returns_the_stored_message_and_announces_nothing(path, s
     )
     assert again == first
     assert await _stored(cid) == [("visitor", "a", "x")]
-    assert seen.events == []
+    # The process that stored it may have died before announcing it: the resend is the one
+    # chance the other side has to hear of it (clients drop ids they already have).
+    assert seen.events == [(f"conv.{cid}", "message.new")]
 
 
 async def test_an_agents_first_message_is_the_first_response_under_the_agents_name(
@@ -199,3 +202,29 @@ async def test_what_cannot_be_stored_is_refused_before_any_database_work(
     assert refused.value.code == code
     assert seen.hops == [] and seen.events == []
     assert (writer.writer() is None) or writer.writer().batches == 0
+
+
+async def test_a_message_whose_announcement_died_with_its_process_reaches_the_chat_on_resend(
+    path, monkeypatch
+):
+    from channels.layers import get_channel_layer
+
+    cid = await _new_chat()
+    layer = get_channel_layer()
+    listener = await layer.new_channel()
+    await layer.group_add(events.conversation_group(cid), listener)
+    real_publish = events.publish
+
+    async def died_before_publishing(outbox):
+        return None  # committed, then the process was gone before its events left
+
+    monkeypatch.setattr(events, "publish", died_before_publishing)
+    first = await message_send(conversation_id=cid, sender="visitor", text="a", client_msg_id="x")
+    monkeypatch.setattr(events, "publish", real_publish)
+    # The visitor never had the ack, reconnects (perhaps to another process) and resends.
+    again = await message_send(conversation_id=cid, sender="visitor", text="a", client_msg_id="x")
+    assert again == first
+    heard = await asyncio.wait_for(layer.receive(listener), 5)
+    assert heard["event"]["type"] == "message.new"
+    assert heard["event"]["message"] == first
+    assert await _stored(cid) == [("visitor", "a", "x")]
