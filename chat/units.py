@@ -14,7 +14,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from . import events
+from . import events, waiting
 
 
 # Units run on a small pool of threads, each with its own persistent database connection, so
@@ -42,8 +42,14 @@ def in_db_thread(func):
 
 
 async def run_unit(func, *args: Any, **kwargs: Any) -> Any:
-    """Runs one sync unit of work in a database thread, then publishes the events it committed."""
-    result, outbox = await in_db_thread(events.collect)(func, *args, **kwargs)
+    """Runs one sync unit of work in a database thread, then publishes the events it committed
+    and, when it changed the queue, asks this loop's queue announcer (coalesced, chat/waiting.py).
+    """
+    (result, outbox), queue_changes = await in_db_thread(waiting.deferring)(
+        events.collect, func, *args, **kwargs
+    )
     if outbox:
         await events.publish(outbox)
+    if queue_changes:
+        waiting.announce_soon()
     return result

@@ -3,19 +3,36 @@ announcement that tells everyone after the queue changed.
 
 Reads only, apart from `queue_changed` (an event after commit): the writes that change the
 queue (chat/services.py, chat/data_requests.py, agents' presence) call it.
+
+Announcements are coalesced per process: a write that runs as a unit of an event loop
+(`chat/units.py`) asks that loop's `QueueAnnouncer`, which reads and sends the queue at once when
+it has been quiet, and otherwise at most once per ANNOUNCE_INTERVAL_SECONDS, always after the
+last change it was asked about (the trailing edge: the last state is always the one announced).
+A burst of 200 new chats a second is a few announcements a second, not 200 reads of the queue
+each fanned out to every console and every waiting visitor. Writes outside any event loop
+(views, tasks, commands) announce at once, as they are rare.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.db.models import Avg, Count, F, Q, QuerySet
 from django.utils import timezone
 
 from . import events, hooks, opening, wait_estimate
+from .loops import PerLoop
 from .models import Conversation, OpeningHours
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: The sockets of waiting visitors: they alone hear the queue's announcements.
 WAITING_GROUP = "queue.waiting"
@@ -23,6 +40,8 @@ WAITING_GROUP = "queue.waiting"
 QUEUE_ANNOUNCED = 100
 #: The window of recent claims the wait estimate learns from.
 WAIT_BASIS_WINDOW = timedelta(hours=1)
+#: A process announces the queue at most once per this many seconds (the last change always).
+ANNOUNCE_INTERVAL_SECONDS = 0.25
 
 
 def waiting_conversations() -> QuerySet[Conversation]:
@@ -115,14 +134,103 @@ def queue_changed() -> None:
     """Announces every waiting chat's place and wait estimate once the transaction commits.
 
     Called by each write that puts a chat into the queue or takes one out, and when the number
-    of agents online changes: the queue is read once per change (here), never per
-    message. Consoles get the list (`queue.changed`); each waiting visitor's socket picks its
-    own line.
+    of agents online changes: the queue is read once per announcement, never per message, and
+    inside a unit of an event loop the announcements of a burst of changes are coalesced
+    (`QueueAnnouncer`). Consoles get the list (`queue.changed`); each waiting visitor's socket
+    picks its own line.
     """
-    transaction.on_commit(_queue_announce, robust=True)
+    transaction.on_commit(_queue_committed, robust=True)
 
 
-def _queue_announce() -> None:
-    event = {"type": "queue.changed", "items": queue_estimates()}
-    events.emit(events.AGENTS_GROUP, event)
-    events.emit(WAITING_GROUP, event)
+_deferring = threading.local()
+
+
+def _queue_committed() -> None:
+    changes = getattr(_deferring, "changes", None)
+    if changes is not None:
+        # A unit of an event loop: its caller asks the loop's announcer (`deferring`).
+        _deferring.changes = changes + 1
+        return
+    announcement = queue_announcement()
+    events.emit(events.AGENTS_GROUP, announcement)
+    events.emit(WAITING_GROUP, announcement)
+
+
+def deferring(func: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, int]:
+    """Runs `func` (sync) with its committed queue changes counted instead of announced;
+    returns its result and that count, for the caller to hand to `QueueAnnouncer.request`."""
+    _deferring.changes = 0
+    try:
+        result = func(*args, **kwargs)
+        return result, _deferring.changes
+    finally:
+        _deferring.changes = None
+
+
+def queue_announcement() -> dict[str, Any]:
+    """The `queue.changed` event: the queue as it is now."""
+    return {"type": "queue.changed", "items": queue_estimates()}
+
+
+class QueueAnnouncer:
+    """One event loop's queue announcements: at most one read and one `queue.changed` per
+    ANNOUNCE_INTERVAL_SECONDS, each read begun after every change asked about before it.
+
+    `request()` after a committed change marks the queue changed. One task announces: when the
+    last announcement is older than the interval it reads at once, otherwise it waits out the
+    interval; a change asked about while it reads or sends marks the queue again and gets one
+    more announcement. So the last change is never left unannounced, however the changes fall,
+    and every process announces what its own writes changed (each read is the whole queue as
+    committed, whoever changed it).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.changed = False
+        self.task: asyncio.Task | None = None
+        self.last = float("-inf")
+        self.announced = 0  # announcements sent by this announcer (for tests and the bench)
+
+    def request(self) -> None:
+        self.changed = True
+        if self.task is None:
+            self.task = self.loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        from .units import in_db_thread
+
+        try:
+            while self.changed:
+                wait = self.last + ANNOUNCE_INTERVAL_SECONDS - self.loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                # Cleared before the read: a change committed after this point asks again.
+                self.changed = False
+                self.last = self.loop.time()
+                try:
+                    announcement = await in_db_thread(queue_announcement)()
+                    await events.publish(
+                        [(events.AGENTS_GROUP, announcement), (WAITING_GROUP, announcement)]
+                    )
+                    self.announced += 1
+                except Exception:
+                    # A hint lost: the next change announces the whole queue again, and a
+                    # socket reads its own place when it resumes.
+                    logger.warning("queue announcement failed", exc_info=True)
+        finally:
+            self.task = None
+
+    def discard(self) -> None:
+        """Stops a waiting announcement of a loop that is finished with (tests: one per test)."""
+        task, self.task = self.task, None
+        if task is not None and not task.done() and not self.loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                task.cancel()
+
+
+announcers: PerLoop[QueueAnnouncer] = PerLoop(QueueAnnouncer, QueueAnnouncer.discard)
+
+
+def announce_soon() -> None:
+    """From async code after a unit committed queue changes: this loop's announcer's turn."""
+    announcers.get().request()
