@@ -332,11 +332,10 @@ async def conversation_open(
     if not isinstance(offline, bool):
         raise ChatError("bad_frame", "offline must be true or false")
     contact_email = clean_contact(contact)
-    offline = await units.run_unit(_left_offline, offline)
-    if not await limits.ip_new_conversation_allowed_async(ip_address):
-        raise ChatError("rate_limited", "too many new conversations from this address")
+    # One unit, one thread hop: who is online, the address's allowance, then the writes.
     conversation, token, message = await units.run_unit(
-        conversation_start,
+        _conversation_open,
+        ip_address=ip_address,
         info=info,
         page=page,
         context=context,
@@ -344,10 +343,23 @@ async def conversation_open(
         client_msg_id=client_msg_id,
         topic=topic,
         offline=offline,
-        # Only a message left for later needs an address for the answer.
-        contact_email=contact_email if offline else "",
+        contact_email=contact_email,
     )
     return conversation, token, message_dict(message)
+
+
+def _conversation_open(
+    *, ip_address: str | None, offline: bool, contact_email: str, **start: Any
+) -> tuple[Conversation, str, Message | None]:
+    """`conversation_open`'s unit: `unavailable` first (nothing counted), then the address's
+    allowance of new chats (`rate_limited`), then the chat in a transaction of its own (the
+    checks hold no transaction open)."""
+    offline = _left_offline(offline)
+    if not limits.ip_new_conversation_allowed(ip_address):
+        raise ChatError("rate_limited", "too many new conversations from this address")
+    # Only a message left for later needs an address for the answer.
+    contact_email = contact_email if offline else ""
+    return conversation_start(offline=offline, contact_email=contact_email, **start)
 
 
 @transaction.atomic
@@ -371,7 +383,10 @@ def conversation_start(
     returned once and never stored. `offline`: left as a message while nobody was online.
     """
     token = new_visitor_token()
+    now = timezone.now()
     conversation = Conversation.objects.create(
+        created_at=now,
+        last_activity_at=now,
         token_hash=hash_token(token),
         language=(info.language or "")[:8],
         topic=topics.topic_resolve(topic),
@@ -386,12 +401,21 @@ def conversation_start(
         HostContext.objects.create(conversation=conversation, data=context)
     message = None
     if text is not None:
-        message = _message_write(
+        # The chat is new: no message can hold its client id yet, and its activity time is the
+        # message's. One INSERT, where `_message_write` needs a savepoint and an UPDATE.
+        message = Message.objects.create(
             conversation=conversation,
             sender=Message.Sender.VISITOR,
             text=text,
             client_msg_id=client_msg_id,
+            created_at=now,
         )
+        for group, event in message_events(
+            conversation_id=conversation.pk,
+            message=message_dict(message),
+            waiting=conversation.status == Conversation.Status.WAITING,
+        ):
+            events.emit(group, event)
     # The queue item itself, built once here: every console shows it without a query of its own.
     events.emit(
         events.AGENTS_GROUP,
