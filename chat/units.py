@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from . import events, waiting
+from .loops import PerLoop
 
 
 # Units run on a small pool of threads, each with its own persistent database connection, so
@@ -51,5 +52,16 @@ async def run_unit(func, *args: Any, **kwargs: Any) -> Any:
     if outbox:
         await events.publish(outbox)
     if queue_changes:
-        waiting.announce_soon()
+        announce_soon()
     return result
+
+
+#: Each event loop's queue announcer (chat/waiting.py): it reads the queue on these threads.
+announcers: PerLoop[waiting.QueueAnnouncer] = PerLoop(
+    lambda loop: waiting.QueueAnnouncer(loop, in_db_thread), waiting.QueueAnnouncer.discard
+)
+
+
+def announce_soon() -> None:
+    """After a unit committed queue changes: this loop's announcer's turn (coalesced)."""
+    announcers.get().request()

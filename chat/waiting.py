@@ -5,12 +5,13 @@ Reads only, apart from `queue_changed` (an event after commit): the writes that 
 queue (chat/services.py, chat/data_requests.py, agents' presence) call it.
 
 Announcements are coalesced per process: a write that runs as a unit of an event loop
-(`chat/units.py`) asks that loop's `QueueAnnouncer`, which reads and sends the queue at once when
-it has been quiet, and otherwise at most once per ANNOUNCE_INTERVAL_SECONDS, always after the
-last change it was asked about (the trailing edge: the last state is always the one announced).
-A burst of 200 new chats a second is a few announcements a second, not 200 reads of the queue
-each fanned out to every console and every waiting visitor. Writes outside any event loop
-(views, tasks, commands) announce at once, as they are rare.
+(`chat/units.py`) asks that loop's `QueueAnnouncer` (`units.announce_soon`), which reads and
+sends the queue at once when it has been quiet, and otherwise at most once per
+ANNOUNCE_INTERVAL_SECONDS, always after the last change it was asked about (the trailing edge:
+the last state is always the one announced). A burst of 200 new chats a second is a few
+announcements a second, not 200 reads of the queue each fanned out to every console and every
+waiting visitor. Writes outside any event loop (views, tasks, commands) announce at once, as
+they are rare.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from django.db.models import Avg, Count, F, Q, QuerySet
 from django.utils import timezone
 
 from . import events, hooks, opening, wait_estimate
-from .loops import PerLoop
 from .models import Conversation, OpeningHours
 
 logger = logging.getLogger(__name__)
@@ -184,8 +184,14 @@ class QueueAnnouncer:
     committed, whoever changed it).
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        in_db_thread: Callable[[Callable[[], dict[str, Any]]], Any],
+    ) -> None:
         self.loop = loop
+        # chat/units.py's: the read runs on the chat's database threads.
+        self.in_db_thread = in_db_thread
         self.changed = False
         self.task: asyncio.Task | None = None
         self.last = float("-inf")
@@ -197,8 +203,6 @@ class QueueAnnouncer:
             self.task = self.loop.create_task(self._run())
 
     async def _run(self) -> None:
-        from .units import in_db_thread
-
         try:
             while self.changed:
                 wait = self.last + ANNOUNCE_INTERVAL_SECONDS - self.loop.time()
@@ -208,7 +212,7 @@ class QueueAnnouncer:
                 self.changed = False
                 self.last = self.loop.time()
                 try:
-                    announcement = await in_db_thread(queue_announcement)()
+                    announcement = await self.in_db_thread(queue_announcement)()
                     await events.publish(
                         [(events.AGENTS_GROUP, announcement), (WAITING_GROUP, announcement)]
                     )
@@ -226,11 +230,3 @@ class QueueAnnouncer:
         if task is not None and not task.done() and not self.loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 task.cancel()
-
-
-announcers: PerLoop[QueueAnnouncer] = PerLoop(QueueAnnouncer, QueueAnnouncer.discard)
-
-
-def announce_soon() -> None:
-    """From async code after a unit committed queue changes: this loop's announcer's turn."""
-    announcers.get().request()

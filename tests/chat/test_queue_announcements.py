@@ -11,7 +11,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.db import transaction
 
-from chat import events, waiting
+from chat import events, units, waiting
 from tests.conftest import agent_communicator, receive_type, visitor_communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -78,7 +78,7 @@ async def test_a_burst_of_starts_is_two_announcements_and_the_last_holds_every_p
             (pk, n) for n, pk in enumerate(ids, start=1)
         ]
     assert gate.reads == 2
-    assert waiting.announcers.get().announced == 2
+    assert units.announcers.get().announced == 2
     for place, (comm, _) in enumerate(visitors, start=1):
         frame = await receive_type(comm, "queue.position")
         assert frame["position"] == place
@@ -117,7 +117,7 @@ async def test_a_change_committed_while_the_queue_is_read_is_announced_after_it(
 
     monkeypatch.setattr(waiting, "queue_announcement", queue.read)
     monkeypatch.setattr(events, "publish", publish)
-    announcer = waiting.QueueAnnouncer(asyncio.get_running_loop())
+    announcer = waiting.QueueAnnouncer(asyncio.get_running_loop(), units.in_db_thread)
     queue.state = 1
     announcer.request()
     await _wait_thread_event(queue.entered)
@@ -151,7 +151,7 @@ async def test_a_failed_read_is_logged_and_the_next_change_announces_again(monke
     monkeypatch.setattr(waiting, "queue_announcement", read)
     monkeypatch.setattr(events, "publish", publish)
     monkeypatch.setattr(waiting, "ANNOUNCE_INTERVAL_SECONDS", 0)
-    announcer = waiting.QueueAnnouncer(asyncio.get_running_loop())
+    announcer = waiting.QueueAnnouncer(asyncio.get_running_loop(), units.in_db_thread)
     announcer.request()
     while announcer.task is not None:
         await asyncio.sleep(0.01)
