@@ -655,6 +655,9 @@ class VisitorConsumer(JsonFrameConsumer):
             self.conversation.status = event["conversation"]["status"]
             if self.conversation.status != Conversation.Status.WAITING:
                 await self._follow_queue(False)
+        if kind == "availability":
+            # Someone's presence changed who is online: the next hello or start asks again.
+            hooks.agents_online_forget()
         if kind == "queue.changed":
             await self._queue_changed(event["items"])
             return False
@@ -691,7 +694,7 @@ def _availability(topic: Any = None, language: str = "") -> dict[str, Any]:
     the visitor may pick from (none: no picker), the greeting and, when nobody is online, when
     an answer to a message left now can be expected."""
     hours = topics.topic_opening_hours(topics.topic_resolve(topic)) if topic else None
-    online = hooks.agents_online()
+    online = hooks.agents_online_recent()
     fields = {
         "agents_online": online,
         "opening_hours": selectors.opening_hours() if hours is None else hours,

@@ -137,6 +137,18 @@ def _window_hit(key: str, limit: int, window: int) -> bool:
     return count <= limit
 
 
+async def _window_hit_async(key: str, limit: int, window: int) -> bool:
+    client = _async_redis()
+    if client is None:
+        return _window_hit(key, limit, window)
+    bucket = _shared_key(f"{key}:{int(time.time() // window)}")
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.incr(bucket)
+        pipe.expire(bucket, window * 2)
+        count, _ = await pipe.execute()
+    return count <= limit
+
+
 class SharedWindowCounter:
     """Fixed-window counts per key, shared by every process through Redis, with no round trip
     per event.
@@ -213,10 +225,11 @@ async def ip_message_allowed_async(ip: str | None) -> bool:
     return _message_counters.get().hit(_ip_key("msg", ip), settings.CHAT_MESSAGES_PER_MINUTE_PER_IP)
 
 
-@_fail_open
-def ip_new_conversation_allowed(ip: str | None) -> bool:
-    """New chats per address and hour; counted in the start's own unit (a database thread)."""
-    return _window_hit(_ip_key("conv", ip), settings.CHAT_NEW_CONVERSATIONS_PER_HOUR_PER_IP, 3600)
+@_fail_open_async
+async def ip_new_conversation_allowed_async(ip: str | None) -> bool:
+    return await _window_hit_async(
+        _ip_key("conv", ip), settings.CHAT_NEW_CONVERSATIONS_PER_HOUR_PER_IP, 3600
+    )
 
 
 @_fail_open

@@ -268,12 +268,6 @@ def _record_connection(conversation: Conversation, info: VisitorInfo) -> Visitor
     return VisitorConnection.objects.create(conversation=conversation, **_connection_fields(info))
 
 
-def _refuse_unless_agents_online() -> None:
-    """A visitor may not open a chat, or write into a waiting one, that nobody would read."""
-    if not hooks.agents_online():
-        raise ChatError("unavailable", "no agent is online; see the opening hours")
-
-
 def clean_contact(value: Any) -> str:
     """The visitor's e-mail address for the answer to a message left offline; "" for none.
 
@@ -293,14 +287,18 @@ def clean_contact(value: Any) -> str:
     return value
 
 
-def _left_offline(offline: bool) -> bool:
+def _left_offline(offline: bool, online: bool | None = None) -> bool:
     """Whether a new chat is a message left while nobody is online. A visitor who asked to
     leave one when an agent has meanwhile come online gets an ordinary chat; one who did not
-    ask, with nobody online, is refused (`unavailable`)."""
-    if hooks.agents_online():
+    ask, with nobody online, is refused (`unavailable`). `online`: the answer already known
+    (else a recent one is asked for, `hooks.agents_online_recent`: every new chat asks)."""
+    if online is None:
+        online = hooks.agents_online_recent()
+    if online:
         return False
     if not offline:
-        _refuse_unless_agents_online()
+        # A visitor may not open a chat that nobody would read.
+        raise ChatError("unavailable", "no agent is online; see the opening hours")
     return True
 
 
@@ -332,10 +330,17 @@ async def conversation_open(
     if not isinstance(offline, bool):
         raise ChatError("bad_frame", "offline must be true or false")
     contact_email = clean_contact(contact)
-    # One unit, one thread hop: who is online, the address's allowance, then the writes.
+    # Who is online: this process's answer of the last second when it has one (its hellos keep
+    # it fresh), else a unit of its own. Refused as unavailable before the allowance counts.
+    online = hooks.agents_online_reused()
+    if online is None:
+        offline = await units.run_unit(_left_offline, offline)
+    else:
+        offline = _left_offline(offline, online)
+    if not await limits.ip_new_conversation_allowed_async(ip_address):
+        raise ChatError("rate_limited", "too many new conversations from this address")
     conversation, token, message = await units.run_unit(
-        _conversation_open,
-        ip_address=ip_address,
+        conversation_start,
         info=info,
         page=page,
         context=context,
@@ -343,23 +348,10 @@ async def conversation_open(
         client_msg_id=client_msg_id,
         topic=topic,
         offline=offline,
-        contact_email=contact_email,
+        # Only a message left for later needs an address for the answer.
+        contact_email=contact_email if offline else "",
     )
     return conversation, token, message_dict(message)
-
-
-def _conversation_open(
-    *, ip_address: str | None, offline: bool, contact_email: str, **start: Any
-) -> tuple[Conversation, str, Message | None]:
-    """`conversation_open`'s unit: `unavailable` first (nothing counted), then the address's
-    allowance of new chats (`rate_limited`), then the chat in a transaction of its own (the
-    checks hold no transaction open)."""
-    offline = _left_offline(offline)
-    if not limits.ip_new_conversation_allowed(ip_address):
-        raise ChatError("rate_limited", "too many new conversations from this address")
-    # Only a message left for later needs an address for the answer.
-    contact_email = contact_email if offline else ""
-    return conversation_start(offline=offline, contact_email=contact_email, **start)
 
 
 @transaction.atomic
