@@ -399,6 +399,7 @@ class VisitorConsumer(JsonFrameConsumer):
         self.conversation: Conversation | None = None
         self.lang = settings.LANGUAGE_CODE
         self.queue_said = ""  # the queue sentence this socket last sent
+        self.queue_said_of: tuple[Any, ...] = ()  # the language, place and estimate it said
         self.ip = scope_client_ip(self.scope)
         self.slot: limits.Slot | None = None
         if not self.origin_allowed():
@@ -508,6 +509,7 @@ class VisitorConsumer(JsonFrameConsumer):
         with translation.override(self.lang):
             text = widget_strings.queue_text(status["position"], status["estimate"])
         self.queue_said = text
+        self.queue_said_of = (self.lang, status["position"], status["estimate"])
         return {
             "type": "queue.position",
             "position": status["position"],
@@ -529,8 +531,8 @@ class VisitorConsumer(JsonFrameConsumer):
         if conversation is None or conversation.status != Conversation.Status.WAITING:
             return
         mine = next((item for item in items if item["id"] == conversation.pk), None)
-        if mine is None:
-            return
+        if mine is None or (self.lang, mine["position"], mine["estimate"]) == self.queue_said_of:
+            return  # the same words: no sentence is built (most sockets, most announcements)
         with translation.override(self.lang):
             text = widget_strings.queue_text(mine["position"], mine["estimate"])
         if text != self.queue_said:
