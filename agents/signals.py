@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db import transaction
 from django.db.models.signals import m2m_changed, post_migrate, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -26,6 +27,7 @@ from realtime.net import request_client_ip
 from . import dispatch, selectors
 from .demo import demo_accounts
 from .middleware import LOGIN_AT_KEY
+from .models import AgentProfile
 from .types import StaffUser
 
 
@@ -82,6 +84,19 @@ def _login_failed(
 
 def _access_changed(user_id: int) -> None:
     events.emit(events.agent_group(user_id), {"type": "access.changed"})
+    _online_forget()
+
+
+def _online_forget() -> None:
+    """Who is online may have changed: this process's reused answer is forgotten now and again
+    once the change commits (an answer read meanwhile saw the old rows)."""
+    hooks.agents_online_forget()
+    transaction.on_commit(hooks.agents_online_forget)
+
+
+@receiver(post_save, sender=AgentProfile)
+def _profile_saved(sender: Any, instance: AgentProfile, **kwargs: Any) -> None:
+    _online_forget()
 
 
 @receiver(post_save, sender=get_user_model())
@@ -110,6 +125,7 @@ def _user_access_changed(
 def _group_permissions_changed(sender: Any, action: str, **kwargs: Any) -> None:
     if action in ("post_add", "post_remove", "post_clear"):
         events.emit(events.AGENTS_GROUP, {"type": "access.changed"})
+        _online_forget()
 
 
 hooks.register("agents_online", selectors.any_agent_online)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import http.cookiejar
 import json
+import os
 import re
 import secrets
 import subprocess
@@ -27,8 +28,9 @@ from .common import (
     ensure_database,
 )
 
-DB_NAME = "helao_bench"
-PREFIX = "helao-bench"
+# A checkout of its own may bench beside another: BENCH_DB / BENCH_PREFIX move it aside.
+DB_NAME = os.environ.get("BENCH_DB", "helao_bench")
+PREFIX = os.environ.get("BENCH_PREFIX", "helao-bench")
 DEMO_PASSWORD = "demo-password-change-me"  # printed by seed_demo in DEBUG; loopback only
 HIGH = "100000000"
 

@@ -50,6 +50,7 @@ class VisitorConsumer(JsonFrameConsumer):
         self.conversation: Conversation | None = None
         self.lang = settings.LANGUAGE_CODE
         self.queue_said = ""  # the queue sentence this socket last sent
+        self.queue_said_of: tuple[Any, ...] = ()  # the language, place and estimate it said
         self.ip = scope_client_ip(self.scope)
         self.slot: limits.Slot | None = None
         if not self.origin_allowed():
@@ -159,6 +160,7 @@ class VisitorConsumer(JsonFrameConsumer):
         with translation.override(self.lang):
             text = widget_strings.queue_text(status["position"], status["estimate"])
         self.queue_said = text
+        self.queue_said_of = (self.lang, status["position"], status["estimate"])
         return {
             "type": "queue.position",
             "position": status["position"],
@@ -180,8 +182,8 @@ class VisitorConsumer(JsonFrameConsumer):
         if conversation is None or conversation.status != Conversation.Status.WAITING:
             return
         mine = next((item for item in items if item["id"] == conversation.pk), None)
-        if mine is None:
-            return
+        if mine is None or (self.lang, mine["position"], mine["estimate"]) == self.queue_said_of:
+            return  # the same words: no sentence is built (most sockets, most announcements)
         with translation.override(self.lang):
             text = widget_strings.queue_text(mine["position"], mine["estimate"])
         if text != self.queue_said:
@@ -306,6 +308,9 @@ class VisitorConsumer(JsonFrameConsumer):
             self.conversation.status = event["conversation"]["status"]
             if self.conversation.status != Conversation.Status.WAITING:
                 await self._follow_queue(False)
+        if kind == "availability":
+            # Someone's presence changed who is online: the next hello or start asks again.
+            hooks.agents_online_forget()
         if kind == "queue.changed":
             await self._queue_changed(event["items"])
             return False
@@ -327,7 +332,7 @@ def _availability(topic: Any = None, language: str = "") -> dict[str, Any]:
     the visitor may pick from (none: no picker), the greeting and, when nobody is online, when
     an answer to a message left now can be expected."""
     hours = topics.topic_opening_hours(topics.topic_resolve(topic)) if topic else None
-    online = hooks.agents_online()
+    online = hooks.agents_online_recent()
     fields = {
         "agents_online": online,
         "opening_hours": selectors.opening_hours() if hours is None else hours,

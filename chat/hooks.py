@@ -1,6 +1,7 @@
 """Extension points other apps plug into, so that `chat` never imports them.
 
-- ``agents_online() -> bool``: whether any agent can answer now (the widget's availability).
+- ``agents_online() -> bool``: whether any agent can answer now (the widget's availability;
+  visitors' hellos and new chats reuse a recent answer, `agents_online_recent`).
 - ``conversation_waiting(conversation_id: int)``: a chat waits for an agent (new, or transferred
   to a topic), committed; routing (agents) offers it to an agent of its topic.
 - ``capacity_freed()``: a chat ended, committed; routing offers waiting chats to agents with room.
@@ -29,6 +30,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -68,6 +71,49 @@ def agent_capacities(agent_ids: list[int]) -> dict[int, int]:
 def agents_online() -> bool:
     """True when any registered presence provider reports an agent online."""
     return any(call("agents_online"))
+
+
+#: How long a process reuses its answer to "is any agent online?" for visitors' hellos and new
+#: chats (`agents_online_recent`).
+AGENTS_ONLINE_REUSE_SECONDS = 1.0
+_online_answer: tuple[float, bool] | None = None
+
+
+def agents_online_recent() -> bool:
+    """`agents_online()`, reusing this process's answer of the last AGENTS_ONLINE_REUSE_SECONDS.
+
+    Every visitor's hello and every new chat ask it, and the presence query (console users by
+    permission, fresh presence) was the dearest part of a start. A presence saved in this
+    process, and an `availability` event reaching this process's visitor sockets (any process
+    saw the answer change), forget it at once (`agents_online_forget`); a presence going stale
+    without a write is seen within the reuse time. Whoever decides on a change of presence
+    (agents' services) asks `agents_online()` itself, never this.
+    """
+    global _online_answer
+    known = agents_online_reused()
+    if known is not None:
+        return known
+    online = agents_online()
+    _online_answer = (time.monotonic(), online)
+    return online
+
+
+def agents_online_reused() -> bool | None:
+    """This process's answer of the last AGENTS_ONLINE_REUSE_SECONDS, or None: no query, so an
+    event loop may ask it."""
+    answer = _online_answer
+    if answer is not None and time.monotonic() - answer[0] < AGENTS_ONLINE_REUSE_SECONDS:
+        return answer[1]
+    return None
+
+
+def agents_online_forget() -> None:
+    """The next `agents_online_recent()` asks the providers again."""
+    global _online_answer
+    _online_answer = None
+
+
+os.register_at_fork(after_in_child=agents_online_forget)
 
 
 def agents_online_count() -> int:

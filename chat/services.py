@@ -266,12 +266,6 @@ def _record_connection(conversation: Conversation, info: VisitorInfo) -> Visitor
     return VisitorConnection.objects.create(conversation=conversation, **_connection_fields(info))
 
 
-def _refuse_unless_agents_online() -> None:
-    """A visitor may not open a chat, or write into a waiting one, that nobody would read."""
-    if not hooks.agents_online():
-        raise ChatError("unavailable", "no agent is online; see the opening hours")
-
-
 def clean_contact(value: Any) -> str:
     """The visitor's e-mail address for the answer to a message left offline; "" for none.
 
@@ -291,14 +285,18 @@ def clean_contact(value: Any) -> str:
     return value
 
 
-def _left_offline(offline: bool) -> bool:
+def _left_offline(offline: bool, online: bool | None = None) -> bool:
     """Whether a new chat is a message left while nobody is online. A visitor who asked to
     leave one when an agent has meanwhile come online gets an ordinary chat; one who did not
-    ask, with nobody online, is refused (`unavailable`)."""
-    if hooks.agents_online():
+    ask, with nobody online, is refused (`unavailable`). `online`: the answer already known
+    (else a recent one is asked for, `hooks.agents_online_recent`: every new chat asks)."""
+    if online is None:
+        online = hooks.agents_online_recent()
+    if online:
         return False
     if not offline:
-        _refuse_unless_agents_online()
+        # A visitor may not open a chat that nobody would read.
+        raise ChatError("unavailable", "no agent is online; see the opening hours")
     return True
 
 
@@ -330,7 +328,13 @@ async def conversation_open(
     if not isinstance(offline, bool):
         raise ChatError("bad_frame", "offline must be true or false")
     contact_email = clean_contact(contact)
-    offline = await units.run_unit(_left_offline, offline)
+    # Who is online: this process's answer of the last second when it has one (its hellos keep
+    # it fresh), else a unit of its own. Refused as unavailable before the allowance counts.
+    online = hooks.agents_online_reused()
+    if online is None:
+        offline = await units.run_unit(_left_offline, offline)
+    else:
+        offline = _left_offline(offline, online)
     if not await limits.ip_new_conversation_allowed_async(ip_address):
         raise ChatError("rate_limited", "too many new conversations from this address")
     conversation, token, message = await units.run_unit(
@@ -369,7 +373,10 @@ def conversation_start(
     returned once and never stored. `offline`: left as a message while nobody was online.
     """
     token = new_visitor_token()
+    now = timezone.now()
     conversation = Conversation.objects.create(
+        created_at=now,
+        last_activity_at=now,
         token_hash=hash_token(token),
         language=(info.language or "")[:8],
         topic=topics.topic_resolve(topic),
@@ -384,12 +391,21 @@ def conversation_start(
         HostContext.objects.create(conversation=conversation, data=context)
     message = None
     if text is not None:
-        message = _message_write(
+        # The chat is new: no message can hold its client id yet, and its activity time is the
+        # message's. One INSERT, where `_message_write` needs a savepoint and an UPDATE.
+        message = Message.objects.create(
             conversation=conversation,
             sender=Message.Sender.VISITOR,
             text=text,
             client_msg_id=client_msg_id,
+            created_at=now,
         )
+        for group, event in message_events(
+            conversation_id=conversation.pk,
+            message=message_dict(message),
+            waiting=conversation.status == Conversation.Status.WAITING,
+        ):
+            events.emit(group, event)
     # The queue item itself, built once here: every console shows it without a query of its own.
     events.emit(
         events.AGENTS_GROUP,

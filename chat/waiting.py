@@ -3,21 +3,33 @@ announcement that tells everyone after the queue changed.
 
 Reads only, apart from `queue_changed` (an event after commit): the writes that change the
 queue (chat/services.py, dsr/data_requests.py, agents' presence) call it.
+
+Announcements are coalesced per process: a write that runs as a unit of an event loop
+(`realtime/units.py`) asks that loop's `Coalesced` announcement of the queue, which reads and
+sends the queue at once when it has been quiet, and otherwise at most once per
+ANNOUNCE_INTERVAL_SECONDS, always after the last change it was asked about (the trailing edge:
+the last state is always the one announced). A burst of 200 new chats a second is a few
+announcements a second, not 200 reads of the queue each fanned out to every console and every
+waiting visitor. Writes outside any event loop (views, tasks, commands) announce at once, as
+they are rare.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import transaction
 from django.db.models import Avg, Count, F, Q, QuerySet
 from django.utils import timezone
 
-from realtime import events
+from realtime import events, units
 
 from . import hooks, opening, wait_estimate
 from .models import Conversation, OpeningHours
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: The sockets of waiting visitors: they alone hear the queue's announcements.
 WAITING_GROUP = "queue.waiting"
@@ -25,6 +37,8 @@ WAITING_GROUP = "queue.waiting"
 QUEUE_ANNOUNCED = 100
 #: The window of recent claims the wait estimate learns from.
 WAIT_BASIS_WINDOW = timedelta(hours=1)
+#: A process announces the queue at most once per this many seconds (the last change always).
+ANNOUNCE_INTERVAL_SECONDS = 0.25
 
 
 def waiting_conversations() -> QuerySet[Conversation]:
@@ -117,14 +131,24 @@ def queue_changed() -> None:
     """Announces every waiting chat's place and wait estimate once the transaction commits.
 
     Called by each write that puts a chat into the queue or takes one out, and when the number
-    of agents online changes: the queue is read once per change (here), never per
-    message. Consoles get the list (`queue.changed`); each waiting visitor's socket picks its
-    own line.
+    of agents online changes: the queue is read once per announcement, never per message, and
+    inside a unit of an event loop the announcements of a burst of changes are coalesced
+    (`realtime.units.Coalesced`). Consoles get the list (`queue.changed`); each waiting
+    visitor's socket picks its own line.
     """
-    transaction.on_commit(_queue_announce, robust=True)
+    units.coalesced_request(QUEUE_ANNOUNCEMENT)
 
 
-def _queue_announce() -> None:
-    event = {"type": "queue.changed", "items": queue_estimates()}
-    events.emit(events.AGENTS_GROUP, event)
-    events.emit(WAITING_GROUP, event)
+def queue_announcement() -> dict[str, Any]:
+    """The `queue.changed` event: the queue as it is now."""
+    return {"type": "queue.changed", "items": queue_estimates()}
+
+
+def _queue_announced() -> list[tuple[str, dict[str, Any]]]:
+    announcement = queue_announcement()
+    return [(events.AGENTS_GROUP, announcement), (WAITING_GROUP, announcement)]
+
+
+#: The name of the queue's coalesced announcement (`realtime.units.coalesced`).
+QUEUE_ANNOUNCEMENT = "queue"
+units.coalesced(QUEUE_ANNOUNCEMENT, _queue_announced, ANNOUNCE_INTERVAL_SECONDS)

@@ -256,6 +256,16 @@ def _fresh_writer():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_online_answer():
+    """Each test's database starts without agents: no answer of an earlier test is reused."""
+    from chat import hooks
+
+    hooks.agents_online_forget()
+    yield
+    hooks.agents_online_forget()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_limits():
     """Rate-limit counters live in the cache (Redis under CI); each test starts from zero."""
     from django.conf import settings

@@ -491,6 +491,36 @@ async def test_new_conversations_per_ip_are_limited(agent_online, settings):
     await comm.disconnect()
 
 
+def _online(user):
+    from agents.services import profile_get
+
+    profile = profile_get(user=user)
+    profile.presence = "online"
+    profile.save(update_fields=["presence"])
+
+
+async def test_a_start_refused_as_unavailable_does_not_use_the_allowance(alice, settings):
+    """Nobody online is said first: a visitor retrying then has every new chat of the hour left
+    once an agent comes online."""
+    settings.CHAT_NEW_CONVERSATIONS_PER_HOUR_PER_IP = 1
+    comm = await _open(ip="192.0.2.78")
+    for _ in range(3):
+        error = await _error(
+            comm, {"type": "conversation.start", "text": "hi", "client_msg_id": "x"}
+        )
+        assert error["code"] == "unavailable"
+    await database_sync_to_async(_online)(alice)
+    await _started(comm)
+    await comm.send_json_to({"type": "conversation.end"})
+    await _frame(comm, "conversation.closed")
+    error = await _error(
+        comm, {"type": "conversation.start", "text": "again", "client_msg_id": "y"}
+    )
+    assert error["code"] == "rate_limited"
+    assert await _count(Conversation) == 1
+    await comm.disconnect()
+
+
 async def test_a_client_sent_forwarded_for_is_not_believed(agent_online, settings):
     spoof = [(b"x-forwarded-for", b"1.2.3.4")]
     comm = await _open(ip="203.0.113.9", headers=spoof)
