@@ -173,12 +173,31 @@ class Conversation(models.Model):
     # Only with CHAT_OFFLINE_CONTACT: where to say that an answer is waiting (never what it says).
     contact_email = models.EmailField(max_length=254, blank=True, default="", db_default="")
     contact_notified_at = models.DateTimeField(null=True, blank=True)
+    # The notice's one-time link (chat.contact): SHA-256 of its random token while unused (the
+    # token itself is only in the e-mail), until when it opens the chat (never past the purge),
+    # and once used the SHA-256 of the visitor token it handed to the browser that opened it.
+    answer_link_hash = models.CharField(max_length=64, blank=True, default="", db_default="")
+    answer_link_expires_at = models.DateTimeField(null=True, blank=True)
+    answer_session_hash = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-created_at"]
         permissions = [
             ("handle_data_requests", "Can find, export and erase a visitor's data"),
             ("view_all_history", "Can read every chat in the history, not only their own"),
+        ]
+        indexes = [
+            # The link and the session it hands out are looked up by hash; most rows have none.
+            models.Index(
+                fields=["answer_link_hash"],
+                condition=~models.Q(answer_link_hash=""),
+                name="conversation_answer_link",
+            ),
+            models.Index(
+                fields=["answer_session_hash"],
+                condition=~models.Q(answer_session_hash=""),
+                name="conversation_answer_session",
+            ),
         ]
 
     def __str__(self) -> str:
