@@ -63,14 +63,16 @@ class Tag(ThreeLanguageName):
     """A label an agent may put on a chat when it ends (e.g. "Enrolment", "Complaint")."""
 
     class Meta(ThreeLanguageName.Meta):
-        pass
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
 
 
 class WrapUpReason(ThreeLanguageName):
     """How a chat ended, chosen by the agent (e.g. "Answered", "Referred elsewhere")."""
 
     class Meta(ThreeLanguageName.Meta):
-        verbose_name = "wrap-up reason"
+        verbose_name = _("wrap-up reason")
+        verbose_name_plural = _("wrap-up reasons")
 
 
 class Topic(models.Model):
@@ -94,6 +96,8 @@ class Topic(models.Model):
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("topic")
+        verbose_name_plural = _("topics")
         ordering = ["position", "slug"]
         constraints = [
             models.UniqueConstraint(
@@ -181,6 +185,8 @@ class Conversation(models.Model):
     answer_session_hash = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
         ordering = ["-created_at"]
         permissions = [
             ("handle_data_requests", "Can find, export and erase a visitor's data"),
@@ -225,6 +231,8 @@ class Participation(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("participation in a conversation")
+        verbose_name_plural = _("participations in conversations")
         ordering = ["id"]
         constraints = [
             # Agent first: "the chats this agent took part in" is one range of this index.
@@ -272,6 +280,8 @@ class Message(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("chat message")
+        verbose_name_plural = _("chat messages")
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
@@ -304,6 +314,8 @@ class VisitorConnection(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("visitor connection")
+        verbose_name_plural = _("visitor connections")
         ordering = ["id"]
 
 
@@ -317,6 +329,8 @@ class PageVisit(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("page visit")
+        verbose_name_plural = _("page visits")
         ordering = ["id"]
 
 
@@ -330,6 +344,8 @@ class HostContext(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("host page context")
+        verbose_name_plural = _("host page contexts")
         ordering = ["id"]
         constraints = [
             # The serialised document is bounded in the database too, not only in the service.
@@ -362,8 +378,9 @@ class OpeningHours(models.Model):
     closes = models.TimeField()
 
     class Meta:
+        verbose_name = _("opening hours")
+        verbose_name_plural = _("opening hours")
         ordering = ["weekday", "opens"]
-        verbose_name_plural = "opening hours"
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(closes__gt=models.F("opens")), name="opening_hours_order"
@@ -395,6 +412,8 @@ class Greeting(models.Model):
     )
 
     class Meta:
+        verbose_name = _("greeting")
+        verbose_name_plural = _("greetings")
         ordering = ["language"]
 
     def __str__(self) -> str:
@@ -425,8 +444,8 @@ class ControllerDetails(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "controller details"
-        verbose_name_plural = "controller details"
+        verbose_name = _("controller details")
+        verbose_name_plural = _("controller details")
         constraints = [http_url_constraint("website", name="controller_website_http")]
 
     def __str__(self) -> str:
@@ -471,6 +490,8 @@ class AuditEvent(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ["-id"]
 
     def __str__(self) -> str:
@@ -489,6 +510,8 @@ class RetentionRun(models.Model):
     error = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = _("retention run")
+        verbose_name_plural = _("retention runs")
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
