@@ -27,6 +27,11 @@ def console_strings() -> dict[str, object]:
             "Connection to live updates is disturbed; messages are saved and will appear shortly."
         ),
         "session_ended": _("Your session has ended. Sign in again."),
+        # Before the sign-in's absolute lifetime ends it (static/console/idle.js).
+        "signin_ends": _(
+            "Your sign-in ends at {time}. Sign in again to keep working; this console stays as "
+            "it is."
+        ),
         "guidance_required": _("Read and acknowledge the guidance first."),
         "visitor": _("Visitor"),
         "system": _("System"),
