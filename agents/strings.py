@@ -51,6 +51,9 @@ def console_strings() -> dict[str, object]:
         "transfer_topics": _("Topics"),
         "topic": _("Topic"),
         "offered_to_you": _("Offered to you"),
+        # The offer's countdown (static/console/routing.js).
+        "offer_left": _("Passes on in %s s"),
+        "offer_say_left": _("%s seconds left to accept the offer"),
         "offered_elsewhere": _("Offered to a colleague"),
         "accept": _("Accept"),
         "pass": _("Pass"),

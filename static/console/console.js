@@ -320,7 +320,7 @@ function removeChat(id) {
 
 // --- frames from the server: one small handler per type; other types are ignored ----------------
 
-const routing = createRouting({ state, T, el, send, announce, alert: (item) => (beep(), notify(item)), rerender: () => renderQueue() });
+const routing = createRouting({ state, T, el, send, announce, say, alert: (item) => (beep(), notify(item)), rerender: () => renderQueue() });
 
 const handlers = {
   ...routing.handlers,
@@ -1099,6 +1099,12 @@ document.addEventListener("visibilitychange", () => {
     renderChats();
   }
 });
+
+// An offer's seconds left, every second (routing.js; the count is not read out every second).
+setInterval(() => {
+  for (const span of document.querySelectorAll("#queue .offer-left")) span.textContent = routing.leftText(span.dataset.expires);
+  routing.tick();
+}, 1000);
 
 // Waiting times tick without a server round trip.
 setInterval(() => {
