@@ -140,6 +140,10 @@ def contact_notify_due() -> int:
             send_mail(subject, body, None, [conversation.contact_email])
         except OSError:
             logger.warning("contact e-mail for a left message not sent; retried next run")
+            # A link nobody was sent is no link: the next run makes a new one.
+            Conversation.objects.filter(pk=conversation.pk).update(
+                answer_link_hash="", answer_link_expires_at=None
+            )
             continue
         Conversation.objects.filter(pk=conversation.pk, contact_notified_at__isnull=True).update(
             contact_notified_at=timezone.now()

@@ -179,6 +179,8 @@ def test_a_mail_server_that_is_down_leaves_the_notice_due(contact_on):
     conv.refresh_from_db()
     assert conv.contact_notified_at is None
     assert list(contact.contact_due()) == [conv]
+    # No link is kept for a notice that was not sent.
+    assert conv.answer_link_hash == "" and conv.answer_link_expires_at is None
 
 
 def test_the_chat_page_the_link_opens_embeds_the_chat(client):
