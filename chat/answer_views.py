@@ -72,7 +72,10 @@ def answer_page(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_POST
 def answer_open(request: HttpRequest) -> JsonResponse:
-    """Spends the link's token: a visitor token for that one chat, or 404 (used or expired)."""
+    """Spends the link's token: a visitor token for that one chat, or 404 (used or expired).
+    With CHAT_OFFLINE_CONTACT off no link opens anything (/privacy/ no longer lists them)."""
+    if not settings.CHAT_OFFLINE_CONTACT:
+        return _error("gone", 404)
     if not same_origin_request(request):
         return _error("forbidden", 403)
     if request.content_type != "application/json":

@@ -69,10 +69,6 @@ def contact_message(conversation: Conversation, link: str) -> tuple[str, str]:
     return subject, body
 
 
-def chat_page_url() -> str:
-    return f"{settings.CHAT_PUBLIC_URL}/chat/"
-
-
 def answer_link_url(token: str, language: str) -> str:
     """The page that opens the chat with `token`; the token in the fragment (sent to no server)."""
     return f"{settings.CHAT_PUBLIC_URL}/chat/answer/?lang={language}#{token}"

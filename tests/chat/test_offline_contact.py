@@ -294,6 +294,14 @@ def test_the_link_endpoint_spends_a_token_once_and_refuses_the_rest(contact_on, 
     assert (again.status_code, again.json()) == (404, {"error": "gone"})
 
 
+def test_no_link_opens_anything_once_the_setting_is_off(contact_on, client):
+    token = contact.answer_link_issue(answered())
+    contact_on.CHAT_OFFLINE_CONTACT = False
+    assert _open_link(client, {"token": token}).status_code == 404
+    contact_on.CHAT_OFFLINE_CONTACT = True
+    assert _open_link(client, {"token": token}).status_code == 200
+
+
 def test_openings_of_links_are_rate_limited_per_address(contact_on, client):
     contact_on.CHAT_SELF_SERVICE_PER_HOUR_PER_IP = 3
     token = contact.answer_link_issue(answered())
