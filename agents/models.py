@@ -43,6 +43,8 @@ class AgentProfile(models.Model):
     last_chat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("agent profile")
+        verbose_name_plural = _("agent profiles")
         permissions = [
             ("use_console", "Can use the agent console"),
             ("view_floor", "Can see the floor view and monitor live chats"),
@@ -78,6 +80,8 @@ class AccessGrant(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("access grant")
+        verbose_name_plural = _("access grants")
         ordering = ["-created_at"]
 
 
@@ -89,8 +93,9 @@ class CannedReply(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("canned reply")
+        verbose_name_plural = _("canned replies")
         ordering = ["language", "shortcut"]
-        verbose_name_plural = "canned replies"
         constraints = [
             models.UniqueConstraint(
                 fields=["shortcut", "language"], name="canned_reply_shortcut_unique"
@@ -117,6 +122,8 @@ class SignInIdentity(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("sign-in identity")
+        verbose_name_plural = _("sign-in identities")
         constraints = [
             models.UniqueConstraint(fields=["issuer", "subject"], name="signin_identity_unique"),
         ]

@@ -68,7 +68,9 @@ def login(request: HttpRequest) -> HttpResponse:
     """Password (when allowed) or the single sign-on button; then `signin.first_factor_passed`."""
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     for_admin = signin.is_admin_url(next_url)
-    if request.user.is_authenticated and request.method == "GET":
+    # `renew`: the console asks a signed-in agent to sign in again before the sign-in's
+    # absolute lifetime ends it (the new sign-in starts a new lifetime).
+    if request.user.is_authenticated and request.method == "GET" and not request.GET.get("renew"):
         return redirect(signin.safe_next(request, next_url))
     form = None
     if settings.CHAT_PASSWORD_SIGNIN:

@@ -27,6 +27,11 @@ def console_strings() -> dict[str, object]:
             "Connection to live updates is disturbed; messages are saved and will appear shortly."
         ),
         "session_ended": _("Your session has ended. Sign in again."),
+        # Before the sign-in's absolute lifetime ends it (static/console/idle.js).
+        "signin_ends": _(
+            "Your sign-in ends at {time}. Sign in again to keep working; this console stays as "
+            "it is."
+        ),
         "guidance_required": _("Read and acknowledge the guidance first."),
         "visitor": _("Visitor"),
         "system": _("System"),
@@ -46,6 +51,9 @@ def console_strings() -> dict[str, object]:
         "transfer_topics": _("Topics"),
         "topic": _("Topic"),
         "offered_to_you": _("Offered to you"),
+        # The offer's countdown (static/console/routing.js).
+        "offer_left": _("Passes on in %s s"),
+        "offer_say_left": _("%s seconds left to accept the offer"),
         "offered_elsewhere": _("Offered to a colleague"),
         "accept": _("Accept"),
         "pass": _("Pass"),

@@ -18,6 +18,7 @@ urlpatterns = [
     path("guidance/", views.guidance, name="guidance"),
     path("language/", views.language, name="language"),
     path("keepalive/", views.keepalive, name="keepalive"),
+    path("signed-in-again/", views.signed_in_again, name="signed_in_again"),
     path("history/", views.history, name="history"),
     path("history/<str:reference>/", views.transcript, name="transcript"),
     path("floor/", views.floor_page, name="floor"),

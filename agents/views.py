@@ -8,6 +8,7 @@ tells whether a chat exists.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -20,7 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.shortcuts import render as django_render
 from django.utils import translation
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -32,7 +33,7 @@ from realtime.net import request_client_ip
 
 from . import floor, selectors, services
 from .forms import HistorySearchForm
-from .middleware import STAFF_PATHS
+from .middleware import LOGIN_AT_KEY, STAFF_PATHS
 from .models import AgentProfile
 from .pages import may_use_console, may_view_floor
 from .roles import VIEW_FLOOR
@@ -105,6 +106,18 @@ def history_view(view: View) -> View:
 
 logout = auth_views.LogoutView.as_view()
 
+#: The page "Sign in again" (the console's warning before the sign-in ends) leads to.
+RENEWED_URL = "/console/signed-in-again/"
+
+
+def signin_seconds_left(request: HttpRequest) -> int | None:
+    """Seconds until the sign-in's absolute lifetime ends it; None for a session that predates
+    the login time (it is not ended by age)."""
+    login_at = request.session.get(LOGIN_AT_KEY)
+    if not isinstance(login_at, int | float):
+        return None
+    return max(0, int(login_at + settings.SESSION_ABSOLUTE_LIFETIME_SECONDS - time.time()))
+
 
 @console_view()
 def console(request: ConsoleRequest) -> HttpResponse:
@@ -118,6 +131,10 @@ def console(request: ConsoleRequest) -> HttpResponse:
         "login_url": settings.LOGIN_URL,
         "keepalive_url": "/console/keepalive/",
         "idle_seconds": settings.SESSION_COOKIE_AGE,
+        # The sign-in's absolute end (agents/middleware.py), in seconds from now: the console
+        # warns before it and offers to sign in again in another tab (WCAG 2.2.1).
+        "signin_seconds_left": signin_seconds_left(request),
+        "renew_url": f"{settings.LOGIN_URL}?{urlencode({'renew': '1', 'next': RENEWED_URL})}",
         "heartbeat_seconds": selectors.heartbeat_seconds(),
         "can_view_history": selectors.history_scope(request.user, request.agent_profile)
         is not None,
@@ -163,6 +180,14 @@ def keepalive(request: ConsoleRequest) -> HttpResponse:
     """The console calls this while the agent is active, so that only real idleness expires
     the session (the socket alone does not renew it)."""
     return HttpResponse(status=204)
+
+
+@console_view()
+def signed_in_again(request: ConsoleRequest) -> HttpResponse:
+    """Where "Sign in again" ends: tells the console's tab that the sign-in is new (with its
+    time left and its account), so the console carries on with it, unchanged."""
+    config = {"seconds_left": signin_seconds_left(request), "user_id": request.user.pk}
+    return render(request, "agents/signed_in_again.html", {"config": config})
 
 
 @history_view

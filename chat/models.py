@@ -63,14 +63,16 @@ class Tag(ThreeLanguageName):
     """A label an agent may put on a chat when it ends (e.g. "Enrolment", "Complaint")."""
 
     class Meta(ThreeLanguageName.Meta):
-        pass
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
 
 
 class WrapUpReason(ThreeLanguageName):
     """How a chat ended, chosen by the agent (e.g. "Answered", "Referred elsewhere")."""
 
     class Meta(ThreeLanguageName.Meta):
-        verbose_name = "wrap-up reason"
+        verbose_name = _("wrap-up reason")
+        verbose_name_plural = _("wrap-up reasons")
 
 
 class Topic(models.Model):
@@ -94,6 +96,8 @@ class Topic(models.Model):
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("topic")
+        verbose_name_plural = _("topics")
         ordering = ["position", "slug"]
         constraints = [
             models.UniqueConstraint(
@@ -173,12 +177,33 @@ class Conversation(models.Model):
     # Only with CHAT_OFFLINE_CONTACT: where to say that an answer is waiting (never what it says).
     contact_email = models.EmailField(max_length=254, blank=True, default="", db_default="")
     contact_notified_at = models.DateTimeField(null=True, blank=True)
+    # The notice's one-time link (chat.contact): SHA-256 of its random token while unused (the
+    # token itself is only in the e-mail), until when it opens the chat (never past the purge),
+    # and once used the SHA-256 of the visitor token it handed to the browser that opened it.
+    answer_link_hash = models.CharField(max_length=64, blank=True, default="", db_default="")
+    answer_link_expires_at = models.DateTimeField(null=True, blank=True)
+    answer_session_hash = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
         ordering = ["-created_at"]
         permissions = [
             ("handle_data_requests", "Can find, export and erase a visitor's data"),
             ("view_all_history", "Can read every chat in the history, not only their own"),
+        ]
+        indexes = [
+            # The link and the session it hands out are looked up by hash; most rows have none.
+            models.Index(
+                fields=["answer_link_hash"],
+                condition=~models.Q(answer_link_hash=""),
+                name="conversation_answer_link",
+            ),
+            models.Index(
+                fields=["answer_session_hash"],
+                condition=~models.Q(answer_session_hash=""),
+                name="conversation_answer_session",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -206,6 +231,8 @@ class Participation(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("participation in a conversation")
+        verbose_name_plural = _("participations in conversations")
         ordering = ["id"]
         constraints = [
             # Agent first: "the chats this agent took part in" is one range of this index.
@@ -253,6 +280,8 @@ class Message(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("chat message")
+        verbose_name_plural = _("chat messages")
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
@@ -285,6 +314,8 @@ class VisitorConnection(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("visitor connection")
+        verbose_name_plural = _("visitor connections")
         ordering = ["id"]
 
 
@@ -298,6 +329,8 @@ class PageVisit(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("page visit")
+        verbose_name_plural = _("page visits")
         ordering = ["id"]
 
 
@@ -311,6 +344,8 @@ class HostContext(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("host page context")
+        verbose_name_plural = _("host page contexts")
         ordering = ["id"]
         constraints = [
             # The serialised document is bounded in the database too, not only in the service.
@@ -343,8 +378,9 @@ class OpeningHours(models.Model):
     closes = models.TimeField()
 
     class Meta:
+        verbose_name = _("opening hours")
+        verbose_name_plural = _("opening hours")
         ordering = ["weekday", "opens"]
-        verbose_name_plural = "opening hours"
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(closes__gt=models.F("opens")), name="opening_hours_order"
@@ -376,6 +412,8 @@ class Greeting(models.Model):
     )
 
     class Meta:
+        verbose_name = _("greeting")
+        verbose_name_plural = _("greetings")
         ordering = ["language"]
 
     def __str__(self) -> str:
@@ -406,8 +444,8 @@ class ControllerDetails(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "controller details"
-        verbose_name_plural = "controller details"
+        verbose_name = _("controller details")
+        verbose_name_plural = _("controller details")
         constraints = [http_url_constraint("website", name="controller_website_http")]
 
     def __str__(self) -> str:
@@ -452,6 +490,8 @@ class AuditEvent(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ["-id"]
 
     def __str__(self) -> str:
@@ -470,6 +510,8 @@ class RetentionRun(models.Model):
     error = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = _("retention run")
+        verbose_name_plural = _("retention runs")
         ordering = ["-started_at"]
 
     def __str__(self) -> str:

@@ -154,6 +154,11 @@ TEXTS: dict[str, dict[str, Any]] = {
             "sähköpostiosoite, jos annoit sen jättäessäsi viestin, kun kukaan ei ollut paikalla: "
             "siihen kerrotaan vain, että vastaus odottaa, ei keskustelua"
         ),
+        "answer_link": (
+            "viestin kertakäyttöinen linkki keskusteluun: siitä tallennetaan vain tiiviste, se "
+            "toimii kerran ja enintään {days} päivää (ei koskaan säilytysajan jälkeen), ja sen "
+            "avaaminen antaa kyseiselle selaimelle pääsyn keskusteluun"
+        ),
         "content_after": (
             "Chat ei kysy nimeäsi, sähköpostiosoitettasi eikä muita yhteystietojasi. Älä kirjoita "
             "chattiin arkaluonteisia tietoja. Kun aloitat keskustelun, selaimesi säilyttää "
@@ -350,6 +355,11 @@ TEXTS: dict[str, dict[str, Any]] = {
             "e-postadress, om du angav den när du lämnade ett meddelande när ingen var "
             "tillgänglig: dit meddelas bara att ett svar väntar, aldrig samtalet"
         ),
+        "answer_link": (
+            "meddelandets engångslänk till samtalet: bara en kontrollsumma av den sparas, den "
+            "fungerar en gång och i högst {days} dagar (aldrig efter lagringstiden), och när den "
+            "öppnas får den webbläsaren tillgång till samtalet"
+        ),
         "content_after": (
             "Chatten frågar inte efter ditt namn, din e-postadress eller andra kontaktuppgifter. "
             "Skriv inga känsliga uppgifter i chatten. När du inleder ett samtal sparar din "
@@ -540,6 +550,11 @@ TEXTS: dict[str, dict[str, Any]] = {
         "contact_email": (
             "an e-mail address, if you gave one when leaving a message while nobody was "
             "online: it is only told that an answer is waiting, never the conversation"
+        ),
+        "answer_link": (
+            "the one-time link to the conversation in that message: only a hash of it is kept, "
+            "it works once and for {days} days at most (never past the retention period), and "
+            "opening it gives that browser access to the conversation"
         ),
         "content_after": (
             "The chat does not ask for your name, e-mail address or other contact details. Please "
@@ -764,6 +779,7 @@ def _content(t: dict[str, Any]) -> list[str]:
     if settings.CHAT_OFFLINE_CONTACT:
         # Listed exactly while the setting lets visitors give it.
         bullets.append(t["contact_email"])
+        bullets.append(t["answer_link"].format(days=settings.CHAT_ANSWER_LINK_DAYS))
     return bullets
 
 

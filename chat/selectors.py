@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from . import hooks
 from .models import Conversation, Greeting, Message, OpeningHours, Tag, WrapUpReason, hash_token
@@ -20,9 +20,11 @@ RESUME_OVERLAP = timedelta(seconds=5)
 def conversation_by_token(token: object) -> Conversation | None:
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         return None
+    digest = hash_token(token)
+    # The visitor's own token, or the one the e-mail's one-time link handed to another browser.
     return (
         Conversation.objects.select_related("assigned_agent")
-        .filter(token_hash=hash_token(token))
+        .filter(Q(token_hash=digest) | Q(answer_session_hash=digest))
         .first()
     )
 

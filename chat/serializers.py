@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -60,6 +61,13 @@ def queue_item_dict(
         "first_message": first_message,
         # Routing: the agent it is offered to while it waits (agents' queue only).
         "offered_to_id": conversation.offered_to_id,
+        # When that offer passes on (CHAT_OFFER_TIMEOUT_SECONDS after it was made): the
+        # console's countdown.
+        "offer_expires_at": (
+            conversation.offered_at + timedelta(seconds=settings.CHAT_OFFER_TIMEOUT_SECONDS)
+        ).isoformat()
+        if conversation.offered_at and conversation.offered_to_id
+        else None,
         "current_page": {"url": page["url"], "title": page["title"]} if page else None,
         # Left while nobody was online: the console lists it apart from the queue.
         "offline": conversation.left_offline,

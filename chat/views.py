@@ -91,7 +91,11 @@ async def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def chat_page(request: HttpRequest) -> HttpResponse:
-    """The chat on the chat server's own page: where the answer notice e-mail links."""
+    """The chat on the chat server's own page, where the answer notice's link leads; in the
+    language the link names (`?lang=`), else the request's."""
+    if request.GET.get("lang"):
+        with translation.override(_panel_language(request)):
+            return render(request, "chat/chat_page.html")
     return render(request, "chat/chat_page.html")
 
 

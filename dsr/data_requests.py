@@ -285,8 +285,9 @@ def conversation_export(*, conversation: Conversation) -> dict[str, Any]:
     """Everything stored about one conversation, as plain JSON-ready data, in the chat's language
     (the names of senders and the sentences that tell system events; keys stay English).
 
-    The token hash is left out: it is a credential derived from a random secret, and handing it
-    out would only help someone who stole the visitor's device data.
+    The token hashes (the visitor's, the answer link's and the token that link handed out) are
+    left out: each is a credential derived from a random secret, and handing it out would only
+    help someone who stole the visitor's device data.
     """
     with translation.override(visitor_language(conversation.language)):
         return _conversation_export(conversation)
@@ -311,6 +312,10 @@ def _conversation_export(conversation: Conversation) -> dict[str, Any]:
             "left_as_message": conversation.left_offline,
             "contact_email": conversation.contact_email,
             "answer_notice_sent_at": _iso(conversation.contact_notified_at),
+            # The notice's one-time link: until when it opens the chat, and whether it has
+            # (the hashes of its token and of the token it handed out are credentials: left out).
+            "answer_link_valid_until": _iso(conversation.answer_link_expires_at),
+            "answer_link_used": bool(conversation.answer_session_hash),
             "agent_name": (
                 display_name(conversation.assigned_agent) if conversation.assigned_agent else ""
             ),
@@ -465,6 +470,15 @@ def _export_as_text(data: dict[str, Any]) -> str:
         *(
             [f"  {gettext('E-mail for the answer')}: {conv['contact_email']}"]
             if conv.get("contact_email")
+            else []
+        ),
+        *(
+            [
+                f"  {gettext('Link in the answer notice valid until')}: "
+                f"{_when(conv['answer_link_valid_until'])}"
+                + (f" ({gettext('link used')})" if conv.get("answer_link_used") else "")
+            ]
+            if conv.get("answer_link_valid_until")
             else []
         ),
         "",

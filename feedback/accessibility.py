@@ -27,26 +27,9 @@ from .models import ACCESSIBILITY_ANSWER_DAYS, ACCESSIBILITY_MESSAGE_MAX_CHARS
 
 #: Open findings of the last review (docs/accessibility.md): (WCAG criterion, text per language).
 KNOWN_ISSUES: list[tuple[str, dict[str, str]]] = [
-    (
-        "2.2.1",
-        {
-            "fi": (
-                "Asiakaspalvelijan konsoli kirjaa käyttäjän ulos ylläpitäjän asettaman ajan "
-                "(oletuksena 12 tuntia) kuluttua kirjautumisesta, vaikka konsolia käytettäisiin, "
-                "eikä varoita siitä etukäteen; kesken oleva vastaus katoaa."
-            ),
-            "sv": (
-                "Kundtjänstens konsol loggar ut användaren efter en tid som administratören "
-                "ställer in (som standard 12 timmar) efter inloggningen, även om konsolen används, "
-                "och varnar inte i förväg; ett svar som håller på att skrivas går förlorat."
-            ),
-            "en": (
-                "The customer-service console signs the user out a time set by the operator "
-                "(12 hours by default) after signing in, even while it is in use, without a "
-                "warning beforehand; a reply being written is lost."
-            ),
-        },
-    ),
+    # Empty since 2026-12-07: the last one (2.2.1, the console's absolute sign-in limit came
+    # without warning) is fixed; the console now warns five minutes before and a new sign-in in
+    # another tab carries the console on (static/console/idle.js).
 ]
 
 #: Traficom supervises digital accessibility in Finland since 1 January 2025 (before: the

@@ -28,9 +28,10 @@ class Feedback(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("quick feedback answer")
+        verbose_name_plural = _("quick feedback answers")
         ordering = ["-created_at"]
         permissions = [("view_reports", "Can view satisfaction and service reports")]
-        verbose_name_plural = "feedback"
         constraints = [
             models.CheckConstraint(
                 condition=LessThanOrEqual(Length("comment"), COMMENT_MAX_CHARS),
@@ -68,6 +69,8 @@ class DailyStat(models.Model):
     channel_no = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("daily statistic")
+        verbose_name_plural = _("daily statistics")
         ordering = ["-day"]
         constraints = [
             models.UniqueConstraint(fields=["day", "agent"], name="daily_stat_day_agent_unique"),
@@ -84,6 +87,8 @@ class FoldedDay(models.Model):
     folded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = _("day counted in statistics")
+        verbose_name_plural = _("days counted in statistics")
         ordering = ["-day"]
 
     def __str__(self) -> str:

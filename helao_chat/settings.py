@@ -516,6 +516,10 @@ CHAT_VISITOR_SELF_SERVICE = env.bool("CHAT_VISITOR_SELF_SERVICE", default=True)
 CHAT_OFFLINE_CONTACT = env.bool("CHAT_OFFLINE_CONTACT", default=False)
 # The chat server's own address as visitors reach it: the link in that e-mail.
 CHAT_PUBLIC_URL = env.str("CHAT_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+# How long the e-mail's one-time link opens the chat (days; never past the chat's purge).
+CHAT_ANSWER_LINK_DAYS = env.int("CHAT_ANSWER_LINK_DAYS", default=7)
+if not 1 <= CHAT_ANSWER_LINK_DAYS <= 90:
+    raise ImproperlyConfigured("CHAT_ANSWER_LINK_DAYS must be between 1 and 90.")
 
 # --- E-mail (only the "an answer is waiting" notice above), through Django's SMTP backend -------
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")

@@ -250,6 +250,13 @@ def ip_public_form_allowed(ip: str | None) -> bool:
     return _window_hit(_ip_key("form", ip), settings.CHAT_SELF_SERVICE_PER_HOUR_PER_IP, 3600)
 
 
+def ip_answer_link_allowed(ip: str | None) -> bool:
+    """Openings of the e-mail's one-time link per address and hour: the same allowance as the
+    widget's downloads and deletions, in a count of its own (a link token is unguessable; this
+    keeps anyone from trying)."""
+    return _window_hit(_ip_key("link", ip), settings.CHAT_SELF_SERVICE_PER_HOUR_PER_IP, 3600)
+
+
 # --- Open connections per address: leases, not a counter ------------------------------------
 # A slot is a member of the address's sorted set in Redis whose score is when it expires. The
 # process renews the leases of its live sockets every LEASE_RENEW_SECONDS; a process that dies

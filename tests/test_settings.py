@@ -103,6 +103,14 @@ def test_a_routing_mode_or_offer_timeout_out_of_range_stops_the_start():
     assert _run({"CHAT_ROUTING": "offer"}).returncode == 0
 
 
+def test_an_answer_link_lifetime_out_of_range_stops_the_start():
+    for bad in ("0", "91"):
+        result = _run({"CHAT_ANSWER_LINK_DAYS": bad})
+        assert result.returncode != 0, bad
+        assert "CHAT_ANSWER_LINK_DAYS must be between 1 and 90" in result.stderr
+    assert _run({"CHAT_ANSWER_LINK_DAYS": "90"}).returncode == 0
+
+
 def test_an_embed_origin_that_is_not_an_http_origin_fails_loudly():
     for bad in ("javascript:alert(4)", "ftp://www.example.org", "https://www.example.org/page"):
         result = _run({"CHAT_EMBED_ORIGINS": f"https://ok.example.org,{bad}"})

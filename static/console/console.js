@@ -4,7 +4,7 @@ import { plainPlaceholders, withPlaceholders } from "../shared/identifiers.js";
 import { createSocket, socketUrl } from "../shared/socket.js";
 import { outboxFrame, setupNotes } from "./notes.js";
 import { createWrapUp, wrapUpSummary } from "./wrapup.js";
-import { createIdleWarning } from "./idle.js";
+import { createIdleWarning, createSigninEndWarning } from "./idle.js";
 import { createRouting } from "./routing.js";
 
 const cfg = JSON.parse(document.getElementById("console-config").textContent);
@@ -171,6 +171,14 @@ function postKeepalive() {
   });
 }
 
+async function stillSignedIn() {
+  try {
+    return (await postKeepalive()).status === 204;
+  } catch {
+    return false;
+  }
+}
+
 async function checkSession() {
   // A refused handshake looks like a network error; ask over HTTP whether we are still signed in.
   try {
@@ -181,8 +189,18 @@ async function checkSession() {
   }
 }
 
-function sessionEnded() {
+let resumedAt = 0;
+
+async function sessionEnded() {
   socket.stop();
+  // Signed in again in another tab ("Sign in again"): the old session is gone, the new one
+  // carries on here with everything as it was. Once a minute at most, so that a refusal that
+  // is not about the sign-in cannot loop.
+  if (Date.now() - resumedAt > 60000 && (await stillSignedIn())) {
+    resumedAt = Date.now();
+    socket.resume();
+    return;
+  }
   setConn(T.session_ended);
   announce(T.session_ended);
   location.assign(`${cfg.login_url}?next=/console/`);
@@ -209,6 +227,31 @@ const idle = createIdleWarning({
     }
   },
 });
+// Warned before the sign-in's absolute lifetime ends it, however busy the agent (WCAG 2.2.1):
+// "Sign in again" opens the sign-in in another tab, whose new sign-in this console carries on.
+const endsAtText = new Intl.DateTimeFormat(cfg.language, { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: cfg.time_zone });
+const signinEnd = createSigninEndWarning({
+  secondsLeft: cfg.signin_seconds_left,
+  box: $("signin-end"),
+  text: $("signin-end-text"),
+  format: (endsAt) => T.signin_ends.replace("{time}", endsAtText.format(endsAt)),
+  onShow: announce,
+});
+if ("BroadcastChannel" in window) {
+  new BroadcastChannel("helao-signin").onmessage = ({ data }) => {
+    if (data?.type !== "renewed") return;
+    // Another account signed in in that tab: this console is no longer this agent's.
+    if (data.userId !== cfg.me.id) {
+      location.assign("/console/");
+      return;
+    }
+    signinEnd.renewed(data.secondsLeft);
+    idle.renewed();
+    // The socket may stand on a session key the new sign-in replaced (a second factor cycles it).
+    socket.stop();
+    socket.resume();
+  };
+}
 setInterval(async () => {
   if (!activeSinceKeepalive) return;
   activeSinceKeepalive = false;
@@ -277,7 +320,7 @@ function removeChat(id) {
 
 // --- frames from the server: one small handler per type; other types are ignored ----------------
 
-const routing = createRouting({ state, T, el, send, announce, alert: (item) => (beep(), notify(item)), rerender: () => renderQueue() });
+const routing = createRouting({ state, T, el, send, announce, say, alert: (item) => (beep(), notify(item)), rerender: () => renderQueue() });
 
 const handlers = {
   ...routing.handlers,
@@ -1056,6 +1099,12 @@ document.addEventListener("visibilitychange", () => {
     renderChats();
   }
 });
+
+// An offer's seconds left, every second (routing.js; the count is not read out every second).
+setInterval(() => {
+  for (const span of document.querySelectorAll("#queue .offer-left")) span.textContent = routing.leftText(span.dataset.expires);
+  routing.tick();
+}, 1000);
 
 // Waiting times tick without a server round trip.
 setInterval(() => {

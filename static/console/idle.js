@@ -53,3 +53,50 @@ export function createIdleWarning(options) {
   schedule();
   return { renewed, get shown() { return !box.hidden; } };
 }
+
+// The sign-in also ends SESSION_ABSOLUTE_LIFETIME_SECONDS after it began, however busy the agent
+// (agents/middleware.py). WCAG 2.2.1: the agent is told END_WARN_SECONDS before, with the time it
+// ends, and offered a link that signs in again in another tab; the console stays as it is and
+// carries on with the new sign-in (`renewed(secondsLeft)`). Focus is left where it is: the agent
+// may be typing; `onShow(sentence)` announces the warning.
+export const END_WARN_SECONDS = 300;
+
+/**
+ * - `secondsLeft`: until the sign-in ends (null: it does not end by age); `box`: the warning
+ *   (hidden until due); `text`: its sentence; `format(endsAtMs)`: that sentence.
+ * - `clock`, `timers`: stand-ins for tests.
+ */
+export function createSigninEndWarning(options) {
+  const { box, text, format, onShow } = options;
+  const clock = options.clock ?? Date.now;
+  const timers = options.timers ?? globalThis;
+  const warnSeconds = options.warnSeconds ?? END_WARN_SECONDS;
+  let endsAt = null;
+  let timer = null;
+
+  function show() {
+    text.textContent = format(endsAt);
+    box.hidden = false;
+    onShow?.(text.textContent);
+  }
+
+  // A new sign-in (or the first): its time left, counted on this browser's clock.
+  function renewed(secondsLeft) {
+    timers.clearTimeout(timer);
+    box.hidden = true;
+    if (typeof secondsLeft !== "number") return;
+    endsAt = clock() + secondsLeft * 1000;
+    timer = timers.setTimeout(show, Math.max(0, endsAt - warnSeconds * 1000 - clock()));
+  }
+
+  renewed(options.secondsLeft);
+  return {
+    renewed,
+    get shown() {
+      return !box.hidden;
+    },
+    get endsAt() {
+      return endsAt;
+    },
+  };
+}

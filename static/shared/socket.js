@@ -190,6 +190,12 @@ export function createSocket(options) {
       ws = null;
       sock?.close();
     },
+    // Connects again after `stop()` (the console's sign-in was renewed in another tab).
+    resume() {
+      stopped = false;
+      attempt = 0;
+      connect();
+    },
     // A list too long for one frame comes in pages: `next` holds, per list with more, the frame
     // that fetches its next page, sent as it is. Returns whether any was sent.
     follow(frame) {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -180,6 +182,47 @@ def test_a_session_ends_after_its_absolute_lifetime_even_when_busy(alice, settin
         response = client.get("/console/")
     assert response.status_code == 302
     assert response["Location"].startswith("/console/login/")
+
+
+def _console_config(client) -> dict:
+    html = client.get("/console/").content.decode()
+    found = re.search(r'<script id="console-config" type="application/json">(.*?)</script>', html)
+    return json.loads(found[1])
+
+
+def test_the_console_knows_when_the_sign_in_ends_and_where_to_sign_in_again(alice, settings):
+    settings.SESSION_ABSOLUTE_LIFETIME_SECONDS = 600
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        client = Client()
+        client.post("/console/login/", {"username": "alice", "password": PASSWORD})
+        guidance_acknowledge(user=alice, actor_ip=None)
+        traveller.shift(timedelta(seconds=100))
+        config = _console_config(client)
+        # The sign-in time is kept in whole seconds.
+        assert config["signin_seconds_left"] in (499, 500)
+        assert config["renew_url"] == (
+            "/console/login/?renew=1&next=%2Fconsole%2Fsigned-in-again%2F"
+        )
+        # A signed-in agent is shown the form when asking to sign in again, not sent on.
+        assert client.get("/console/login/").status_code == 302
+        again = client.get(config["renew_url"])
+        assert again.status_code == 200 and 'name="password"' in again.content.decode()
+        # Signing in again starts a new lifetime, and the page after it says how long.
+        traveller.shift(timedelta(seconds=300))
+        done = client.post(
+            "/console/login/",
+            {"username": "alice", "password": PASSWORD, "next": "/console/signed-in-again/"},
+        )
+        assert done["Location"] == "/console/signed-in-again/"
+        page = client.get("/console/signed-in-again/").content.decode()
+        assert re.search(rf'{{"seconds_left": (599|600), "user_id": {alice.pk}}}', page)
+        traveller.shift(timedelta(seconds=500))
+        assert client.get("/console/").status_code == 200  # past the first sign-in's end
+
+
+def test_the_signed_in_again_page_is_for_signed_in_staff_only(alice):
+    response = Client().get("/console/signed-in-again/")
+    assert response.status_code == 302 and response["Location"].startswith("/console/login/")
 
 
 # --- guidance, language ----------------------------------------------------------------------

@@ -75,6 +75,19 @@ def test_it_offers_to_the_agent_with_the_most_free_capacity(roles):
     assert chat.status == Conversation.Status.WAITING
 
 
+def test_the_queue_item_says_when_the_offer_passes_on(roles, settings):
+    from chat.serializers import queue_item_dict
+
+    settings.CHAT_OFFER_TIMEOUT_SECONDS = 45
+    _agent("alice")
+    chat = _chat()
+    assert queue_item_dict(chat, "Hi", None)["offer_expires_at"] is None
+    _route(chat)
+    chat.refresh_from_db()
+    expires = queue_item_dict(chat, "Hi", None)["offer_expires_at"]
+    assert datetime.fromisoformat(expires) == chat.offered_at + timedelta(seconds=45)
+
+
 def test_free_capacity_counts_each_agents_own_capacity(roles):
     alice, bob = _agent("alice", capacity=5), _agent("bob", capacity=3)
     _active(alice, 2)  # 3 free

@@ -4,6 +4,8 @@ accessibility statement clean under axe."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
@@ -11,7 +13,7 @@ from playwright.sync_api import expect
 
 from tests.browser import test_console, test_widget
 from tests.browser.test_widget import agent, host_site, site  # noqa: F401  shared fixtures
-from tests.conftest import chromium
+from tests.conftest import PASSWORD, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -205,3 +207,73 @@ def test_the_console_warns_before_the_idle_sign_out_and_one_press_renews_it(
         expect(warning).to_be_hidden()
         # Still signed in: the console answers as before.
         expect(page).to_have_url(f"{chat_server}/console/")
+
+
+def _login_at(session_key: str) -> float:
+    """The stored session's sign-in time, read off the thread of Playwright's event loop."""
+    from concurrent.futures import ThreadPoolExecutor
+    from importlib import import_module
+
+    from django.db import connections
+
+    from agents.middleware import LOGIN_AT_KEY
+
+    def read():
+        try:
+            store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+            return store.load()[LOGIN_AT_KEY]
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(read).result()
+
+
+def test_the_console_warns_before_the_sign_in_ends_and_a_new_sign_in_carries_it_on(
+    english_alice, chat_server
+):
+    """WCAG 2.2.1 for the absolute lifetime (SESSION_ABSOLUTE_LIFETIME_SECONDS): five minutes
+    before, the time it ends and a link that signs in again in another tab; the console page
+    stays as it was and goes on with the new sign-in."""
+    with chromium() as browser:
+        context = browser.new_context()
+        page = context.new_page()
+        page.clock.install()
+        test_console._sign_in(page, chat_server, "alice")
+        expect(page.locator("#conn")).to_have_text("Connected")
+        session = next(c["value"] for c in context.cookies() if c["name"] == "sessionid")
+        signed_in_at = _login_at(session)
+        page.evaluate("window.keptState = 'unchanged'")
+        ending = page.locator("#signin-end")
+        expect(ending).to_be_hidden()
+        lifetime = settings.SESSION_ABSOLUTE_LIFETIME_SECONDS
+        # The time left is counted from the page's load, a few seconds after the sign-in.
+        page.clock.fast_forward((lifetime - 330) * 1000)
+        expect(ending).to_be_hidden()
+        page.clock.fast_forward(40_000)
+        expect(ending).to_be_visible()
+        expect(ending).to_contain_text(
+            re.compile(r"Your sign-in ends at \d\d:\d\d\. Sign in again to keep working")
+        )
+        expect(page.locator("#alert")).to_contain_text("Your sign-in ends at")
+        assert test_console._serious(page, Axe()) == []
+
+        again = page.get_by_role("link", name="Sign in again (opens a new tab)")
+        with context.expect_page() as opened:
+            again.click()
+        signin = opened.value
+        signin.fill("#id_username", "alice")
+        signin.fill("#id_password", PASSWORD)
+        signin.locator("form.card button[type=submit]").click()
+        # The console's tab hears of the new sign-in: no warning, the same page, a new socket.
+        expect(ending).to_be_hidden()
+        expect(page.locator("#conn")).to_have_text("Connected")
+        assert page.evaluate("window.keptState") == "unchanged"
+        assert page.url == f"{chat_server}/console/"
+        # The same account in the same session: its lifetime starts again from the new sign-in.
+        assert _login_at(session) > signed_in_at
+        # The old end passes without a warning: the new sign-in has its own lifetime.
+        page.clock.fast_forward(600_000)
+        expect(ending).to_be_hidden()
+        expect(page.locator("#conn")).to_have_text("Connected")
+        context.close()

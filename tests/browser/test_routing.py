@@ -194,3 +194,54 @@ def test_an_agent_accepts_an_offer_and_hands_the_chat_to_a_topic(
     )
     assert waiting["conversation"]["topic_id"] == offer_routing.pk
     visitor.ws.close()
+
+
+OFFER_COUNTDOWN = {
+    "fi": (
+        "Tarjottu sinulle",
+        "Siirtyy eteenpäin 30 s kuluttua",
+        r"Tarjouksen hyväksymiseen on aikaa \d sekuntia",
+    ),
+    "sv": ("Erbjuden till dig", "Går vidare om 30 s", r"\d sekunder kvar att ta emot erbjudandet"),
+    "en": ("Offered to you", "Passes on in 30 s", r"\d seconds left to accept the offer"),
+}
+
+
+@pytest.fixture(params=["fi", "sv", "en"])
+def offer_lang(offer_routing, request):
+    """Alice reads the console in this language (made before the browser: ORM work)."""
+    AgentProfile.objects.filter(user__username="alice").update(language=request.param)
+    return request.param
+
+
+def test_an_offer_counts_down_and_says_so_politely_before_it_passes_on(
+    offer_lang, chat_server, browser
+):
+    """CHAT_OFFER_TIMEOUT_SECONDS (30) on the offer, in the agent's language: the count is
+    shown, not read out each second; shortly before the end it is said once, politely."""
+    import re
+
+    offered, count, soon = OFFER_COUNTDOWN[offer_lang]
+    agent = browser.new_context().new_page()
+    agent.clock.install()
+    _sign_in(agent, chat_server, "alice")
+    expect(agent.locator("#conn.ok")).to_be_visible()
+    agent.select_option("#presence", "online")
+    visitor = Visitor(chat_server)
+    visitor.send({"type": "hello"})
+    visitor.until(lambda f: f.get("agents_online") is True)
+    visitor.send({"type": "conversation.start", "text": "Hello?", "client_msg_id": "v1"})
+    reference = visitor.until(lambda f: f["type"] == "conversation.started")["conversation"][
+        "reference"
+    ]
+    offer = agent.get_by_role("group", name=f"{offered}: {reference}")
+    expect(offer).to_be_visible()
+    left = offer.locator(".offer-left")
+    expect(left).to_have_text(re.compile(r"(29|30) s"))
+    assert left.get_attribute("aria-live") is None
+    expect(agent.locator("#said")).not_to_contain_text(re.compile(soon))
+    agent.clock.fast_forward(21_000)
+    expect(left).to_have_text(re.compile(count.replace("30", r"\d")))
+    expect(agent.locator("#said")).to_contain_text(re.compile(soon))
+    assert agent.locator("#said").get_attribute("aria-live") == "polite"
+    visitor.ws.close()

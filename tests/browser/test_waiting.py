@@ -403,6 +403,84 @@ def test_the_answer_notice_reaches_the_address_given_and_carries_no_chat_text(
     assert "778899" not in body and "membership" not in body and "call you" not in body
 
 
+ANSWER_PAGE = {
+    "fi": ("Avaa chat", "Tämä linkki on jo käytetty tai se on vanhentunut."),
+    "sv": ("Öppna chatten", "Den här länken har redan använts eller har gått ut."),
+    "en": ("Open the chat", "This link has already been used or has expired."),
+}
+
+
+@pytest.mark.parametrize(
+    ("lang", "screen"), [("fi", "desktop"), ("sv", "phone"), ("en", "desktop")]
+)
+def test_the_notices_link_opens_the_answer_once_in_another_browser(
+    smtp_inbox, settings, closed_until_tomorrow, agent_away, site, browser, lang, screen
+):
+    """The visitor wrote on the host site (its frame's storage is keyed to that site); the
+    link opens the chat on the chat server's own page in a browser that has never seen it."""
+    from chat import contact
+    from tests.smtp import body_of
+
+    _, chat, write = site
+    settings.CHAT_PUBLIC_URL = chat  # the link points at the chat server under test
+    send = LEFT_WORDS[lang][0]
+    button, gone = ANSWER_PAGE[lang]
+    context = browser.new_context(**VIEWPORTS[screen])
+    page = context.new_page()
+    page.goto(write(f"link-{lang}.html", title="Link", lang=lang))
+    page.get_by_role("button", name=LAUNCHER[lang]).click()
+    panel = page.frame_locator("iframe[title='Chat']")
+    panel.get_by_label(CONTACT_LABEL[lang]).fill(f"link-{lang}@example.org")
+    panel.locator("#hc-input").fill("When does the spring course start?")
+    panel.get_by_role("button", name=send).click()
+    left = agent_away.wait("queue.added")["conversation"]
+    context.close()
+
+    agent_away.send({"type": "presence.set", "status": "online"})
+    agent_away.send({"type": "conversation.claim", "conversation_id": left["id"]})
+    agent_away.wait("conversation.claim.ok")
+    agent_away.send(
+        {
+            "type": "message.send",
+            "conversation_id": left["id"],
+            "text": "It starts on 12 January.",
+            "client_msg_id": "r1",
+        }
+    )
+    agent_away.wait("message.ack")
+    assert _in_thread(contact.contact_notify_due) == 1
+    body = body_of(smtp_inbox.messages[-1][1])
+    match = re.search(re.escape(chat) + r"/chat/answer/\?lang=\w\w#[\w-]+", body)
+    assert match, body
+    link = match[0]
+    assert "spring course" not in body and "12 January" not in body
+
+    # A fresh browser: the link, one click, and the chat page with the answer in the panel.
+    fresh = browser.new_context(**VIEWPORTS[screen])
+    page = fresh.new_page()
+    page.goto(link)
+    assert _audit(page) == []
+    page.get_by_role("button", name=button).click()
+    page.wait_for_url(f"{chat}/chat/?lang={lang}")
+    panel = page.frame_locator("iframe[title='Chat']")
+    expect(panel.locator(".msg.agent .text")).to_have_text("It starts on 12 January.")
+    expect(panel.locator(".msg.mine .text")).to_have_text("When does the spring course start?")
+    # The link's token is in no address the browser keeps for the page.
+    assert "#" not in page.url
+    fresh.close()
+
+    # Used once: another browser gets the page that says so, in the link's language.
+    other = browser.new_context(**VIEWPORTS[screen])
+    page = other.new_page()
+    page.goto(link)
+    page.get_by_role("button", name=button).click()
+    expect(page.get_by_text(gone)).to_be_visible()
+    expect(page.locator("#answer-gone")).to_be_focused()
+    assert page.evaluate("localStorage.length") == 0
+    assert _audit(page) == []
+    other.close()
+
+
 # --- the console's own list of messages left --------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from feedback.selectors import feedback_for
 from tests.conftest import agent_communicator, receive_type, visitor_communicator
 from tests.feedback.factories import conversation
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 CODE = "131052-308T"
 CARD = "4111 1111 1111 1111"

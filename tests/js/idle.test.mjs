@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it, mock } from "node:test";
 
-import { createIdleWarning } from "../../static/console/idle.js";
+import { createIdleWarning, createSigninEndWarning } from "../../static/console/idle.js";
 
 function fakeNode(doc) {
   const listeners = {};
@@ -80,5 +80,59 @@ describe("createIdleWarning", () => {
     await Promise.resolve();
     await Promise.resolve();
     assert.equal(box.hidden, false);
+  });
+});
+
+describe("createSigninEndWarning", () => {
+  beforeEach(() => mock.timers.enable({ apis: ["setTimeout", "Date"], now: 1_000_000 }));
+  afterEach(() => mock.timers.reset());
+
+  function setup(secondsLeft) {
+    const box = { hidden: true };
+    const text = { textContent: "" };
+    const said = [];
+    const warning = createSigninEndWarning({
+      secondsLeft,
+      box,
+      text,
+      format: (endsAt) => `ends at ${endsAt}`,
+      onShow: (sentence) => said.push(sentence),
+      clock: () => Date.now(),
+    });
+    return { warning, box, text, said };
+  }
+
+  it("says five minutes before the end when the sign-in ends, once", () => {
+    const { box, text, said } = setup(3600);
+    mock.timers.tick(3_299_000);
+    assert.equal(box.hidden, true);
+    mock.timers.tick(1_000);
+    assert.equal(box.hidden, false);
+    assert.equal(text.textContent, `ends at ${1_000_000 + 3_600_000}`);
+    assert.deepEqual(said, [text.textContent]);
+  });
+
+  it("warns at once when less than five minutes are left", () => {
+    const { box } = setup(60);
+    mock.timers.tick(0);
+    assert.equal(box.hidden, false);
+  });
+
+  it("a new sign-in hides the warning and counts its own time", () => {
+    const { warning, box } = setup(3600);
+    mock.timers.tick(3_300_000);
+    assert.equal(box.hidden, false);
+    warning.renewed(3600);
+    assert.equal(box.hidden, true);
+    mock.timers.tick(3_299_000);
+    assert.equal(box.hidden, true, "the old end passes without a warning");
+    mock.timers.tick(1_000);
+    assert.equal(box.hidden, false);
+  });
+
+  it("never warns for a sign-in that does not end by age", () => {
+    const { box } = setup(null);
+    mock.timers.tick(100_000_000);
+    assert.equal(box.hidden, true);
   });
 });

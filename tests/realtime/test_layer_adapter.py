@@ -19,7 +19,7 @@ from realtime.layer_adapter import group_publish, group_publish_supported, on_su
 from tests.addresses import REDIS_HOST, REDIS_PORT
 from tests.faults.proxy import CuttableProxy
 
-pytestmark = [pytest.mark.services, pytest.mark.asyncio]
+pytestmark = pytest.mark.services
 
 ROOT = Path(__file__).resolve().parents[2]
 # Two shards: two databases of the test Redis.
