@@ -67,6 +67,8 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
     idle_timer: asyncio.TimerHandle | None
     #: Ids of messages this socket sent and was acknowledged, until their broadcast comes back.
     OWN_IDS_KEPT = 64
+    #: Client ids of the messages this socket's handlers are storing (a set once there is one).
+    own_sending: set[str] | frozenset[str] = frozenset()
     #: Frame types handled concurrently with later frames, in order per `pipeline_key(frame)`
     #: (e.g. an agent's messages to different chats); any other frame waits until they are done.
     pipelined: frozenset[str] = frozenset()
@@ -298,6 +300,13 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
 
     async def _handle(self, method: str, frame: dict[str, Any]) -> None:
         ref = frame.get("ref")
+        client_msg_id = frame.get("client_msg_id")
+        if isinstance(client_msg_id, str):
+            # Its `message.new` may reach this socket before the handler acknowledges it (it is
+            # delivered in this process at once): known as its own meanwhile.
+            if not isinstance(self.own_sending, set):
+                self.own_sending = set()
+            self.own_sending.add(client_msg_id)
         try:
             await getattr(self, method)(frame)
         except ChatError as exc:
@@ -318,6 +327,9 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
                 logging.ERROR, "handler", "error handling a %s frame: %s", frame["type"], where(exc)
             )
             await self.send_error("server_error", "internal error", ref)
+        finally:
+            if isinstance(client_msg_id, str) and isinstance(self.own_sending, set):
+                self.own_sending.discard(client_msg_id)
 
     async def send_ack(self, message: dict[str, Any], client_msg_id: str, **extra: Any) -> None:
         """Acknowledges a stored message to its sender; the sender's own `message.new` is then
@@ -332,10 +344,13 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
     async def chat_event(self, message: dict[str, Any]) -> None:
         """Forwards a broadcast event to this client unless `wants` says otherwise."""
         event = message["event"]
-        if event["type"] == "message.new" and event["message"]["id"] in self.own_ids:
-            # This socket's own message, back from Redis: how long that took tells the process
+        if event["type"] == "message.new" and (
+            event["message"]["id"] in self.own_ids
+            or event["message"].get("client_msg_id") in self.own_sending
+        ):
+            # This socket's own message, delivered back: how long that took tells the process
             # how far behind it runs.
-            del self.own_ids[event["message"]["id"]]
+            self.own_ids.pop(event["message"]["id"], None)
             admission.delivered(message)
             return
         if await self.wants(event):
