@@ -16,6 +16,7 @@ from typing import Any, Literal, overload
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
@@ -26,6 +27,7 @@ from . import (
     events,
     frames,
     hooks,
+    layer_adapter,
     layer_health,
     limits,
     selectors,
@@ -49,6 +51,9 @@ client_log = Throttled(logger)
 
 
 _background_tasks: set[asyncio.Task] = set()
+#: The consumers whose application has not returned yet (a socket released may still be
+#: leaving its groups and channel).
+_running: set[JsonFrameConsumer] = set()
 
 
 def _background(coro) -> None:
@@ -104,12 +109,16 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         raise StopConsumer()
 
     async def __call__(self, scope, receive, send) -> None:
+        _running.add(self)
         try:
             await super().__call__(scope, receive, send)
         finally:
-            # However the consumer ends (Daphne cancelling it at shutdown, an error before the
-            # socket was set up), what it holds is given back; `disconnect` runs once.
-            await self._release(None)
+            try:
+                # However the consumer ends (Daphne cancelling it at shutdown, an error before
+                # the socket was set up), what it holds is given back; `disconnect` runs once.
+                await self._release(None)
+            finally:
+                _running.discard(self)
 
     async def _release(self, code: int | None) -> None:
         """Runs `disconnect` once; a failure there is logged, never raised (the per-address
@@ -157,8 +166,11 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         _background(self._close_idle())
 
     async def _close_idle(self) -> None:
-        await self.send_error("idle", "closed after a period without frames")
-        await self.close(code=Close.IDLE)
+        # A task of its own: the socket may have gone meanwhile (the client, a restart), and
+        # sending to it then raises; there is nothing left to close.
+        with contextlib.suppress(Exception):
+            await self.send_error("idle", "closed after a period without frames")
+            await self.close(code=Close.IDLE)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Runs the handler of `message`; whatever it raises ends the socket cleanly.
@@ -204,6 +216,7 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         with 4012. Frames already taken are finished before the socket lets go (disconnect)."""
         if getattr(self, "closing", False):
             return
+        self._stop_idle_timer()
         retry_ms = int(random.uniform(0.1, 1.0) * spread_seconds * 1000)
         with contextlib.suppress(Exception):
             await self.send_json({"type": "restart", "retry_after_ms": retry_ms})
@@ -685,8 +698,15 @@ class VisitorConsumer(JsonFrameConsumer):
 
 async def sockets_close_for_restart(*, spread_seconds: float, timeout: float) -> int:
     """Closes every open socket of this event loop for a restart (`close_for_restart`) and waits,
-    at most `timeout` seconds, until each has finished the frames it had taken and let go.
-    Returns how many sockets there were."""
+    at most `timeout` seconds, until each has finished the frames it had taken and let go, and
+    its consumer has returned. Returns how many sockets there were.
+
+    Once every socket has let go, nothing will be received for them any more: their channels
+    are forgotten here, so that each consumer ends without unsubscribing its channel from Redis
+    one round trip after another (the connection closes with the process). A consumer that
+    still waited for that when the process stopped was cancelled in it, and channels-redis
+    logged an error for each.
+    """
     sockets = layer_health.open_sockets()
     await asyncio.gather(
         *(socket.close_for_restart(spread_seconds) for socket in sockets), return_exceptions=True
@@ -694,6 +714,11 @@ async def sockets_close_for_restart(*, spread_seconds: float, timeout: float) ->
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while layer_health.open_sockets() and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    layer = get_channel_layer()
+    if layer is not None:
+        layer_adapter.channels_forget(layer)
+    while _running and loop.time() < deadline:
         await asyncio.sleep(0.05)
     return len(sockets)
 

@@ -1,7 +1,8 @@
 """The one place that reaches into channels-redis's pub/sub layer (`RedisPubSubChannelLayer`).
 
 channels-redis is pinned to 4.3.x in pyproject.toml; tests/chat/test_layer_adapter.py checks
-every private name used here on the installed version. Three things need its internals:
+every private name used here on the installed version. Three things need its internals (and
+a stopping process forgets its channels, `channels_forget`):
 
 Publishing many events in one round trip (`group_publish`, for `events.Publisher`). Its
 `group_send` sends each event as its own PUBLISH under a lock held for the round trip; here the
@@ -127,6 +128,19 @@ def _receive_message(self: Any, message: dict[str, Any] | None) -> None:
                 return
             message = {**message, "data": data[1 + ORIGIN_BYTES :]}
     _plain_receive(self, message)
+
+
+def channels_forget(layer: Any) -> int:
+    """Forgets every channel of this event loop (at a process's stop, once its sockets have
+    gone): a receive cancelled afterwards ends without unsubscribing from Redis, and nothing
+    more is delivered to them. Returns how many there were; 0 for any other layer."""
+    try:
+        channels = _loop_layer(layer).channels
+    except AttributeError:
+        return 0
+    count = len(channels)
+    channels.clear()
+    return count
 
 
 def install() -> None:
