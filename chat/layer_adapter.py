@@ -2,7 +2,8 @@
 
 channels-redis is pinned to 4.3.x in pyproject.toml; tests/chat/test_layer_adapter.py checks
 every private name used here on the installed version. Three things need its internals (and
-a stopping process forgets its channels, `channels_forget`):
+a channel's queue is a `chat.mailbox.Mailbox`, and a stopping process forgets its channels,
+`channels_forget`):
 
 Publishing many events in one round trip (`group_publish`, for `events.Publisher`). Its
 `group_send` sends each event as its own PUBLISH under a lock held for the round trip; here the
@@ -34,7 +35,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from channels_redis.pubsub import RedisSingleShardConnection
+from channels_redis.pubsub import RedisPubSubLoopLayer, RedisSingleShardConnection
+
+from .mailbox import Mailbox
 
 #: First byte of a payload published by `group_publish`. msgpack (the layer's serializer) never
 #: uses 0xc1, and an encrypted payload (Fernet, base64 text) never starts with it.
@@ -143,9 +146,18 @@ def channels_forget(layer: Any) -> int:
     return count
 
 
+async def _subscribe_to_channel(self: Any, channel: str) -> None:
+    """The layer's own, with a `Mailbox` for the channel's messages instead of an
+    `asyncio.Queue` (most sockets are idle, and so are their queues)."""
+    self.channels[channel] = Mailbox()
+    await self._get_shard(channel).subscribe(channel)
+
+
 def install() -> None:
-    """Makes every shard of the pub/sub layer in this process understand `MARK` (idempotent)."""
+    """Makes every shard of the pub/sub layer in this process understand `MARK`, and every
+    channel's queue a `Mailbox` (idempotent)."""
     RedisSingleShardConnection._receive_message = _receive_message
+    RedisPubSubLoopLayer._subscribe_to_channel = _subscribe_to_channel
 
 
 def on_subscriber_reconnect(layer: Any, callback: Callable[[Any], None]) -> int:

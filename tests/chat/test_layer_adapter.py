@@ -119,6 +119,17 @@ async def test_members_here_have_an_event_at_once_and_the_others_through_redis_e
     await other.flush()
 
 
+async def test_a_channel_queue_is_a_mailbox_that_the_layer_receives_from():
+    from chat.mailbox import Mailbox
+
+    layer = _layer()
+    member = await layer.new_channel()
+    assert isinstance(layer._get_layer().channels[member], Mailbox)
+    await layer.send(member, {"type": "chat.event", "n": 1})
+    assert (await _receive(layer, member))["n"] == 1
+    await layer.flush()
+
+
 async def test_the_receiver_of_every_shard_in_this_process_understands_the_mark():
     # Installed when the chat app is ready, on the class: shards made later have it too.
     assert RedisSingleShardConnection._receive_message is layer_adapter._receive_message
