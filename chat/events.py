@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
 from . import admission, layer_adapter, layer_health
@@ -120,7 +121,8 @@ class Publisher(RoundTrips[list]):
     def _add(self, pending: list, items: list[tuple[str, dict[str, Any]]]) -> None:
         now = self.loop.time()
         messages = [(group, {**envelope(event), "published_at": now}) for group, event in items]
-        pending.extend((wire, now) for wire in layer_adapter.deliver_here(self.layer, messages))
+        wires = layer_adapter.deliver_here(self.layer, messages, settings.CHAT_LOCAL_DELIVERY)
+        pending.extend((wire, now) for wire in wires)
 
     def _failed(self, batch: list, exc: Exception) -> None:
         logger.warning("channel layer unavailable; %d event(s) not broadcast: %s", len(batch), exc)

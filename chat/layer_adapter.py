@@ -70,14 +70,25 @@ def _origin(loop_layer: Any) -> bytes:
     return origin
 
 
-def deliver_here(layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> list[Wire]:
+def deliver_here(
+    layer: Any, messages: list[tuple[str, dict[str, Any]]], here: bool = True
+) -> list[Wire]:
     """Puts each `(group, message)` into the receive queue of every member of its group in this
     event loop, at once and in order; returns what is to be published for the other processes.
 
     The queues take the layer's serialized bytes, as from Redis (the consumers' `receive`
-    deserializes them), so a member gets the same message either way.
+    deserializes them), so a member gets the same message either way. `here` False: nothing is
+    delivered here, and the payloads are published unmarked, for every member through Redis
+    (while processes of a release that does not know the mark still run).
     """
     loop_layer = _loop_layer(layer)
+    if not here:
+        return [
+            (loop_layer._get_shard(channel), channel, layer.serialize(message))
+            for channel, message in (
+                (loop_layer._get_group_channel_name(group), message) for group, message in messages
+            )
+        ]
     mark = MARK + _origin(loop_layer)
     queues = loop_layer.channels
     wires: list[Wire] = []
