@@ -138,6 +138,26 @@ def main(argv: list[str] | None = None) -> None:
             LISTENING.append(port)
             return super().listen_success(port)
 
+        def create_application(self, protocol, scope):
+            """Daphne's own (daphne/server.py, 4.x), with a `Mailbox` as the application's
+            input queue instead of an `asyncio.Queue`: see realtime/mailbox.py."""
+            from functools import partial
+
+            from realtime.mailbox import Mailbox
+
+            assert "application_instance" not in self.connections[protocol]
+            input_queue = Mailbox()
+            scope.setdefault("asgi", {"version": "3.0"})
+            application_instance = self.application(
+                scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol)
+            )
+            if protocol not in self.connections:
+                return None
+            self.connections[protocol]["application_instance"] = asyncio.ensure_future(
+                application_instance, loop=asyncio.get_event_loop()
+            )
+            return input_queue
+
     graceful_stop()
 
     cli = CommandLineInterface()

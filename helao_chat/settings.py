@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "realtime",
     "chat",
     "retention",
     "dsr",
@@ -617,6 +618,11 @@ CHAT_IDLE_TIMEOUT_SECONDS = env.int("CHAT_IDLE_TIMEOUT_SECONDS", default=30 * 60
 CHAT_RESTART_SPREAD_SECONDS = env.float("CHAT_RESTART_SPREAD_SECONDS", default=5.0)
 if not 0.5 <= CHAT_RESTART_SPREAD_SECONDS <= 60:
     raise ImproperlyConfigured("CHAT_RESTART_SPREAD_SECONDS must be between 0.5 and 60.")
+# Events reach their group's members in the publishing process at once, and the other processes
+# through Redis marked with their origin (chat/layer_adapter.py). Every release since this one
+# understands the mark; a rolling deploy from an earlier release runs with this off, then turns
+# it on with a second rolling restart.
+CHAT_LOCAL_DELIVERY = env.bool("CHAT_LOCAL_DELIVERY", default=True)
 # How often an open console socket rechecks that its account may still use the console.
 AGENT_SOCKET_RECHECK_SECONDS = env.int("AGENT_SOCKET_RECHECK_SECONDS", default=15)
 # The cycle collector in a Daphne process (helao_chat/gc_policy.py): what survives is frozen

@@ -9,12 +9,14 @@ Public, for the apps above it:
 - `group_commit`: many writes in one statement and commit, on the event loop;
 - `limits`: token buckets and the per-address counters shared through Redis;
 - `net`: client addresses behind proxies, origins; `loops`: per-event-loop singletons;
-  `logging`: throttled one-line logs.
+  `logging`: throttled one-line logs; `mailbox`: a socket's queue that costs nothing while
+  empty (the channel layer's and the server's).
 
 Inside only: `admission` (load shedding, used by `sockets` and `events`), `batching`, the
 channel layer's health and the channels-redis internals behind `layer_adapter`, and the
-Sentinel clients (`redis_sentinel`, named by the settings). It imports no app of the project;
-`tests/test_architecture.py` holds both rules.
+Sentinel clients (`redis_sentinel`, named by the settings). It is an installed app only so that
+every process hooks its receiver into the layer at start (`apps.py`). It imports no app of the
+project; `tests/test_architecture.py` holds both rules.
 """
 
 PUBLIC = (
@@ -28,4 +30,6 @@ PUBLIC = (
     "net",
     "loops",
     "logging",
+    # Daphne's input queue per socket is one too (helao_chat/serve.py).
+    "mailbox",
 )

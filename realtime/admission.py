@@ -11,11 +11,12 @@ delivered; pings, typing, syncs, presence and the console's other frames go on a
 
 How far behind is measured two ways, and either counts:
 - the event loop: a timer due every TICK seconds fires late by as long as the loop was busy;
-- the way back of the process's own messages: each event published here carries the loop time
-  it was published (realtime/events.py); when a message comes back through Redis to the socket that
-  sent it (which follows its chat, so every stored message does), the time it took is what the
-  publish queue, Redis and the subscriber connection added. At saturation that is where the
-  queue grows while the loop itself runs on time.
+- the way of the process's own events: each event published here carries the loop time it
+  was published (realtime/events.py). Its round trip to Redis (for the other processes) times the
+  publish queue and Redis; the message reaching the socket that sent it (which follows its
+  chat, so every stored message does; in this process it is delivered at once, not through
+  Redis) times the sockets' queues. At saturation that is where the queue grows while the loop
+  itself runs on time.
 """
 
 from __future__ import annotations
@@ -111,9 +112,15 @@ def enabled() -> bool:
 
 
 def delivered(message: dict[str, Any]) -> None:
-    """Times this process's own message, back from Redis at the socket that sent it."""
+    """Times this process's own message, at the socket that sent it."""
     published_at = message.get("published_at")
-    if published_at is not None and enabled():
+    if published_at is not None:
+        published(published_at)
+
+
+def published(published_at: float) -> None:
+    """Times an event of this process (published at loop time `published_at`) on its way."""
+    if enabled():
         _admissions.get().delivered(published_at)
 
 

@@ -14,9 +14,10 @@ from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
-from . import layer_adapter, layer_health
+from . import admission, layer_adapter, layer_health
 from .batching import RoundTrips
 from .loops import PerLoop
 
@@ -101,8 +102,12 @@ class Publisher(RoundTrips[list]):
     loop itself ran less than 10 ms behind. Here the events that arrive while one round trip is
     under way go together in the next, on the layer's own connection pool (not its subscriber
     connection; realtime/layer_adapter.py), in the order they were published. Each carries the loop
-    time it was published, which its sender's socket reads when it comes back
+    time it was published, which its sender's socket reads when it reaches it
     (realtime/admission.py).
+
+    The members of an event's group in this process have it at once, when it is added (not a
+    round trip later); the round trip is for the other processes, and its echo here is dropped
+    (`layer_adapter.deliver_here`).
     """
 
     def __init__(self, layer, loop: asyncio.AbstractEventLoop) -> None:
@@ -115,19 +120,19 @@ class Publisher(RoundTrips[list]):
 
     def _add(self, pending: list, items: list[tuple[str, dict[str, Any]]]) -> None:
         now = self.loop.time()
-        pending.extend((group, event, now) for group, event in items)
+        messages = [(group, {**envelope(event), "published_at": now}) for group, event in items]
+        wires = layer_adapter.deliver_here(self.layer, messages, settings.CHAT_LOCAL_DELIVERY)
+        pending.extend((wire, now) for wire in wires)
 
     def _failed(self, batch: list, exc: Exception) -> None:
         logger.warning("channel layer unavailable; %d event(s) not broadcast: %s", len(batch), exc)
         layer_health.publish_failed()
 
-    async def _send(self, batch: list[tuple[str, dict[str, Any], float]]) -> None:
-        messages = [
-            (group, {**envelope(event), "published_at": published_at})
-            for group, event, published_at in batch
-        ]
+    async def _send(self, batch: list[tuple[layer_adapter.Wire, float]]) -> None:
         async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
-            await layer_adapter.group_publish(self.layer, messages)
+            await layer_adapter.publish([wire for wire, _ in batch])
+        # The oldest event's way through the publish queue and Redis (chat/admission.py).
+        admission.published(batch[0][1])
 
 
 def _publisher(loop: asyncio.AbstractEventLoop) -> Publisher | bool:

@@ -1,12 +1,23 @@
 """The one place that reaches into channels-redis's pub/sub layer (`RedisPubSubChannelLayer`).
 
 channels-redis is pinned to 4.3.x in pyproject.toml; tests/realtime/test_layer_adapter.py checks
-every private name used here on the installed version. Two things need its internals:
+every private name used here on the installed version. Three things need its internals (and
+a channel's queue is a `realtime.mailbox.Mailbox`, and a stopping process forgets its channels,
+`channels_forget`):
 
 Publishing many events in one round trip (`group_publish`, for `events.Publisher`). Its
 `group_send` sends each event as its own PUBLISH under a lock held for the round trip; here the
 layer's own group naming and sharding choose the channels, and each shard's connection pool
 (not its subscriber connection) sends them pipelined.
+
+Delivering an event to the members of its group in this process at once (`deliver_here`), not
+when it comes back from Redis. It is still published, marked with this event loop's origin (the
+payload is `MARK`, the origin, then the layer's usual bytes): the other processes' receivers
+strip the mark and deliver as before, and this loop's receiver drops its own echo, so every
+member anywhere gets each event once, and in the order this loop published them. What does not
+go through here (`group_send`, `send`, other processes' events, Celery's) is unmarked and
+delivered as channels-redis does; the receiver hook is installed on the class (`install`), so
+a process that has not published anything yet still understands the mark.
 
 Hearing the subscriber reconnect (`on_subscriber_reconnect`, for realtime/layer_health.py). It
 reconnects a process's subscriber connection
@@ -19,9 +30,21 @@ re-subscription, which was registered first.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
+
+from channels_redis.pubsub import RedisPubSubLoopLayer, RedisSingleShardConnection
+
+from .mailbox import Mailbox
+
+#: First byte of a payload published by `group_publish`. msgpack (the layer's serializer) never
+#: uses 0xc1, and an encrypted payload (Fernet, base64 text) never starts with it.
+MARK = b"\xc1"
+ORIGIN_BYTES = 16
+#: One published payload: the shard that publishes it, its Redis channel, the marked bytes.
+Wire = tuple[Any, str, bytes]
 
 
 def _loop_layer(layer: Any) -> Any:
@@ -39,17 +62,56 @@ def group_publish_supported(layer: Any) -> bool:
     return True
 
 
-async def group_publish(layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> None:
-    """Sends each `(group, message)` as `layer.group_send` would, pipelined per shard, in order.
+def _origin(loop_layer: Any) -> bytes:
+    """This event loop's origin: the mark its receiver knows as its own echo."""
+    origin = getattr(loop_layer, "helao_origin", None)
+    if origin is None:
+        origin = loop_layer.helao_origin = os.urandom(ORIGIN_BYTES)
+    return origin
+
+
+def deliver_here(
+    layer: Any, messages: list[tuple[str, dict[str, Any]]], here: bool = True
+) -> list[Wire]:
+    """Puts each `(group, message)` into the receive queue of every member of its group in this
+    event loop, at once and in order; returns what is to be published for the other processes.
+
+    The queues take the layer's serialized bytes, as from Redis (the consumers' `receive`
+    deserializes them), so a member gets the same message either way. `here` False: nothing is
+    delivered here, and the payloads are published unmarked, for every member through Redis
+    (while processes of a release that does not know the mark still run).
+    """
+    loop_layer = _loop_layer(layer)
+    if not here:
+        return [
+            (loop_layer._get_shard(channel), channel, layer.serialize(message))
+            for channel, message in (
+                (loop_layer._get_group_channel_name(group), message) for group, message in messages
+            )
+        ]
+    mark = MARK + _origin(loop_layer)
+    queues = loop_layer.channels
+    wires: list[Wire] = []
+    for group, message in messages:
+        channel = loop_layer._get_group_channel_name(group)
+        payload = layer.serialize(message)
+        for member in loop_layer.groups.get(channel, ()):
+            queue = queues.get(member)
+            if queue is not None:
+                queue.put_nowait(payload)
+        wires.append((loop_layer._get_shard(channel), channel, mark + payload))
+    return wires
+
+
+async def publish(wires: list[Wire]) -> None:
+    """Publishes `deliver_here`'s payloads, pipelined per shard, in order.
 
     At most one round trip per shard; a single message is a plain PUBLISH (cheaper than a
     pipeline of one). Raises what the connection raises.
     """
-    loop_layer = _loop_layer(layer)
     by_shard: dict[Any, list[tuple[str, bytes]]] = defaultdict(list)
-    for group, message in messages:
-        channel = loop_layer._get_group_channel_name(group)
-        by_shard[loop_layer._get_shard(channel)].append((channel, layer.serialize(message)))
+    for shard, channel, payload in wires:
+        by_shard[shard].append((channel, payload))
     for shard, items in by_shard.items():
         shard._ensure_redis()
         if len(items) == 1:
@@ -59,6 +121,54 @@ async def group_publish(layer: Any, messages: list[tuple[str, dict[str, Any]]]) 
             for channel, payload in items:
                 pipe.publish(channel, payload)
             await pipe.execute()
+
+
+async def group_publish(layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> None:
+    """Sends each `(group, message)` as `layer.group_send` would: to this loop's members at
+    once, to the others through Redis, each once."""
+    await publish(deliver_here(layer, messages))
+
+
+_plain_receive = RedisSingleShardConnection._receive_message
+
+
+def _receive_message(self: Any, message: dict[str, Any] | None) -> None:
+    """The shard's receiver, for marked payloads: this loop's own echo is dropped (its members
+    had the event when it was published), another's is delivered without the mark."""
+    if message is not None:
+        data = message["data"]
+        if isinstance(data, bytes) and data[:1] == MARK:
+            if data[1 : 1 + ORIGIN_BYTES] == getattr(self.channel_layer, "helao_origin", None):
+                return
+            message = {**message, "data": data[1 + ORIGIN_BYTES :]}
+    _plain_receive(self, message)
+
+
+def channels_forget(layer: Any) -> int:
+    """Forgets every channel of this event loop (at a process's stop, once its sockets have
+    gone): a receive cancelled afterwards ends without unsubscribing from Redis, and nothing
+    more is delivered to them. Returns how many there were; 0 for any other layer."""
+    try:
+        channels = _loop_layer(layer).channels
+    except AttributeError:
+        return 0
+    count = len(channels)
+    channels.clear()
+    return count
+
+
+async def _subscribe_to_channel(self: Any, channel: str) -> None:
+    """The layer's own, with a `Mailbox` for the channel's messages instead of an
+    `asyncio.Queue` (most sockets are idle, and so are their queues)."""
+    self.channels[channel] = Mailbox()
+    await self._get_shard(channel).subscribe(channel)
+
+
+def install() -> None:
+    """Makes every shard of the pub/sub layer in this process understand `MARK`, and every
+    channel's queue a `Mailbox` (idempotent)."""
+    RedisSingleShardConnection._receive_message = _receive_message
+    RedisPubSubLoopLayer._subscribe_to_channel = _subscribe_to_channel
 
 
 def on_subscriber_reconnect(layer: Any, callback: Callable[[Any], None]) -> int:

@@ -19,11 +19,12 @@ from typing import Any, Literal, overload
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
 
-from . import admission, frames, layer_health
+from . import admission, frames, layer_adapter, layer_health
 from .limits import TokenBucket
 from .logging import Throttled, where
 from .net import normalise_origin, scope_client_ip, scope_headers
@@ -36,6 +37,9 @@ client_log = Throttled(logger)
 
 
 _background_tasks: set[asyncio.Task] = set()
+#: The consumers whose application has not returned yet (a socket released may still be
+#: leaving its groups and channel).
+_running: set[JsonFrameConsumer] = set()
 
 
 def _background(coro) -> None:
@@ -54,6 +58,8 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
     idle_timer: asyncio.TimerHandle | None
     #: Ids of messages this socket sent and was acknowledged, until their broadcast comes back.
     OWN_IDS_KEPT = 64
+    #: Client ids of the messages this socket's handlers are storing (a set once there is one).
+    own_sending: set[str] | frozenset[str] = frozenset()
     #: Frame types handled concurrently with later frames, in order per `pipeline_key(frame)`
     #: (e.g. an agent's messages to different chats); any other frame waits until they are done.
     pipelined: frozenset[str] = frozenset()
@@ -95,12 +101,16 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         raise StopConsumer()
 
     async def __call__(self, scope, receive, send) -> None:
+        _running.add(self)
         try:
             await super().__call__(scope, receive, send)
         finally:
-            # However the consumer ends (Daphne cancelling it at shutdown, an error before the
-            # socket was set up), what it holds is given back; `disconnect` runs once.
-            await self._release(None)
+            try:
+                # However the consumer ends (Daphne cancelling it at shutdown, an error before
+                # the socket was set up), what it holds is given back; `disconnect` runs once.
+                await self._release(None)
+            finally:
+                _running.discard(self)
 
     async def _release(self, code: int | None) -> None:
         """Runs `disconnect` once; a failure there is logged, never raised (the per-address
@@ -148,8 +158,11 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         _background(self._close_idle())
 
     async def _close_idle(self) -> None:
-        await self.send_error("idle", "closed after a period without frames")
-        await self.close(code=Close.IDLE)
+        # A task of its own: the socket may have gone meanwhile (the client, a restart), and
+        # sending to it then raises; there is nothing left to close.
+        with contextlib.suppress(Exception):
+            await self.send_error("idle", "closed after a period without frames")
+            await self.close(code=Close.IDLE)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Runs the handler of `message`; whatever it raises ends the socket cleanly.
@@ -195,6 +208,7 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         with 4012. Frames already taken are finished before the socket lets go (disconnect)."""
         if getattr(self, "closing", False):
             return
+        self._stop_idle_timer()
         retry_ms = int(random.uniform(0.1, 1.0) * spread_seconds * 1000)
         with contextlib.suppress(Exception):
             await self.send_json({"type": "restart", "retry_after_ms": retry_ms})
@@ -291,6 +305,13 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
 
     async def _handle(self, method: str, frame: dict[str, Any]) -> None:
         ref = frame.get("ref")
+        client_msg_id = frame.get("client_msg_id")
+        if isinstance(client_msg_id, str):
+            # Its `message.new` may reach this socket before the handler acknowledges it (it is
+            # delivered in this process at once): known as its own meanwhile.
+            if not isinstance(self.own_sending, set):
+                self.own_sending = set()
+            self.own_sending.add(client_msg_id)
         try:
             await getattr(self, method)(frame)
         except ClientError as exc:
@@ -311,6 +332,9 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
                 logging.ERROR, "handler", "error handling a %s frame: %s", frame["type"], where(exc)
             )
             await self.send_error("server_error", "internal error", ref)
+        finally:
+            if isinstance(client_msg_id, str) and isinstance(self.own_sending, set):
+                self.own_sending.discard(client_msg_id)
 
     async def send_ack(self, message: dict[str, Any], client_msg_id: str, **extra: Any) -> None:
         """Acknowledges a stored message to its sender; the sender's own `message.new` is then
@@ -325,10 +349,13 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
     async def chat_event(self, message: dict[str, Any]) -> None:
         """Forwards a broadcast event to this client unless `wants` says otherwise."""
         event = message["event"]
-        if event["type"] == self.OWN_EVENT and event["message"]["id"] in self.own_ids:
-            # This socket's own message, back from Redis: how long that took tells the process
+        if event["type"] == self.OWN_EVENT and (
+            event["message"]["id"] in self.own_ids
+            or event["message"].get("client_msg_id") in self.own_sending
+        ):
+            # This socket's own message, delivered back: how long that took tells the process
             # how far behind it runs.
-            del self.own_ids[event["message"]["id"]]
+            self.own_ids.pop(event["message"]["id"], None)
             admission.delivered(message)
             return
         if await self.wants(event):
@@ -373,8 +400,15 @@ def int_field(value: Any, name: str, *, required: bool = True) -> int | None:
 
 async def sockets_close_for_restart(*, spread_seconds: float, timeout: float) -> int:
     """Closes every open socket of this event loop for a restart (`close_for_restart`) and waits,
-    at most `timeout` seconds, until each has finished the frames it had taken and let go.
-    Returns how many sockets there were."""
+    at most `timeout` seconds, until each has finished the frames it had taken and let go, and
+    its consumer has returned. Returns how many sockets there were.
+
+    Once every socket has let go, nothing will be received for them any more: their channels
+    are forgotten here, so that each consumer ends without unsubscribing its channel from Redis
+    one round trip after another (the connection closes with the process). A consumer that
+    still waited for that when the process stopped was cancelled in it, and channels-redis
+    logged an error for each.
+    """
     sockets = layer_health.open_sockets()
     await asyncio.gather(
         *(socket.close_for_restart(spread_seconds) for socket in sockets), return_exceptions=True
@@ -382,5 +416,10 @@ async def sockets_close_for_restart(*, spread_seconds: float, timeout: float) ->
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while layer_health.open_sockets() and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    layer = get_channel_layer()
+    if layer is not None:
+        layer_adapter.channels_forget(layer)
+    while _running and loop.time() < deadline:
         await asyncio.sleep(0.05)
     return len(sockets)

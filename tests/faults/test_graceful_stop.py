@@ -1,7 +1,7 @@
-"""A Daphne process stopped with SIGTERM while a chat goes on both ways: its sockets are told to
-reconnect (a `restart` frame with a delay, close 4012), the process exits by itself, and after
-the clients resume on the restarted process every message is stored once and seen by the other
-side, none missing."""
+"""A Daphne process stopped with SIGTERM while a chat goes on both ways and many idle panels are
+open: its sockets are told to reconnect (a `restart` frame with a delay, close 4012), the
+process exits by itself without an error in its log, and after the clients resume on the
+restarted process every message is stored once and seen by the other side, none missing."""
 
 from __future__ import annotations
 
@@ -18,11 +18,17 @@ from .stack import Stack
 pytestmark = [pytest.mark.services, pytest.mark.asyncio]
 
 COUNT = 30
+#: Idle visitor panels open at the stop: each consumer used to be cancelled while it left its
+#: Redis channel, and channels-redis logged an error for each.
+IDLE = 100
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    running = Stack(tmp_path_factory.mktemp("graceful"), env={"CHAT_RESTART_SPREAD_SECONDS": "1"})
+    running = Stack(
+        tmp_path_factory.mktemp("graceful"),
+        env={"CHAT_RESTART_SPREAD_SECONDS": "1", "CHAT_MAX_CONNECTIONS_PER_IP": str(IDLE + 10)},
+    )
     try:
         yield running
     finally:
@@ -120,8 +126,16 @@ async def test_sigterm_tells_every_socket_to_reconnect_and_loses_nothing(stack):
         asyncio.create_task(visitor.send_all(visitor_ws, range(COUNT))),
         asyncio.create_task(agent.send_all(agent_ws, range(COUNT))),
     ]
+    idle = []
+    for _ in range(IDLE):
+        ws = await websockets.connect(f"ws://127.0.0.1:{stack.port}/ws/visitor/", origin=stack.url)
+        await ws.send(json.dumps({"type": "hello", "lang": "fi"}))
+        idle.append(ws)
+    for ws in idle:
+        await _next(ws, "welcome")
     while len(visitor.acked) < 5 or len(agent.acked) < 5:
         await asyncio.sleep(0.02)
+    log_before = len(stack.log(0))
     stack.processes[0].send_signal(signal.SIGTERM)
     await asyncio.wait_for(asyncio.gather(*readers), 20)
     await asyncio.gather(*senders)
@@ -129,6 +143,15 @@ async def test_sigterm_tells_every_socket_to_reconnect_and_loses_nothing(stack):
     for side in (visitor, agent):
         assert side.close_code == 4012, side.name
         assert side.restart is not None and 0 < side.restart["retry_after_ms"] <= 1000
+    for ws in idle:
+        await _next(ws, "restart")
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 15)
+        assert ws.close_code == 4012
+    stopping = stack.log(0)[log_before:]
+    assert f"stopping: {IDLE + 2} socket(s) told to reconnect" in stopping
+    for noise in ("Traceback", "ERROR", "cleaning-up channel", "Disconnected", "exception"):
+        assert noise not in stopping, stopping[-3000:]
 
     # The clients come back (here after the restart's delay, to the restarted process), resume
     # from the last id they had, and resend whatever was not acknowledged.

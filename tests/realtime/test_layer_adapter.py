@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from channels.layers import InMemoryChannelLayer
-from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer, RedisSingleShardConnection
 
 from realtime import layer_adapter
 from realtime.layer_adapter import group_publish, group_publish_supported, on_subscriber_reconnect
@@ -26,9 +26,18 @@ ROOT = Path(__file__).resolve().parents[2]
 REDIS = f"redis://{REDIS_HOST}:{REDIS_PORT}"
 
 
-def _layer(*dbs: int) -> RedisPubSubChannelLayer:
+def _layer(*dbs: int, prefix: str | None = None) -> RedisPubSubChannelLayer:
     hosts = [f"{REDIS}/{db}" for db in dbs or (0,)]
-    return RedisPubSubChannelLayer(hosts=hosts, prefix=f"test-adapter-{uuid.uuid4().hex[:8]}")
+    return RedisPubSubChannelLayer(
+        hosts=hosts, prefix=prefix or f"test-adapter-{uuid.uuid4().hex[:8]}"
+    )
+
+
+def _processes(*dbs: int) -> tuple[RedisPubSubChannelLayer, RedisPubSubChannelLayer]:
+    """Two layers on the same Redis and prefix: as two processes' layers, each with a receiver
+    and an origin of its own."""
+    prefix = f"test-adapter-{uuid.uuid4().hex[:8]}"
+    return _layer(*dbs, prefix=prefix), _layer(*dbs, prefix=prefix)
 
 
 async def _receive(layer, channel) -> dict:
@@ -55,24 +64,26 @@ async def test_get_layer_is_the_layer_of_this_event_loop_with_a_shard_per_host()
 async def test_get_group_channel_name_and_get_shard_are_where_group_members_listen():
     # Two shards and many groups: a message reaches a member only if the adapter named the
     # group's channel and chose its shard exactly as `group_add` did.
-    layer = _layer(0, 1)
-    member = await layer.new_channel()
+    # The member is in another process (layer): its events come through Redis.
+    layer, other = _processes(0, 1)
+    member = await other.new_channel()
     groups = [f"conv.{n}" for n in range(12)]
     for group in groups:
-        await layer.group_add(group, member)
+        await other.group_add(group, member)
     loop_layer = layer._get_layer()
     shards = {loop_layer._get_shard(loop_layer._get_group_channel_name(g)) for g in groups}
     assert shards <= set(loop_layer._shards) and len(shards) == 2
     await group_publish(layer, [(g, {"type": "chat.event", "n": n}) for n, g in enumerate(groups)])
-    received = sorted([(await _receive(layer, member))["n"] for _ in groups])
+    received = sorted([(await _receive(other, member))["n"] for _ in groups])
     assert received == list(range(12))
     await layer.flush()
+    await other.flush()
 
 
 async def test_ensure_redis_gives_a_shard_a_connection_pool_that_publishes_and_pipelines():
-    layer = _layer()
-    member = await layer.new_channel()
-    await layer.group_add("conv.1", member)
+    layer, other = _processes()
+    member = await other.new_channel()
+    await other.group_add("conv.1", member)
     loop_layer = layer._get_layer()
     shard = loop_layer._get_shard(loop_layer._get_group_channel_name("conv.1"))
     shard._ensure_redis()
@@ -80,7 +91,60 @@ async def test_ensure_redis_gives_a_shard_a_connection_pool_that_publishes_and_p
     # Alone: a plain PUBLISH; several: one pipeline. Both in order.
     await group_publish(layer, [("conv.1", {"type": "chat.event", "n": 0})])
     await group_publish(layer, [("conv.1", {"type": "chat.event", "n": n}) for n in (1, 2, 3)])
-    assert [(await _receive(layer, member))["n"] for _ in range(4)] == [0, 1, 2, 3]
+    assert [(await _receive(other, member))["n"] for _ in range(4)] == [0, 1, 2, 3]
+    await layer.flush()
+    await other.flush()
+
+
+async def test_members_here_have_an_event_at_once_and_the_others_through_redis_each_once():
+    layer, other = _processes()
+    here, there = await layer.new_channel(), await other.new_channel()
+    await layer.group_add("conv.1", here)
+    await other.group_add("conv.1", there)
+    loop_layer = layer._get_layer()
+    messages = [("conv.1", {"type": "chat.event", "n": n}) for n in range(3)]
+    wires = layer_adapter.deliver_here(layer, messages)
+    # In this loop's queues before anything was awaited; the same message as from Redis.
+    assert loop_layer.channels[here].qsize() == 3
+    assert [w[2][:1] for w in wires] == [layer_adapter.MARK] * 3
+    await layer_adapter.publish(wires)
+    assert [(await _receive(layer, here))["n"] for _ in range(3)] == [0, 1, 2]
+    # The other process (which has never published) strips the mark and delivers them once.
+    assert [(await _receive(other, there))["n"] for _ in range(3)] == [0, 1, 2]
+    # An unmarked event through Redis comes next to both: this process's echo was dropped.
+    await layer.group_send("conv.1", {"type": "chat.event", "n": "after"})
+    assert (await _receive(layer, here))["n"] == "after"
+    assert (await _receive(other, there))["n"] == "after"
+    await layer.flush()
+    await other.flush()
+
+
+async def test_a_channel_queue_is_a_mailbox_that_the_layer_receives_from():
+    from realtime.mailbox import Mailbox
+
+    layer = _layer()
+    member = await layer.new_channel()
+    assert isinstance(layer._get_layer().channels[member], Mailbox)
+    await layer.send(member, {"type": "chat.event", "n": 1})
+    assert (await _receive(layer, member))["n"] == 1
+    await layer.flush()
+
+
+async def test_the_receiver_of_every_shard_in_this_process_understands_the_mark():
+    # Installed when the chat app is ready, on the class: shards made later have it too.
+    assert RedisSingleShardConnection._receive_message is layer_adapter._receive_message
+    plain = layer_adapter._plain_receive
+    assert plain.__qualname__ == "RedisSingleShardConnection._receive_message"
+    layer = _layer()
+    member = await layer.new_channel()
+    shard = layer._get_layer()._get_shard(member)
+    # Another origin's event is delivered without its mark; an unmarked one as it is.
+    payload = layer.serialize({"type": "chat.event", "n": 1})
+    marked = layer_adapter.MARK + b"x" * layer_adapter.ORIGIN_BYTES + payload
+    shard._receive_message({"channel": member.encode(), "data": marked})
+    shard._receive_message({"channel": member, "data": payload})
+    shard._receive_message(None)
+    assert [(await _receive(layer, member))["n"] for _ in range(2)] == [1, 1]
     await layer.flush()
 
 

@@ -10,7 +10,7 @@ import pytest
 from channels.layers import InMemoryChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
-from realtime import events
+from realtime import events, layer_adapter
 from realtime.events import Publisher
 from tests.addresses import REDIS_URL
 from tests.conftest import count_round_trips
@@ -41,6 +41,62 @@ async def test_events_published_together_share_round_trips_and_arrive_in_order(m
     assert [m["event"]["n"] for m in received] == list(range(300))
     assert all(m["type"] == "chat.event" for m in received)
     await layer.flush()
+
+
+async def test_a_group_in_two_processes_gets_each_event_once_and_in_order_in_both(monkeypatch):
+    prefix = f"test-pub-{uuid.uuid4().hex[:8]}"
+    layer = RedisPubSubChannelLayer(hosts=[REDIS], prefix=prefix)
+    other = RedisPubSubChannelLayer(hosts=[REDIS], prefix=prefix)  # another process's
+    monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
+    publisher = events._publisher(asyncio.get_running_loop())
+    here, there = await layer.new_channel(), await other.new_channel()
+    for group in ("conv.1", "conv.2"):
+        await layer.group_add(group, here)
+    await other.group_add("conv.1", there)
+    await asyncio.gather(
+        *(
+            publisher.add([(f"conv.{1 + i % 2}", {"type": "message.new", "n": i})])
+            for i in range(200)
+        )
+    )
+    got_here = [(await asyncio.wait_for(layer.receive(here), 5))["event"]["n"] for _ in range(200)]
+    assert got_here == list(range(200))
+    got_there = [
+        (await asyncio.wait_for(other.receive(there), 5))["event"]["n"] for _ in range(100)
+    ]
+    assert got_there == list(range(0, 200, 2))
+    # Nothing more for either: the next event is one sent after, through Redis to both.
+    await other.group_send("conv.1", {"type": "chat.event", "event": {"n": "after"}})
+    assert (await asyncio.wait_for(layer.receive(here), 5))["event"]["n"] == "after"
+    assert (await asyncio.wait_for(other.receive(there), 5))["event"]["n"] == "after"
+    await layer.flush()
+    await other.flush()
+
+
+async def test_with_local_delivery_off_every_member_gets_each_event_once_through_redis(
+    monkeypatch, settings
+):
+    # As during a rolling deploy from a release that does not know the origin mark.
+    settings.CHAT_LOCAL_DELIVERY = False
+    prefix = f"test-pub-{uuid.uuid4().hex[:8]}"
+    layer = RedisPubSubChannelLayer(hosts=[REDIS], prefix=prefix)
+    other = RedisPubSubChannelLayer(hosts=[REDIS], prefix=prefix)
+    monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
+    publisher = events._publisher(asyncio.get_running_loop())
+    here, there = await layer.new_channel(), await other.new_channel()
+    await layer.group_add("conv.1", here)
+    await other.group_add("conv.1", there)
+    round_trips = count_round_trips(publisher)
+    await publisher.add([("conv.1", {"type": "message.new", "n": n}) for n in range(3)])
+    assert layer._get_layer().channels[here].qsize() == 0, "nothing delivered here at once"
+    assert all(not wire[2].startswith(layer_adapter.MARK) for wire, _ in round_trips[0])
+    for receiving, channel in ((layer, here), (other, there)):
+        got = [(await asyncio.wait_for(receiving.receive(channel), 5)) for _ in range(3)]
+        assert [m["event"]["n"] for m in got] == [0, 1, 2]
+    await other.group_send("conv.1", {"type": "chat.event", "event": {"n": "after"}})
+    assert (await asyncio.wait_for(layer.receive(here), 5))["event"]["n"] == "after"
+    await layer.flush()
+    await other.flush()
 
 
 async def test_a_dead_redis_loses_the_events_with_a_warning_and_holds_nobody_up(
