@@ -16,7 +16,9 @@ release, process 1 the current code, both behind the shipped nginx:
 - the previous release's data-subject export (JSON and text), the visitor's own download from
   its Daphne, its erasure and its retention purge work on chats that carry the new columns.
 
-Lost 0 and duplicated 0 in every chat; neither process's log has a traceback.
+Lost 0 and duplicated 0 in every chat; neither process's log has a traceback. A previous
+release from before the origin mark on published events runs with `CHAT_LOCAL_DELIVERY=0` on
+both sides, the documented way to deploy over it.
 `tests/deploy/test_rolling_migrations.py` checks the rule that makes this hold for every
 migration (additive only); this test runs the code.
 """
@@ -86,12 +88,16 @@ def fleet(tmp_path_factory):
     try:
         # The previous release lacks a migration the database will have.
         assert release.migrations_in_tree() - release.migrations_at(commit)
+        # A previous release that does not know the origin mark on published events runs
+        # beside this one with the mark off, as docs/deployment.md tells operators to.
+        knows_mark = "CHAT_LOCAL_DELIVERY" in (old / "helao_chat" / "settings.py").read_text()
         with behind_nginx(
             tmp,
             # The module opens 11 chats from one address (10 an hour by default).
             env={
                 "CHAT_RESTART_SPREAD_SECONDS": "1",
                 "CHAT_NEW_CONVERSATIONS_PER_HOUR_PER_IP": "50",
+                "CHAT_LOCAL_DELIVERY": "1" if knows_mark else "0",
             },
             roots=[old, ROOT],
         ) as (stack, nginx):
