@@ -131,7 +131,7 @@ class Publisher(RoundTrips[list]):
     async def _send(self, batch: list[tuple[layer_adapter.Wire, float]]) -> None:
         async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
             await layer_adapter.publish([wire for wire, _ in batch])
-        # The oldest event's way through the publish queue and Redis (chat/admission.py).
+        # The oldest event's way through the publish queue and Redis (realtime/admission.py).
         admission.published(batch[0][1])
 
 

@@ -1,4 +1,4 @@
-"""chat/mailbox.py: the small receive queue of each socket (Daphne's input, a channel's
+"""realtime/mailbox.py: the small receive queue of each socket (Daphne's input, a channel's
 messages): in order, nothing lost to a cancelled reader, and nothing held while idle."""
 
 from __future__ import annotations
