@@ -128,8 +128,11 @@ export function renderFeedback(container, { token, reference = "", lang = "en", 
       const code = await post(fields);
       if (code === null) saved = true;
       else if (FINAL.has(code)) refused = code;
-      // Sent, or refused for the whole chat: either way not to be sent again.
-      if (code === null || FINAL.has(code)) for (const key of Object.keys(pending)) delete pending[key];
+      // Sent, or refused for the whole chat: either way not to be sent again. Only what this
+      // request carried: an answer given while it was under way waits for its own request.
+      if (code === null || FINAL.has(code)) {
+        for (const key of Object.keys(fields)) if (pending[key] === fields[key]) delete pending[key];
+      }
       return code;
     };
     const result = chain.then(run);

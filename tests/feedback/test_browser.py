@@ -249,3 +249,50 @@ def test_an_answer_to_the_first_question_is_kept_when_the_visitor_leaves_at_the_
             browser.close()
     fb = Feedback.objects.get(conversation=conv)
     assert (fb.service_satisfied, fb.channel_satisfied, fb.comment) == (True, None, "")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_given_while_the_last_one_is_still_being_saved_is_saved_too(
+    agent_online, chat_server
+):
+    """The second answer comes while the first one's request is under way: when the first
+    comes back, the second must still be sent (it was once dropped with the first)."""
+    held = []
+
+    def hold_the_first(route):
+        if not held:
+            held.append(route)  # answered below, after the second answer is given
+        else:
+            route.continue_()
+
+    with chromium(STAND_IN_FLAG) as browser:
+        try:
+            page = browser.new_context().new_page()
+            page.route(
+                f"{chat_server}/panel-stand-in",
+                lambda route: route.fulfill(body=PAGE, content_type="text/html"),
+            )
+            page.goto(f"{chat_server}/panel-stand-in")
+            expect(page.locator("#state")).to_have_text("started")
+            in_thread(_claim_the_only_chat, agent_online)
+            page.get_by_role("button", name="End chat").click()
+            expect(page.locator("#state")).to_have_text("closed")
+            page.route(f"{chat_server}/feedback/submit", hold_the_first)
+            service = page.get_by_role("group", name="Were you satisfied with the service")
+            service.get_by_role("button", name="Yes").click()
+            for _ in range(200):  # until the first answer's request is held (Playwright's loop)
+                if held:
+                    break
+                page.wait_for_timeout(25)
+            assert len(held) == 1
+            channel = page.get_by_role("group", name="Was chat a good way to get service?")
+            channel.get_by_role("button", name="No").click()
+            held[0].continue_()
+            page.get_by_role("button", name="Skip").click()
+            expect(page.locator("#done")).to_have_text("sent")
+        finally:
+            browser.close()
+
+    fb = Feedback.objects.get()
+    assert (fb.service_satisfied, fb.channel_satisfied) == (True, False)
