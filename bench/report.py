@@ -608,8 +608,12 @@ def compare_section(previous: tuple[str, dict[str, Any]] | None, s: dict[str, An
             change = "same"
         else:
             pct = f" ({(b - a) / a * 100:+.0f} %)" if a else ""
-            better = (b > a) == (key in HIGHER_IS_BETTER)
-            change = ("better" if better else "worse") + pct
+            if key.startswith("baseline_"):
+                # A reference, not the product: its change says how the machine measured.
+                change = ("higher" if b > a else "lower") + pct + ", a baseline"
+            else:
+                better = (b > a) == (key in HIGHER_IS_BETTER)
+                change = ("better" if better else "worse") + pct
         lines.append(f"| `{key}` | {_fmt(old)} | {_fmt(now)} | {change} |")
     return [*lines, ""]
 

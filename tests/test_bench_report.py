@@ -271,6 +271,7 @@ def test_full_counts_are_the_issues_and_quick_ones_smaller_but_not_zero(field, f
 
 def test_a_second_run_sets_every_figure_beside_the_previous_reports(tmp_path):
     first = sample()
+    first["baseline_b"]["single"] = {"max_msgs_per_s": 2000}
     lines = _lines(first, tmp_path)
     assert "No earlier report with a summary line to compare with." in lines
 
@@ -278,6 +279,7 @@ def test_a_second_run_sets_every_figure_beside_the_previous_reports(tmp_path):
     second["date"] = "2026-12-07 03:00 UTC"
     second["starts"]["starts_per_s_max"] = 50  # twice the first run's 25
     second["starts"]["start_p99_ms_at_100"] = 360.0  # twice the first run's 180
+    second["baseline_b"]["single"]["max_msgs_per_s"] = 4000
     lines = _lines(second, tmp_path)  # the same file: the first run's report is replaced
     text = "\n".join(lines)
     assert f"The previous report ({first['date']})" in text
@@ -285,6 +287,9 @@ def test_a_second_run_sets_every_figure_beside_the_previous_reports(tmp_path):
     assert "| `start_p99_ms_at_100` | 180.0 | 360.0 | worse (+100 %) |" in lines
     assert "| `storm_resume_s` | 9.80 | 9.80 | same |" in lines
     assert not any(line.startswith("| `storm_sockets`") for line in lines)
+    # A baseline's change is the machine's, neither better nor worse for the product.
+    row = next(line for line in lines if line.startswith("| `baseline_b_max_msgs_per_s`"))
+    assert row.endswith("| higher (+100 %), a baseline |")
 
 
 def test_a_report_without_a_readable_summary_line_is_no_previous_run():
