@@ -4,6 +4,7 @@ the README set them), else PostgreSQL and Redis on this machine's standard ports
 from __future__ import annotations
 
 import os
+import socket
 from urllib.parse import urlsplit
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
@@ -26,3 +27,18 @@ def pg_url(database: str, *, host: str = PG_HOST, port: int = PG_PORT) -> str:
 
 
 PG_ADMIN = pg_url("postgres")
+
+_handed_out: set[int] = set()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now, never one this test process handed out before:
+    the kernel may give the same free port to two calls in a row, and two servers of one test
+    (e.g. nginx's health and redirect listeners) would then share it."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port

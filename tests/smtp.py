@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Iterator
 from email import message_from_bytes
 
 from aiosmtpd.controller import Controller
+
+from tests.addresses import free_port
 
 
 class Inbox:
@@ -19,12 +20,6 @@ class Inbox:
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def use_smtp(settings, port: int) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +19,8 @@ from axe_playwright_python.sync_playwright import Axe
 from django.test import Client
 from playwright.sync_api import expect
 from websockets.sync.client import connect as ws_connect
+
+from tests.addresses import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -41,16 +42,10 @@ class _Quiet(SimpleHTTPRequestHandler):
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def host_site(settings, tmp_path):
     """A static site on http://localhost:PORT that is allowed to embed the widget."""
-    port = _free_port()
+    port = free_port()
     origin = f"http://localhost:{port}"
     settings.CHAT_EMBED_ORIGINS = [origin]
     server = ThreadingHTTPServer(("127.0.0.1", port), partial(_Quiet, directory=str(tmp_path)))
@@ -272,7 +267,7 @@ def test_a_visitor_chats_across_pages_of_a_host_site_with_an_agent(agent, site, 
 
 def test_the_launcher_stays_hidden_when_the_chat_server_is_unreachable(host_site, browser):
     origin, root = host_site
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     Path(root, "down.html").write_text(
         HOST_PAGE.format(lang="en", title="Down", next="down.html", chat=dead, attrs=""),
         encoding="utf-8",

@@ -22,7 +22,8 @@ from chat.retention_period import months_before
 from chat.services import ChatError
 from dsr import data_requests as dsr
 from retention import purge as retention
-from tests.smtp import body_of, free_port, smtp_server, use_smtp
+from tests.addresses import free_port
+from tests.smtp import body_of, smtp_server, use_smtp
 
 pytestmark = pytest.mark.django_db
 

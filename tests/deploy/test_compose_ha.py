@@ -16,7 +16,7 @@ import pytest
 import redis
 import yaml
 
-from tests.faults.proxy import free_port
+from tests.addresses import free_port
 
 from .test_compose import ENV_EXAMPLE, ROOT, interpolate, nginx_directives, parse_env_file
 

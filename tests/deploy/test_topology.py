@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from datetime import timedelta
@@ -32,7 +31,7 @@ import psycopg
 import pytest
 import yaml
 
-from tests.addresses import PG_ADMIN, REDIS_URL, pg_url
+from tests.addresses import PG_ADMIN, REDIS_URL, free_port, pg_url
 from tests.deploy.test_compose import (
     BIN,
     COMPOSE,
@@ -50,12 +49,6 @@ VISITOR_IP = "203.0.113.50"
 AGENT_IP = "198.51.100.20"
 STARTUP_SECONDS = 90
 PURGE_SECONDS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Processes:

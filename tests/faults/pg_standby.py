@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psycopg
 
-from .proxy import free_port
+from tests.addresses import free_port
 
 
 def pg_bin(name: str) -> str:

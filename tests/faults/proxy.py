@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.addresses import free_port
 
 
 class CuttableProxy:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from .proxy import free_port
+from tests.addresses import free_port
 
 MASTER = "helao"
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import psycopg
 
-from tests.addresses import PG_ADMIN, PG_HOST, PG_PORT, REDIS_HOST, REDIS_PORT, pg_url
+from tests.addresses import PG_ADMIN, PG_HOST, PG_PORT, REDIS_HOST, REDIS_PORT, free_port, pg_url
 
-from .proxy import CuttableProxy, free_port
+from .proxy import CuttableProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PASSWORD = "demo-password-change-me"
