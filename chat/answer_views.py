@@ -9,8 +9,6 @@ malformed token gets the same 404 and the page says that the link has been used 
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -22,23 +20,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from realtime import limits
-from realtime.net import request_client_ip, same_origin_request
 
 from . import contact
 from .models import ControllerDetails
-from .views import WIDGET_LANGUAGES
-
-#: A token is ~43 characters; anything much larger is not a request from the page.
-MAX_BODY_BYTES = 1024
+from .views import WIDGET_LANGUAGES, json_error, token_posted
 
 
 def _language(request: HttpRequest) -> str:
     lang = (request.GET.get("lang") or "").lower()[:2]
     return lang if lang in WIDGET_LANGUAGES else settings.LANGUAGE_CODE[:2]
-
-
-def _error(code: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": code}, status=status)
 
 
 @require_GET
@@ -77,20 +67,11 @@ def answer_open(request: HttpRequest) -> JsonResponse:
     """Spends the link's token: a visitor token for that one chat, or 404 (used or expired).
     With CHAT_OFFLINE_CONTACT off no link opens anything (/privacy/ no longer lists them)."""
     if not settings.CHAT_OFFLINE_CONTACT:
-        return _error("gone", 404)
-    if not same_origin_request(request):
-        return _error("forbidden", 403)
-    if request.content_type != "application/json":
-        return _error("unsupported_media_type", 415)
-    if len(request.body) > MAX_BODY_BYTES:
-        return _error("too_large", 413)
-    if not limits.ip_answer_link_allowed(request_client_ip(request)):
-        return _error("rate_limited", 429)
-    try:
-        body = json.loads(request.body)
-    except ValueError:
-        return _error("bad_json", 400)
-    session = contact.answer_link_redeem(body.get("token") if isinstance(body, dict) else None)
+        return json_error("gone", 404)
+    token, refused = token_posted(request, limits.ip_answer_link_allowed)
+    if refused is not None:
+        return refused
+    session = contact.answer_link_redeem(token)
     if session is None:
-        return _error("gone", 404)
+        return json_error("gone", 404)
     return JsonResponse({"token": session})

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import json
 import logging
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET
 
-from realtime.net import embed_origins, normalise_origin, own_origin
+from realtime.net import (
+    embed_origins,
+    normalise_origin,
+    own_origin,
+    request_client_ip,
+    same_origin_request,
+)
 
 from . import hooks, replica, widget_strings
 from .retention_period import token_max_age_days
@@ -254,3 +262,38 @@ def widget_rights_strings(request: HttpRequest) -> JsonResponse:
     response["Content-Language"] = lang
     patch_cache_control(response, public=True, max_age=LOADER_MAX_AGE)
     return response
+
+
+# --- a visitor's token posted from the chat's own pages -----------------------------------------
+
+#: A token is ~43 characters; anything much larger is not a request from the chat's pages.
+TOKEN_BODY_BYTES = 1024
+
+
+def json_error(code: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": code}, status=status)
+
+
+def token_posted(
+    request: HttpRequest, allowed: Callable[[str | None], bool]
+) -> tuple[Any, JsonResponse | None]:
+    """The `token` of a JSON POST from the chat's own origin, or the response that refuses it.
+
+    What every such call checks (the widget's rights, the answer link): the chat's own origin
+    only, `Content-Type: application/json` (a cross-site form cannot send it), a small body, the
+    address's allowance (`allowed(ip)`), then JSON. The token is returned as sent, whatever its
+    type: each caller says what a wrong one gets.
+    """
+    if not same_origin_request(request):
+        return None, json_error("forbidden", 403)
+    if request.content_type != "application/json":
+        return None, json_error("unsupported_media_type", 415)
+    if len(request.body) > TOKEN_BODY_BYTES:
+        return None, json_error("too_large", 413)
+    if not allowed(request_client_ip(request)):
+        return None, json_error("rate_limited", 429)
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return None, json_error("bad_json", 400)
+    return (body.get("token") if isinstance(body, dict) else None), None

@@ -16,7 +16,6 @@ conversation exists. Each answer is `Cache-Control: no-store`.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
@@ -25,39 +24,20 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from chat.views import json_error, token_posted
 from realtime import limits
-from realtime.net import request_client_ip, same_origin_request
 
 from . import data_requests as dsr
-
-#: A token is ~43 characters; anything much larger is not a request from the panel.
-MAX_BODY_BYTES = 1024
-
-
-def _error(code: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": code}, status=status)
 
 
 def _token(request: HttpRequest) -> tuple[Any, JsonResponse | None]:
     """The token from the JSON body, or the error response that refuses the request."""
     if not settings.CHAT_VISITOR_SELF_SERVICE:
-        return None, _error("not_found", 404)
-    if not same_origin_request(request):
-        return None, _error("forbidden", 403)
-    if request.content_type != "application/json":
-        return None, _error("unsupported_media_type", 415)
-    if len(request.body) > MAX_BODY_BYTES:
-        return None, _error("too_large", 413)
-    if not limits.ip_self_service_allowed(request_client_ip(request)):
-        return None, _error("rate_limited", 429)
-    try:
-        body = json.loads(request.body)
-    except ValueError:
-        return None, _error("bad_json", 400)
-    token = body.get("token") if isinstance(body, dict) else None
-    if not isinstance(token, str):
-        return None, _error("bad_frame", 400)
-    return token, None
+        return None, json_error("not_found", 404)
+    token, refused = token_posted(request, limits.ip_self_service_allowed)
+    if refused is None and not isinstance(token, str):
+        return None, json_error("bad_frame", 400)
+    return token, refused
 
 
 def _file(fmt: str, export: dsr.Export) -> dict[str, str]:
@@ -79,7 +59,7 @@ def visitor_export(request: HttpRequest) -> JsonResponse:
         return refused
     export = dsr.visitor_self_export(token=token)
     if export is None:
-        return _error("not_found", 404)
+        return json_error("not_found", 404)
     return JsonResponse(
         {
             "reference": export.reference,
@@ -98,5 +78,5 @@ def visitor_erase(request: HttpRequest) -> JsonResponse:
         return refused
     deleted = dsr.visitor_self_erase(token=token)
     if deleted is None:
-        return _error("not_found", 404)
+        return json_error("not_found", 404)
     return JsonResponse({"erased": True})
