@@ -184,10 +184,10 @@ class VisitorConsumer(JsonFrameConsumer):
         mine = next((item for item in items if item["id"] == conversation.pk), None)
         if mine is None or (self.lang, mine["position"], mine["estimate"]) == self.queue_said_of:
             return  # the same words: no sentence is built (most sockets, most announcements)
-        with translation.override(self.lang):
-            text = widget_strings.queue_text(mine["position"], mine["estimate"])
-        if text != self.queue_said:
-            await self.send_json(self._queue_frame(mine))
+        said = self.queue_said
+        frame = self._queue_frame(mine)
+        if frame["text"] != said:
+            await self.send_json(frame)
 
     async def handle_start(self, frame: dict[str, Any]) -> None:
         """Opens a conversation with the visitor's first message; returns the bearer token."""

@@ -400,12 +400,7 @@ def conversation_start(
             client_msg_id=client_msg_id,
             created_at=now,
         )
-        for group, event in message_events(
-            conversation_id=conversation.pk,
-            message=message_dict(message),
-            waiting=conversation.status == Conversation.Status.WAITING,
-        ):
-            events.emit(group, event)
+        _message_announce(conversation, message)
     # The queue item itself, built once here: every console shows it without a query of its own.
     events.emit(
         events.AGENTS_GROUP,
@@ -623,10 +618,8 @@ def _message_write(
     )
     if not _insert_once(message):
         stored = Message.objects.get(conversation=conversation, client_msg_id=client_msg_id)
-        for group, event in message_events(
-            conversation_id=conversation.pk, message=message_dict(stored), waiting=False
-        )[:1]:
-            events.emit(group, event)  # the conversation's own group (a note's: staff only)
+        # Again to the conversation only (a note's: its staff), not to the queue.
+        _message_announce(conversation, stored, waiting=False)
         return stored
     updates = {"last_activity_at": now}
     if sender == Message.Sender.AGENT and conversation.first_response_at is None:
@@ -634,14 +627,21 @@ def _message_write(
     Conversation.objects.filter(pk=conversation.pk).update(**updates)
     for field, value in updates.items():
         setattr(conversation, field, value)
-    announced = message_events(
-        conversation_id=conversation.pk,
-        message=message_dict(message),
-        waiting=conversation.status == Conversation.Status.WAITING,
-    )
-    for group, event in announced:
-        events.emit(group, event)
+    _message_announce(conversation, message)
     return message
+
+
+def _message_announce(
+    conversation: Conversation, message: Message, *, waiting: bool | None = None
+) -> None:
+    """Announces a stored message after commit (`message_events`); `waiting` defaults to the
+    conversation's own state."""
+    if waiting is None:
+        waiting = conversation.status == Conversation.Status.WAITING
+    for group, event in message_events(
+        conversation_id=conversation.pk, message=message_dict(message), waiting=waiting
+    ):
+        events.emit(group, event)
 
 
 @transaction.atomic

@@ -16,9 +16,8 @@ they are rare.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db.models import Avg, Count, F, Q, QuerySet
 from django.utils import timezone
@@ -27,9 +26,6 @@ from realtime import events, units
 
 from . import hooks, opening, wait_estimate
 from .models import Conversation, OpeningHours
-
-logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 #: The sockets of waiting visitors: they alone hear the queue's announcements.
 WAITING_GROUP = "queue.waiting"
