@@ -54,6 +54,17 @@ class Fleet:
     def url(self, index: int, path: str) -> str:
         return f"ws://127.0.0.1:{self.stack.ports[index]}{path}"
 
+    async def chats(self, count: int, *, visitors: int, agent: int) -> NumberedChat:
+        """`count` numbered chats: visitors on process `visitors`, the agent on `agent`."""
+        cookie = await asyncio.to_thread(self.stack.login, port=self.stack.ports[agent])
+        return await open_chats(
+            count=count,
+            visitor_url=lambda: self.url(visitors, "/ws/visitor/"),
+            agent_url=lambda: self.url(agent, "/ws/agent/"),
+            origin=None,
+            cookie=cookie,
+        )
+
     def manage(self, *args: str) -> subprocess.CompletedProcess:
         """`manage.py` of the previous release against the fleet's database and Redis."""
         return subprocess.run(
@@ -130,14 +141,7 @@ async def test_the_previous_release_and_the_current_code_chat_on_the_new_schema(
     fleet, visitors, agent
 ):
     stack = fleet.stack
-    cookie = await asyncio.to_thread(stack.login, port=stack.ports[agent])
-    chat = await open_chats(
-        count=3,
-        visitor_url=lambda: fleet.url(visitors, "/ws/visitor/"),
-        agent_url=lambda: fleet.url(agent, "/ws/agent/"),
-        origin=None,
-        cookie=cookie,
-    )
+    chat = await fleet.chats(3, visitors=visitors, agent=agent)
 
     async def drop_every_socket() -> None:
         # Each side reconnects to the same process, resumes from the last id it saw and
@@ -201,15 +205,8 @@ def self_export(fleet, token: str) -> dict:
 
 async def test_the_previous_release_exports_erases_and_purges_chats_with_the_new_columns(fleet):
     stack = fleet.stack
-    cookie = await asyncio.to_thread(stack.login, port=stack.ports[NEW])
     # Two chats started on the current code and taken by an agent there.
-    chat = await open_chats(
-        count=2,
-        visitor_url=lambda: fleet.url(NEW, "/ws/visitor/"),
-        agent_url=lambda: fleet.url(NEW, "/ws/agent/"),
-        origin=None,
-        cookie=cookie,
-    )
+    chat = await fleet.chats(2, visitors=NEW, agent=NEW)
     erased, expired = chat.agent.conversations
     # What the current code stores in the columns the previous release does not know (those of
     # the offline messages' migrations; a later schema change adds its own here).

@@ -192,6 +192,12 @@ class Stack:
         for process in self.processes:
             self._stop(process)
         self.pg.close()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
         self.redis.close()
         with psycopg.connect(self.admin_url, autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')

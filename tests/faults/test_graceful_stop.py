@@ -25,14 +25,11 @@ IDLE = 100
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    running = Stack(
+    with Stack(
         tmp_path_factory.mktemp("graceful"),
         env={"CHAT_RESTART_SPREAD_SECONDS": "1", "CHAT_MAX_CONNECTIONS_PER_IP": str(IDLE + 10)},
-    )
-    try:
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 class Side:

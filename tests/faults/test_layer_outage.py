@@ -20,7 +20,7 @@ PACE_SECONDS = 0.25
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    running = Stack(
+    with Stack(
         tmp_path_factory.mktemp("outage"),
         env={
             "CHAT_LAYER_PROBE_SECONDS": "1",
@@ -28,11 +28,8 @@ def stack(tmp_path_factory):
             "CHAT_MESSAGES_PER_MINUTE": "1000",
             "CHAT_MESSAGES_PER_MINUTE_PER_IP": "1000",
         },
-    )
-    try:
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 class Side:

@@ -25,11 +25,8 @@ LONG_TEXT = "\U0001f600" * 4000
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    running = Stack(tmp_path_factory.mktemp("paged"))
-    try:
+    with Stack(tmp_path_factory.mktemp("paged")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _sql(stack: Stack, sql: str, *params) -> list[tuple]:

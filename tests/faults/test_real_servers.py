@@ -17,11 +17,8 @@ OUTAGE_SECONDS = 30
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    running = Stack(tmp_path_factory.mktemp("faults"))
-    try:
+    with Stack(tmp_path_factory.mktemp("faults")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 async def _until(ws, kind, timeout=10):

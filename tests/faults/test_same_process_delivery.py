@@ -23,11 +23,8 @@ COUNT = 25
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    running = Stack(tmp_path_factory.mktemp("delivery"))
-    try:
+    with Stack(tmp_path_factory.mktemp("delivery")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 async def _next(ws, kind: str) -> dict:

@@ -20,17 +20,14 @@ LEASE_SECONDS = 10
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    running = Stack(
+    with Stack(
         tmp_path_factory.mktemp("exits"),
         env={
             "CHAT_CONNECTION_LEASE_SECONDS": str(LEASE_SECONDS),
             "CHAT_MAX_CONNECTIONS_PER_IP": "20",
         },
-    )
-    try:
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _visitor(stack, port: int | None = None):
