@@ -159,6 +159,22 @@ def _waits_behind(agent, site, browser, lang, screen, ahead):
     context.close()
 
 
+def _answer_when_back(agent, conversation_id: int, text: str) -> None:
+    """The agent comes online, takes the message left meanwhile and answers it."""
+    agent.send({"type": "presence.set", "status": "online"})
+    agent.send({"type": "conversation.claim", "conversation_id": conversation_id})
+    agent.wait("conversation.claim.ok")
+    agent.send(
+        {
+            "type": "message.send",
+            "conversation_id": conversation_id,
+            "text": text,
+            "client_msg_id": "r1",
+        }
+    )
+    agent.wait("message.ack")
+
+
 # --- a message left at night -------------------------------------------------------------------
 
 LEFT_WORDS = {
@@ -243,18 +259,7 @@ def test_a_message_left_at_night_is_answered_in_the_morning_and_shown_on_the_nex
     page.close()
 
     # The morning: Alice comes online, takes the message from the console's list and answers.
-    agent_away.send({"type": "presence.set", "status": "online"})
-    agent_away.send({"type": "conversation.claim", "conversation_id": left["id"]})
-    agent_away.wait("conversation.claim.ok")
-    agent_away.send(
-        {
-            "type": "message.send",
-            "conversation_id": left["id"],
-            "text": "Good morning! It starts on 12 January.",
-            "client_msg_id": "r1",
-        }
-    )
-    agent_away.wait("message.ack")
+    _answer_when_back(agent_away, left["id"], "Good morning! It starts on 12 January.")
 
     # The visitor's next visit: a badge on the launcher, and the answer in the panel.
     page = context.new_page()
@@ -436,18 +441,7 @@ def test_the_notices_link_opens_the_answer_once_in_another_browser(
     left = agent_away.wait("queue.added")["conversation"]
     context.close()
 
-    agent_away.send({"type": "presence.set", "status": "online"})
-    agent_away.send({"type": "conversation.claim", "conversation_id": left["id"]})
-    agent_away.wait("conversation.claim.ok")
-    agent_away.send(
-        {
-            "type": "message.send",
-            "conversation_id": left["id"],
-            "text": "It starts on 12 January.",
-            "client_msg_id": "r1",
-        }
-    )
-    agent_away.wait("message.ack")
+    _answer_when_back(agent_away, left["id"], "It starts on 12 January.")
     assert _in_thread(contact.contact_notify_due) == 1
     body = body_of(smtp_inbox.messages[-1][1])
     match = re.search(re.escape(chat) + r"/chat/answer/\?lang=\w\w#[\w-]+", body)

@@ -81,6 +81,22 @@ def _claim_the_only_chat(agent) -> None:
     conversation_claim(conversation_id=Conversation.objects.get().pk, agent=agent)
 
 
+def _chat_ended_on_the_page(browser, chat_server: str, agent):
+    """A visitor's page (the stand-in panel) whose chat the agent took and the visitor ended:
+    the quick feedback is on screen."""
+    page = browser.new_context().new_page()
+    page.route(
+        f"{chat_server}/panel-stand-in",
+        lambda route: route.fulfill(body=PAGE, content_type="text/html"),
+    )
+    page.goto(f"{chat_server}/panel-stand-in")
+    expect(page.locator("#state")).to_have_text("started")
+    in_thread(_claim_the_only_chat, agent)
+    page.get_by_role("button", name="End chat").click()
+    expect(page.locator("#state")).to_have_text("closed")
+    return page
+
+
 def _accessibility_violations(page) -> list[str]:
     results = Axe().run(page)
     return [v["id"] for v in results.response["violations"]]
@@ -108,18 +124,7 @@ def test_visitor_answers_and_the_director_sees_the_counts_move(agent_online, dan
             director_page.goto(f"{chat_server}/reports/")
             expect(_metric(director_page, "feedback_answers")).to_have_text("0")
 
-            visitor = browser.new_context()
-            page = visitor.new_page()
-            page.route(
-                f"{chat_server}/panel-stand-in",
-                lambda route: route.fulfill(body=PAGE, content_type="text/html"),
-            )
-            page.goto(f"{chat_server}/panel-stand-in")
-            expect(page.locator("#state")).to_have_text("started")
-            in_thread(_claim_the_only_chat, agent_online)
-
-            page.get_by_role("button", name="End chat").click()
-            expect(page.locator("#state")).to_have_text("closed")
+            page = _chat_ended_on_the_page(browser, chat_server, agent_online)
             service = page.get_by_role("group", name="Were you satisfied with the service")
             expect(service.get_by_role("button", name="Yes")).to_be_focused()
             assert _accessibility_violations(page) == []
@@ -268,16 +273,7 @@ def test_an_answer_given_while_the_last_one_is_still_being_saved_is_saved_too(
 
     with chromium(STAND_IN_FLAG) as browser:
         try:
-            page = browser.new_context().new_page()
-            page.route(
-                f"{chat_server}/panel-stand-in",
-                lambda route: route.fulfill(body=PAGE, content_type="text/html"),
-            )
-            page.goto(f"{chat_server}/panel-stand-in")
-            expect(page.locator("#state")).to_have_text("started")
-            in_thread(_claim_the_only_chat, agent_online)
-            page.get_by_role("button", name="End chat").click()
-            expect(page.locator("#state")).to_have_text("closed")
+            page = _chat_ended_on_the_page(browser, chat_server, agent_online)
             page.route(f"{chat_server}/feedback/submit", hold_the_first)
             service = page.get_by_role("group", name="Were you satisfied with the service")
             service.get_by_role("button", name="Yes").click()
