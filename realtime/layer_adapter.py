@@ -19,6 +19,25 @@ go through here (`group_send`, `send`, other processes' events, Celery's) is unm
 delivered as channels-redis does; the receiver hook is installed on the class (`install`), so
 a process that has not published anything yet still understands the mark.
 
+Subscribing in batches (`install`). The shard subscribed and unsubscribed each channel under a
+lock, one command at a time, and took the lock even for a group it already followed. A lock
+handed from waiter to waiter moves once per turn of the event loop: when every socket of a
+restarted process came back at once (each one channel of its own and its chat's group), the
+subscriptions went through at the pace of the loop's turns, a few hundred a second, and
+everything behind them waited (the health probe's publish too, so the layer was reported down).
+Here a subscription is queued, and one task per shard sends everything queued meanwhile as one
+SUBSCRIBE and one UNSUBSCRIBE, in order; `subscribe` returns once its command is written, as
+before. A group already followed costs nothing. `unsubscribe` does not wait: a consumer
+cancelled while leaving (Daphne stopping it) has nothing to be cancelled in, and its
+channel is unsubscribed all the same.
+
+Decoding an event once for all its members here (`install`). A group's event reaches each
+member's queue as the same bytes object (from Redis, and from `deliver_here`), and each member
+decoded it again: a queue announcement, a list of up to a hundred places, was decoded by every
+waiting visitor's socket, a fifth of a process's CPU during a burst of new chats. The layer's
+`deserialize` now remembers the last few payloads it decoded, by identity: the members share one
+decoded event, which they only read.
+
 Hearing the subscriber reconnect (`on_subscriber_reconnect`, for realtime/layer_health.py). It
 reconnects a process's subscriber connection
 silently: redis-py re-subscribes every channel on the new connection, and whatever was published
@@ -30,12 +49,17 @@ re-subscription, which was registered first.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from channels_redis.pubsub import RedisPubSubLoopLayer, RedisSingleShardConnection
+from channels_redis.pubsub import (
+    RedisPubSubChannelLayer,
+    RedisPubSubLoopLayer,
+    RedisSingleShardConnection,
+)
 
 from .mailbox import Mailbox
 
@@ -164,11 +188,122 @@ async def _subscribe_to_channel(self: Any, channel: str) -> None:
     await self._get_shard(channel).subscribe(channel)
 
 
+class _Subscriptions:
+    """A shard's queued (un)subscriptions: channel -> True (follow) or False (leave), in the
+    order last asked, and the future of the batch that will send them."""
+
+    def __init__(self) -> None:
+        self.queued: dict[str, bool] = {}
+        self.sent: asyncio.Future | None = None
+
+
+def _subscriptions(shard: Any) -> _Subscriptions:
+    batch = shard.__dict__.get("helao_subscriptions")
+    if batch is None:
+        batch = shard.helao_subscriptions = _Subscriptions()
+    return batch
+
+
+def _want(shard: Any, channel: str, follow: bool) -> asyncio.Future | None:
+    """Queues following (or leaving) `channel`; returns the future of the batch that sends it,
+    or None when there is nothing to send."""
+    batch = _subscriptions(shard)
+    if channel not in batch.queued and (channel in shard._subscribed_to) == follow:
+        return None
+    batch.queued.pop(channel, None)
+    batch.queued[channel] = follow
+    if batch.sent is None:
+        batch.sent = asyncio.get_running_loop().create_future()
+        task = asyncio.get_running_loop().create_task(_send_subscriptions(shard, batch))
+        _sending.add(task)
+        task.add_done_callback(_sending.discard)
+    return batch.sent
+
+
+_sending: set[asyncio.Task] = set()
+
+
+async def _send_subscriptions(shard: Any, batch: _Subscriptions) -> None:
+    """Sends the shard's queued subscriptions as they are once the shard's lock is free (a
+    publish or a flush may hold it): one UNSUBSCRIBE and one SUBSCRIBE."""
+    sent = batch.sent
+    assert sent is not None
+    taken = False
+    try:
+        async with shard._lock:
+            queued, batch.queued, batch.sent = batch.queued, {}, None
+            taken = True
+            # A channel is in one list at most (its last wish): the order between them does
+            # not matter, and leaving first keeps Redis's count of channels lowest.
+            leave = [c for c, on in queued.items() if not on and c in shard._subscribed_to]
+            follow = [c for c, on in queued.items() if on and c not in shard._subscribed_to]
+            if leave or follow:
+                shard._ensure_redis()
+                shard._ensure_receiver()
+            if leave:
+                await shard._pubsub.unsubscribe(*leave)
+                shard._subscribed_to.difference_update(leave)
+            if follow:
+                await shard._pubsub.subscribe(*follow)
+                shard._subscribed_to.update(follow)
+    except BaseException as exc:
+        if not taken and batch.sent is sent:
+            batch.sent = None  # what was queued goes with the next batch
+        if not sent.done():
+            sent.set_exception(exc if isinstance(exc, Exception) else ConnectionError(repr(exc)))
+        if not isinstance(exc, Exception):
+            raise
+    else:
+        if not sent.done():
+            sent.set_result(None)
+
+
+async def _subscribe(self: Any, channel: str) -> None:
+    """The shard's `subscribe`: queued, and returns once its batch is written."""
+    sent = _want(self, channel, True)
+    if sent is not None:
+        # Shielded: one socket giving up waiting must not cancel the batch of the others.
+        await asyncio.shield(sent)
+
+
+async def _unsubscribe(self: Any, channel: str) -> None:
+    """The shard's `unsubscribe`: queued; sent with the next batch, not waited for."""
+    sent = _want(self, channel, False)
+    if sent is not None:
+        # Read, so that a failed batch (the connection is gone) is not reported as never
+        # retrieved; the subscriber's reconnection starts from what it had subscribed.
+        sent.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+
+_plain_deserialize = RedisPubSubChannelLayer.deserialize
+#: Payloads decoded most recently, per layer: enough for the fan-outs of one turn of the loop.
+DECODED_KEPT = 16
+
+
+def _deserialize(self: Any, message: bytes) -> Any:
+    """The layer's `deserialize`, once per payload object (see the module docstring)."""
+    decoded = self.__dict__.get("helao_decoded")
+    if decoded is None:
+        decoded = self.helao_decoded = {}
+    known = decoded.get(id(message))
+    # The payload itself is kept with its decoding, so that its id is not reused meanwhile.
+    if known is not None and known[0] is message:
+        return known[1]
+    value = _plain_deserialize(self, message)
+    if len(decoded) >= DECODED_KEPT:
+        del decoded[next(iter(decoded))]
+    decoded[id(message)] = (message, value)
+    return value
+
+
 def install() -> None:
-    """Makes every shard of the pub/sub layer in this process understand `MARK`, and every
-    channel's queue a `Mailbox` (idempotent)."""
+    """Makes every shard of the pub/sub layer in this process understand `MARK`, subscribe in
+    batches, decode each payload once, and every channel's queue a `Mailbox` (idempotent)."""
     RedisSingleShardConnection._receive_message = _receive_message
+    RedisSingleShardConnection.subscribe = _subscribe
+    RedisSingleShardConnection.unsubscribe = _unsubscribe
     RedisPubSubLoopLayer._subscribe_to_channel = _subscribe_to_channel
+    RedisPubSubChannelLayer.deserialize = _deserialize
 
 
 def on_subscriber_reconnect(layer: Any, callback: Callable[[Any], None]) -> int:

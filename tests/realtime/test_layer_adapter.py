@@ -157,6 +157,109 @@ async def test_a_subscribed_shard_has_a_pubsub_connection_that_takes_connect_cal
     await layer.flush()
 
 
+async def test_a_groups_event_is_decoded_once_for_all_its_members_here():
+    layer = _layer()
+    members = [await layer.new_channel() for _ in range(3)]
+    for m in members:
+        await layer.group_add("queue", m)
+    decoded = []
+    plain = layer_adapter._plain_deserialize
+
+    def counting(self, message):
+        decoded.append(1)
+        return plain(self, message)
+
+    layer_adapter._plain_deserialize = counting
+    try:
+        items = [{"id": n, "position": n, "estimate": 60} for n in range(100)]
+        await group_publish(layer, [("queue", {"type": "chat.event", "items": items})])
+        got = [await _receive(layer, m) for m in members]
+        assert len(decoded) == 1 and got[0] is got[1] is got[2]
+        assert got[0]["items"] == items
+        # Another payload with equal bytes is decoded on its own (identity, not equality).
+        await group_publish(layer, [("queue", {"type": "chat.event", "items": items})])
+        again = [await _receive(layer, m) for m in members]
+        assert len(decoded) == 2 and again[0] is not got[0]
+    finally:
+        layer_adapter._plain_deserialize = plain
+        await layer.flush()
+
+
+async def _numsub(layer, *channels: str) -> dict[str, int]:
+    shard = layer._get_layer()._shards[0]
+    shard._ensure_redis()
+    answer = await shard._redis.pubsub_numsub(*channels)
+    return {(c.decode() if isinstance(c, bytes) else c): n for c, n in answer}
+
+
+async def test_subscriptions_asked_for_together_go_to_redis_as_one_command_each_way():
+    layer = _layer()
+    first = await layer.new_channel()  # the shard's connection and receiver exist
+    shard = layer._get_layer()._shards[0]
+    sent: list[tuple[str, int]] = []
+    pubsub = shard._pubsub
+    plain_sub, plain_unsub = pubsub.subscribe, pubsub.unsubscribe
+
+    async def subscribe(*channels):
+        sent.append(("subscribe", len(channels)))
+        return await plain_sub(*channels)
+
+    async def unsubscribe(*channels):
+        sent.append(("unsubscribe", len(channels)))
+        return await plain_unsub(*channels)
+
+    pubsub.subscribe, pubsub.unsubscribe = subscribe, unsubscribe
+    try:
+        members = await asyncio.gather(*(layer.new_channel() for _ in range(200)))
+        assert sent == [("subscribe", 200)]
+        # Every one of them follows its channel in Redis and receives.
+        assert set((await _numsub(layer, *members)).values()) == {1}
+        await layer.send(members[-1], {"type": "chat.event", "n": 7})
+        assert (await _receive(layer, members[-1]))["n"] == 7
+        # A group already followed costs no command and no wait.
+        await layer.group_add("g", members[0])
+        sent.clear()
+        await asyncio.gather(*(layer.group_add("g", m) for m in members[1:]))
+        assert sent == []
+        # Leaving: the last member's discard unsubscribes; a follow and a leave of the same
+        # channel asked together end as the last one asked.
+        for m in members:
+            await layer.group_discard("g", m)
+        group = layer._get_layer()._get_group_channel_name("g")
+        await asyncio.sleep(0.2)
+        assert (await _numsub(layer, group))[group] == 0
+        sent.clear()
+        await asyncio.gather(shard.subscribe("x-both"), shard.unsubscribe("x-both"))
+        await asyncio.sleep(0.2)
+        assert "x-both" not in shard._subscribed_to and sent == []
+    finally:
+        pubsub.subscribe, pubsub.unsubscribe = plain_sub, plain_unsub
+        await layer.flush()
+    assert first
+
+
+async def test_a_receive_cancelled_while_its_channel_is_left_ends_quietly_and_leaves(caplog):
+    """Daphne cancels a consumer that does not end in time: channels-redis then unsubscribes
+    its channel in the cancelled receive, and logged an error for each one cancelled there."""
+    layer = _layer()
+    channels = await asyncio.gather(*(layer.new_channel() for _ in range(50)))
+    shard = layer._get_layer()._shards[0]
+    receives = [asyncio.ensure_future(layer.receive(c)) for c in channels]
+    await asyncio.sleep(0.05)
+    async with shard._lock:  # a publish in the way: the unsubscriptions must wait for it
+        for task in receives:
+            task.cancel()
+        await asyncio.sleep(0.05)
+        for task in receives:
+            task.cancel()  # and cancelled once more while leaving, as Daphne does
+        results = await asyncio.gather(*receives, return_exceptions=True)
+    assert all(isinstance(r, asyncio.CancelledError) for r in results)
+    await asyncio.sleep(0.2)
+    assert set((await _numsub(layer, *channels)).values()) == {0}
+    assert not [r for r in caplog.records if "cleaning-up channel" in r.getMessage()]
+    await layer.flush()
+
+
 class Heard:
     def __init__(self) -> None:
         self.reconnects = 0
