@@ -12,13 +12,14 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from channels.db import database_sync_to_async
+from asgiref.sync import SyncToAsync
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, connections, transaction
 
 from . import events
 from .loops import PerLoop
@@ -45,9 +46,42 @@ def _reset_executor_after_fork() -> None:
 os.register_at_fork(after_in_child=_reset_executor_after_fork)
 
 
+#: A database thread's connection that did its last unit less than this long ago is used as it
+#: is; one idle longer is checked first (Django's health check, a `SELECT 1` round trip).
+CHECK_AFTER_IDLE_SECONDS = 1.0
+_thread = threading.local()
+
+
+class _Unit(SyncToAsync):
+    """channels' `database_sync_to_async`, without its health check on every call.
+
+    That closes connections that failed or outlived their age before and after each unit, and
+    makes the next query run `SELECT 1` first: on a busy process, one more round trip per unit
+    (most units are one or two queries) and a quarter of the database threads' time in a
+    reconnect storm. Here a connection used less than CHECK_AFTER_IDLE_SECONDS ago goes on as it
+    is. A connection that fails meanwhile (a database restarted, a standby promoted) fails its
+    unit, which answers as a database error does (`not_stored`, retryable), and is closed after
+    it, as before: the next unit on that thread connects again.
+    """
+
+    def thread_handler(self, loop, *args: Any, **kwargs: Any) -> Any:
+        now = time.monotonic()
+        if now - getattr(_thread, "used_at", float("-inf")) >= CHECK_AFTER_IDLE_SECONDS:
+            close_old_connections()  # and the health check on the next query
+        try:
+            return super().thread_handler(loop, *args, **kwargs)
+        finally:
+            for conn in connections.all(initialized_only=True):
+                if conn.errors_occurred or (
+                    conn.close_at is not None and time.monotonic() >= conn.close_at
+                ):
+                    conn.close_if_unusable_or_obsolete()
+            _thread.used_at = time.monotonic()
+
+
 def in_db_thread(func):
     """`func` as a coroutine that runs on the chat's database threads."""
-    return database_sync_to_async(func, thread_sensitive=False, executor=DB_EXECUTOR)
+    return _Unit(func, thread_sensitive=False, executor=DB_EXECUTOR)
 
 
 async def run_unit(func, *args: Any, **kwargs: Any) -> Any:
