@@ -45,6 +45,7 @@ class VisitorConsumer(JsonFrameConsumer):
     }
     sheddable = frozenset({"message.send", "conversation.start"})
     not_found_message = "no such conversation"
+    deferrable = True
 
     async def connect(self) -> None:
         self.conversation: Conversation | None = None

@@ -58,6 +58,10 @@ class Admission:
         self.echo_max = 0.0
         self.refused = 0
         self.refused_before = 0
+        self.deferred = 0  # new sockets told to come back later
+        self.deferred_before = 0
+        #: Loop time of the last tick that found the process over the limit.
+        self.over_at: float | None = None
         self.due = loop.time() + TICK
         self.handle: asyncio.TimerHandle | None = loop.call_at(self.due, self._tick)
 
@@ -68,6 +72,7 @@ class Admission:
         limit = settings.CHAT_SHED_LAG_MS / 1000
         shedding = self.share > 0
         if delay > limit:
+            self.over_at = now
             if self.above_since is None:
                 self.above_since = now
             if now - self.above_since >= SUSTAIN:
@@ -77,6 +82,7 @@ class Admission:
             self.share = self.share / 2 if self.share > STEP else 0.0
         if self.share > 0 and not shedding:
             self.refused_before = self.refused
+            self.deferred_before = self.deferred
             logger.warning(
                 "overloaded: %d ms behind for %.1f s; refusing a share of new messages",
                 delay * 1000,
@@ -84,8 +90,10 @@ class Admission:
             )
         elif shedding and self.share == 0:
             logger.warning(
-                "caught up: %d new message(s) refused while overloaded",
+                "caught up: %d new message(s) refused and %d new socket(s) told to come back "
+                "later while overloaded",
                 self.refused - self.refused_before,
+                self.deferred - self.deferred_before,
             )
         self.due = now + TICK
         self.handle = self.loop.call_at(self.due, self._tick)
@@ -124,6 +132,15 @@ def published(published_at: float) -> None:
         _admissions.get().delivered(published_at)
 
 
+def behind(within: float) -> bool:
+    """Whether this event loop has been over the limit in the last `within` seconds: a reply it
+    waited for that long may have arrived and waited its turn (False when shedding is off)."""
+    if not enabled():
+        return False
+    admission = _admissions.get()
+    return admission.over_at is not None and admission.loop.time() - admission.over_at < within
+
+
 def refuse() -> int | None:
     """None to go ahead; otherwise the milliseconds after which the client should resend."""
     if not enabled():
@@ -134,6 +151,21 @@ def refuse() -> int | None:
     admission.refused += 1
     # Spread over one to two periods, so that the refused do not all come back together.
     return int(settings.CHAT_SHED_RETRY_MS * random.uniform(1.0, 2.0))
+
+
+def defer_socket() -> int | None:
+    """None to take a new socket now; otherwise the milliseconds after which it should come
+    back. While the process sheds, the same share of new sockets (of the kinds that may wait:
+    visitors') is told to come back later, spread over one to two restart spreads, instead of
+    being taken in: a process that every socket of a restarted neighbour reaches at once
+    spreads them out rather than running so far behind that their handshakes time out."""
+    if not enabled():
+        return None
+    admission = _admissions.get()
+    if not admission.overloaded():
+        return None
+    admission.deferred += 1
+    return int(settings.CHAT_RESTART_SPREAD_SECONDS * 1000 * random.uniform(1.0, 2.0))
 
 
 def reset() -> None:

@@ -7,7 +7,11 @@ stays open would never learn that it should catch up. The monitor notices two wa
 - a publish of this process fails (`events.Publisher` reports it), and
 - a probe it publishes to its own channel every CHAT_LAYER_PROBE_SECONDS does not come back
   within as long: the subscriber connection is gone, and with it whatever other processes
-  publish, although their publish succeeds. A subscriber that drops and comes back between two
+  publish, although their publish succeeds. While the process itself runs behind (admission.py:
+  a restarted process taking back every socket at once), a late probe says nothing about the
+  layer: it is not counted, and the next one is sent. Had the layer been reported down then,
+  every socket would have been told to catch up, and their second `hello`s would have doubled
+  the load that made the probe late. A subscriber that drops and comes back between two
   probes is heard through realtime/layer_adapter.py.
 
 While the layer is down every socket is sent `{"type": "degraded", "active": true}` once; when
@@ -29,7 +33,7 @@ from typing import Any
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
-from . import layer_adapter
+from . import admission, layer_adapter
 from .loops import PerLoop
 
 logger = logging.getLogger(__name__)
@@ -128,8 +132,10 @@ class LayerMonitor:
             if await self._probe(n):
                 if self.degraded or resubscribed:
                     await self._recovered()
-            else:
+            elif self.degraded or not admission.behind(2 * (self.interval or 0)):
                 self._set_degraded()
+            else:
+                logger.info("channel layer probe %d late while this process runs behind", n)
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.interval)

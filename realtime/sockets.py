@@ -73,6 +73,9 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
     OWN_EVENT = "message.new"
     #: The `not_found` error's text when a handler looks up a row that does not exist.
     not_found_message = "not found"
+    #: Whether a new socket of this kind may be told to come back later while the process sheds
+    #: (`admission.defer_socket`): visitors' may; staff consoles are few and are let in.
+    deferrable = False
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.frames_bucket = TokenBucket(settings.CHAT_FRAMES_PER_MINUTE, 60)
@@ -82,6 +85,14 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         self.last_frame_at = loop.time()
         self.own_ids: dict[int, None] = {}
         self.in_flight: dict[Any, asyncio.Task] = {}
+        retry_ms = admission.defer_socket() if self.deferrable else None
+        if retry_ms is not None:
+            # Told as at a restart: the clients know the frame and the close, and come back
+            # after the delay and resume.
+            await AsyncWebsocketConsumer.accept(self)
+            await self.send_json({"type": "restart", "retry_after_ms": retry_ms})
+            await self.close(code=Close.RESTART)
+            return
         await super().websocket_connect(message)
         # A timer, not a task per socket: idle sockets are most sockets, and a sleeping task
         # with its coroutine costs several times the memory of a timer handle.

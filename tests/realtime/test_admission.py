@@ -64,7 +64,7 @@ async def test_a_sustained_delay_grows_the_refused_share_and_catching_up_halves_
     _ticks(adm, clock, 5)
     assert adm.share == 0 and not adm.overloaded()
     assert "overloaded: 400 ms behind for 0.5 s" in caplog.text
-    assert "caught up: 7 new message(s) refused while overloaded" in caplog.text
+    assert "caught up: 7 new message(s) refused and 0 new socket(s) told" in caplog.text
     adm.close()
 
 
@@ -195,3 +195,57 @@ async def test_an_overloaded_process_refuses_new_messages_told_and_stores_the_re
     assert texts == ["Hei", "Onko ketään?", "Täällä"]
     for comm in (visitor, agent, other):
         await comm.disconnect()
+
+
+async def test_new_sockets_are_told_to_come_back_later_in_the_shed_share(settings):
+    settings.CHAT_SHED_LAG_MS = 250
+    settings.CHAT_RESTART_SPREAD_SECONDS = 5
+    admission.reset()
+    adm = admission._admissions.get()
+    assert admission.defer_socket() is None, "a process keeping up takes every socket"
+    adm.share = 1.0
+    waits = {admission.defer_socket() for _ in range(50)}
+    assert all(5000 <= w <= 10000 for w in waits) and len(waits) > 10
+    assert adm.deferred == 50
+    settings.CHAT_SHED_LAG_MS = 0
+    assert admission.defer_socket() is None
+    admission.reset()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_far_behind_process_tells_a_new_visitor_socket_when_to_come_back(
+    agent_online, monkeypatch
+):
+    """As at a restart: a `restart` frame with the delay, then close 4012; nothing is taken in
+    (no address slot, no group). A console is let in."""
+    from realtime import limits
+
+    monkeypatch.setattr(admission, "defer_socket", lambda: 7000)
+    acquired = []
+    plain = limits.ip_connection_acquire_async
+
+    async def acquire(ip):
+        acquired.append(ip)
+        return await plain(ip)
+
+    monkeypatch.setattr(limits, "ip_connection_acquire_async", acquire)
+    visitor = visitor_communicator()
+    connected, _ = await visitor.connect()
+    assert connected
+    assert await visitor.receive_json_from(timeout=5) == {"type": "restart", "retry_after_ms": 7000}
+    assert (await visitor.receive_output(timeout=5)) == {"type": "websocket.close", "code": 4012}
+    assert acquired == []
+    agent = await database_sync_to_async(agent_communicator)(agent_online)
+    connected, _ = await agent.connect()
+    assert connected
+    await agent.send_json_to({"type": "ping"})
+    await _frame(agent, "pong")
+    await agent.disconnect()
+    # Caught up: taken in again.
+    monkeypatch.setattr(admission, "defer_socket", lambda: None)
+    again = visitor_communicator()
+    await again.connect()
+    await again.send_json_to({"type": "ping"})
+    await _frame(again, "pong")
+    assert len(acquired) == 1
+    await again.disconnect()

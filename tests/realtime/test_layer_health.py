@@ -89,6 +89,41 @@ async def test_a_subscriber_that_hears_nothing_is_degraded_until_its_probes_come
     await until(lambda: sockets[0].frames == [DOWN, UP])
 
 
+async def test_a_late_probe_while_the_process_runs_behind_is_not_a_layer_down(monkeypatch):
+    """A restarted process taking back every socket at once runs seconds behind: its probes come
+    back late. Reported as the layer down, every socket would be told to catch up, and their
+    second hellos would double the load."""
+    from realtime import admission
+
+    behind = True
+    monkeypatch.setattr(admission, "behind", lambda within: behind)
+    layer = Layer()
+    monitor, sockets = await monitor_with_sockets(layer, 1)
+    layer.swallow = True
+    await probed(layer, 6)
+    assert not monitor.degraded and sockets[0].frames == []
+    # Caught up, and still no probe comes back: that is the layer.
+    behind = False
+    await until(lambda: monitor.degraded)
+    assert sockets[0].frames == [DOWN]
+
+
+async def test_behind_is_whether_the_loop_was_over_the_limit_lately(settings):
+    from realtime import admission
+
+    admission.reset()
+    try:
+        loop = asyncio.get_running_loop()
+        assert not admission.behind(1.0)
+        mine = admission._admissions.get()
+        mine.over_at = loop.time() - 0.5
+        assert admission.behind(1.0) and not admission.behind(0.25)
+        settings.CHAT_SHED_LAG_MS = 0  # shedding off: never judged behind
+        assert not admission.behind(1.0)
+    finally:
+        admission.reset()
+
+
 async def test_a_socket_opened_while_degraded_hears_it_at_once_and_only_once():
     layer = Layer()
     monitor, _ = await monitor_with_sockets(layer, 1)
