@@ -19,7 +19,7 @@ from realtime.net import scope_client_ip, scope_headers
 from realtime.protocol import Close
 from realtime.sockets import JsonFrameConsumer, int_field
 
-from . import hooks, selectors, services, topics, waiting, widget_strings
+from . import configuration, hooks, selectors, services, topics, waiting, widget_strings
 from .models import Conversation, Message
 from .serializers import conversation_summary, message_dict
 from .services import ChatError
@@ -95,6 +95,9 @@ class VisitorConsumer(JsonFrameConsumer):
         )
 
     async def _availability(self, frame: dict[str, Any]) -> dict[str, Any]:
+        known = _availability_reused(frame.get("topic"), self.lang)
+        if known is not None:
+            return known
         return await self.unit(_availability, frame.get("topic"), self.lang)
 
     async def _subscribe(self, conversation: Conversation) -> None:
@@ -328,23 +331,47 @@ class VisitorConsumer(JsonFrameConsumer):
 # --- sync units of work (one transaction each) ----------------------------------------------
 
 
-def _availability(topic: Any = None, language: str = "") -> dict[str, Any]:
+def _availability(
+    topic: Any = None,
+    language: str = "",
+    *,
+    config: configuration.Snapshot | None = None,
+    online: bool | None = None,
+) -> dict[str, Any]:
     """Whether anyone answers, the opening hours (the topic's own, if it has any), the topics
     the visitor may pick from (none: no picker), the greeting and, when nobody is online, when
     an answer to a message left now can be expected."""
-    hours = topics.topic_opening_hours(topics.topic_resolve(topic)) if topic else None
-    online = hooks.agents_online_recent()
+    config = config or configuration.current()
+    if online is None:
+        online = hooks.agents_online_recent()
     fields = {
         "agents_online": online,
-        "opening_hours": selectors.opening_hours() if hours is None else hours,
-        "topics": topics.topic_choices(language[:2].lower() or "en"),
+        "opening_hours": topics.topic_opening_hours(
+            topics.topic_resolve(topic, config) if topic else None, config
+        ),
+        "topics": topics.topic_choices(language[:2].lower() or "en", config),
         # Shown when the panel opens; nothing is stored until the visitor writes.
-        "greeting": selectors.greeting_for(language),
+        "greeting": selectors.greeting_for(language, config),
     }
     if not online:
         # A message left now: when an answer can be expected.
         fields["answer"] = waiting.answer_expected()
     return fields
+
+
+def _availability_reused(topic: Any, language: str) -> dict[str, Any] | None:
+    """`_availability` from this process's recent reads alone (no query, so on the event loop),
+    or None when it needs one: an answer or a read too old, nobody online (the answer expected
+    to a message left offline is counted from the database), a greeting naming the agents, or
+    no default topic yet."""
+    online = hooks.agents_online_reused()
+    config = configuration.reused()
+    if not online or config is None or config.default_topic() is None:
+        return None
+    greeting = config.greetings.get(language)
+    if greeting is not None and greeting.show_agent_names:
+        return None
+    return _availability(topic, language, config=config, online=True)
 
 
 def messages_fill(

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from . import hooks
-from .models import Conversation, Greeting, Message, OpeningHours, Tag, WrapUpReason, hash_token
+from . import configuration, hooks
+from .models import Conversation, Message, Tag, WrapUpReason, hash_token
 
 # Ids are handed out before commit, so a message with a lower id can become visible after one
 # with a higher id. Catch-up re-sends this much before the last seen message; clients drop ids
@@ -104,21 +104,14 @@ def wrap_up_of(conversation: Conversation, language: str | None) -> dict[str, An
 
 
 def opening_hours() -> list[dict[str, object]]:
-    return [
-        {
-            "weekday": h.weekday,
-            "opens": h.opens.strftime("%H:%M"),
-            "closes": h.closes.strftime("%H:%M"),
-        }
-        # The service's general hours; a topic's own are in chat.topics.
-        for h in OpeningHours.objects.filter(topic__isnull=True)
-    ]
+    """The service's general hours; a topic's own are in chat.topics."""
+    return configuration.current().hours_of(None)
 
 
-def greeting_for(lang: str) -> dict[str, Any] | None:
+def greeting_for(lang: str, config: configuration.Snapshot | None = None) -> dict[str, Any] | None:
     """The panel's greeting in `lang`, with the names of the agents online when the director
     chose to show them; None when none is set."""
-    greeting = Greeting.objects.filter(language=lang).first()
+    greeting = (config or configuration.current()).greetings.get(lang)
     if greeting is None:
         return None
     agents = hooks.agents_online_names() if greeting.show_agent_names else []

@@ -12,7 +12,8 @@ import logging
 import re
 from typing import Any
 
-from .models import OpeningHours, Topic
+from . import configuration
+from .models import Topic
 
 logger = logging.getLogger(__name__)
 
@@ -22,9 +23,11 @@ _logged: set[str] = set()
 _LOGGED_MAX = 256
 
 
-def topic_default() -> Topic:
-    """The default topic; created if the director has removed the mark from every topic."""
-    topic = Topic.objects.filter(is_default=True).first()
+def topic_default(config: configuration.Snapshot | None = None) -> Topic:
+    """The default topic; created if the director has removed the mark from every topic.
+
+    `config`: a read of the configuration to use (default: this process's current one)."""
+    topic = (config or configuration.current()).default_topic()
     if topic is not None:
         return topic
     topic, _ = Topic.objects.get_or_create(
@@ -32,6 +35,7 @@ def topic_default() -> Topic:
         defaults={"name_fi": "Yleinen", "name_sv": "Allmänt", "name_en": "General"},
     )
     Topic.objects.filter(pk=topic.pk).update(is_default=True)
+    configuration.forget()
     topic.is_default = True
     return topic
 
@@ -43,50 +47,45 @@ def _log_once(key: str, message: str, *args: Any) -> None:
     logger.warning(message, *args)
 
 
-def topic_resolve(value: Any) -> Topic:
+def topic_resolve(value: Any, config: configuration.Snapshot | None = None) -> Topic:
     """The topic a chat asked for by slug, else the default topic (never an error).
 
     An unknown or malformed name is logged once per process with the reason; the visitor
-    notices nothing.
+    notices nothing. `config` as for `topic_default`.
     """
+    config = config or configuration.current()
     if value is None or value == "":
-        return topic_default()
+        return topic_default(config)
     if not isinstance(value, str) or not _SLUG.match(value):
         _log_once("\0malformed", "topic is not a topic slug; the chat goes to the default topic")
-        return topic_default()
-    topic = Topic.objects.filter(slug=value.lower()).first()
+        return topic_default(config)
+    topic = config.topic(value.lower())
     if topic is None:
         _log_once(
             value.lower(),
             "unknown topic %r (no such topic configured); the chat goes to the default topic",
             value.lower(),
         )
-        return topic_default()
+        return topic_default(config)
     return topic
 
 
-def topic_choices(language: str) -> list[dict[str, str]]:
+def topic_choices(
+    language: str, config: configuration.Snapshot | None = None
+) -> list[dict[str, str]]:
     """The topics the widget's picker offers, named in `language`; empty (no picker) unless the
     director has listed two or more."""
-    topics = list(Topic.objects.filter(pickable=True))
+    topics = (config or configuration.current()).pickable()
     if len(topics) < 2:
         return []
     return [{"slug": t.slug, "name": t.name(language)} for t in topics]
 
 
-def topic_opening_hours(topic: Topic | None) -> list[dict[str, object]]:
+def topic_opening_hours(
+    topic: Topic | None, config: configuration.Snapshot | None = None
+) -> list[dict[str, object]]:
     """The topic's own opening hours, or the service's general hours when it has none."""
-    hours = OpeningHours.objects.filter(topic=topic) if topic is not None else None
-    if hours is None or not hours.exists():
-        hours = OpeningHours.objects.filter(topic__isnull=True)
-    return [
-        {
-            "weekday": h.weekday,
-            "opens": h.opens.strftime("%H:%M"),
-            "closes": h.closes.strftime("%H:%M"),
-        }
-        for h in hours
-    ]
+    return (config or configuration.current()).hours_of(topic.pk if topic is not None else None)
 
 
 def topic_names() -> list[dict[str, Any]]:

@@ -266,6 +266,17 @@ def _fresh_online_answer():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_configuration():
+    """A test's topics, hours and greetings are its own: no read of an earlier test's rows (rolled
+    back or truncated since, which no signal tells) is reused."""
+    from chat import configuration
+
+    configuration.forget()
+    yield
+    configuration.forget()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_limits():
     """Rate-limit counters live in the cache (Redis under CI); each test starts from zero."""
     from django.conf import settings
