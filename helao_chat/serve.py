@@ -12,6 +12,14 @@ docs/benchmarks.md), both below the application and neither changing what goes o
   kernel does not take, and anything written while data is still queued, keeps Twisted's own
   buffered path, so order, back-pressure and error handling are Twisted's.
 
+A third, smaller: Autobahn formatted its whole configuration with `pprint` on every new
+websocket, for a debug line that is not logged (`quiet_connection_log`): about 2 % of the CPU
+of a new chat, and of every reconnect in a storm. It is formatted only if the line is written.
+
+Daphne's flags that the product depends on get the product's values unless given
+(`DEFAULT_FLAGS`): every way of starting it (make run, the image, compose, the benchmark) serves
+with the same limits and timeouts.
+
 Plain `daphne ... helao_chat.asgi:application` still serves the same application, untuned.
 """
 
@@ -24,6 +32,29 @@ from collections.abc import Mapping
 from typing import Any
 
 LOOPS = ("uvloop", "asyncio")
+
+#: Daphne's flags as the product serves: frames up to 256 KiB; a websocket may stay open a
+#: day; its handshake must be accepted within 10 s (a restarted process under a reconnect storm
+#: needs more than Daphne's 5); a ping every 20 s finds half-open connections (30 s to answer);
+#: a closed socket's consumer has 10 s to finish what it had taken.
+DEFAULT_FLAGS: dict[str, str] = {
+    "--websocket-max-message-size": "262144",
+    "--websocket_timeout": "86400",
+    "--websocket_connect_timeout": "10",
+    "--ping-interval": "20",
+    "--ping-timeout": "30",
+    "--application-close-timeout": "10",
+}
+
+
+def with_default_flags(argv: list[str]) -> list[str]:
+    """`argv` with each of DEFAULT_FLAGS it does not give (as `--flag value` or `--flag=value`)
+    put in front."""
+    given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
+    defaults = [
+        part for flag, value in DEFAULT_FLAGS.items() if flag not in given for part in (flag, value)
+    ]
+    return [*defaults, *argv]
 
 
 def choose_loop(environ: Mapping[str, str] = os.environ) -> str:
@@ -69,6 +100,36 @@ def prompt_writes() -> None:
 
     write.prompt = True  # type: ignore[attr-defined]
     tcp.Connection.write = write  # type: ignore[method-assign]
+
+
+class _Formatted:
+    """`pformat(value)`, done when a log line is actually formatted, not before."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        from pprint import pformat
+
+        return format(pformat(self.value), spec)
+
+    def __str__(self) -> str:
+        return format(self, "")
+
+
+def quiet_connection_log() -> None:
+    """Autobahn's per-connection configuration dump is formatted only when logged (its log
+    calls' arguments); `Timings.__str__`, which must return a string, formats at once."""
+    from pprint import pformat
+
+    from autobahn.websocket import protocol
+
+    if protocol.pformat is _Formatted:  # type: ignore[attr-defined]
+        return
+    protocol.pformat = _Formatted  # type: ignore[attr-defined]
+    protocol.Timings.__str__ = lambda self: pformat(self._timings)  # type: ignore[method-assign]
 
 
 #: The ports this process listens on (Twisted's listening ports), closed first at a graceful stop.
@@ -130,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     # The policy must be in place before Daphne's server module creates its loop on import.
     choose_loop()
     prompt_writes()
+    quiet_connection_log()
     from daphne.cli import CommandLineInterface
     from daphne.server import Server
 
@@ -162,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
 
     cli = CommandLineInterface()
     cli.server_class = StoppableServer
-    cli.run(sys.argv[1:] if argv is None else argv)
+    cli.run(with_default_flags(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -66,6 +66,45 @@ def test_the_entry_point_takes_daphnes_arguments():
     assert bad.returncode != 0 and "unrecognized arguments" in bad.stderr
 
 
+def test_the_products_limits_and_timeouts_apply_unless_given():
+    from daphne.cli import CommandLineInterface
+
+    parse = CommandLineInterface().parser.parse_args
+    args = parse(serve.with_default_flags(["-p", "8001", "helao_chat.asgi:application"]))
+    assert args.websocket_max_message_size == 256 * 1024
+    assert args.websocket_connect_timeout == 10  # Daphne's own is 5
+    assert (args.ping_interval, args.ping_timeout) == (20, 30)
+    assert args.http_timeout is None and args.application_close_timeout == 10
+    assert args.port == 8001
+    # A flag given, in either spelling, is the caller's.
+    given = parse(
+        serve.with_default_flags(
+            ["--websocket_connect_timeout", "3", "--ping-interval=5", "helao_chat.asgi:application"]
+        )
+    )
+    assert (given.websocket_connect_timeout, given.ping_interval) == (3, 5)
+    assert given.ping_timeout == 30
+
+
+def test_autobahn_formats_its_connection_dump_only_when_the_line_is_logged(monkeypatch):
+    import pprint
+
+    from autobahn.websocket import protocol
+
+    monkeypatch.setattr(protocol, "pformat", protocol.pformat)
+    monkeypatch.setattr(protocol.Timings, "__str__", protocol.Timings.__str__)
+    formatted = []
+    plain = pprint.pformat
+    monkeypatch.setattr(pprint, "pformat", lambda v: formatted.append(v) or plain(v))
+    serve.quiet_connection_log()
+    dump = protocol.pformat([("openHandshakeTimeout", 5, "Factory")])
+    assert formatted == [], "nothing formatted while nobody logs it"
+    assert "openHandshakeTimeout" in f"{dump}" and formatted
+    timings = protocol.Timings()
+    timings.track("onOpen")
+    assert "onOpen" in str(timings)
+
+
 class Reactor:
     """Records what a connection asks of the reactor instead of polling anything."""
 
