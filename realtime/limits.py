@@ -305,6 +305,21 @@ def _refresh_process_tag() -> None:
 os.register_at_fork(after_in_child=_refresh_process_tag)
 
 
+#: Takes a slot in one command: expired leases dropped, this one added, and taken back at once
+#: if the address is then over its limit. 1: taken; 0: the address has all it may have.
+TAKE_SLOT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+local count = redis.call('ZCARD', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+if count > tonumber(ARGV[5]) then
+  redis.call('ZREM', KEYS[1], ARGV[2])
+  return 0
+end
+return 1
+"""
+
+
 async def ip_connection_acquire_async(ip: str | None) -> Slot | None:
     """A slot for one more socket from `ip`, or None when the address has all it may have.
 
@@ -319,19 +334,11 @@ async def ip_connection_acquire_async(ip: str | None) -> Slot | None:
         _local_slots[key] += 1
         return Slot(key, LOCAL, shared=False)
     slot = Slot(_shared_key(key), _new_member(), shared=True)
-    now = time.time()
-    try:
-        async with client.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(slot.key, "-inf", now)
-            pipe.zadd(slot.key, {slot.member: now + _lease_seconds()})
-            pipe.zcard(slot.key)
-            pipe.expire(slot.key, _lease_seconds())
-            _, _, count, _ = await pipe.execute()
-        if count > settings.CHAT_MAX_CONNECTIONS_PER_IP:
-            await client.zrem(slot.key, slot.member)
-            return None
-    except Exception:
-        logger.warning("rate-limit cache unavailable; connection allowed")
+    taking = SlotTake(slot)
+    await _slot_takes.get().add(taking)
+    if taking.taken is False:
+        return None
+    if taking.taken is None:  # Redis did not answer (logged once for the batch)
         return Slot(slot.key, "", shared=False)
     _leases.get().hold(slot)
     return slot
@@ -440,3 +447,56 @@ class SlotReleases(RoundTrips[dict]):
 
 
 _slot_releases = PerLoop(lambda _loop: SlotReleases(_async_redis()))
+
+
+@dataclasses.dataclass(slots=True)
+class SlotTake:
+    """One socket asking for a slot, and the answer: taken, refused (False), or None when
+    Redis did not answer."""
+
+    slot: Slot
+    taken: bool | None = None
+
+
+class SlotTakes(RoundTrips[list]):
+    """Connection slots taken together (TAKE_SLOT each, pipelined), one round trip at a time.
+
+    Every socket of a restarted process comes back within seconds: one command each took more
+    connections than the client's pool holds, and those over it failed open (no slot, no
+    limit) with a warning each, 3,000 in one storm.
+    """
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.script = client.register_script(TAKE_SLOT)
+        super().__init__()
+
+    def _empty(self) -> list:
+        return []
+
+    def _add(self, pending: list, take: SlotTake) -> None:
+        pending.append(take)
+
+    def _failed(self, batch: list, exc: Exception) -> None:
+        logger.warning(
+            "rate-limit cache unavailable; %d connection(s) allowed without a shared slot",
+            len(batch),
+        )
+
+    async def _send(self, batch: list[SlotTake]) -> None:
+        now = time.time()
+        lease = _lease_seconds()
+        limit = settings.CHAT_MAX_CONNECTIONS_PER_IP
+        async with self.client.pipeline(transaction=False) as pipe:
+            for take in batch:
+                await self.script(
+                    keys=[take.slot.key],
+                    args=[now, take.slot.member, now + lease, lease, limit],
+                    client=pipe,
+                )
+            replies = await pipe.execute()
+        for take, reply in zip(batch, replies, strict=True):
+            take.taken = bool(reply)
+
+
+_slot_takes = PerLoop(lambda _loop: SlotTakes(_async_redis()))

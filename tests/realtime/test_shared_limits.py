@@ -169,3 +169,41 @@ async def test_live_sockets_keep_their_slots_past_the_lease(short_leases):
     assert slot is not None
     await limits.ip_connection_release_async(slot)
     await client.aclose()
+
+
+@pytest.mark.django_db
+async def test_a_refused_slot_leaves_nothing_behind_and_a_restarted_redis_is_fine(short_leases):
+    """A slot is taken in one script: the refusal takes itself back within it."""
+    from realtime import limits
+
+    ip = "198.51.100.92"
+    held = [await limits.ip_connection_acquire_async(ip) for _ in range(2)]
+    client = redis.asyncio.Redis.from_url(REDIS)
+    assert await limits.ip_connection_acquire_async(ip) is None
+    assert await client.zcard(held[0].key) == 2
+    assert 0 < await client.ttl(held[0].key) <= 3
+    # Redis forgot its scripts (a restart): the next slot loads it again.
+    await client.script_flush()
+    await limits.ip_connection_release_async(held[0])
+    slot = await limits.ip_connection_acquire_async(ip)
+    assert slot is not None and slot.shared
+    for each in (held[1], slot):
+        await limits.ip_connection_release_async(each)
+    await client.aclose()
+
+
+@pytest.mark.django_db
+async def test_a_thousand_sockets_at_once_all_get_an_answer_from_redis(settings, caplog):
+    """More at once than the client's pool has connections: none fails open."""
+    from realtime import limits
+
+    settings.CHAT_MAX_CONNECTIONS_PER_IP = 700
+    limits._leases.reset()
+    slots = await asyncio.gather(
+        *(limits.ip_connection_acquire_async("198.51.100.93") for _ in range(1000))
+    )
+    taken = [s for s in slots if s is not None]
+    assert len(taken) == 700 and all(s.shared for s in taken)
+    assert "unavailable" not in caplog.text
+    await asyncio.gather(*(limits.ip_connection_release_async(s) for s in taken))
+    limits._leases.reset()
