@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -49,7 +49,7 @@ class Snapshot:
     #: Opening hours by topic id; None: the service's general hours.
     hours: dict[int | None, Hours]
     greetings: dict[str, Greeting]
-    read_at: float = field(default_factory=time.monotonic)
+    read_at: float
 
     def default_topic(self) -> Topic | None:
         return next((t for t in self.topics if t.is_default), None)
@@ -76,6 +76,7 @@ def _read() -> Snapshot:
         topics=tuple(Topic.objects.all()),
         hours=hours,
         greetings={g.language: g for g in Greeting.objects.all()},
+        read_at=time.monotonic(),
     )
 
 

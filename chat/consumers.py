@@ -363,10 +363,10 @@ def _availability_reused(topic: Any, language: str) -> dict[str, Any] | None:
     """`_availability` from this process's recent reads alone (no query, so on the event loop),
     or None when it needs one: an answer or a read too old, nobody online (the answer expected
     to a message left offline is counted from the database), a greeting naming the agents, or
-    no default topic yet."""
+    a topic asked for while there is no default topic yet (it is made then)."""
     online = hooks.agents_online_reused()
     config = configuration.reused()
-    if not online or config is None or config.default_topic() is None:
+    if not online or config is None or (topic and config.default_topic() is None):
         return None
     greeting = config.greetings.get(language)
     if greeting is not None and greeting.show_agent_names:

@@ -235,6 +235,10 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         return await run_unit(func, *args, **kwargs)
 
     async def send_json(self, content: dict[str, Any]) -> None:
+        if getattr(self, "closing", False):
+            # Closed by the server (a restart, an idle socket): an event or an acknowledgement
+            # arriving meanwhile has nowhere to go, and the client resumes from the database.
+            return
         await self.send(text_data=frames.encode(content))
 
     async def send_error(self, code: str, message: str = "", ref: Any = None, **extra) -> None:

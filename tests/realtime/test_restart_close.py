@@ -66,3 +66,17 @@ async def test_a_restart_close_returns_once_every_consumer_has_ended_without_an_
 
 async def test_with_no_socket_open_it_returns_at_once():
     assert await sockets.sockets_close_for_restart(spread_seconds=1, timeout=5) == 0
+
+
+async def test_a_socket_the_server_closed_sends_nothing_more():
+    """An event or an acknowledgement that arrives after the restart close has nowhere to go:
+    sending it raised in the web server (Autobahn's Disconnected) and was logged as a crash."""
+
+    async def send(**kwargs):
+        raise AssertionError("sent on a closed socket")
+
+    consumer = sockets.JsonFrameConsumer()
+    consumer.send = send
+    consumer.closing = True
+    await consumer.send_json({"type": "message.new"})
+    await consumer.send_error("not_stored")
