@@ -367,16 +367,20 @@ def _own_chats(user: StaffUser, after_id: int | None) -> Iterator[dict[str, Any]
         status=Conversation.Status.ACTIVE, assigned_agent=user
     ).select_related("assigned_agent")
 
-    def fetch(after: int | None, limit: int) -> list[Conversation]:
+    def fetch(after: int | None, limit: int) -> list[dict[str, Any]]:
         rows = mine.filter(pk__gt=after) if after is not None else mine
-        return list(rows.order_by("id")[:limit])
+        chats = list(rows.order_by("id")[:limit])
+        panels = selectors.visitor_panels(chats, bounded=True)
+        return [
+            {
+                "id": conversation.pk,
+                "chat": {**conversation_summary(conversation), "language": conversation.language},
+                "detail": panels[conversation.pk],
+            }
+            for conversation in chats
+        ]
 
-    for conversation in chunks_by_id(fetch, after_id=after_id, first=4, most=32):
-        yield {
-            "id": conversation.pk,
-            "chat": {**conversation_summary(conversation), "language": conversation.language},
-            "detail": selectors.visitor_panel(conversation, bounded=True),
-        }
+    return chunks_by_id(fetch, after_id=after_id, first=4, most=32)
 
 
 def _chat_size(entry: dict[str, Any]) -> int:

@@ -57,3 +57,48 @@ def test_a_panel_resumes_in_the_same_queries_for_a_short_and_a_long_chat(alice):
     # the next page): a few more queries than for one message, and no more however long.
     assert cost() == long
     assert long <= short + 5
+
+
+def test_an_agents_own_chats_are_read_in_the_same_queries_for_three_and_for_thirty(alice):
+    """A console coming back reads its chats with their visitor panels: three queries per chunk
+    of chats for the panels, not three per chat (a storm of consoles reconnecting was half the
+    database's work)."""
+    from django.utils import timezone
+
+    from agents.consumers import _own_chats
+    from agents.selectors import visitor_panel
+    from chat.models import HostContext, VisitorConnection
+
+    def chats(n: int) -> None:
+        for i in range(n):
+            c = Conversation.objects.create(
+                token_hash=hash_token(f"{TOKEN}-{n}-{i}"),
+                status=Conversation.Status.ACTIVE,
+                assigned_agent=alice,
+                claimed_at=timezone.now(),  # the panel's wait is then fixed
+            )
+            for ip in ("203.0.113.1", "203.0.113.2"):
+                VisitorConnection.objects.create(conversation=c, ip_address=ip, browser="Firefox")
+            HostContext.objects.create(conversation=c, data={"plan": f"p{i}"})
+            for page in range(3):
+                PageVisit.objects.create(conversation=c, url=f"https://example.org/{i}/{page}")
+
+    def cost() -> tuple[int, list[dict]]:
+        with CaptureQueriesContext(connection) as queries:
+            read = list(_own_chats(alice, None))
+        return len(queries), read
+
+    chats(3)
+    few, read = cost()
+    assert len(read) == 3
+    chats(27)
+    many, read = cost()
+    assert len(read) == 30
+    # Chunks of 4, 8, 16, 32 chats: one more chunk read, not 27 more panels.
+    assert many <= few + 3 * 4
+    # Each panel is the one built for its chat alone: latest connection and context, its pages.
+    for entry in read:
+        alone = visitor_panel(Conversation.objects.get(pk=entry["id"]), bounded=True)
+        assert entry["detail"] == alone
+        assert entry["detail"]["ip_address"] == "203.0.113.2"
+        assert len(entry["detail"]["pages"]) == 3
