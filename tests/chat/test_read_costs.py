@@ -102,3 +102,26 @@ def test_an_agents_own_chats_are_read_in_the_same_queries_for_three_and_for_thir
         assert entry["detail"] == alone
         assert entry["detail"]["ip_address"] == "203.0.113.2"
         assert len(entry["detail"]["pages"]) == 3
+
+
+def test_a_token_is_found_through_its_indexes_whatever_the_registers_size():
+    """A resume's first read: the token's two hash indexes, not a walk over every chat (with
+    `ORDER BY id LIMIT 1` PostgreSQL walked the primary key: 19 ms with 26,000 chats)."""
+    from django.db import connection as db
+
+    from chat.selectors import by_token_hash, conversation_by_token
+
+    Conversation.objects.bulk_create(
+        Conversation(token_hash=hash_token(f"{TOKEN}-{i}")) for i in range(3000)
+    )
+    with db.cursor() as cursor:
+        cursor.execute("ANALYZE chat_conversation")
+    query = by_token_hash(hash_token(f"{TOKEN}-77"))
+    # Unordered: an ORDER BY id with LIMIT 1 lets the planner walk the primary key instead
+    # whenever it guesses the hash indexes match many rows (stale statistics did, there).
+    assert "ORDER BY" not in str(query.query)
+    plan = query.explain()
+    assert "chat_conversation_pkey" not in plan, plan
+    assert "token_hash" in plan and "answer_session" in plan, plan
+    assert conversation_by_token(f"{TOKEN}-77").token_hash == hash_token(f"{TOKEN}-77")
+    assert conversation_by_token(f"{TOKEN}-none") is None
