@@ -124,12 +124,13 @@ def quiet_connection_log() -> None:
     calls' arguments); `Timings.__str__`, which must return a string, formats at once."""
     from pprint import pformat
 
-    from autobahn.websocket import protocol
+    from autobahn.websocket import protocol as _protocol
 
-    if protocol.pformat is _Formatted:  # type: ignore[attr-defined]
+    protocol: Any = _protocol  # its module globals are replaced, not its typed API
+    if protocol.pformat is _Formatted:
         return
-    protocol.pformat = _Formatted  # type: ignore[attr-defined]
-    protocol.Timings.__str__ = lambda self: pformat(self._timings)  # type: ignore[method-assign]
+    protocol.pformat = _Formatted
+    protocol.Timings.__str__ = lambda self: pformat(self._timings)
 
 
 #: The ports this process listens on (Twisted's listening ports), closed first at a graceful stop.
