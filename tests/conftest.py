@@ -4,7 +4,9 @@ browser launcher."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -263,6 +265,29 @@ def _fresh_online_answer():
     hooks.agents_online_forget()
     yield
     hooks.agents_online_forget()
+
+
+def _wait_at(barrier) -> None:
+    with contextlib.suppress(threading.BrokenBarrierError):
+        barrier.wait()
+
+
+@pytest.fixture(autouse=True)
+def _database_threads_idle():
+    """A unit still running when a test ends (a queue announcement, a presence expiry) must not
+    query while the test database is flushed: PostgreSQL found a deadlock with the TRUNCATE.
+    Each database thread meets the others at a barrier, so every unit queued before has ended."""
+    yield
+    from realtime import units
+
+    executor = units.DB_EXECUTOR
+    count = executor._max_workers
+    barrier = threading.Barrier(count, timeout=10)
+    try:
+        futures = [executor.submit(_wait_at, barrier) for _ in range(count)]
+    except RuntimeError:  # shut down (a test's own executor)
+        return
+    concurrent.futures.wait(futures, timeout=15)
 
 
 @pytest.fixture(autouse=True)

@@ -105,7 +105,7 @@ async def test_a_late_probe_while_the_process_runs_behind_is_not_a_layer_down(mo
     # Caught up, and still no probe comes back: that is the layer.
     behind = False
     await until(lambda: monitor.degraded)
-    assert sockets[0].frames == [DOWN]
+    await until(lambda: sockets[0].frames == [DOWN])
 
 
 async def test_behind_is_whether_the_loop_was_over_the_limit_lately(settings):
