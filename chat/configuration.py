@@ -28,16 +28,13 @@ REUSE_SECONDS = 1.0
 Hours = list[dict[str, object]]
 
 
-def hours_dicts(rows: Any) -> Hours:
-    """Opening-hours rows as the widget is sent them."""
-    return [
-        {
-            "weekday": h.weekday,
-            "opens": h.opens.strftime("%H:%M"),
-            "closes": h.closes.strftime("%H:%M"),
-        }
-        for h in rows
-    ]
+def _hours_dict(row: OpeningHours) -> dict[str, object]:
+    """An opening-hours row as the widget is sent it."""
+    return {
+        "weekday": row.weekday,
+        "opens": row.opens.strftime("%H:%M"),
+        "closes": row.closes.strftime("%H:%M"),
+    }
 
 
 @dataclass(frozen=True)
@@ -71,7 +68,7 @@ _current: Snapshot | None = None
 def _read() -> Snapshot:
     hours: dict[int | None, Hours] = {}
     for row in OpeningHours.objects.all():
-        hours.setdefault(row.topic_id, []).extend(hours_dicts([row]))
+        hours.setdefault(row.topic_id, []).append(_hours_dict(row))
     return Snapshot(
         topics=tuple(Topic.objects.all()),
         hours=hours,

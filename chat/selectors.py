@@ -111,11 +111,6 @@ def wrap_up_of(conversation: Conversation, language: str | None) -> dict[str, An
     }
 
 
-def opening_hours() -> list[dict[str, object]]:
-    """The service's general hours; a topic's own are in chat.topics."""
-    return configuration.current().hours_of(None)
-
-
 def greeting_for(lang: str, config: configuration.Snapshot | None = None) -> dict[str, Any] | None:
     """The panel's greeting in `lang`, with the names of the agents online when the director
     chose to show them; None when none is set."""

@@ -141,16 +141,27 @@ def behind(within: float) -> bool:
     return admission.over_at is not None and admission.loop.time() - admission.over_at < within
 
 
-def refuse() -> int | None:
-    """None to go ahead; otherwise the milliseconds after which the client should resend."""
+def _shedding() -> Admission | None:
+    """This loop's admission when the current new frame or socket falls in the refused share."""
     if not enabled():
         return None
     admission = _admissions.get()
-    if not admission.overloaded():
+    return admission if admission.overloaded() else None
+
+
+def _spread(period_ms: float) -> int:
+    """Milliseconds within one to two periods, so that the turned away do not all come back
+    together."""
+    return int(period_ms * random.uniform(1.0, 2.0))
+
+
+def refuse() -> int | None:
+    """None to go ahead; otherwise the milliseconds after which the client should resend."""
+    admission = _shedding()
+    if admission is None:
         return None
     admission.refused += 1
-    # Spread over one to two periods, so that the refused do not all come back together.
-    return int(settings.CHAT_SHED_RETRY_MS * random.uniform(1.0, 2.0))
+    return _spread(settings.CHAT_SHED_RETRY_MS)
 
 
 def defer_socket() -> int | None:
@@ -159,13 +170,11 @@ def defer_socket() -> int | None:
     visitors') is told to come back later, spread over one to two restart spreads, instead of
     being taken in: a process that every socket of a restarted neighbour reaches at once
     spreads them out rather than running so far behind that their handshakes time out."""
-    if not enabled():
-        return None
-    admission = _admissions.get()
-    if not admission.overloaded():
+    admission = _shedding()
+    if admission is None:
         return None
     admission.deferred += 1
-    return int(settings.CHAT_RESTART_SPREAD_SECONDS * 1000 * random.uniform(1.0, 2.0))
+    return _spread(settings.CHAT_RESTART_SPREAD_SECONDS * 1000)
 
 
 def reset() -> None:
