@@ -19,20 +19,20 @@ def findings(r: dict[str, Any], s: dict[str, Any]) -> list[str]:
     def cmp(x, f):
         return None if x is None else f(x)
 
+    def ratio(label: str, x: float | None, base: float | None, ok) -> str:
+        """A goal on `x / base`: its value as a ratio, judged by `ok(x, base)`."""
+        return _goal(
+            label,
+            f"{x / base:.2f}×" if x and base else None,
+            None if not (x and base) else ok(x, base),
+        )
+
     lines = [
         "Goals from the performance issue, against this run:",
         "",
         _goal("≥ 500 msg/s sustained per process", p_max, cmp(p_max, lambda x: x >= 500)),
-        _goal(
-            "≥ 5× baseline A",
-            f"{p_max / a_max:.2f}×" if p_max and a_max else None,
-            None if not (p_max and a_max) else p_max >= 5 * a_max,
-        ),
-        _goal(
-            "≥ 0.5× baseline B",
-            f"{p_max / b_max:.2f}×" if p_max and b_max else None,
-            None if not (p_max and b_max) else p_max >= 0.5 * b_max,
-        ),
+        ratio("≥ 5× baseline A", p_max, a_max, lambda x, b: x >= 5 * b),
+        ratio("≥ 0.5× baseline B", p_max, b_max, lambda x, b: x >= 0.5 * b),
         _goal(
             "p99 < 20 ms at 100 msg/s",
             s["p99_ms_at_100_msgs_per_s"],
@@ -41,22 +41,14 @@ def findings(r: dict[str, Any], s: dict[str, Any]) -> list[str]:
         _goal("≤ 1.5 ms server CPU per message", cpu, cmp(cpu, lambda x: x <= 1.5)),
         # Raised by the later performance issue, on the same machine as the baselines.
         _goal("≥ 3,000 msg/s sustained per process", p_max, cmp(p_max, lambda x: x >= 3000)),
-        _goal(
-            "≥ 1.5× baseline B",
-            f"{p_max / b_max:.2f}×" if p_max and b_max else None,
-            None if not (p_max and b_max) else p_max >= 1.5 * b_max,
-        ),
+        ratio("≥ 1.5× baseline B", p_max, b_max, lambda x, b: x >= 1.5 * b),
         _goal(
             "p99 < 10 ms at 100 msg/s",
             s["p99_ms_at_100_msgs_per_s"],
             cmp(s["p99_ms_at_100_msgs_per_s"], lambda x: x < 10),
         ),
         _goal("≤ 1.0 ms server CPU per message at 100 msg/s", cpu, cmp(cpu, lambda x: x <= 1.0)),
-        _goal(
-            "CPU per message ≤ 2× baseline B",
-            f"{cpu / b_cpu:.2f}×" if cpu and b_cpu else None,
-            None if not (cpu and b_cpu) else cpu <= 2 * b_cpu,
-        ),
+        ratio("CPU per message ≤ 2× baseline B", cpu, b_cpu, lambda x, b: x <= 2 * b),
         _goal(
             "overload: zero lost, zero duplicates",
             f"{s['overload_lost']} / {s['overload_duplicates']}",
