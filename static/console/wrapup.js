@@ -51,7 +51,11 @@ export function createWrapUp({ dialog, T, el, send }) {
     else error.textContent = T.wrap_up_offline;
   });
   dialog.querySelector("#wrap-up-cancel").addEventListener("click", () => dialog.close());
-  dialog.addEventListener("close", () => (target = null));
+  // The close event comes a task after the dialog closed: if the agent has opened it again for
+  // a chat in the meantime (Escape, then Alt+E at once), that late event must not forget the chat.
+  dialog.addEventListener("close", () => {
+    if (!dialog.open) target = null;
+  });
 
   return {
     setLists(next) {
