@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
 from playwright.sync_api import expect
 
 from tests.browser import test_console, test_widget
+from tests.browser.axe import serious, violations
 from tests.browser.test_widget import agent, host_site, site  # noqa: F401  shared fixtures
 from tests.conftest import PASSWORD, chromium
 
@@ -70,7 +70,7 @@ def test_the_widget_reflows_at_320_px_and_200_percent_zoom(
     panel.locator("#hc-input").focus()
     page.keyboard.press("Tab")
     expect(panel.locator("#hc-send")).to_be_focused()
-    assert test_widget._audit(inner) == []
+    assert serious(inner) == []
     context.close()
 
 
@@ -158,7 +158,7 @@ def test_the_console_reflows_at_320_px_and_200_percent_zoom(english_alice, chat_
         visitor.send({"type": "message.send", "text": "Thanks!", "client_msg_id": "v3"})
         expect(page.locator("#said p").last).to_have_text("Visitor: Thanks!")
         assert page.locator("#log-wrap").get_attribute("aria-live") == "off"
-        assert test_console._serious(page, Axe()) == []
+        assert serious(page) == []
         visitor.ws.close()
         context.close()
 
@@ -168,7 +168,7 @@ def test_the_accessibility_statement_is_clean_under_axe_and_reflows(chat_server,
     with chromium() as browser:
         page = browser.new_page(**REFLOW)
         page.goto(f"{chat_server}/accessibility/?lang={lang}")
-        assert Axe().run(page).violations_count == 0
+        assert violations(page) == []
         assert page.evaluate(NO_SIDEWAYS_SCROLL)
         # A refused message: the error is announced, and the page is still clean.
         page.locator("#reply_email").fill("not an address")
@@ -180,11 +180,11 @@ def test_the_accessibility_statement_is_clean_under_axe_and_reflows(chat_server,
         expect(page.get_by_role("alert")).to_be_focused()
         expect(page.locator("#reply_email")).to_have_attribute("aria-invalid", "true")
         expect(page.locator("#message")).to_have_value("The contrast of the links is low.")
-        assert Axe().run(page).violations_count == 0
+        assert violations(page) == []
         page.locator("#reply_email").fill("")
         page.get_by_role("button").last.click()
         expect(page.locator("#feedback-sent")).to_be_focused()
-        assert Axe().run(page).violations_count == 0
+        assert violations(page) == []
 
 
 def test_the_console_warns_before_the_idle_sign_out_and_one_press_renews_it(
@@ -256,7 +256,7 @@ def test_the_console_warns_before_the_sign_in_ends_and_a_new_sign_in_carries_it_
             re.compile(r"Your sign-in ends at \d\d:\d\d\. Sign in again to keep working")
         )
         expect(page.locator("#alert")).to_contain_text("Your sign-in ends at")
-        assert test_console._serious(page, Axe()) == []
+        assert serious(page) == []
 
         again = page.get_by_role("link", name="Sign in again (opens a new tab)")
         with context.expect_page() as opened:

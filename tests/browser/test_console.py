@@ -17,6 +17,7 @@ from websockets.sync.client import connect
 
 from agents.models import AgentProfile, CannedReply
 from agents.services import guidance_acknowledge, profile_get
+from tests.browser.axe import serious
 from tests.conftest import PASSWORD, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -44,15 +45,6 @@ class Visitor:
             frame = json.loads(self.ws.recv(timeout=remaining))
             if test(frame):
                 return frame
-
-
-def _serious(page, axe) -> list[str]:
-    results = axe.run(page)
-    return [
-        f"{v['id']}: {v['help']} {[n['target'] for n in v['nodes']]}"
-        for v in results.response["violations"]
-        if v.get("impact") in ("serious", "critical")
-    ]
 
 
 def _sign_in(page, base: str, username: str) -> None:
@@ -92,8 +84,6 @@ def context_keys(settings):
 def test_an_agent_answers_follows_transfers_and_closes_a_chat(
     alice, bob, charlie, context_keys, chat_server
 ):
-    from axe_playwright_python.sync_playwright import Axe
-
     base = chat_server
     for user in (alice, bob):
         profile = profile_get(user=user)
@@ -106,7 +96,6 @@ def test_an_agent_answers_follows_transfers_and_closes_a_chat(
     CannedReply.objects.create(
         title="Kiitos", shortcut="thanks", language="fi", text="Kiitos yhteydenotosta!"
     )
-    axe = Axe()
     # Django refuses ORM calls while Playwright's loop runs, so the outsider's session is made now.
     intruder = Client()
     intruder.force_login(charlie)
@@ -223,7 +212,7 @@ def test_an_agent_answers_follows_transfers_and_closes_a_chat(
             agent.keyboard.press("Alt+1")
             expect(agent.locator("#chat-h")).to_have_text(reference)
 
-            assert _serious(agent, axe) == []
+            assert serious(agent) == []
 
             # A second agent comes online and takes the chat over.
             colleague = browser.new_context().new_page()
@@ -251,7 +240,7 @@ def test_an_agent_answers_follows_transfers_and_closes_a_chat(
             expect(colleague.locator("#chat-closed")).to_be_visible()
             expect(colleague.locator("#composer")).to_be_hidden()
             expect(colleague.locator("#transfer-form")).to_be_hidden()
-            assert _serious(colleague, axe) == []
+            assert serious(colleague) == []
             visitor.ws.close()
 
             # Signing out in another tab ends this tab's console too.

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.axe import serious
 from tests.browser.test_widget import (  # noqa: F401  fixtures shared with the widget's tests
-    _audit,
     agent,
     host_site,
     site,
@@ -58,7 +58,7 @@ def test_the_widget_warns_before_sending_and_shows_the_code_hidden(
     expect(note).to_have_text(warning)
     expect(note).to_have_attribute("role", "status")
     expect(box).to_have_attribute("aria-describedby", "hc-idwarn")
-    assert _audit(next(f for f in page.frames if "/widget/panel/" in f.url)) == []
+    assert serious(next(f for f in page.frames if "/widget/panel/" in f.url)) == []
     # A phone number alone is no reason to warn.
     box.fill("puh 040 123 4567")
     box.press_sequentially(" ")
@@ -76,17 +76,15 @@ def test_the_widget_warns_before_sending_and_shows_the_code_hidden(
     assert "131052" not in panel.locator("#hc-log").inner_text()
     added = agent.wait("queue.added")
     assert added["conversation"]["first_message"] == "Hetu \ue000pic\ue001"
-    assert _audit(next(f for f in page.frames if "/widget/panel/" in f.url)) == []
+    assert serious(next(f for f in page.frames if "/widget/panel/" in f.url)) == []
     page.close()
 
 
 def test_the_console_shows_a_hidden_code_as_a_marked_placeholder_in_the_agents_language(
     alice, chat_server
 ):
-    from axe_playwright_python.sync_playwright import Axe
-
     from agents.services import guidance_acknowledge, profile_get
-    from tests.browser.test_console import Visitor, _serious, _sign_in
+    from tests.browser.test_console import Visitor, _sign_in
     from tests.conftest import chromium as launch
 
     profile = profile_get(user=alice)
@@ -125,6 +123,6 @@ def test_the_console_shows_a_hidden_code_as_a_marked_placeholder_in_the_agents_l
             )
             expect(console.locator("#panel-pages")).to_contain_text("Hetu [personbeteckning]")
             assert "131052" not in console.locator("body").inner_text()
-            assert _serious(console, Axe()) == []
+            assert serious(console) == []
         finally:
             chromium.close()

@@ -11,7 +11,8 @@ from playwright.sync_api import expect
 
 from agents.services import guidance_acknowledge, profile_get
 from chat.models import Conversation, Message, Tag, WrapUpReason
-from tests.browser.test_console import PAGE, Visitor, _serious, _sign_in
+from tests.browser.axe import serious
+from tests.browser.test_console import PAGE, Visitor, _sign_in
 from tests.conftest import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -77,8 +78,6 @@ def _start_chat(agent, base: str, text: str) -> RecordingVisitor:
 
 @pytest.mark.parametrize("lang", ["fi", "sv", "en"])
 def test_an_agent_writes_a_note_and_wraps_up_chats_by_keyboard(alice, lang, chat_server):
-    from axe_playwright_python.sync_playwright import Axe
-
     profile = profile_get(user=alice)
     profile.language = lang
     profile.save(update_fields=["language"])
@@ -89,7 +88,6 @@ def test_an_agent_writes_a_note_and_wraps_up_chats_by_keyboard(alice, lang, chat
     Tag.objects.create(name_fi="Kurssit", name_sv="Kurser", name_en="Courses", position=2)
     Tag.objects.create(name_fi="Pois", name_sv="Bort", name_en="Retired", active=False)
     words = WORDS[lang]
-    axe = Axe()
 
     with chromium() as browser:
         agent = browser.new_context().new_page()
@@ -109,7 +107,7 @@ def test_an_agent_writes_a_note_and_wraps_up_chats_by_keyboard(alice, lang, chat
         agent.press("#text", "Enter")
         visitor.until(lambda f: f["type"] == "message.new" and f["message"]["sender"] == "agent")
         assert NOTE not in json.dumps(visitor.frames)
-        assert _serious(agent, axe) == []
+        assert serious(agent) == []
 
         # Alt+E asks for the wrap-up; Escape leaves the chat open.
         agent.keyboard.press("Alt+E")
@@ -117,7 +115,7 @@ def test_an_agent_writes_a_note_and_wraps_up_chats_by_keyboard(alice, lang, chat
         expect(dialog).to_be_visible()
         expect(dialog.locator("h2")).to_have_text(words["end_title"])
         expect(dialog.locator("#wrap-up-tags label")).to_have_count(2)
-        assert _serious(agent, axe) == []
+        assert serious(agent) == []
         agent.keyboard.press("Escape")
         expect(dialog).to_be_hidden()
         expect(agent.locator("#composer")).to_be_visible()
@@ -156,7 +154,7 @@ def test_an_agent_writes_a_note_and_wraps_up_chats_by_keyboard(alice, lang, chat
         agent.keyboard.press("Enter")
         expect(agent.locator("#alert")).to_have_text(words["saved"])
         expect(agent.locator("#wrap-up-summary")).not_to_contain_text(words["tag"])
-        assert _serious(agent, axe) == []
+        assert serious(agent) == []
         second.ws.close()
 
     first, later = Conversation.objects.order_by("id")

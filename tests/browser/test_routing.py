@@ -11,8 +11,9 @@ from agents.roles import TEAM_LEAD
 from agents.services import guidance_acknowledge
 from chat.models import Topic
 from chat.topics import topic_default
-from tests.browser.test_console import Visitor, _serious, _sign_in
-from tests.browser.test_widget import _audit, _launcher
+from tests.browser.axe import serious
+from tests.browser.test_console import Visitor, _sign_in
+from tests.browser.test_widget import _launcher
 from tests.conftest import _user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -67,7 +68,7 @@ def test_the_visitor_picks_a_topic_by_keyboard_in_each_language(topics, agent, s
         picker = panel.get_by_label(label)
         expect(picker).to_be_visible()
         expect(picker.locator("option")).to_have_text(options)
-        assert _audit(next(f for f in page.frames if "/widget/panel/" in f.url)) == []
+        assert serious(next(f for f in page.frames if "/widget/panel/" in f.url)) == []
         if lang == "en":
             # Keyboard only: back from the message box to the picker, choose, write, send.
             page.keyboard.press("Shift+Tab")
@@ -114,7 +115,6 @@ def floor_staff(alice, roles):
 
 
 def test_a_team_lead_sees_the_floor_and_follows_a_live_chat(floor_staff, chat_server, browser):
-    from axe_playwright_python.sync_playwright import Axe
 
     base = chat_server
     visitor = Visitor(base)
@@ -132,7 +132,7 @@ def test_a_team_lead_sees_the_floor_and_follows_a_live_chat(floor_staff, chat_se
     chats = page.locator("#floor-chats")
     expect(chats).to_contain_text(reference)
     expect(chats).to_contain_text("Waiting")
-    assert _serious(page, Axe()) == []
+    assert serious(page) == []
 
     page.get_by_role("link", name=f"Follow chat {reference} (read-only)").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Following {reference}")
@@ -142,7 +142,7 @@ def test_a_team_lead_sees_the_floor_and_follows_a_live_chat(floor_staff, chat_se
     # A new message shows up while following.
     visitor.send({"type": "message.send", "text": "Hello again", "client_msg_id": "v2"})
     expect(log).to_contain_text("Hello again")
-    assert _serious(page, Axe()) == []
+    assert serious(page) == []
     visitor.ws.close()
 
 
@@ -162,8 +162,6 @@ def offer_routing(settings, alice, roles):
 def test_an_agent_accepts_an_offer_and_hands_the_chat_to_a_topic(
     offer_routing, chat_server, browser
 ):
-    from axe_playwright_python.sync_playwright import Axe
-
     base = chat_server
     agent = browser.new_context().new_page()
     _sign_in(agent, base, "alice")
@@ -178,7 +176,7 @@ def test_an_agent_accepts_an_offer_and_hands_the_chat_to_a_topic(
 
     offer = agent.get_by_role("group", name=f"Offered to you: {reference}")
     expect(offer).to_be_visible()
-    assert _serious(agent, Axe()) == []
+    assert serious(agent) == []
     offer.get_by_role("button", name="Accept").click()
     expect(agent.locator("#chat-h")).to_have_text(reference)
     expect(agent.locator("#log")).to_contain_text("My invoice?")

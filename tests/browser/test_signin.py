@@ -10,7 +10,6 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
@@ -18,6 +17,7 @@ from agents.roles import DIRECTOR
 from agents.services import guidance_acknowledge, language_set
 from chat.models import AuditEvent
 from tests.agents.test_signin import enrolled, totp_code
+from tests.browser.axe import serious
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -35,15 +35,6 @@ def orm(func, *args, **kwargs):
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(unit).result()
-
-
-def _serious(page, axe) -> list[str]:
-    results = axe.run(page)
-    return [
-        f"{v['id']}: {v['help']} {[n['target'] for n in v['nodes']]}"
-        for v in results.response["violations"]
-        if v.get("impact") in ("serious", "critical")
-    ]
 
 
 @pytest.fixture
@@ -69,19 +60,18 @@ def _code(page, code: str) -> None:
 
 
 def test_a_director_enrols_and_signs_in_with_codes(server, chat_server, browser, dana):
-    axe = Axe()
     page = browser.new_context(locale="en-GB").new_page()
     _password(page, chat_server, "dana")
     expect(page).to_have_url(re.compile(r"/console/login/setup/$"))
     expect(page.locator("figure svg title")).to_have_count(1)
-    assert _serious(page, axe) == []
+    assert serious(page) == []
     device = orm(TOTPDevice.objects.get, user=dana, confirmed=False)
     _code(page, "000000")
     expect(page.locator(".error[role=alert]")).to_be_visible()
     _code(page, totp_code(device))
     codes = page.locator("#recovery-codes code").all_inner_texts()
     assert len(codes) == 10
-    assert _serious(page, axe) == []
+    assert serious(page) == []
     # The codes are shown this once: a button prints them (the browser's dialog stands in).
     page.evaluate("window.print = () => { window.printed = true; }")
     page.get_by_role("button", name="Print the codes").click()
@@ -91,11 +81,11 @@ def test_a_director_enrols_and_signs_in_with_codes(server, chat_server, browser,
 
     # Signed out, the next sign-in asks for a code; the newest one from the phone works.
     page.goto(f"{chat_server}/console/sign-in/")
-    assert _serious(page, axe) == []
+    assert serious(page) == []
     page.locator("header form[action$='/logout/'] button").click()
     _password(page, chat_server, "dana")
     expect(page).to_have_url(re.compile(r"/console/login/code/$"))
-    assert _serious(page, axe) == []
+    assert serious(page) == []
     _code(page, totp_code(device, steps_ahead=1))
     expect(page).to_have_url(re.compile(r"/console/$"))
 
@@ -147,14 +137,13 @@ def test_the_rule_decides_who_is_asked_for_the_second_factor(
 
 def test_wrong_codes_lock_the_sign_in_with_a_clear_message(server, chat_server, browser, dana):
     orm(enrolled, dana)
-    axe = Axe()
     page = browser.new_context(locale="en-GB").new_page()
     _password(page, chat_server, "dana")
     for _ in range(server.AXES_FAILURE_LIMIT):
         _code(page, "123456")
     expect(page.locator("h1")).to_have_text("Signing in is blocked for a while")
     expect(page.locator("[role=alert]")).to_contain_text("15 minutes")
-    assert _serious(page, axe) == []
+    assert serious(page) == []
     _password(page, chat_server, "dana")
     expect(page.locator("h1")).to_have_text("Signing in is blocked for a while")
 
@@ -162,14 +151,13 @@ def test_wrong_codes_lock_the_sign_in_with_a_clear_message(server, chat_server, 
 def test_the_director_resets_a_lost_device(server, chat_server, browser, dana, alice):
     device, _ = orm(enrolled, dana)
     orm(enrolled, alice)
-    axe = Axe()
     page = browser.new_context(locale="en-GB").new_page()
     _password(page, chat_server, "dana")
     _code(page, totp_code(device))
     page.goto(f"{chat_server}/console/access/")
     row = page.locator("tr", has=page.locator("th bdi", has_text=re.compile("^alice$")))
     expect(row).to_contain_text("Password, second factor")
-    assert _serious(page, axe) == []
+    assert serious(page) == []
     row.get_by_role("button", name=re.compile("Reset the second factor")).click()
     expect(page.locator(".notice[role=status]")).to_contain_text("alice")
     assert not orm(TOTPDevice.objects.filter(user=alice).exists)
@@ -193,7 +181,6 @@ def _promote(user, role: str) -> None:
 def test_an_open_console_that_now_needs_the_second_factor_leads_to_setting_it_up(
     server, chat_server, browser, alice
 ):
-    axe = Axe()
     page = browser.new_context(locale="en-GB").new_page()
     _password(page, chat_server, "alice")
     expect(page.locator("#conn")).to_have_text("Connected")
@@ -202,7 +189,7 @@ def test_an_open_console_that_now_needs_the_second_factor_leads_to_setting_it_up
     orm(_promote, alice, DIRECTOR)
     expect(page).to_have_url(re.compile(r"/console/login/\?next="), timeout=20_000)
     expect(page.locator(".notice[role=status]")).to_contain_text("now needs a second factor")
-    assert _serious(page, axe) == []
+    assert serious(page) == []
     page.fill("#id_username", "alice")
     page.fill("#id_password", PASSWORD)
     page.locator("form.card button[type=submit]").click()

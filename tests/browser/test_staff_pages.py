@@ -5,13 +5,13 @@ staff page is axe-clean and fits a 1280-pixel screen (wide tables scroll in thei
 from __future__ import annotations
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.contrib.auth.models import Group
 from django.test import Client
 from playwright.sync_api import expect
 
 from agents.roles import TEAM_LEAD
 from agents.services import language_set
+from tests.browser.axe import violations
 from tests.conftest import _user
 from tests.test_staff_pages import EXPECTED, PAGES, staff_world
 
@@ -103,20 +103,10 @@ def _choose_language(page, base: str, language: str) -> None:
     expect(page.locator("html")).to_have_attribute("lang", language)
 
 
-def _violations(page, axe) -> list[str]:
-    """Every axe violation, whatever its impact."""
-    results = axe.run(page)
-    return [
-        f"{v['id']}: {v['help']} {[n['target'] for n in v['nodes']]}"
-        for v in results.response["violations"]
-    ]
-
-
 @pytest.mark.parametrize("language", ["fi", "en"])
 def test_every_staff_page_is_axe_clean_and_fits_a_1280_pixel_screen(
     people, chat_server, browser, language
 ):
-    axe = Axe()
     page = _page(
         browser, chat_server, people["sessions"]["dana"], viewport={"width": 1280, "height": 800}
     )
@@ -130,7 +120,7 @@ def test_every_staff_page_is_axe_clean_and_fits_a_1280_pixel_screen(
     ]
     for url in urls:
         assert page.goto(chat_server + url).status == 200, url
-        assert _violations(page, axe) == [], url
+        assert violations(page) == [], url
         # Nothing pushes the page sideways; a wide table scrolls inside its own frame.
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 1280, (url, width)

@@ -12,7 +12,6 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
 from django.db import connection
 from playwright.sync_api import expect
@@ -20,6 +19,7 @@ from playwright.sync_api import expect
 from agents.services import guidance_acknowledge, profile_get
 from chat.models import AuditEvent
 from tests.browser import test_widget
+from tests.browser.axe import serious
 from tests.browser.test_console import _sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -74,14 +74,6 @@ WORDS = {
         "console_erased": "The visitor erased this conversation; nothing of it is kept.",
     },
 }
-
-
-def _serious(target) -> list[str]:
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']}"
-        for v in Axe().run(target).response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def _tab_to(page, frame_locator, name: str, limit: int = 30) -> None:
@@ -191,7 +183,7 @@ def test_a_visitor_downloads_and_deletes_their_chat_with_the_keyboard(
     text_link = panel.get_by_role("link", name=words["text_file"])
     expect(text_link).to_be_focused()
     chat_frame = next(f for f in page.frames if f.url.startswith(chat))
-    assert _serious(chat_frame) == []
+    assert serious(chat_frame) == []
     with page.expect_download() as got:
         page.keyboard.press("Enter")
     text = got.value.path().read_text(encoding="utf-8")
@@ -217,7 +209,7 @@ def test_a_visitor_downloads_and_deletes_their_chat_with_the_keyboard(
     page.keyboard.press("Enter")
     expect(panel.get_by_role("button", name=words["cancel"])).to_be_focused()
     expect(panel.get_by_role("dialog")).to_contain_text("IP")
-    assert _serious(chat_frame) == []
+    assert serious(chat_frame) == []
     page.keyboard.press("Shift+Tab")
     expect(panel.get_by_role("button", name=words["confirm"])).to_be_focused()
     page.keyboard.press("Enter")
@@ -228,12 +220,12 @@ def test_a_visitor_downloads_and_deletes_their_chat_with_the_keyboard(
     assert page.evaluate("localStorage.getItem('helaoChat')") is None
     # The token is gone from the browser too (a partitioned cookie, third-party storage blocked).
     assert [c for c in visitor.cookies() if c["name"] == "helao_visitor" and c["value"]] == []
-    assert _serious(chat_frame) == []
+    assert serious(chat_frame) == []
 
     # The agent's console shows the chat ended as erased by the visitor, and nothing of it.
     expect(console.locator("#chat-closed-text")).to_have_text(words["console_erased"])
     expect(console.locator("#log")).not_to_contain_text(secret)
-    assert _serious(console) == []
+    assert serious(console) == []
 
     staff.close()
     visitor.close()

@@ -8,11 +8,11 @@ import json
 import re
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 from websockets.sync.client import connect as ws_connect
 
 from tests.browser import test_widget as widget
+from tests.browser.axe import serious
 
 # test_widget's fixtures: a host site on another origin, Alice online, opening hours.
 host_site, site, agent, monday_hours = (
@@ -21,12 +21,6 @@ host_site, site, agent, monday_hours = (
     widget.agent,
     widget.monday_hours,
 )
-
-
-def _audit(target) -> list[str]:
-    """Serious and critical axe violations (the bar the other browser tests hold)."""
-    violations = Axe().run(target).response["violations"]
-    return [v["id"] for v in violations if v["impact"] in ("serious", "critical")]
 
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -78,7 +72,7 @@ def test_opening_the_panel_by_keyboard_with_nobody_online_focuses_a_visible_name
     assert frame.evaluate("document.activeElement !== document.body")
     # Focus is inside the chat's frame, not left on the host page.
     assert page.evaluate("document.activeElement.tagName") == "DIV"
-    assert _audit(frame) == []
+    assert serious(frame) == []
     context.close()
 
 
@@ -145,7 +139,7 @@ def _waits_behind(agent, site, browser, lang, screen, ahead):
     # A polite live region, which the panel rewrites only when its words change.
     expect(status).to_have_attribute("role", "status")
     frame = _panel_frame(page)
-    assert _audit(frame) == []
+    assert serious(frame) == []
     frame.evaluate(WATCH_STATUS)
     # Frames that change nothing in the words (the visitor's own message) rewrite nothing.
     panel.locator("#hc-input").fill("Are you there?")
@@ -249,7 +243,7 @@ def test_a_message_left_at_night_is_answered_in_the_morning_and_shown_on_the_nex
     box = panel.locator("#hc-input")
     expect(box).to_be_focused()
     expect(box).to_be_enabled()
-    assert _audit(_panel_frame(page)) == []
+    assert serious(_panel_frame(page)) == []
     box.fill("Asked at night: when does the spring course start?")
     panel.get_by_role("button", name=send).click()
     left = agent_away.wait("queue.added")["conversation"]
@@ -273,7 +267,7 @@ def test_a_message_left_at_night_is_answered_in_the_morning_and_shown_on_the_nex
         "Asked at night: when does the spring course start?"
     )
     expect(launcher.locator(".b")).to_be_hidden()
-    assert _audit(_panel_frame(page)) == []
+    assert serious(_panel_frame(page)) == []
 
     # Read once: the visit after that, with the panel minimised, shows no badge.
     panel.get_by_role("button", name=minimise).click()
@@ -316,7 +310,7 @@ def test_the_directors_greeting_with_the_agents_online_shows_when_the_panel_open
     panel = page.frame_locator("iframe[title='Chat']")
     expect(panel.locator("#hc-greeting")).to_have_text(f"{text} {online}")
     expect(panel.locator("#hc-greeting")).to_be_visible()
-    assert _audit(_panel_frame(page)) == []
+    assert serious(_panel_frame(page)) == []
     # Nothing is kept in the browser, and no chat exists, until the visitor writes.
     assert page.evaluate("localStorage.length") == 0
     assert context.cookies() == []
@@ -378,7 +372,7 @@ def test_the_answer_notice_reaches_the_address_given_and_carries_no_chat_text(
     panel = page.frame_locator("iframe[title='Chat']")
     address = panel.get_by_label(CONTACT_LABEL[lang])
     expect(address).to_be_visible()
-    assert _audit(_panel_frame(page)) == []
+    assert serious(_panel_frame(page)) == []
     address.fill(f"visitor-{lang}@example.org")
     panel.locator("#hc-input").fill("My membership number is 778899, please call")
     panel.get_by_role("button", name=send).click()
@@ -453,7 +447,7 @@ def test_the_notices_link_opens_the_answer_once_in_another_browser(
     fresh = browser.new_context(**VIEWPORTS[screen])
     page = fresh.new_page()
     page.goto(link)
-    assert _audit(page) == []
+    assert serious(page) == []
     page.get_by_role("button", name=button).click()
     page.wait_for_url(f"{chat}/chat/?lang={lang}")
     panel = page.frame_locator("iframe[title='Chat']")
@@ -471,7 +465,7 @@ def test_the_notices_link_opens_the_answer_once_in_another_browser(
     expect(page.get_by_text(gone)).to_be_visible()
     expect(page.locator("#answer-gone")).to_be_focused()
     assert page.evaluate("localStorage.length") == 0
-    assert _audit(page) == []
+    assert serious(page) == []
     other.close()
 
 
@@ -522,7 +516,7 @@ def test_the_console_lists_messages_left_offline_apart_from_the_queue(
     # Not in the queue, and no estimate: it waits for the opening hours, not for a free agent.
     expect(page.locator("#queue .queue-item")).to_have_count(0)
     expect(left.locator(".estimate")).to_have_text("")
-    assert _audit(page) == []
+    assert serious(page) == []
     page.select_option("#presence", "online")
     left.get_by_role("button").click()
     expect(page.locator("#log")).to_contain_text("Left at night")

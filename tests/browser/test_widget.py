@@ -15,12 +15,12 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.test import Client
 from playwright.sync_api import expect
 from websockets.sync.client import connect as ws_connect
 
 from tests.addresses import free_port
+from tests.browser.axe import serious
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -120,15 +120,6 @@ def agent(alice, site):
         yield agent
 
 
-def _audit(target) -> list[str]:
-    results = Axe().run(target)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
 def _launcher(page):
     return page.get_by_role("button", name="Open chat")
 
@@ -168,7 +159,7 @@ def test_a_visitor_chats_across_pages_of_a_host_site_with_an_agent(agent, site, 
     assert sockets == []
     # Host CSS does not reach into the widget.
     assert launcher.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(10, 77, 140)"
-    assert _audit(page) == []
+    assert serious(page) == []
 
     # Keyboard only: Tab to the launcher, Enter opens the panel with focus inside it.
     for _ in range(5):
@@ -242,8 +233,8 @@ def test_a_visitor_chats_across_pages_of_a_host_site_with_an_agent(agent, site, 
     assert got["message"]["text"] == "Thanks!"
 
     chat_frame = next(f for f in page.frames if f.url.startswith(chat))
-    assert _audit(page) == []
-    assert _audit(chat_frame) == []
+    assert serious(page) == []
+    assert serious(chat_frame) == []
 
     # The visitor ends the chat and may start a new one.
     panel.get_by_role("button", name="End chat").click()
@@ -318,7 +309,7 @@ def test_the_panel_fills_a_phone_screen_and_says_when_nobody_is_online(monday_ho
     expect(panel.get_by_role("list", name="Opening hours")).to_have_text("Monday 09:00–16:00")
     box = frame.bounding_box()
     assert box == {"x": 0, "y": 0, "width": 375, "height": 667}
-    assert _audit(next(f for f in page.frames if "/widget/panel/" in f.url)) == []
+    assert serious(next(f for f in page.frames if "/widget/panel/" in f.url)) == []
     # Nothing was stored: no chat was started.
     assert page.evaluate("localStorage.length") == 0
     context.close()
