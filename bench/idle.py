@@ -20,8 +20,6 @@ import itertools
 import json
 import sys
 
-from websockets.asyncio.client import connect
-
 from . import backoff, loadgen, runner
 from .common import Process, raise_fd_limit
 
@@ -71,7 +69,7 @@ def main(argv: list[str]) -> None:
 
     async def open_baseline():
         url = origin.replace("http://", "ws://") + f"/ws/visitor/?conv={next(counter)}"
-        return _Baseline(await connect(url, open_timeout=20))
+        return _Baseline(await loadgen.connect(url, open_timeout=20))
 
     result = asyncio.run(
         runner.idle(

@@ -24,9 +24,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as _connect
 
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+def connect(url: str, **options: Any):
+    """A websocket as a browser opens one: it sends no protocol pings of its own (the websockets
+    library's default is one every 20 s), only the page's `ping` frames; it answers the server's.
+    """
+    return _connect(url, ping_interval=None, **options)
+
+
 TEXT = "Hei! Onko kurssille vielä tilaa syksyllä? Kiitos vastauksesta."
 # The console's presence heartbeat with the default CHAT_AGENT_OFFLINE_GRACE_SECONDS (30 s / 3).
 HEARTBEAT_SECONDS = 10.0

@@ -15,6 +15,7 @@ import json
 import time
 from typing import Any
 
+from . import loadgen
 from .common import (
     BIN,
     PG,
@@ -123,9 +124,7 @@ async def _agent(origin: str, user_id: int, cookie: str, state: dict[str, Any]) 
 
 
 async def _console(origin: str, user_id: int, cookie: str, state: dict[str, Any]) -> None:
-    import websockets
-
-    async with websockets.connect(
+    async with loadgen.connect(
         origin.replace("http", "ws", 1) + "/ws/agent/",
         origin=origin,
         additional_headers={"Cookie": f"sessionid={cookie}"},
@@ -164,9 +163,7 @@ async def _console(origin: str, user_id: int, cookie: str, state: dict[str, Any]
 
 
 async def _visitor(origin: str, i: int, state: dict[str, Any]) -> None:
-    import websockets
-
-    async with websockets.connect(
+    async with loadgen.connect(
         origin.replace("http", "ws", 1) + "/ws/visitor/", origin=origin, open_timeout=60
     ) as ws:
         frame = {"type": "conversation.start", "text": f"routed {i}", "client_msg_id": "r"}

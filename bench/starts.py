@@ -19,7 +19,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from . import loadgen
 from .common import Server
@@ -32,7 +32,7 @@ TEXT = "Hei! Tilaukseni ei ole vielä tullut, voitteko tarkistaa?"
 async def _visitor(origin: str, out: dict[str, Any]) -> None:
     ws: ClientConnection | None = None
     try:
-        ws = await connect(
+        ws = await loadgen.connect(
             origin.replace("http://", "ws://") + "/ws/visitor/",
             origin=origin,
             user_agent_header=loadgen.UA,

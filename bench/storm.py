@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from . import backoff, loadgen
 from .common import Server
@@ -103,14 +103,13 @@ class Client:
     async def open(self) -> None:
         path = "/ws/visitor/" if self.role == "widget" else "/ws/agent/"
         headers = {"Cookie": self.cookie} if self.cookie else None
-        self.ws = await connect(
+        self.ws = await loadgen.connect(
             self.origin.replace("http://", "ws://") + path,
             origin=self.origin,
             additional_headers=headers,
             user_agent_header=loadgen.UA,
             max_size=2**22,
             open_timeout=20,
-            ping_interval=None,
         )
         self.live = False
         self.inflight.clear()
