@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DAPHNE_FLAGS := --websocket-max-message-size 262144 --websocket_timeout 86400 \
-	--websocket_connect_timeout 10 --ping-interval 20 --ping-timeout 30 \
+	--websocket_connect_timeout 10 --ping-interval 30 --ping-timeout 25 \
 	--application-close-timeout 10 --access-log /dev/null
 export PYTHONUNBUFFERED := 1
 

@@ -35,14 +35,16 @@ LOOPS = ("uvloop", "asyncio")
 
 #: Daphne's flags as the product serves: frames up to 256 KiB; a websocket may stay open a
 #: day; its handshake must be accepted within 10 s (a restarted process under a reconnect storm
-#: needs more than Daphne's 5); a ping every 20 s finds half-open connections (30 s to answer);
+#: needs more than Daphne's 5); a socket silent for 30 s is pinged and dropped unless it answers
+#: within 25 s, so a dead laptop is noticed within a minute. The browsers send a `ping` frame
+#: every 25 s, and any frame resets Daphne's count: a live page is never pinged by the server;
 #: a closed socket's consumer has 10 s to finish what it had taken.
 DEFAULT_FLAGS: dict[str, str] = {
     "--websocket-max-message-size": "262144",
     "--websocket_timeout": "86400",
     "--websocket_connect_timeout": "10",
-    "--ping-interval": "20",
-    "--ping-timeout": "30",
+    "--ping-interval": "30",
+    "--ping-timeout": "25",
     "--application-close-timeout": "10",
 }
 

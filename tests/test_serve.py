@@ -73,7 +73,7 @@ def test_the_products_limits_and_timeouts_apply_unless_given():
     args = parse(serve.with_default_flags(["-p", "8001", "helao_chat.asgi:application"]))
     assert args.websocket_max_message_size == 256 * 1024
     assert args.websocket_connect_timeout == 10  # Daphne's own is 5
-    assert (args.ping_interval, args.ping_timeout) == (20, 30)
+    assert (args.ping_interval, args.ping_timeout) == (30, 25)
     assert args.http_timeout is None and args.application_close_timeout == 10
     assert args.port == 8001
     # A flag given, in either spelling, is the caller's.
@@ -83,7 +83,7 @@ def test_the_products_limits_and_timeouts_apply_unless_given():
         )
     )
     assert (given.websocket_connect_timeout, given.ping_interval) == (3, 5)
-    assert given.ping_timeout == 30
+    assert given.ping_timeout == 25
 
 
 def test_autobahn_formats_its_connection_dump_only_when_the_line_is_logged(monkeypatch):

@@ -306,7 +306,7 @@ def test_the_web_command_sets_explicit_websocket_limits(compose):
     # application (frame_too_large and close 4009) instead of a dropped connection.
     assert args.websocket_max_message_size == 256 * 1024
     assert args.websocket_connect_timeout == 10
-    assert args.ping_interval == 20 and args.ping_timeout == 30
+    assert args.ping_interval == 30 and args.ping_timeout == 25
     assert args.application_close_timeout == 10
     # Daphne's access log would record every visitor's address.
     assert argv[argv.index("--access-log") + 1] == "/dev/null"
