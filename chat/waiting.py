@@ -70,14 +70,19 @@ def opening_hours_rows() -> list[tuple[int, Any, Any]]:
     return list(OpeningHours.objects.values_list("weekday", "opens", "closes"))
 
 
+def taken_since(since: datetime) -> QuerySet[Conversation]:
+    """The chats an agent took since `since`, through their own index (`conversation_claimed`).
+    Messages left offline wait for the opening hours, not for a free agent: not counted."""
+    return Conversation.objects.filter(claimed_at__gte=since, left_offline=False)
+
+
 def wait_basis(now: datetime | None = None) -> wait_estimate.Basis:
     """What the wait estimate is made of: agents online and opening hours now, and how fast
     the chats taken in the last hour were taken. Three queries, whatever the queue's length."""
     now = now or timezone.now()
-    # Messages left offline wait for the opening hours, not for a free agent: not counted.
-    taken = Conversation.objects.filter(
-        claimed_at__gte=now - WAIT_BASIS_WINDOW, left_offline=False
-    ).aggregate(n=Count("pk"), mean=Avg(F("claimed_at") - F("created_at")))
+    taken = taken_since(now - WAIT_BASIS_WINDOW).aggregate(
+        n=Count("pk"), mean=Avg(F("claimed_at") - F("created_at"))
+    )
     mean = taken["mean"]
     return wait_estimate.Basis(
         agents_online=hooks.agents_online_count(),

@@ -125,3 +125,51 @@ def test_a_token_is_found_through_its_indexes_whatever_the_registers_size():
     assert "token_hash" in plan and "answer_session" in plan, plan
     assert conversation_by_token(f"{TOKEN}-77").token_hash == hash_token(f"{TOKEN}-77")
     assert conversation_by_token(f"{TOKEN}-none") is None
+
+
+def test_the_queues_reads_use_their_indexes_however_large_the_register():
+    """Each queue announcement reads the waiting chats in order and the chats taken in the last
+    hour. Without its own partial index the second scanned every chat of the register: 40 ms at
+    300,000 chats, on every announcement (up to four a second per process)."""
+    from datetime import timedelta
+
+    from django.db import connection as db
+    from django.utils import timezone
+
+    from chat.waiting import WAIT_BASIS_WINDOW, taken_since, wait_basis, waiting_conversations
+
+    now = timezone.now()
+    old = [
+        Conversation(
+            token_hash=hash_token(f"{TOKEN}-old-{i}"),
+            status=Conversation.Status.CLOSED,
+            created_at=now - timedelta(days=90) + timedelta(minutes=6 * i),
+            claimed_at=now - timedelta(days=90) + timedelta(minutes=6 * i, seconds=40),
+        )
+        for i in range(20000)
+    ]
+    recent = [
+        Conversation(
+            token_hash=hash_token(f"{TOKEN}-recent-{i}"),
+            status=Conversation.Status.ACTIVE,
+            created_at=now - timedelta(minutes=30),
+            claimed_at=now - timedelta(minutes=30) + timedelta(seconds=20 * (i + 1)),
+        )
+        for i in range(3)
+    ]
+    waiting = [
+        Conversation(token_hash=hash_token(f"{TOKEN}-waiting-{i}"), created_at=now)
+        for i in range(5)
+    ]
+    Conversation.objects.bulk_create(old + recent + waiting, batch_size=5000)
+    with db.cursor() as cursor:
+        cursor.execute("ANALYZE chat_conversation")
+
+    taken_plan = taken_since(now - WAIT_BASIS_WINDOW).explain()
+    assert "conversation_claimed" in taken_plan and "Seq Scan" not in taken_plan, taken_plan
+    queue_plan = waiting_conversations()[:100].explain()
+    assert "Seq Scan" not in queue_plan, queue_plan
+    # And what they read is right: the three taken in the last hour (20, 40 and 60 s waits).
+    basis = wait_basis(now)
+    assert basis.taken_last_hour == 3 and basis.mean_wait_seconds == pytest.approx(40)
+    assert list(waiting_conversations().values_list("pk", flat=True)) == [c.pk for c in waiting]
