@@ -1,6 +1,7 @@
 """Daphne serving the product in-process under cProfile, on the event loop and in worker threads.
 
-The server is started as `python -m helao_chat.serve` starts it (uvloop, prompt writes).
+The server is started as `python -m helao_chat.serve` starts it (its tuning, server class and
+flags; no graceful stop).
 
 cProfile only sees the thread that enables it, so every executor work item (the
 `database_sync_to_async` / `sync_to_async` units) runs under a per-thread profiler too. Profiling
@@ -72,14 +73,11 @@ def main(port: int, out: str) -> None:
     cft._WorkItem.run = _profiled_run
     from helao_chat import serve
 
-    # As production runs it: `python -m helao_chat.serve`.
-    serve.choose_loop()
-    serve.prompt_writes()
-    from daphne.cli import CommandLineInterface
-
+    # As production runs it: `python -m helao_chat.serve` (its tuning, server and flags).
+    serve.tune()
     signal.signal(signal.SIGUSR1, _start)
     signal.signal(signal.SIGUSR2, lambda *_: _stop_and_dump(out))
-    CommandLineInterface().run(daphne_args(port))
+    serve.run(daphne_args(port))
 
 
 if __name__ == "__main__":

@@ -190,12 +190,19 @@ def graceful_stop() -> None:
     reactor.callWhenRunning(lambda: signal.signal(signal.SIGTERM, on_term))
 
 
-def main(argv: list[str] | None = None) -> None:
-    # The policy must be in place before Daphne's server module creates its loop on import.
+def tune() -> None:
+    """The changes below the application (module docstring): the loop, prompt writes, and
+    Autobahn's quiet connection log; then Daphne's server module, which installs Twisted's
+    asyncio reactor on that loop (before anything imports Twisted's default reactor)."""
     choose_loop()
     prompt_writes()
     quiet_connection_log()
-    from daphne.cli import CommandLineInterface
+    import daphne.server  # noqa: F401
+
+
+def server_class() -> type:
+    """Daphne's `Server`, keeping its listening ports for a graceful stop and handing each
+    application a `Mailbox` as its input queue."""
     from daphne.server import Server
 
     class StoppableServer(Server):
@@ -223,11 +230,22 @@ def main(argv: list[str] | None = None) -> None:
             )
             return input_queue
 
-    graceful_stop()
+    return StoppableServer
+
+
+def run(argv: list[str]) -> None:
+    """Daphne's command line with the product's server class and default flags."""
+    from daphne.cli import CommandLineInterface
 
     cli = CommandLineInterface()
-    cli.server_class = StoppableServer
-    cli.run(with_default_flags(sys.argv[1:] if argv is None else argv))
+    cli.server_class = server_class()
+    cli.run(with_default_flags(argv))
+
+
+def main(argv: list[str] | None = None) -> None:
+    tune()
+    graceful_stop()
+    run(sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":
