@@ -185,7 +185,7 @@ class VisitorConsumer(JsonFrameConsumer):
         conversation = self.conversation
         if conversation is None or conversation.status != Conversation.Status.WAITING:
             return
-        mine = next((item for item in items if item["id"] == conversation.pk), None)
+        mine = waiting.announced_item(items, conversation.pk)
         if mine is None or (self.lang, mine["position"], mine["estimate"]) == self.queue_said_of:
             return  # the same words: no sentence is built (most sockets, most announcements)
         said = self.queue_said

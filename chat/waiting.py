@@ -150,6 +150,23 @@ def _queue_announced() -> list[tuple[str, dict[str, Any]]]:
     return [(events.AGENTS_GROUP, announcement), (WAITING_GROUP, announcement)]
 
 
+#: The last announcement's items seen in this process, and those items by chat id.
+_indexed: tuple[list[dict[str, Any]], dict[int, dict[str, Any]]] | None = None
+
+
+def announced_item(items: list[dict[str, Any]], conversation_id: int) -> dict[str, Any] | None:
+    """One chat's item (position, estimate) in a queue announcement's `items`, or None.
+
+    Every waiting visitor's socket in the process gets the same decoded list (the layer
+    decodes a payload once), so it is indexed once, not searched by each socket: with 400
+    waiting sockets that was 40,000 comparisons per announcement.
+    """
+    global _indexed
+    if _indexed is None or _indexed[0] is not items:
+        _indexed = (items, {item["id"]: item for item in items})
+    return _indexed[1].get(conversation_id)
+
+
 #: The name of the queue's coalesced announcement (`realtime.units.coalesced`).
 QUEUE_ANNOUNCEMENT = "queue"
 units.coalesced(QUEUE_ANNOUNCEMENT, _queue_announced, ANNOUNCE_INTERVAL_SECONDS)

@@ -193,3 +193,21 @@ def test_a_rolled_back_change_announces_nothing(monkeypatch):
     with transaction.atomic():
         pass  # and the next commit has nothing left over to announce
     assert sent == []
+
+
+def test_each_waiting_socket_finds_its_place_in_an_announcement_indexed_once():
+    """Every waiting socket of the process gets the same decoded items: they are indexed once
+    per announcement, and a new announcement (another list) is indexed afresh."""
+    first = [{"id": n, "position": n, "estimate": None} for n in range(1, 101)]
+    assert waiting.announced_item(first, 42) == {"id": 42, "position": 42, "estimate": None}
+    index = waiting._indexed
+    for conversation_id in range(1, 300):  # 299 sockets, one of them not waiting any more
+        item = waiting.announced_item(first, conversation_id)
+        expected = conversation_id if conversation_id <= 100 else None
+        assert (item["position"] if item else None) == expected
+    assert waiting._indexed is index  # one index for every socket
+    # The next announcement: the chat ahead was taken, everybody moves up.
+    second = [{"id": n, "position": n - 1, "estimate": None} for n in range(2, 101)]
+    assert waiting.announced_item(second, 42)["position"] == 41
+    assert waiting.announced_item(second, 1) is None
+    assert waiting._indexed[0] is second
