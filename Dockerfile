@@ -34,7 +34,6 @@ RUN DJANGO_DEBUG=0 \
 USER helao:helao
 EXPOSE 8000
 
-CMD ["python", "-m", "helao_chat.serve", "-b", "0.0.0.0", "-p", "8000", "--websocket-max-message-size", "262144", \
-     "--websocket_timeout", "86400", "--websocket_connect_timeout", "10", \
-     "--ping-interval", "30", "--ping-timeout", "25", "--application-close-timeout", "10", \
+# Its limits and timeouts are helao_chat.serve's own (DEFAULT_FLAGS, docs/deployment.md).
+CMD ["python", "-m", "helao_chat.serve", "-b", "0.0.0.0", "-p", "8000", \
      "--access-log", "/dev/null", "helao_chat.asgi:application"]

@@ -4,9 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-DAPHNE_FLAGS := --websocket-max-message-size 262144 --websocket_timeout 86400 \
-	--websocket_connect_timeout 10 --ping-interval 30 --ping-timeout 25 \
-	--application-close-timeout 10 --access-log /dev/null
+# The web server's limits and timeouts are python -m helao_chat.serve's own (serve.DEFAULT_FLAGS).
+DAPHNE_FLAGS := --access-log /dev/null
 export PYTHONUNBUFFERED := 1
 
 .PHONY: install npm run test bench lint format migrate clean

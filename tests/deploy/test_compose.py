@@ -296,11 +296,15 @@ def test_every_command_compose_runs_exists_in_the_project(compose):
             assert_runs(healthcheck_argv(compose["services"][name]["healthcheck"]["test"]))
 
 
-def test_the_web_command_sets_explicit_websocket_limits(compose):
+def test_the_web_command_serves_with_the_products_websocket_limits(compose):
     from daphne.cli import CommandLineInterface
 
+    from helao_chat.serve import with_default_flags
+
     argv = command_of(compose["services"]["web"])
-    args = CommandLineInterface().parser.parse_args(daphne_args_of(argv))
+    # What the served process runs with: the command's flags, and helao_chat.serve's own
+    # limits and timeouts for those it leaves out (one place to change them).
+    args = CommandLineInterface().parser.parse_args(with_default_flags(daphne_args_of(argv)))
     assert (args.host, args.port) == ("0.0.0.0", 8000)
     # Four times the protocol's frame limit: a frame between the two is answered by the
     # application (frame_too_large and close 4009) instead of a dropped connection.
