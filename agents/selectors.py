@@ -11,7 +11,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
-from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -29,6 +28,7 @@ from chat.retention_period import retention_cutoff
 from chat.selectors import chunks_by_id
 from chat.serializers import display_name, page_visit_dict, queue_item_dict
 from realtime import frames
+from realtime.prepared import Prepared
 
 from .middleware import session_data_alive
 from .models import GUIDANCE_VERSION, AgentProfile, CannedReply
@@ -99,34 +99,33 @@ def second_factor_users(mode: str | None = None) -> QuerySet:
 
 def second_factor_needed(user_id: int) -> bool:
     """Whether the account must sign in with a second factor now (no query under `off`)."""
-    return second_factor_users().filter(pk=user_id).exists()
-
-
-# Stands for the account's id while the access query is compiled (never a real primary key).
-_ANY_ACCOUNT = -7_654_321
+    mode = settings.CHAT_REQUIRE_2FA
+    if mode == "off":
+        return False
+    return _one_account(f"second_factor:{mode}").first(user_id) is not None
 
 
 @functools.cache
-def _one_account_sql(alias: str, rule: str) -> tuple[str, list[Any], int]:
+def _one_account(rule: str) -> Prepared:
     """The rule's query (`console` users, or `second_factor:<mode>` users) for one account,
     compiled once per process and database.
 
     Building the query with the ORM (two permission subqueries) cost ~3.6 ms of CPU, ten times
     running it, and every open console rechecks its access every few seconds.
     """
-    if rule == "console":
-        users = console_users()
-    else:
-        users = second_factor_users(rule.removeprefix("second_factor:"))
-    query = users.filter(pk=_ANY_ACCOUNT).values("pk")[:1].query
-    sql, params = query.get_compiler(using=alias).as_sql()
-    params = list(params)
-    return sql, params, params.index(_ANY_ACCOUNT)
+
+    def build(user_id: int) -> QuerySet:
+        if rule == "console":
+            users = console_users()
+        else:
+            users = second_factor_users(rule.removeprefix("second_factor:"))
+        return users.filter(pk=user_id).values("pk")[:1]
+
+    return Prepared(build, int)
 
 
 def _one_account_query(rule: str, user_id: int) -> tuple[str, list[Any]]:
-    sql, params, slot = _one_account_sql(DEFAULT_DB_ALIAS, rule)
-    return sql, [*params[:slot], user_id, *params[slot + 1 :]]
+    return _one_account(rule).sql(user_id)
 
 
 def _console_user_query(user_id: int) -> tuple[str, list[Any]]:
@@ -139,11 +138,8 @@ def can_use_console(user: AnyUser | None) -> bool:
     if user is None or not user.is_authenticated or user.pk is None:
         return False
     # One query (the permission rule of `console_users`), where loading the account and asking
-    # `has_perm` took three; compiled once (see `_console_user_sql`).
-    sql, params = _console_user_query(user.pk)
-    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone() is not None
+    # `has_perm` took three; compiled once (see `_one_account`).
+    return _one_account("console").first(user.pk) is not None
 
 
 DB_SESSIONS = "django.contrib.sessions.backends.db"

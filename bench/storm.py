@@ -36,6 +36,7 @@ from . import backoff, loadgen
 from .common import Server
 
 TEXT = "Viesti numero {n}: tilauksen tila?"
+PAGE = {"url": "https://www.example.org/orders/", "title": "Orders"}
 
 
 @dataclass
@@ -123,7 +124,8 @@ class Client:
         if self.role == "widget":
             frame.update(lang="fi", screen="1920x1080")
             if self.token:
-                frame.update(token=self.token, last_seen_id=self.last_seen or None)
+                # The panel names the page it is on when its socket comes back.
+                frame.update(token=self.token, last_seen_id=self.last_seen or None, page=PAGE)
         elif self.last_seen:
             frame["last_seen_id"] = self.last_seen
         return frame
@@ -315,7 +317,8 @@ async def _start_chat(visitor: Client, console: Client, log_errors: Counter) -> 
                 "client_msg_id": cmid,
                 "ref": cmid,
                 "lang": "fi",
-                "page": {"url": "https://www.example.org/orders/", "title": "Orders"},
+                "screen": "1920x1080",  # as the panel's start and hello both say
+                "page": PAGE,
             }
         )
         done, _ = await asyncio.wait({started, refused}, timeout=30, return_when="FIRST_COMPLETED")

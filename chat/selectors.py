@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import DateTimeField, ExpressionWrapper, Q, QuerySet, Subquery, Value
+
+from realtime.prepared import Prepared
 
 from . import configuration, hooks
 from .models import Conversation, Message, Tag, WrapUpReason, hash_token
@@ -20,7 +23,7 @@ RESUME_OVERLAP = timedelta(seconds=5)
 def conversation_by_token(token: object) -> Conversation | None:
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         return None
-    return next(iter(by_token_hash(hash_token(token))), None)
+    return _BY_TOKEN_HASH.first(hash_token(token))
 
 
 def by_token_hash(digest: str) -> QuerySet[Conversation]:
@@ -35,6 +38,10 @@ def by_token_hash(digest: str) -> QuerySet[Conversation]:
         .filter(Q(token_hash=digest) | Q(answer_session_hash=digest))
         .order_by()[:1]
     )
+
+
+# Every visitor's way back in (a reconnect storm runs it thousands of times): compiled once.
+_BY_TOKEN_HASH = Prepared(by_token_hash, str)
 
 
 def chunks_by_id(
@@ -69,25 +76,48 @@ def messages_after(
     """Messages of these conversations the client has not seen, oldest first, read in chunks.
 
     `after_id` is the last message the client has (a few seconds before it are sent again, see
-    RESUME_OVERLAP); `cursor` continues a paged answer to the same request after the last
-    message of the previous page. Internal notes only with `include_notes` (staff): what a
-    caller forgets to ask for is what the visitor sees.
+    RESUME_OVERLAP; every message with a higher id too); `cursor` continues a paged answer to
+    the same request after the last message of the previous page. Internal notes only with
+    `include_notes` (staff): what a caller forgets to ask for is what the visitor sees.
     """
-    qs: QuerySet[Message] = Message.objects.filter(conversation_id__in=conversation_ids)
-    if not include_notes:
-        qs = qs.filter(sender__in=Message.VISIBLE_TO_VISITOR)
-    if after_id:
-        anchor = Message.objects.filter(pk=after_id).values_list("created_at", flat=True).first()
-        if anchor is not None:
-            qs = qs.filter(created_at__gte=anchor - RESUME_OVERLAP)
-        else:
-            qs = qs.filter(pk__gt=after_id)
+    ids = list(dict.fromkeys(conversation_ids))
+    if not ids:
+        return iter(())
+    anchor = [after_id] if after_id else []
 
     def fetch(after: int | None, limit: int) -> list[Message]:
-        page = qs.filter(pk__gt=after) if after is not None else qs
-        return list(page.order_by("id")[:limit])
+        query = _messages_query(len(ids), include_notes, bool(anchor), after is not None, limit)
+        return query.fetch(*ids, *anchor, *([after] if after is not None else []))
 
     return chunks_by_id(fetch, after_id=cursor)
+
+
+@functools.cache
+def _messages_query(
+    conversations: int, include_notes: bool, anchored: bool, after: bool, limit: int
+) -> Prepared:
+    """One shape of `messages_after`'s chunk read, compiled once (a console resumes with many
+    chats at once, each visitor with one)."""
+
+    def build(*values: int) -> QuerySet[Message]:
+        ids, rest = list(values[:conversations]), list(values[conversations:])
+        qs = Message.objects.filter(conversation_id__in=ids)
+        if not include_notes:
+            qs = qs.filter(sender__in=Message.VISIBLE_TO_VISITOR)
+        if anchored:
+            anchor_id = rest.pop(0)
+            # From a few seconds before the last seen message; an unknown id (erased): after it.
+            anchor_at = Subquery(Message.objects.filter(pk=anchor_id).values("created_at")[:1])
+            since = ExpressionWrapper(
+                anchor_at - Value(RESUME_OVERLAP), output_field=DateTimeField()
+            )
+            qs = qs.filter(Q(created_at__gte=since) | Q(pk__gt=anchor_id))
+        if after:
+            qs = qs.filter(pk__gt=rest.pop(0))
+        return qs.order_by("id")[:limit]
+
+    kinds = [int] * (conversations + anchored + after)
+    return Prepared(build, *kinds)
 
 
 def wrap_up_choices(language: str | None) -> dict[str, list[dict[str, Any]]]:

@@ -6,6 +6,7 @@ error frame. Codes are documented in docs/protocol.md.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from django.utils import timezone
 from ua_parser import parse as parse_user_agent
 
 from realtime import events, limits, units
+from realtime.prepared import Prepared
 from realtime.protocol import ClientError
 
 from . import hooks, identifiers, system_events, topics, waiting, writer
@@ -262,6 +264,22 @@ def _connection_fields(info: VisitorInfo) -> dict[str, Any]:
     }
 
 
+@functools.cache
+def _latest_query(model: type) -> Prepared:
+    return Prepared(
+        lambda conversation_id: model.objects.filter(conversation_id=conversation_id).order_by(
+            "-id"
+        )[:1],
+        int,
+    )
+
+
+def _latest(model: type, conversation: Conversation) -> Any:
+    """The newest row of a chat's connections, pages or host contexts (None: none yet). Asked
+    on every visitor's way back in: compiled once per model."""
+    return _latest_query(model).first(conversation.pk)
+
+
 def _record_connection(conversation: Conversation, info: VisitorInfo) -> VisitorConnection:
     return VisitorConnection.objects.create(conversation=conversation, **_connection_fields(info))
 
@@ -425,7 +443,7 @@ def _route_after_commit(conversation_id: int) -> None:
 
 def conversation_resume(*, conversation: Conversation, info: VisitorInfo) -> None:
     """Records the visitor's connection data again when the device or address has changed."""
-    last = conversation.connections.order_by("-id").first()
+    last = _latest(VisitorConnection, conversation)
     fields = _connection_fields(info)
     compared = ("ip_address", "user_agent", "browser", "os", "device_type", "screen")
     if last and all(getattr(last, name) == fields[name] for name in compared):
@@ -649,7 +667,7 @@ def page_visit_record(*, conversation: Conversation, page: dict[str, str]) -> Pa
     """Stores a page the visitor opened during an open conversation; repeats are ignored."""
     if conversation.status == Conversation.Status.CLOSED:
         return None
-    last = conversation.page_visits.order_by("-id").first()
+    last = _latest(PageVisit, conversation)
     if last and (last.url, last.title) == (page["url"], page["title"]):
         return None
     visit = PageVisit.objects.create(conversation=conversation, **page)
@@ -669,7 +687,7 @@ def page_visit_record(*, conversation: Conversation, page: dict[str, str]) -> Pa
 def host_context_set(*, conversation: Conversation, data: Any) -> HostContext | None:
     """Stores context passed by the host page (bounded in size) when it differs from the last."""
     data = clean_context(data)
-    last = conversation.host_contexts.order_by("-id").first()
+    last = _latest(HostContext, conversation)
     # Nothing new, or nothing at all once unlisted keys are dropped.
     if (last.data if last else {}) == data:
         return None
@@ -835,7 +853,7 @@ def conversation_transfer_topic(
         {"type": "conversation.updated", "conversation": summary},
     )
     first = conversation.messages.filter(sender=Message.Sender.VISITOR).order_by("id").first()
-    page = conversation.page_visits.order_by("-id").first()
+    page = _latest(PageVisit, conversation)
     events.emit(
         events.AGENTS_GROUP,
         {
