@@ -16,7 +16,7 @@ from chat import selectors as chat_selectors
 from chat import services, topics, waiting
 from chat.consumers import messages_fill, messages_frame
 from chat.models import Conversation, Message, Topic
-from chat.selectors import chunks_by_id
+from chat.selectors import PreparedChunks
 from chat.serializers import conversation_summary
 from chat.services import ChatError
 from realtime import events, frames
@@ -363,24 +363,24 @@ def _login_valid(user: StaffUser, session_key: str | None) -> bool:
 
 def _own_chats(user: StaffUser, after_id: int | None) -> Iterator[dict[str, Any]]:
     """The agent's active chats by id after `after_id`, each with its (bounded) visitor panel."""
-    mine = Conversation.objects.filter(
-        status=Conversation.Status.ACTIVE, assigned_agent=user
-    ).select_related("assigned_agent")
-
-    def fetch(after: int | None, limit: int) -> list[dict[str, Any]]:
-        rows = mine.filter(pk__gt=after) if after is not None else mine
-        chats = list(rows.order_by("id")[:limit])
+    for chats in _OWN_CHATS.chunks(user.pk, after_id=after_id):
         panels = selectors.visitor_panels(chats, bounded=True)
-        return [
-            {
+        for conversation in chats:
+            yield {
                 "id": conversation.pk,
                 "chat": {**conversation_summary(conversation), "language": conversation.language},
                 "detail": panels[conversation.pk],
             }
-            for conversation in chats
-        ]
 
-    return chunks_by_id(fetch, after_id=after_id, first=4, most=32)
+
+_OWN_CHATS = PreparedChunks(
+    lambda user_id: Conversation.objects.filter(
+        status=Conversation.Status.ACTIVE, assigned_agent_id=user_id
+    ).select_related("assigned_agent"),
+    int,
+    first=4,
+    most=32,
+)
 
 
 def _chat_size(entry: dict[str, Any]) -> int:

@@ -25,7 +25,7 @@ from chat.models import (
     VisitorConnection,
 )
 from chat.retention_period import retention_cutoff
-from chat.selectors import chunks_by_id
+from chat.selectors import PreparedChunks
 from chat.serializers import display_name, page_visit_dict, queue_item_dict
 from realtime import frames
 from realtime.prepared import Prepared
@@ -249,13 +249,10 @@ def colleagues() -> list[dict[str, Any]]:
 
 def colleagues_after(after_id: int | None) -> Iterator[dict[str, Any]]:
     """`colleagues()` by id after `after_id`, read in chunks (the console's pages)."""
-    users = console_users().select_related("agent_profile")
+    return (_colleague(user) for user in _COLLEAGUES(after_id=after_id))
 
-    def fetch(after: int | None, limit: int) -> list:
-        page = users.filter(pk__gt=after) if after is not None else users
-        return list(page.order_by("pk")[:limit])
 
-    return (_colleague(user) for user in chunks_by_id(fetch, after_id=after_id))
+_COLLEAGUES = PreparedChunks(lambda: console_users().select_related("agent_profile"))
 
 
 def guidance_current(profile: AgentProfile | None) -> bool:
@@ -275,12 +272,6 @@ def guidance_acknowledged(user: AnyUser) -> bool:
 
 def canned_replies(after_id: int | None = None) -> Iterator[dict[str, Any]]:
     """Canned replies by id after `after_id`, read in chunks (the console's pages)."""
-
-    def fetch(after: int | None, limit: int) -> list:
-        replies = CannedReply.objects.all()
-        page = replies.filter(pk__gt=after) if after is not None else replies
-        return list(page.order_by("pk")[:limit])
-
     return (
         {
             "id": c.pk,
@@ -289,8 +280,11 @@ def canned_replies(after_id: int | None = None) -> Iterator[dict[str, Any]]:
             "language": c.language,
             "text": c.text,
         }
-        for c in chunks_by_id(fetch, after_id=after_id)
+        for c in _CANNED(after_id=after_id)
     )
+
+
+_CANNED = PreparedChunks(lambda: CannedReply.objects.all())
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -300,28 +294,29 @@ def _iso(value: datetime | None) -> str | None:
 def queue(after_id: int | None = None) -> Iterator[dict[str, Any]]:
     """Waiting conversations by id after `after_id` as the queue shows them (first message and
     current page), read in chunks of one query each."""
-    first = Message.objects.filter(
-        conversation=OuterRef("pk"), sender=Message.Sender.VISITOR
-    ).order_by("id")
-    page = PageVisit.objects.filter(conversation=OuterRef("pk")).order_by("-id")
-    waiting = Conversation.objects.filter(status=Conversation.Status.WAITING).annotate(
-        first_text=Subquery(first.values("text")[:1]),
-        page_url=Subquery(page.values("url")[:1]),
-        page_title=Subquery(page.values("title")[:1]),
-    )
-
-    def fetch(after: int | None, limit: int) -> list[Conversation]:
-        rows = waiting.filter(pk__gt=after) if after is not None else waiting
-        return list(rows.order_by("id")[:limit])
-
     return (
         queue_item_dict(
             c,
             c.first_text or "",
             {"url": c.page_url, "title": c.page_title} if c.page_url is not None else None,
         )
-        for c in chunks_by_id(fetch, after_id=after_id)
+        for c in _QUEUE(after_id=after_id)
     )
+
+
+def _waiting_with_first_message_and_page() -> QuerySet[Conversation]:
+    first = Message.objects.filter(
+        conversation=OuterRef("pk"), sender=Message.Sender.VISITOR
+    ).order_by("id")
+    page = PageVisit.objects.filter(conversation=OuterRef("pk")).order_by("-id")
+    return Conversation.objects.filter(status=Conversation.Status.WAITING).annotate(
+        first_text=Subquery(first.values("text")[:1]),
+        page_url=Subquery(page.values("url")[:1]),
+        page_title=Subquery(page.values("title")[:1]),
+    )
+
+
+_QUEUE = PreparedChunks(_waiting_with_first_message_and_page)
 
 
 #: Page visits read for a bounded visitor panel; its list keeps the latest that fit.
@@ -339,15 +334,28 @@ def visitor_panel(conversation: Conversation, *, bounded: bool = False) -> dict[
     return visitor_panels([conversation], bounded=bounded)[conversation.pk]
 
 
-def _latest(queryset: QuerySet, ids: list[int], per_conversation: int | None) -> QuerySet:
-    """`queryset`'s rows of the conversations `ids`, newest first within each, at most
+def _latest(model: type, ids: list[int], per_conversation: int | None) -> list[Any]:
+    """`model`'s rows of the conversations `ids`, newest first within each, at most
     `per_conversation` of each (None: all)."""
-    rows = queryset.filter(conversation_id__in=ids)
-    if per_conversation is not None:
-        rows = rows.annotate(
-            newness=Window(RowNumber(), partition_by=F("conversation_id"), order_by=F("id").desc())
-        ).filter(newness__lte=per_conversation)
-    return rows.order_by("conversation_id", "-id")
+    return _latest_query(model, len(ids), per_conversation).fetch(*ids)
+
+
+@functools.lru_cache(maxsize=256)
+def _latest_query(model: type, conversations: int, per_conversation: int | None) -> Prepared:
+    """`_latest` for so many conversations, compiled once (a console reads its chats' panels a
+    chunk at a time, so the same few sizes come again)."""
+
+    def build(*ids: int) -> QuerySet:
+        rows = model.objects.filter(conversation_id__in=list(ids))
+        if per_conversation is not None:
+            rows = rows.annotate(
+                newness=Window(
+                    RowNumber(), partition_by=F("conversation_id"), order_by=F("id").desc()
+                )
+            ).filter(newness__lte=per_conversation)
+        return rows.order_by("conversation_id", "-id")
+
+    return Prepared(build, *[int] * conversations)
 
 
 def visitor_panels(
@@ -355,15 +363,17 @@ def visitor_panels(
 ) -> dict[int, dict[str, Any]]:
     """`visitor_panel` of each conversation, by id, in three queries for all of them (a console
     coming back with fifty chats read three queries for each)."""
-    ids = [c.pk for c in conversations]
+    ids = list(dict.fromkeys(c.pk for c in conversations))
+    if not ids:
+        return {}
     connections: dict[int, VisitorConnection] = {}
-    for connection in _latest(VisitorConnection.objects.all(), ids, 1):
+    for connection in _latest(VisitorConnection, ids, 1):
         connections[connection.conversation_id] = connection
     contexts: dict[int, HostContext] = {}
-    for context in _latest(HostContext.objects.all(), ids, 1):
+    for context in _latest(HostContext, ids, 1):
         contexts[context.conversation_id] = context
     visits: dict[int, list[PageVisit]] = {pk: [] for pk in ids}
-    for visit in _latest(PageVisit.objects.all(), ids, PANEL_PAGES_READ if bounded else None):
+    for visit in _latest(PageVisit, ids, PANEL_PAGES_READ if bounded else None):
         visits[visit.conversation_id].append(visit)
     return {
         c.pk: _panel(c, connections.get(c.pk), contexts.get(c.pk), visits[c.pk], bounded)
