@@ -195,20 +195,29 @@ def fresh_since(now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - PRESENCE_STALE_AFTER
 
 
-def online_profiles() -> QuerySet[AgentProfile]:
+def online_profiles(since: datetime | None = None) -> QuerySet[AgentProfile]:
+    """Profiles online, refreshed since `since` (default: `fresh_since()`), of console users."""
     return AgentProfile.objects.filter(
         presence=AgentProfile.Presence.ONLINE,
-        presence_seen_at__gte=fresh_since(),
+        presence_seen_at__gte=since or fresh_since(),
         user__in=console_users(),
     )
 
 
+# Asked by the wait estimate of every waiting visitor's welcome and every console's: compiled
+# once (the console users' permission rule is most of what building it costs).
+_ONLINE_IDS = Prepared(lambda since: online_profiles(since).values_list("pk", flat=True), datetime)
+_ANY_ONLINE = Prepared(
+    lambda since: online_profiles(since).values_list("pk", flat=True)[:1], datetime
+)
+
+
 def any_agent_online() -> bool:
-    return online_profiles().exists()
+    return _ANY_ONLINE.first(fresh_since()) is not None
 
 
 def agents_online_count() -> int:
-    return online_profiles().count()
+    return len(_ONLINE_IDS.fetch(fresh_since()))
 
 
 def agents_online_names() -> list[str]:

@@ -10,8 +10,8 @@ flat values), with the same converters.
 
 Only what is a parameter can change between calls: a value whose shape changes the SQL (a list
 for `__in`, `None` for `IS NULL`, another ordering) is another query (its own `Prepared`). The
-placeholders must reach the SQL as they were given: a lookup that rewrites them (`contains`,
-a date on a backend that stores text) is refused when the query is compiled.
+placeholders must reach the SQL as they were given (a time as the backend stores it): a lookup
+that rewrites them (`contains`, a date truncated) is refused when the query is compiled.
 """
 
 from __future__ import annotations
@@ -19,15 +19,17 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
 from django.db.models.sql.compiler import SQLCompiler
 
-#: Placeholder values by type: never a real primary key, hash or name.
+#: Placeholder values by type: never a real primary key, hash, name or time.
 _PLACEHOLDER_INT = -7_654_000
 _PLACEHOLDER_STR = "\x1fprepared-placeholder-{}\x1f"
+_PLACEHOLDER_TIME = datetime(1111, 11, 11, 11, 11, 11, tzinfo=UTC)
 
 
 def _placeholder(kind: type, index: int) -> Any:
@@ -35,7 +37,13 @@ def _placeholder(kind: type, index: int) -> Any:
         return _PLACEHOLDER_INT - index
     if kind is str:
         return _PLACEHOLDER_STR.format(index)
-    raise TypeError(f"a prepared query takes int or str values, not {kind.__name__}")
+    if kind is datetime:
+        return _PLACEHOLDER_TIME.replace(microsecond=index)
+    raise TypeError(f"a prepared query takes int, str or datetime values, not {kind.__name__}")
+
+
+def _as_given(value: Any) -> Any:
+    return value
 
 
 class _Compiled:
@@ -46,22 +54,30 @@ class _Compiled:
         compiler = queryset.query.get_compiler(using=alias)
         self.sql, params = compiler.as_sql()
         self.params = list(params)
-        self.slots: list[tuple[int, int]] = []  # (parameter index, value index)
+        # (parameter index, value index, how the value becomes the parameter)
+        self.slots: list[tuple[int, int, Callable[[Any], Any]]] = []
+        ops = connections[alias].ops
         for index, placeholder in enumerate(placeholders):
+            adapt = _as_given
             places = [i for i, param in enumerate(self.params) if param == placeholder]
+            if not places and isinstance(placeholder, datetime):
+                # Backends that store times as text get them as the backend writes them.
+                adapt = ops.adapt_datetimefield_value
+                stored = adapt(placeholder)
+                places = [i for i, param in enumerate(self.params) if param == stored]
             if not places:
                 raise ValueError(
                     f"value {index} of the prepared query does not reach its SQL as given"
                 )
-            self.slots.extend((place, index) for place in places)
+            self.slots.extend((place, index, adapt) for place in places)
         self.queryset = queryset
         self.compiler = compiler
         self.compiler_class = _prepared_compiler(type(compiler))
 
     def params_for(self, values: tuple[Any, ...]) -> list[Any]:
         params = list(self.params)
-        for place, index in self.slots:
-            params[place] = values[index]
+        for place, index, adapt in self.slots:
+            params[place] = adapt(values[index])
         return params
 
     def run(self, alias: str, values: tuple[Any, ...]) -> list[Any]:
@@ -105,9 +121,10 @@ class _Query:
 class Prepared:
     """`build(*values)` (a queryset) compiled once per process and database.
 
-    `kinds` are the values' types (int or str), in `build`'s order. `fetch(*values)` returns
-    the rows as a list, as `list(build(*values))` would; `sql(*values)` the SQL and its
-    parameters, for a connection outside the ORM (the event loop's own).
+    `kinds` are the values' types (int, str or an aware datetime), in `build`'s order.
+    `fetch(*values)` returns the rows as a list, as `list(build(*values))` would;
+    `sql(*values)` the SQL and its parameters, for a connection outside the ORM (the event
+    loop's own).
     """
 
     def __init__(self, build: Callable[..., QuerySet], *kinds: type) -> None:

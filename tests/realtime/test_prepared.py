@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from unittest import mock
 
 import pytest
@@ -82,7 +82,7 @@ def test_a_value_the_lookup_rewrites_is_refused_when_compiled():
         query.fetch("hello")
 
 
-def test_only_int_and_str_values():
+def test_only_int_str_and_time_values():
     with pytest.raises(TypeError):
         Prepared(lambda when: Message.objects.filter(created_at=when), float)
 
@@ -137,3 +137,20 @@ def test_messages_after_reads_in_growing_chunks_up_to_a_cursor(alice):
     assert [m.pk for m in messages_after(conversation_ids=[chat.pk], after_id=None)] == ids
     tail = messages_after(conversation_ids=[chat.pk], after_id=None, cursor=ids[9])
     assert [m.pk for m in tail] == ids[10:]
+
+
+def test_a_time_value_is_put_where_the_backend_expects_it():
+    now = timezone.now()
+    older = _chat("older")
+    Conversation.objects.filter(pk=older.pk).update(created_at=now - timedelta(hours=2))
+    newer = _chat("newer")
+    since = Prepared(
+        lambda when: (
+            Conversation.objects.filter(created_at__gte=when)
+            .order_by("id")
+            .values_list("pk", flat=True)
+        ),
+        datetime,
+    )
+    assert since.fetch(now - timedelta(hours=1)) == [newer.pk]
+    assert since.fetch(now - timedelta(hours=3)) == [older.pk, newer.pk]
