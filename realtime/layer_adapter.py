@@ -181,6 +181,25 @@ def channels_forget(layer: Any) -> int:
     return count
 
 
+def channel_mailbox(layer: Any, channel: str) -> Mailbox | None:
+    """The queue of this event loop's `channel` (after `new_channel`), to be read directly
+    instead of through `receive`; None for any other layer. Its payloads are decoded by
+    `layer.deserialize`, and `channel_close` is what an ended `receive` did."""
+    try:
+        box = _loop_layer(layer).channels.get(channel)
+    except AttributeError:
+        return None
+    return box if isinstance(box, Mailbox) else None
+
+
+async def channel_close(layer: Any, channel: str) -> None:
+    """Forgets `channel` and unsubscribes it (queued, not waited for), as the layer's
+    `receive` does when the consumer reading it ends."""
+    loop_layer = _loop_layer(layer)
+    if loop_layer.channels.pop(channel, None) is not None:
+        await loop_layer._get_shard(channel).unsubscribe(channel)
+
+
 async def _subscribe_to_channel(self: Any, channel: str) -> None:
     """The layer's own, with a `Mailbox` for the channel's messages instead of an
     `asyncio.Queue` (most sockets are idle, and so are their queues)."""

@@ -11,6 +11,10 @@ are.
 Like `asyncio.Queue`, an item stays in the box until a `get` returns it: a `get` cancelled
 after being woken loses nothing. Unlike it, one `get` waits at a time (each of the two users
 has one reader per queue); a second is refused rather than left waiting forever.
+
+`wait_any` waits on several boxes with one future and no task: a socket's consumer reads its
+frames and its channel-layer messages that way, where Channels' `await_many_dispatch` made a
+task per box for every item and an `asyncio.wait` around them.
 """
 
 from __future__ import annotations
@@ -42,6 +46,16 @@ class Mailbox:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def take(self) -> Any:
+        """The first item, without waiting (IndexError when empty)."""
+        items = self.items
+        if not items:
+            raise IndexError("the mailbox is empty")
+        item = items.popleft()
+        if not items:
+            self.items = None
+        return item
+
     async def get(self) -> Any:
         while not self.items:
             if self.waiter is not None:
@@ -57,3 +71,20 @@ class Mailbox:
         if not items:
             self.items = None  # back to nothing while idle
         return item
+
+
+async def wait_any(*boxes: Mailbox) -> None:
+    """Returns once one of `boxes` holds an item (at once if one does). The boxes' reader."""
+    if any(box.items for box in boxes):
+        return
+    if any(box.waiter is not None for box in boxes):
+        raise RuntimeError("a Mailbox has one reader at a time")
+    waiter = asyncio.get_running_loop().create_future()
+    for box in boxes:
+        box.waiter = waiter
+    try:
+        await waiter
+    finally:
+        for box in boxes:
+            if box.waiter is waiter:
+                box.waiter = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from typing import Any, Literal, overload
@@ -20,6 +21,7 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
@@ -27,6 +29,7 @@ from django.db import DatabaseError
 from . import admission, frames, layer_adapter, layer_health
 from .limits import TokenBucket
 from .logging import Throttled, where
+from .mailbox import Mailbox, wait_any
 from .net import normalise_origin, scope_client_ip, scope_headers
 from .protocol import ClientError, Close, FrameError, parse_frame
 from .units import run_unit
@@ -114,7 +117,11 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
     async def __call__(self, scope, receive, send) -> None:
         _running.add(self)
         try:
-            await super().__call__(scope, receive, send)
+            inbox = getattr(receive, "__self__", None)
+            if isinstance(inbox, Mailbox) and receive == inbox.get:
+                await self._serve(scope, inbox, send)
+            else:  # another server (the test communicator): Channels' own loop
+                await super().__call__(scope, receive, send)
         finally:
             try:
                 # However the consumer ends (Daphne cancelling it at shutdown, an error before
@@ -122,6 +129,38 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
                 await self._release(None)
             finally:
                 _running.discard(self)
+
+    async def _serve(self, scope, inbox: Mailbox, send) -> None:
+        """Channels' `AsyncConsumer.__call__`, reading the socket's frames (`inbox`, Daphne's
+        queue for it here, see helao_chat/serve.py) and its channel's messages from their
+        mailboxes with one future (`mailbox.wait_any`) instead of a task per queue per item
+        and an `asyncio.wait` around them. Both ready: one of each in turn, frames first."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.base_send = send
+        if self.channel_layer is None:
+            with contextlib.suppress(StopConsumer):
+                await await_many_dispatch([inbox.get], self.dispatch)
+            return
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        box = layer_adapter.channel_mailbox(self.channel_layer, self.channel_name)
+        if box is None:  # another channel layer
+            with contextlib.suppress(StopConsumer):
+                await await_many_dispatch([inbox.get, self.channel_receive], self.dispatch)
+            return
+        decode = self.channel_layer.deserialize
+        try:
+            while True:
+                await wait_any(inbox, box)
+                if inbox.items:
+                    await self.dispatch(inbox.take())
+                if box.items:
+                    await self.dispatch(decode(box.take()))
+        except StopConsumer:
+            pass
+        finally:
+            await layer_adapter.channel_close(self.channel_layer, self.channel_name)
 
     async def _release(self, code: int | None) -> None:
         """Runs `disconnect` once; a failure there is logged, never raised (the per-address

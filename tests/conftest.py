@@ -16,6 +16,7 @@ from django.contrib.auth.models import Group
 
 from agents.roles import AGENT, DIRECTOR, roles_sync
 from helao_chat.asgi import application
+from realtime.mailbox import Mailbox
 
 PASSWORD = "correct-horse-battery-staple"
 ORIGIN = "http://testserver"
@@ -28,13 +29,25 @@ def tombstone_dir(settings, tmp_path):
     return tmp_path / "tombstones"
 
 
+class _Inbox(Mailbox):
+    """The socket's frames as the served consumer reads them (Daphne's queue is a `Mailbox`,
+    helao_chat/serve.py), with the `put` the test communicator sends through."""
+
+    __slots__ = ()
+
+    async def put(self, item) -> None:
+        self.put_nowait(item)
+
+
 class Socket(WebsocketCommunicator):
-    """A test websocket that ends like a real one: when its test ends, the client goes away."""
+    """A test websocket that ends like a real one: when its test ends, the client goes away.
+    Its consumer reads it as it reads Daphne's sockets (`JsonFrameConsumer._serve`)."""
 
     opened: list[Socket] = []
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self._input_queue = _Inbox()
         Socket.opened.append(self)
 
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from realtime.mailbox import Mailbox
+from realtime.mailbox import Mailbox, wait_any
 
 pytestmark = pytest.mark.asyncio
 
@@ -52,3 +52,56 @@ async def test_a_second_reader_at_the_same_time_is_refused():
         await box.get()
     box.put_nowait(1)
     assert await asyncio.wait_for(first, 5) == 1
+
+
+async def test_take_returns_the_first_item_without_waiting_and_refuses_an_empty_box():
+    box = Mailbox()
+    with pytest.raises(IndexError):
+        box.take()
+    box.put_nowait("a")
+    box.put_nowait("b")
+    assert box.take() == "a"
+    assert box.take() == "b"
+    assert box.items is None
+
+
+async def test_wait_any_returns_at_once_when_a_box_holds_an_item():
+    frames, events = Mailbox(), Mailbox()
+    events.put_nowait("event")
+    await asyncio.wait_for(wait_any(frames, events), 1)
+    assert frames.waiter is None and events.waiter is None
+
+
+async def test_wait_any_wakes_on_whichever_box_gets_an_item_first():
+    for first in (0, 1):
+        boxes = (Mailbox(), Mailbox())
+        waiting = asyncio.create_task(wait_any(*boxes))
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        assert boxes[0].waiter is boxes[1].waiter is not None  # one future for both
+        boxes[first].put_nowait("item")
+        await asyncio.wait_for(waiting, 5)
+        assert boxes[0].waiter is None and boxes[1].waiter is None
+        assert boxes[first].take() == "item"
+
+
+async def test_wait_any_cancelled_leaves_the_boxes_readable_and_keeps_what_came():
+    frames, events = Mailbox(), Mailbox()
+    waiting = asyncio.create_task(wait_any(frames, events))
+    await asyncio.sleep(0)
+    frames.put_nowait("kept")
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert frames.waiter is None and events.waiter is None
+    assert await asyncio.wait_for(frames.get(), 5) == "kept"
+
+
+async def test_wait_any_refuses_a_box_that_already_has_a_reader():
+    frames, events = Mailbox(), Mailbox()
+    reader = asyncio.create_task(events.get())
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="one reader"):
+        await wait_any(frames, events)
+    events.put_nowait(1)
+    assert await asyncio.wait_for(reader, 5) == 1
