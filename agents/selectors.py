@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models import Exists, F, Model, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -343,19 +343,19 @@ def visitor_panel(conversation: Conversation, *, bounded: bool = False) -> dict[
     return visitor_panels([conversation], bounded=bounded)[conversation.pk]
 
 
-def _latest(model: type, ids: list[int], per_conversation: int | None) -> list[Any]:
+def _latest(model: type[Model], ids: list[int], per_conversation: int | None) -> list[Any]:
     """`model`'s rows of the conversations `ids`, newest first within each, at most
     `per_conversation` of each (None: all)."""
     return _latest_query(model, len(ids), per_conversation).fetch(*ids)
 
 
 @functools.lru_cache(maxsize=256)
-def _latest_query(model: type, conversations: int, per_conversation: int | None) -> Prepared:
+def _latest_query(model: type[Model], conversations: int, per_conversation: int | None) -> Prepared:
     """`_latest` for so many conversations, compiled once (a console reads its chats' panels a
     chunk at a time, so the same few sizes come again)."""
 
     def build(*ids: int) -> QuerySet:
-        rows = model.objects.filter(conversation_id__in=list(ids))
+        rows = model._default_manager.filter(conversation_id__in=list(ids))
         if per_conversation is not None:
             rows = rows.annotate(
                 newness=Window(

@@ -16,7 +16,7 @@ from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from ua_parser import parse as parse_user_agent
 
@@ -265,16 +265,16 @@ def _connection_fields(info: VisitorInfo) -> dict[str, Any]:
 
 
 @functools.cache
-def _latest_query(model: type) -> Prepared:
+def _latest_query(model: type[models.Model]) -> Prepared:
     return Prepared(
-        lambda conversation_id: model.objects.filter(conversation_id=conversation_id).order_by(
-            "-id"
-        )[:1],
+        lambda conversation_id: model._default_manager.filter(
+            conversation_id=conversation_id
+        ).order_by("-id")[:1],
         int,
     )
 
 
-def _latest(model: type, conversation: Conversation) -> Any:
+def _latest(model: type[models.Model], conversation: Conversation) -> Any:
     """The newest row of a chat's connections, pages or host contexts (None: none yet). Asked
     on every visitor's way back in: compiled once per model."""
     return _latest_query(model).first(conversation.pk)

@@ -72,7 +72,8 @@ class _Compiled:
             self.slots.extend((place, index, adapt) for place in places)
         self.queryset = queryset
         self.compiler = compiler
-        self.compiler_class = _prepared_compiler(type(compiler))
+        kind: Any = type(compiler)
+        self.compiler_class: Any = _prepared_compiler(kind)
 
     def params_for(self, values: tuple[Any, ...]) -> list[Any]:
         params = list(self.params)
@@ -86,8 +87,9 @@ class _Compiled:
         compiler.__dict__.update(self.compiler.__dict__)
         compiler.connection = connections[alias]
         compiler.prepared = (self.sql, self.params_for(values))
-        base = self.queryset
-        run = QuerySet(model=base.model, query=_Query(base.query, compiler), using=alias)
+        base: Any = self.queryset
+        query: Any = _Query(base.query, compiler)
+        run: Any = QuerySet(model=base.model, query=query, using=alias)
         run._iterable_class = base._iterable_class
         run._fields = base._fields
         run._prefetch_related_lookups = base._prefetch_related_lookups
