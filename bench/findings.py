@@ -400,8 +400,9 @@ def profile_findings(r: dict[str, Any]) -> list[str]:
         "them below the application (measured) saved about one point of the 7–9 %, and "
         "Daphne's once-a-second scans of every connection about half a point, so neither was "
         "kept. Bare asyncio (baseline B) needs 5.6 % for the same pings without answering them.",
-        "18. **Queries compiled once, and a socket's two queues read without tasks (applied).** "
-        "In a profile of the reconnect storm (GIL samples) 46 % of the process's time was in "
+        "18. **Queries compiled once, and a socket's two queues read without tasks (applied; "
+        "figures from separate runs of the steps named).** In a profile of the reconnect "
+        "storm (GIL samples) 46 % of the process's time was in "
         "its database threads, most of it the ORM building queries: resolving lookups, `Q` "
         "objects and joins cost 0.5–0.8 ms of CPU per read (the visitor's token: 0.82 ms, "
         "0.26 ms compiled), and a console coming back built the colleagues' permission rule "
