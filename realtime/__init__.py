@@ -10,7 +10,8 @@ Public, for the apps above it:
 - `limits`: token buckets and the per-address counters shared through Redis;
 - `net`: client addresses behind proxies, origins; `loops`: per-event-loop singletons;
   `logging`: throttled one-line logs; `mailbox`: a socket's queue that costs nothing while
-  empty (the channel layer's and the server's).
+  empty (the channel layer's and the server's);
+- `prepared`: a query built with the ORM once per process, then only run with new values.
 
 Inside only: `admission` (load shedding, used by `sockets` and `events`), `batching`, the
 channel layer's health and the channels-redis internals behind `layer_adapter`, and the
@@ -32,4 +33,5 @@ PUBLIC = (
     "logging",
     # Daphne's input queue per socket is one too (helao_chat/serve.py).
     "mailbox",
+    "prepared",
 )
