@@ -207,13 +207,10 @@ def online_profiles(since: datetime | None = None) -> QuerySet[AgentProfile]:
 # Asked by the wait estimate of every waiting visitor's welcome and every console's: compiled
 # once (the console users' permission rule is most of what building it costs).
 _ONLINE_IDS = Prepared(lambda since: online_profiles(since).values_list("pk", flat=True), datetime)
-_ANY_ONLINE = Prepared(
-    lambda since: online_profiles(since).values_list("pk", flat=True)[:1], datetime
-)
 
 
 def any_agent_online() -> bool:
-    return _ANY_ONLINE.first(fresh_since()) is not None
+    return agents_online_count() > 0
 
 
 def agents_online_count() -> int:

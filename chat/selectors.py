@@ -145,40 +145,30 @@ def messages_after(
     if not ids:
         return iter(())
     anchor = [after_id] if after_id else []
-
-    def fetch(after: int | None, limit: int) -> list[Message]:
-        query = _messages_query(len(ids), include_notes, bool(anchor), after is not None, limit)
-        return query.fetch(*ids, *anchor, *([after] if after is not None else []))
-
-    return chunks_by_id(fetch, after_id=cursor)
+    chunks = _messages_chunks(len(ids), include_notes, bool(anchor))
+    return chunks(*ids, *anchor, after_id=cursor)
 
 
 @functools.lru_cache(maxsize=512)
-def _messages_query(
-    conversations: int, include_notes: bool, anchored: bool, after: bool, limit: int
-) -> Prepared:
-    """One shape of `messages_after`'s chunk read, compiled once (a console resumes with many
-    chats at once, each visitor with one)."""
+def _messages_chunks(conversations: int, include_notes: bool, anchored: bool) -> PreparedChunks:
+    """One shape of `messages_after`'s read, compiled once per chunk (a console resumes with
+    many chats at once, each visitor with one)."""
 
     def build(*values: int) -> QuerySet[Message]:
-        ids, rest = list(values[:conversations]), list(values[conversations:])
-        qs = Message.objects.filter(conversation_id__in=ids)
+        qs = Message.objects.filter(conversation_id__in=list(values[:conversations]))
         if not include_notes:
             qs = qs.filter(sender__in=Message.VISIBLE_TO_VISITOR)
         if anchored:
-            anchor_id = rest.pop(0)
+            anchor_id = values[conversations]
             # From a few seconds before the last seen message; an unknown id (erased): after it.
             anchor_at = Subquery(Message.objects.filter(pk=anchor_id).values("created_at")[:1])
             since = ExpressionWrapper(
                 anchor_at - Value(RESUME_OVERLAP), output_field=DateTimeField()
             )
             qs = qs.filter(Q(created_at__gte=since) | Q(pk__gt=anchor_id))
-        if after:
-            qs = qs.filter(pk__gt=rest.pop(0))
-        return qs.order_by("id")[:limit]
+        return qs
 
-    kinds = [int] * (conversations + anchored + after)
-    return Prepared(build, *kinds)
+    return PreparedChunks(build, *[int] * (conversations + anchored))
 
 
 def wrap_up_choices(language: str | None) -> dict[str, list[dict[str, Any]]]:

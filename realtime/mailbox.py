@@ -51,9 +51,9 @@ class Mailbox:
         items = self.items
         if not items:
             raise IndexError("the mailbox is empty")
-        item = items.popleft()
+        item = items.popleft()  # a busy console's backlog: O(1), not a shift of the list
         if not items:
-            self.items = None
+            self.items = None  # back to nothing while idle
         return item
 
     async def get(self) -> Any:
@@ -66,11 +66,7 @@ class Mailbox:
             finally:
                 if self.waiter is waiter:
                     self.waiter = None
-        items = self.items
-        item = items.popleft()  # a busy console's backlog: O(1), not a shift of the list
-        if not items:
-            self.items = None  # back to nothing while idle
-        return item
+        return self.take()
 
 
 async def wait_any(*boxes: Mailbox) -> None:

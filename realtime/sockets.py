@@ -138,16 +138,16 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.base_send = send
-        if self.channel_layer is None:
+        receivers = [inbox.get]
+        box = None
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+            receivers.append(self.channel_receive)
+            box = layer_adapter.channel_mailbox(self.channel_layer, self.channel_name)
+        if box is None:  # no layer, or another layer's queues: Channels' own loop
             with contextlib.suppress(StopConsumer):
-                await await_many_dispatch([inbox.get], self.dispatch)
-            return
-        self.channel_name = await self.channel_layer.new_channel()
-        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
-        box = layer_adapter.channel_mailbox(self.channel_layer, self.channel_name)
-        if box is None:  # another channel layer
-            with contextlib.suppress(StopConsumer):
-                await await_many_dispatch([inbox.get, self.channel_receive], self.dispatch)
+                await await_many_dispatch(receivers, self.dispatch)
             return
         decode = self.channel_layer.deserialize
         try:
