@@ -24,7 +24,7 @@ from realtime import events, limits, units
 from realtime.prepared import Prepared
 from realtime.protocol import ClientError
 
-from . import hooks, identifiers, system_events, topics, waiting, writer
+from . import configuration, hooks, identifiers, system_events, topics, waiting, writer
 from .bidi import strip_bidi_controls
 from .models import (
     AuditEvent,
@@ -280,10 +280,6 @@ def _latest(model: type[models.Model], conversation: Conversation) -> Any:
     return _latest_query(model).first(conversation.pk)
 
 
-def _record_connection(conversation: Conversation, info: VisitorInfo) -> VisitorConnection:
-    return VisitorConnection.objects.create(conversation=conversation, **_connection_fields(info))
-
-
 def clean_contact(value: Any) -> str:
     """The visitor's e-mail address for the answer to a message left offline; "" for none.
 
@@ -355,19 +351,124 @@ async def conversation_open(
         offline = _left_offline(offline, online)
     if not await limits.ip_new_conversation_allowed_async(ip_address):
         raise ChatError("rate_limited", "too many new conversations from this address")
-    conversation, token, message = await units.run_unit(
-        conversation_start,
-        info=info,
-        page=page,
-        context=context,
-        text=text,
-        client_msg_id=client_msg_id,
-        topic=topic,
-        offline=offline,
+    start = {
+        "info": info,
+        "page": page,
+        "context": context,
+        "text": text,
+        "client_msg_id": client_msg_id,
+        "offline": offline,
         # Only a message left for later needs an address for the answer.
-        contact_email=contact_email if offline else "",
-    )
+        "contact_email": contact_email if offline else "",
+    }
+    # On PostgreSQL the chat goes to this event loop's group commit of new chats: no thread hop
+    # but one a second at most, for the read of the configuration the topic is taken from.
+    if writer.enabled():
+        config = _configuration_reused() or await units.run_unit(_start_configuration)
+        chat = new_chat(topic=topics.topic_resolve(topic, config), **start)
+        if await writer.chat_store(chat):
+            await events.publish(start_events(chat))
+            if not offline:
+                units.coalescer(waiting.QUEUE_ANNOUNCEMENT).request()
+            first = chat.message
+            assert first is not None  # `text` was cleaned above: every chat opened here has one
+            return chat.conversation, chat.token, message_dict(first)
+        # Not stored (the batch broke a rule and was rolled back): the general path decides.
+    conversation, token, message = await units.run_unit(conversation_start, topic=topic, **start)
     return conversation, token, message_dict(message)
+
+
+def _configuration_reused() -> configuration.Snapshot | None:
+    config = configuration.reused()
+    return config if config is not None and config.default_topic() is not None else None
+
+
+def _start_configuration() -> configuration.Snapshot:
+    """The configuration a new chat's topic is taken from, with a default topic (marked or made
+    again if the director removed the mark from every topic)."""
+    config = configuration.current()
+    if config.default_topic() is None:
+        topics.topic_default(config)
+        config = configuration.current()
+    return config
+
+
+@dataclass(slots=True)
+class NewChat:
+    """A new chat's rows, built before they are stored (`new_chat`), with its token (never
+    stored) and the page it began on."""
+
+    conversation: Conversation
+    token: str
+    #: The rows that hang off the conversation, in the order they are stored.
+    rows: list[models.Model]
+    message: Message | None
+    page: dict[str, str] | None
+
+
+def new_chat(
+    *,
+    info: VisitorInfo,
+    page: dict[str, str] | None,
+    context: dict[str, Any] | None,
+    topic: Topic,
+    text: str | None = None,
+    client_msg_id: str = "",
+    offline: bool = False,
+    contact_email: str = "",
+) -> NewChat:
+    """A new waiting chat as rows not yet stored (no query): the conversation, the connection
+    data, the current page and host context, and the first message if one is given (`text` and
+    `client_msg_id` as `conversation_open` cleaned them). Stored by `conversation_start` (ORM, a
+    unit of work) or by the group commit of new chats (`writer.chat_store`)."""
+    token = new_visitor_token()
+    now = timezone.now()
+    conversation = Conversation(
+        created_at=now,
+        last_activity_at=now,
+        token_hash=hash_token(token),
+        language=(info.language or "")[:8],
+        topic=topic,
+        left_offline=offline,
+        contact_email=contact_email,
+    )
+    rows: list[models.Model] = [
+        VisitorConnection(conversation=conversation, created_at=now, **_connection_fields(info))
+    ]
+    if page:
+        rows.append(PageVisit(conversation=conversation, created_at=now, **page))
+    context = clean_context(context) if context else None
+    if context:
+        rows.append(HostContext(conversation=conversation, data=context, created_at=now))
+    message = None
+    if text is not None:
+        # The chat is new: no message can hold its client id yet, and its activity time is the
+        # message's. One INSERT, where `_message_write` needs a savepoint and an UPDATE.
+        message = Message(
+            conversation=conversation,
+            sender=Message.Sender.VISITOR,
+            text=text,
+            client_msg_id=client_msg_id,
+            created_at=now,
+        )
+        rows.append(message)
+    return NewChat(conversation, token, rows, message, page)
+
+
+def start_events(chat: NewChat) -> list[tuple[str, dict[str, Any]]]:
+    """What a stored new chat announces: its first message (to the chat and the queue), then
+    the queue item itself, built once here: every console shows it without a query of its own."""
+    conversation, message = chat.conversation, chat.message
+    announced = []
+    if message is not None:
+        announced = message_events(
+            conversation_id=conversation.pk,
+            message=message_dict(message),
+            waiting=conversation.status == Conversation.Status.WAITING,
+        )
+    item = queue_item_dict(conversation, message.text if message else "", chat.page)
+    announced.append((events.AGENTS_GROUP, {"type": "queue.added", "conversation": item}))
+    return announced
 
 
 @transaction.atomic
@@ -384,53 +485,31 @@ def conversation_start(
 ) -> tuple[Conversation, str, Message | None]:
     """Opens a waiting conversation for a new visitor and returns it with its bearer token.
 
-    Records the topic (by slug; unknown or none: the default topic, see chat.topics), the
-    connection data, the current page and host context, and the first message if one is given
-    (`text` and `client_msg_id` as `conversation_open` cleaned them). Agents are told after
-    commit, and routing (`conversation_waiting` hook) offers it to an agent. The token is
-    returned once and never stored. `offline`: left as a message while nobody was online.
+    Stores the rows of `new_chat`, with the topic by slug (unknown or none: the default topic,
+    see chat.topics). Agents are told after commit (`start_events`), and routing
+    (`conversation_waiting` hook) offers it to an agent. The token is returned once and never
+    stored. `offline`: left as a message while nobody was online.
     """
-    token = new_visitor_token()
-    now = timezone.now()
-    conversation = Conversation.objects.create(
-        created_at=now,
-        last_activity_at=now,
-        token_hash=hash_token(token),
-        language=(info.language or "")[:8],
+    chat = new_chat(
+        info=info,
+        page=page,
+        context=context,
         topic=topics.topic_resolve(topic),
-        left_offline=offline,
+        text=text,
+        client_msg_id=client_msg_id,
+        offline=offline,
         contact_email=contact_email,
     )
-    _record_connection(conversation, info)
-    if page:
-        PageVisit.objects.create(conversation=conversation, **page)
-    context = clean_context(context) if context else None
-    if context:
-        HostContext.objects.create(conversation=conversation, data=context)
-    message = None
-    if text is not None:
-        # The chat is new: no message can hold its client id yet, and its activity time is the
-        # message's. One INSERT, where `_message_write` needs a savepoint and an UPDATE.
-        message = Message.objects.create(
-            conversation=conversation,
-            sender=Message.Sender.VISITOR,
-            text=text,
-            client_msg_id=client_msg_id,
-            created_at=now,
-        )
-        _message_announce(conversation, message)
-    # The queue item itself, built once here: every console shows it without a query of its own.
-    events.emit(
-        events.AGENTS_GROUP,
-        {
-            "type": "queue.added",
-            "conversation": queue_item_dict(conversation, message.text if message else "", page),
-        },
-    )
+    chat.conversation.save(force_insert=True)
+    for row in chat.rows:
+        row.conversation = chat.conversation  # type: ignore[attr-defined]
+        row.save(force_insert=True)
+    for group, event in start_events(chat):
+        events.emit(group, event)
     if not offline:
         waiting.queue_changed()
-    _route_after_commit(conversation.pk)
-    return conversation, token, message
+    _route_after_commit(chat.conversation.pk)
+    return chat.conversation, chat.token, chat.message
 
 
 def _route_after_commit(conversation_id: int) -> None:

@@ -17,24 +17,41 @@ CHAT_GROUP_COMMIT off, there is no writer and every message goes that way.
 The batching, the connections, the deadline and the single statements that share them
 (`execute`, `fetch_one`: a console's presence refresh and its login recheck) are the realtime
 layer's `GroupCommit`; what is here is the message statement.
+
+New chats are group-committed the same way (`StartWriter`, `chat_store`): `services.new_chat`
+builds a chat's rows (conversation, connection, page, host context, first message) on the event
+loop, and one transaction per batch stores every chat waiting at that moment, with the INSERT
+each model's metadata gives, sent for all rows at once (psycopg's pipeline): two round trips and
+one commit for the batch, where each chat took a database thread, a transaction and five
+statements of its own. A batch that breaks a rule is rolled back whole and each of its chats
+takes the general path (`services.conversation_start`), which raises the error that is its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, models
+from django.db.models.fields import NOT_PROVIDED
 
+from realtime import units
 from realtime.group_commit import GroupCommit
 from realtime.loops import PerLoop
 
+from . import hooks
 from .models import Conversation, Message
 from .serializers import message_dict
+
+if TYPE_CHECKING:
+    from .services import NewChat
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +178,126 @@ class MessageWriter(GroupCommit):
         return stored
 
 
+# --- new chats ------------------------------------------------------------------------------
+
+
+class _Insert:
+    """One model's INSERT with every concrete column but the primary key, as the ORM stores a
+    new row, and the row's values prepared by each field as the ORM prepares them."""
+
+    def __init__(self, model: type[models.Model]) -> None:
+        fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        # A value only the database knows would need the ORM's per-row SQL; none of these has one.
+        unset = [f.name for f in fields if f.db_default is not NOT_PROVIDED and not f.has_default()]
+        if unset:
+            raise ImproperlyConfigured(f"{model.__name__}: no default in Python for {unset}")
+        quote = connections["default"].ops.quote_name
+        self.fields = fields
+        self.sql = "INSERT INTO {} ({}) VALUES ({}) RETURNING {}".format(  # noqa: S608
+            quote(model._meta.db_table),
+            ", ".join(quote(f.column) for f in fields),
+            ", ".join(["%s"] * len(fields)),
+            quote(model._meta.pk.column),
+        )
+
+    def params(self, row: models.Model, connection) -> list[Any]:
+        return [f.get_db_prep_save(f.pre_save(row, True), connection) for f in self.fields]
+
+
+@functools.cache
+def _insert(model: type[models.Model]) -> _Insert:
+    return _Insert(model)
+
+
+async def _returned_ids(cursor) -> list[int]:
+    """The ids an `executemany(..., returning=True)` returned, one result set per row."""
+    ids = []
+    async for result in cursor.results():
+        ids.append((await result.fetchone())[0])
+    return ids
+
+
+@dataclass(slots=True)
+class _PendingChat:
+    chat: NewChat
+    future: asyncio.Future = field(repr=False)
+
+
+class StartWriter(GroupCommit):
+    """Group commit of new chats: `store()` waits until its chat is committed."""
+
+    name = "start writer"
+    # Two round trips per batch: one connection keeps up with hundreds of new chats a second,
+    # and the chats that arrive meanwhile share the next batch.
+    slots = 1
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.routing: set[asyncio.Task] = set()
+
+    async def store(self, chat: NewChat) -> bool:
+        """True once `chat` is committed (its rows have their ids); False when its batch broke a
+        rule and was rolled back: nothing of it is stored."""
+        future = self.loop.create_future()
+        self.submit(_PendingChat(chat, future))
+        return await future
+
+    async def _store(self, conn, batch: list[_PendingChat]) -> None:
+        import psycopg
+
+        try:
+            await self._write(conn, [item.chat for item in batch])
+        except (psycopg.IntegrityError, psycopg.DataError):
+            for item in batch:
+                item.future.set_result(False)
+            raise  # and the connection is dropped: a new one for the next batch
+        self.batches += 1
+        self.stored += len(batch)
+        for item in batch:
+            if not item.future.done():
+                item.future.set_result(True)
+        self._route([item.chat.conversation.pk for item in batch])
+
+    async def _write(self, conn, chats: list[NewChat]) -> None:
+        django_connection = connections["default"]
+        conversations = [chat.conversation for chat in chats]
+        rows: dict[type[models.Model], list[models.Model]] = {}
+        async with conn.pipeline(), conn.transaction():
+            insert = _insert(Conversation)
+            cursor = conn.cursor()
+            params = [insert.params(c, django_connection) for c in conversations]
+            await cursor.executemany(insert.sql, params, returning=True)
+            for conversation, pk in zip(conversations, await _returned_ids(cursor), strict=True):
+                conversation.pk = pk
+            for chat in chats:
+                for row in chat.rows:
+                    row.conversation_id = chat.conversation.pk  # type: ignore[attr-defined]
+                    rows.setdefault(type(row), []).append(row)
+            cursors = {}
+            for model, those in rows.items():
+                insert = _insert(model)
+                cursors[model] = cursor = conn.cursor()
+                params = [insert.params(row, django_connection) for row in those]
+                await cursor.executemany(insert.sql, params, returning=True)
+            for model, those in rows.items():
+                for row, pk in zip(those, await _returned_ids(cursors[model]), strict=True):
+                    row.pk = pk
+
+    def _route(self, conversation_ids: list[int]) -> None:
+        """Routing (`conversation_waiting` hook) offers the committed chats, one unit for the
+        batch; it logs its own failures (a chat not offered stays queued for the sweep)."""
+        task = self.loop.create_task(units.run_unit(_route_all, conversation_ids))
+        self.routing.add(task)
+        task.add_done_callback(self.routing.discard)
+
+
+def _route_all(conversation_ids: list[int]) -> None:
+    for conversation_id in conversation_ids:
+        hooks.call("conversation_waiting", conversation_id=conversation_id)
+
+
 _writers: PerLoop[MessageWriter] = PerLoop(MessageWriter, MessageWriter.close_now)
+_start_writers: PerLoop[StartWriter] = PerLoop(StartWriter, StartWriter.close_now)
 
 
 def enabled() -> bool:
@@ -180,6 +316,7 @@ def writer() -> MessageWriter | None:
 def reset() -> None:
     """Forgets every writer and closes its connections."""
     _writers.reset()
+    _start_writers.reset()
 
 
 async def message_store(**message: Any) -> dict[str, Any] | None:
@@ -194,3 +331,13 @@ async def message_store(**message: Any) -> dict[str, Any] | None:
     if current is None or not message.get("client_msg_id"):
         return None
     return await current.store(**message)
+
+
+async def chat_store(chat: NewChat) -> bool:
+    """Stores a new chat's rows (`services.new_chat`) with this event loop's group commit of
+    new chats; returns after the commit, with the rows' ids set. False when there is no writer
+    or the chat's batch was rolled back: then `services.conversation_start` stores it. Announces
+    nothing: `services.conversation_open` does."""
+    if not enabled():
+        return False
+    return await _start_writers.get().store(chat)

@@ -27,6 +27,11 @@ logger = logging.getLogger(__name__)
 #: Most items one statement stores.
 MAX_BATCH = 200
 
+#: A connection idle longer than this is checked (`SELECT 1`) before a batch is sent on it: one
+#: that died meanwhile (a database restarted, a network cut) is replaced before the batch, not
+#: found dead by it. A busy connection is never idle this long (as `realtime.units`).
+CHECK_AFTER_IDLE_SECONDS = 1.0
+
 
 @dataclass(slots=True)
 class Statement:
@@ -44,14 +49,17 @@ class GroupCommit:
     #: How the log names this writer.
     name = "group commit"
     max_batch = MAX_BATCH
+    #: How many connections (one statement at a time each); None: CHAT_GROUP_COMMIT_CONNECTIONS.
+    slots: int | None = None
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.connections: list[Any] = []
-        self.workers = [
-            loop.create_task(self._work(i)) for i in range(settings.CHAT_GROUP_COMMIT_CONNECTIONS)
-        ]
+        #: When each connection (by id) last finished a statement, on the loop's clock.
+        self.used_at: dict[int, float] = {}
+        slots = self.slots or settings.CHAT_GROUP_COMMIT_CONNECTIONS
+        self.workers = [loop.create_task(self._work(i)) for i in range(slots)]
         self.batches = 0
         self.stored = 0
 
@@ -119,10 +127,9 @@ class GroupCommit:
             # A deadline on this task, not `wait_for`: that wraps each batch in a task of its
             # own, a few more turns of the event loop for every message at light load.
             async with asyncio.timeout(settings.CHAT_GROUP_COMMIT_TIMEOUT_SECONDS):
-                if conn is None or conn.closed:
-                    conn = await self._connect()
-                    self.connections.append(conn)
+                conn = await self._usable(conn)
                 await work(conn, items)
+                self.used_at[id(conn)] = self.loop.time()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -135,6 +142,24 @@ class GroupCommit:
                     item.future.set_exception(DatabaseError("not stored"))
         return conn
 
+    async def _usable(self, conn):
+        """`conn`, or a new connection when there is none or it was idle and no longer answers."""
+        if conn is not None and not conn.closed:
+            idle = self.loop.time() - self.used_at.get(id(conn), float("-inf"))
+            if idle < CHECK_AFTER_IDLE_SECONDS:
+                return conn
+            try:
+                await conn.execute("SELECT 1")
+                return conn
+            except Exception as exc:
+                logger.info(
+                    "%s: an idle connection no longer answers (%s); reconnecting", self.name, exc
+                )
+                self._discard(conn)
+        conn = await self._connect()
+        self.connections.append(conn)
+        return conn
+
     async def _execute(self, conn, items: list[Statement]) -> None:
         (item,) = items  # one statement per run: its failure is its own
         cursor = await conn.execute(item.sql, item.params)
@@ -143,6 +168,7 @@ class GroupCommit:
             item.future.set_result(result)
 
     def _discard(self, conn) -> None:
+        self.used_at.pop(id(conn), None)
         if conn in self.connections:
             self.connections.remove(conn)
         with contextlib.suppress(Exception):  # already gone
