@@ -393,19 +393,6 @@ def _start_configuration() -> configuration.Snapshot:
     return config
 
 
-@dataclass(slots=True)
-class NewChat:
-    """A new chat's rows, built before they are stored (`new_chat`), with its token (never
-    stored) and the page it began on."""
-
-    conversation: Conversation
-    token: str
-    #: The rows that hang off the conversation, in the order they are stored.
-    rows: list[models.Model]
-    message: Message | None
-    page: dict[str, str] | None
-
-
 def new_chat(
     *,
     info: VisitorInfo,
@@ -416,7 +403,7 @@ def new_chat(
     client_msg_id: str = "",
     offline: bool = False,
     contact_email: str = "",
-) -> NewChat:
+) -> writer.NewChat:
     """A new waiting chat as rows not yet stored (no query): the conversation, the connection
     data, the current page and host context, and the first message if one is given (`text` and
     `client_msg_id` as `conversation_open` cleaned them). Stored by `conversation_start` (ORM, a
@@ -452,10 +439,10 @@ def new_chat(
             created_at=now,
         )
         rows.append(message)
-    return NewChat(conversation, token, rows, message, page)
+    return writer.NewChat(conversation, token, rows, message, page)
 
 
-def start_events(chat: NewChat) -> list[tuple[str, dict[str, Any]]]:
+def start_events(chat: writer.NewChat) -> list[tuple[str, dict[str, Any]]]:
     """What a stored new chat announces: its first message (to the chat and the queue), then
     the queue item itself, built once here: every console shows it without a query of its own."""
     conversation, message = chat.conversation, chat.message

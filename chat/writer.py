@@ -35,7 +35,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -49,9 +49,6 @@ from realtime.loops import PerLoop
 from . import hooks
 from .models import Conversation, Message
 from .serializers import message_dict
-
-if TYPE_CHECKING:
-    from .services import NewChat
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +178,19 @@ class MessageWriter(GroupCommit):
 # --- new chats ------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class NewChat:
+    """A new chat's rows, built before they are stored (`services.new_chat`), with its token
+    (never stored) and the page it began on."""
+
+    conversation: Conversation
+    token: str
+    #: The rows that hang off the conversation, in the order they are stored.
+    rows: list[models.Model]
+    message: Message | None
+    page: dict[str, str] | None
+
+
 class _Insert:
     """One model's INSERT with every concrete column but the primary key, as the ORM stores a
     new row, and the row's values prepared by each field as the ORM prepares them."""
@@ -217,6 +227,13 @@ async def _returned_ids(cursor) -> list[int]:
     return ids
 
 
+def _stored(row: models.Model, pk: int) -> None:
+    """`row` as the ORM leaves a row it has just inserted."""
+    row.pk = pk
+    row._state.adding = False
+    row._state.db = "default"
+
+
 @dataclass(slots=True)
 class _PendingChat:
     chat: NewChat
@@ -249,14 +266,15 @@ class StartWriter(GroupCommit):
             await self._write(conn, [item.chat for item in batch])
         except (psycopg.IntegrityError, psycopg.DataError):
             for item in batch:
-                item.future.set_result(False)
+                if not item.future.done():  # a socket gone meanwhile cancelled its wait
+                    item.future.set_result(False)
             raise  # and the connection is dropped: a new one for the next batch
         self.batches += 1
         self.stored += len(batch)
-        for item in batch:
-            if not item.future.done():
-                item.future.set_result(True)
-        self._route([item.chat.conversation.pk for item in batch])
+        # The next batch need not wait for this one's routing.
+        task = self.loop.create_task(self._route(batch))
+        self.routing.add(task)
+        task.add_done_callback(self.routing.discard)
 
     async def _write(self, conn, chats: list[NewChat]) -> None:
         django_connection = connections["default"]
@@ -268,7 +286,7 @@ class StartWriter(GroupCommit):
             params = [insert.params(c, django_connection) for c in conversations]
             await cursor.executemany(insert.sql, params, returning=True)
             for conversation, pk in zip(conversations, await _returned_ids(cursor), strict=True):
-                conversation.pk = pk
+                _stored(conversation, pk)
             for chat in chats:
                 for row in chat.rows:
                     row.conversation_id = chat.conversation.pk  # type: ignore[attr-defined]
@@ -281,14 +299,21 @@ class StartWriter(GroupCommit):
                 await cursor.executemany(insert.sql, params, returning=True)
             for model, those in rows.items():
                 for row, pk in zip(those, await _returned_ids(cursors[model]), strict=True):
-                    row.pk = pk
+                    _stored(row, pk)
 
-    def _route(self, conversation_ids: list[int]) -> None:
+    async def _route(self, batch: list[_PendingChat]) -> None:
         """Routing (`conversation_waiting` hook) offers the committed chats, one unit for the
-        batch; it logs its own failures (a chat not offered stays queued for the sweep)."""
-        task = self.loop.create_task(units.run_unit(_route_all, conversation_ids))
-        self.routing.add(task)
-        task.add_done_callback(self.routing.discard)
+        batch, then their senders hear they are stored: as on the general path, a new chat is
+        offered before its visitor is told it started. A chat routing failed to offer stays
+        queued (the sweep offers it later)."""
+        try:
+            await units.run_unit(_route_all, [item.chat.conversation.pk for item in batch])
+        except Exception:
+            logger.exception("routing new chats failed; they stay in the queue")
+        finally:
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_result(True)
 
 
 def _route_all(conversation_ids: list[int]) -> None:

@@ -78,6 +78,8 @@ async def test_a_chat_stored_by_the_writer_has_the_rows_the_general_path_stores(
     assert await writer.chat_store(chat)
     assert chat.conversation.pk and all(row.pk for row in chat.rows)
     assert chat.message.conversation_id == chat.conversation.pk
+    # As the ORM leaves rows it inserted: saved again, they are updated, not inserted twice.
+    assert not any(row._state.adding for row in [chat.conversation, *chat.rows])
     general, _, _ = await database_sync_to_async(services.conversation_start)(**_start_kwargs(1))
     by_writer = await database_sync_to_async(_rows)(chat.conversation.pk)
     by_general = await database_sync_to_async(_rows)(general.pk)
@@ -117,6 +119,19 @@ async def test_a_batch_that_breaks_a_rule_stores_nothing_and_says_so():
     chat = services.new_chat(topic=topic, **_start_kwargs(9))
     assert await writer.chat_store(chat)
     assert await database_sync_to_async(Conversation.objects.count)() == 1
+
+
+@pytest.mark.skipif(not POSTGRES, reason="the writer exists on PostgreSQL only")
+async def test_a_socket_gone_from_a_refused_batch_leaves_the_others_their_general_path():
+    topic = await _topic()
+    chats = [services.new_chat(topic=topic, **_start_kwargs(i)) for i in range(2)]
+    chats[1].conversation.token_hash = chats[0].conversation.token_hash
+    waits = [asyncio.create_task(writer.chat_store(chat)) for chat in chats]
+    await asyncio.sleep(0)  # both queued
+    waits[0].cancel()  # its socket closed while the batch ran
+    assert await waits[1] is False  # told to take the general path, not "not stored"
+    with pytest.raises(asyncio.CancelledError):
+        await waits[0]
 
 
 @pytest.mark.skipif(not POSTGRES, reason="the writer exists on PostgreSQL only")
