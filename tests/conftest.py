@@ -127,6 +127,16 @@ async def receive_type(comm, kind: str, limit: int = 20, timeout: float = 5) -> 
     raise AssertionError(f"no {kind} frame")
 
 
+async def visitor_start(*, ip: str = "203.0.113.7", **fields) -> tuple[Socket, dict]:
+    """A new visitor's socket that opened a chat with `fields` (text, page, lang, ...) and its
+    `conversation.started` frame."""
+    comm = visitor_communicator(ip=ip)
+    connected, _ = await comm.connect()
+    assert connected
+    await comm.send_json_to({"type": "conversation.start", "client_msg_id": "c1", **fields})
+    return comm, await receive_type(comm, "conversation.started")
+
+
 async def until(condition, timeout: float = 5) -> None:
     """Returns as soon as `condition()` holds; fails after `timeout` seconds."""
     async with asyncio.timeout(timeout):

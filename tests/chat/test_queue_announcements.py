@@ -13,7 +13,12 @@ from django.db import transaction
 
 from chat import waiting
 from realtime import events, units
-from tests.conftest import agent_communicator, receive_type, until, visitor_communicator
+from tests.conftest import (
+    agent_communicator,
+    receive_type,
+    until,
+    visitor_start,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,13 +47,7 @@ async def _wait_thread_event(event: threading.Event) -> None:
 
 
 async def _start(ip: str, text: str):
-    comm = visitor_communicator(ip=ip)
-    connected, _ = await comm.connect()
-    assert connected
-    await comm.send_json_to(
-        {"type": "conversation.start", "text": text, "client_msg_id": "c1", "page": PAGE}
-    )
-    started = await receive_type(comm, "conversation.started")
+    comm, started = await visitor_start(ip=ip, text=text, page=PAGE)
     return comm, started["conversation"]["id"]
 
 

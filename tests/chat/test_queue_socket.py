@@ -7,7 +7,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat.models import Conversation
-from tests.conftest import agent_communicator, receive_type, visitor_communicator
+from tests.conftest import agent_communicator, receive_type, visitor_communicator, visitor_start
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -15,20 +15,7 @@ PAGE = {"url": "https://www.example.org/", "title": "Home", "referrer": ""}
 
 
 async def _visitor(text: str, lang: str = "en"):
-    comm = visitor_communicator()
-    connected, _ = await comm.connect()
-    assert connected
-    await comm.send_json_to(
-        {
-            "type": "conversation.start",
-            "text": text,
-            "client_msg_id": "c1",
-            "page": PAGE,
-            "lang": lang,
-        }
-    )
-    started = await receive_type(comm, "conversation.started")
-    return comm, started
+    return await visitor_start(text=text, page=PAGE, lang=lang)
 
 
 async def _console(user):

@@ -18,7 +18,7 @@ from chat.models import (
     Topic,
     VisitorConnection,
 )
-from tests.conftest import agent_communicator, receive_type, visitor_communicator
+from tests.conftest import agent_communicator, receive_type, visitor_start
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -153,21 +153,8 @@ async def test_a_batch_past_its_deadline_is_refused_as_not_stored(settings, monk
 
 
 async def _start_over_socket(ip: str, text: str):
-    comm = visitor_communicator(ip=ip)
-    connected, _ = await comm.connect()
-    assert connected
-    await comm.send_json_to(
-        {
-            "type": "conversation.start",
-            "text": text,
-            "client_msg_id": "c1",
-            "page": PAGE,
-            "context": CONTEXT,
-        }
-    )
-    started = await receive_type(comm, "conversation.started")
-    ack = await receive_type(comm, "message.ack")
-    return comm, started, ack
+    comm, started = await visitor_start(ip=ip, text=text, page=PAGE, context=CONTEXT)
+    return comm, started, await receive_type(comm, "message.ack")
 
 
 async def test_new_chats_over_sockets_are_announced_and_stored_on_either_path(agent_online):
