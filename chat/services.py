@@ -366,8 +366,7 @@ async def conversation_open(
     if writer.enabled():
         config = _configuration_reused() or await units.run_unit(_start_configuration)
         chat = new_chat(topic=topics.topic_resolve(topic, config), **start)
-        if await writer.chat_store(chat):
-            await events.publish(start_events(chat))
+        if await writer.chat_store(chat, start_events):
             if not offline:
                 units.coalescer(waiting.QUEUE_ANNOUNCEMENT).request()
             first = chat.message

@@ -33,6 +33,7 @@ import asyncio
 import functools
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -42,7 +43,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models
 from django.db.models.fields import NOT_PROVIDED
 
-from realtime import units
+from realtime import events, units
 from realtime.group_commit import GroupCommit
 from realtime.loops import PerLoop
 
@@ -191,6 +192,10 @@ class NewChat:
     page: dict[str, str] | None
 
 
+#: A stored new chat's events (`services.start_events`).
+Announce = Callable[[NewChat], list[tuple[str, dict[str, Any]]]]
+
+
 class _Insert:
     """One model's INSERT with every concrete column but the primary key, as the ORM stores a
     new row, and the row's values prepared by each field as the ORM prepares them."""
@@ -237,6 +242,7 @@ def _stored(row: models.Model, pk: int) -> None:
 @dataclass(slots=True)
 class _PendingChat:
     chat: NewChat
+    announce: Announce
     future: asyncio.Future = field(repr=False)
 
 
@@ -252,11 +258,12 @@ class StartWriter(GroupCommit):
         super().__init__(loop)
         self.routing: set[asyncio.Task] = set()
 
-    async def store(self, chat: NewChat) -> bool:
-        """True once `chat` is committed (its rows have their ids); False when its batch broke a
-        rule and was rolled back: nothing of it is stored."""
+    async def store(self, chat: NewChat, announce: Announce) -> bool:
+        """True once `chat` is committed (its rows have their ids), `announce(chat)`'s events
+        are published and routing has offered it; False when its batch broke a rule and was
+        rolled back: nothing of it is stored or announced."""
         future = self.loop.create_future()
-        self.submit(_PendingChat(chat, future))
+        self.submit(_PendingChat(chat, announce, future))
         return await future
 
     async def _store(self, conn, batch: list[_PendingChat]) -> None:
@@ -271,8 +278,8 @@ class StartWriter(GroupCommit):
             raise  # and the connection is dropped: a new one for the next batch
         self.batches += 1
         self.stored += len(batch)
-        # The next batch need not wait for this one's routing.
-        task = self.loop.create_task(self._route(batch))
+        # The next batch need not wait for this one's announcements and routing.
+        task = self.loop.create_task(self._committed(batch))
         self.routing.add(task)
         task.add_done_callback(self.routing.discard)
 
@@ -301,12 +308,14 @@ class StartWriter(GroupCommit):
                 for row, pk in zip(those, await _returned_ids(cursors[model]), strict=True):
                     _stored(row, pk)
 
-    async def _route(self, batch: list[_PendingChat]) -> None:
-        """Routing (`conversation_waiting` hook) offers the committed chats, one unit for the
-        batch, then their senders hear they are stored: as on the general path, a new chat is
-        offered before its visitor is told it started. A chat routing failed to offer stays
-        queued (the sweep offers it later)."""
+    async def _committed(self, batch: list[_PendingChat]) -> None:
+        """The committed chats are announced (each its `announce`), then routing
+        (`conversation_waiting` hook) offers them, one unit for the batch, then their senders
+        hear they are stored: in the general path's order, so that a console has a chat in its
+        queue before it is offered, and a chat is offered before its visitor is told it started.
+        A chat routing failed to offer stays queued (the sweep offers it later)."""
         try:
+            await events.publish([each for item in batch for each in item.announce(item.chat)])
             await units.run_unit(_route_all, [item.chat.conversation.pk for item in batch])
         except Exception:
             logger.exception("routing new chats failed; they stay in the queue")
@@ -358,11 +367,11 @@ async def message_store(**message: Any) -> dict[str, Any] | None:
     return await current.store(**message)
 
 
-async def chat_store(chat: NewChat) -> bool:
+async def chat_store(chat: NewChat, announce: Announce) -> bool:
     """Stores a new chat's rows (`services.new_chat`) with this event loop's group commit of
-    new chats; returns after the commit, with the rows' ids set. False when there is no writer
-    or the chat's batch was rolled back: then `services.conversation_start` stores it. Announces
-    nothing: `services.conversation_open` does."""
+    new chats; returns once it is committed (the rows' ids set), announced (`announce(chat)`)
+    and routed. False when there is no writer or the chat's batch was rolled back: then
+    `services.conversation_start` stores it."""
     if not enabled():
         return False
-    return await _start_writers.get().store(chat)
+    return await _start_writers.get().store(chat, announce)

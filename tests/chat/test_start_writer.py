@@ -53,6 +53,10 @@ def _rows(conversation_id: int) -> dict:
     return {"conversation": conversation, **children}
 
 
+def _store(chat):
+    return writer.chat_store(chat, services.start_events)
+
+
 def _start_kwargs(i: int) -> dict:
     return {
         "info": INFO,
@@ -75,7 +79,7 @@ async def _topic():
 async def test_a_chat_stored_by_the_writer_has_the_rows_the_general_path_stores():
     topic = await _topic()
     chat = services.new_chat(topic=topic, **_start_kwargs(1))
-    assert await writer.chat_store(chat)
+    assert await _store(chat)
     assert chat.conversation.pk and all(row.pk for row in chat.rows)
     assert chat.message.conversation_id == chat.conversation.pk
     # As the ORM leaves rows it inserted: saved again, they are updated, not inserted twice.
@@ -96,7 +100,7 @@ async def test_a_chat_stored_by_the_writer_has_the_rows_the_general_path_stores(
 async def test_concurrent_chats_share_batches_and_each_has_its_own_rows():
     topic = await _topic()
     chats = [services.new_chat(topic=topic, **_start_kwargs(i)) for i in range(30)]
-    assert await asyncio.gather(*(writer.chat_store(chat) for chat in chats)) == [True] * 30
+    assert await asyncio.gather(*(_store(chat) for chat in chats)) == [True] * 30
     current = writer._start_writers.get()
     assert current.stored == 30 and current.batches < 30
     for i, chat in enumerate(chats):
@@ -112,12 +116,12 @@ async def test_a_batch_that_breaks_a_rule_stores_nothing_and_says_so():
     chats = [services.new_chat(topic=topic, **_start_kwargs(i)) for i in range(3)]
     # Two chats with one token: the unique index refuses the batch, and all of it is rolled back.
     chats[2].conversation.token_hash = chats[0].conversation.token_hash
-    assert await asyncio.gather(*(writer.chat_store(chat) for chat in chats)) == [False] * 3
+    assert await asyncio.gather(*(_store(chat) for chat in chats)) == [False] * 3
     assert await database_sync_to_async(Conversation.objects.count)() == 0
     assert await database_sync_to_async(Message.objects.count)() == 0
     # The writer goes on with the next batch.
     chat = services.new_chat(topic=topic, **_start_kwargs(9))
-    assert await writer.chat_store(chat)
+    assert await _store(chat)
     assert await database_sync_to_async(Conversation.objects.count)() == 1
 
 
@@ -126,7 +130,7 @@ async def test_a_socket_gone_from_a_refused_batch_leaves_the_others_their_genera
     topic = await _topic()
     chats = [services.new_chat(topic=topic, **_start_kwargs(i)) for i in range(2)]
     chats[1].conversation.token_hash = chats[0].conversation.token_hash
-    waits = [asyncio.create_task(writer.chat_store(chat)) for chat in chats]
+    waits = [asyncio.create_task(_store(chat)) for chat in chats]
     await asyncio.sleep(0)  # both queued
     waits[0].cancel()  # its socket closed while the batch ran
     assert await waits[1] is False  # told to take the general path, not "not stored"
@@ -147,9 +151,9 @@ async def test_a_batch_past_its_deadline_is_refused_as_not_stored(settings, monk
 
     monkeypatch.setattr(current, "_write", slow)
     with pytest.raises(DatabaseError, match="not stored"):
-        await writer.chat_store(services.new_chat(topic=topic, **_start_kwargs(1)))
+        await _store(services.new_chat(topic=topic, **_start_kwargs(1)))
     monkeypatch.setattr(current, "_write", original)
-    assert await writer.chat_store(services.new_chat(topic=topic, **_start_kwargs(2)))
+    assert await _store(services.new_chat(topic=topic, **_start_kwargs(2)))
 
 
 async def _start_over_socket(ip: str, text: str):
@@ -204,7 +208,7 @@ async def test_a_connection_that_died_while_idle_is_replaced_before_the_next_bat
     # A database restart or a network cut ends the writer's connection while nobody starts a
     # chat; the next chat must not be the one that finds out (and hears "not stored").
     topic = await _topic()
-    assert await writer.chat_store(services.new_chat(topic=topic, **_start_kwargs(1)))
+    assert await _store(services.new_chat(topic=topic, **_start_kwargs(1)))
     current = writer._start_writers.get()
     (conn,) = current.connections
     pid = conn.info.backend_pid
@@ -215,6 +219,29 @@ async def test_a_connection_that_died_while_idle_is_replaced_before_the_next_bat
 
     await database_sync_to_async(terminate)()
     current.used_at[id(conn)] -= 60  # idle for a minute
-    assert await writer.chat_store(services.new_chat(topic=topic, **_start_kwargs(2)))
+    assert await _store(services.new_chat(topic=topic, **_start_kwargs(2)))
     assert current.connections and current.connections[0] is not conn
     assert await database_sync_to_async(Conversation.objects.count)() == 2
+
+
+async def test_a_console_has_a_new_chat_in_its_queue_before_it_is_offered(agent_online, settings):
+    # The order of the general path: the queue item, then the offer, then the visitor's start.
+    settings.CHAT_ROUTING = "offer"
+    await database_sync_to_async(services.topics.topic_default)()
+    agent = await database_sync_to_async(agent_communicator)(agent_online)
+    assert (await agent.connect())[0]
+    await agent.send_json_to({"type": "hello"})
+    await receive_type(agent, "welcome")
+    comm, started, _ = await _start_over_socket("203.0.113.60", "offer me")
+    chat_id = started["conversation"]["id"]
+    seen = []
+    while "conversation.offered" not in seen:
+        frame = await agent.receive_json_from(timeout=5)
+        if (
+            frame.get("conversation", {}).get("id") == chat_id
+            or frame.get("conversation_id") == chat_id
+        ):
+            seen.append(frame["type"])
+    assert seen.index("queue.added") < seen.index("conversation.offered")
+    await comm.disconnect()
+    await agent.disconnect()
