@@ -282,9 +282,8 @@ def offer_sweep(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def conversation_waiting(*, conversation_id: int) -> None:
-    """Hook: a chat waits (new, or transferred to a topic); routed at once, errors logged."""
-    if not routing_on():
-        return  # no transaction at all: this runs after every new chat
+    """Hook: a chat waits (new, or transferred to a topic); routed at once, errors logged.
+    Registered to be called only while routing is on (`routing_on`)."""
     try:
         conversation_route(conversation_id=conversation_id)
     except Exception:

@@ -129,7 +129,7 @@ def _group_permissions_changed(sender: Any, action: str, **kwargs: Any) -> None:
 
 
 hooks.register("agents_online", selectors.any_agent_online)
-hooks.register("conversation_waiting", dispatch.conversation_waiting)
+hooks.register("conversation_waiting", dispatch.conversation_waiting, when=dispatch.routing_on)
 hooks.register("capacity_freed", dispatch.capacity_freed)
 hooks.register("agent_capacities", selectors.agent_capacities)
 hooks.register("agents_online_count", selectors.agents_online_count)

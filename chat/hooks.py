@@ -36,16 +36,34 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-_registry: dict[str, list[Callable[..., Any]]] = defaultdict(list)
+Provider = tuple[Callable[..., Any], Callable[[], bool] | None]
+#: Each hook's providers: the function, and when it is to be called (None: always).
+_registry: dict[str, list[Provider]] = defaultdict(list)
 
 
-def register(name: str, func: Callable[..., Any]) -> None:
-    if func not in _registry[name]:
-        _registry[name].append(func)
+def register(name: str, func: Callable[..., Any], when: Callable[[], bool] | None = None) -> None:
+    """Adds `func` as a provider of hook `name`; with `when`, it is called only while `when()`
+    is true (e.g. routing only while it is on), so that a caller can skip the work of reaching
+    it (`wanted`)."""
+    if all(known is not func for known, _ in _registry[name]):
+        _registry[name].append((func, when))
+
+
+def unregister(name: str, func: Callable[..., Any]) -> None:
+    _registry[name] = [(known, when) for known, when in _registry[name] if known is not func]
+
+
+def _providers(name: str) -> list[Callable[..., Any]]:
+    return [func for func, when in _registry[name] if when is None or when()]
+
+
+def wanted(name: str) -> bool:
+    """Whether calling hook `name` now would call any provider."""
+    return bool(_providers(name))
 
 
 def call(name: str, **kwargs: Any) -> list[Any]:
-    return [func(**kwargs) for func in _registry[name]]
+    return [func(**kwargs) for func in _providers(name)]
 
 
 def conversation_feedback(conversation_id: int) -> dict | None:

@@ -33,7 +33,7 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -224,19 +224,27 @@ def _insert(model: type[models.Model]) -> _Insert:
     return _Insert(model)
 
 
-async def _returned_ids(cursor) -> list[int]:
-    """The ids an `executemany(..., returning=True)` returned, one result set per row."""
+async def _send(conn, model: type[models.Model], rows: Sequence[models.Model]):
+    """Sends `rows` (all of `model`) with one INSERT each, in the pipeline; the cursor that
+    will hold their ids (`_take_ids`)."""
+    insert = _insert(model)
+    django_connection = connections["default"]
+    cursor = conn.cursor()
+    params = [insert.params(row, django_connection) for row in rows]
+    await cursor.executemany(insert.sql, params, returning=True)
+    return cursor
+
+
+async def _take_ids(cursor, rows: Sequence[models.Model]) -> None:
+    """`rows` as the ORM leaves rows it has just inserted, with the ids `cursor` returned (one
+    result set per row)."""
     ids = []
     async for result in cursor.results():
         ids.append((await result.fetchone())[0])
-    return ids
-
-
-def _stored(row: models.Model, pk: int) -> None:
-    """`row` as the ORM leaves a row it has just inserted."""
-    row.pk = pk
-    row._state.adding = False
-    row._state.db = "default"
+    for row, pk in zip(rows, ids, strict=True):
+        row.pk = pk
+        row._state.adding = False
+        row._state.db = "default"
 
 
 @dataclass(slots=True)
@@ -256,7 +264,8 @@ class StartWriter(GroupCommit):
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop)
-        self.routing: set[asyncio.Task] = set()
+        #: Each batch's announcements, routing and answers, run after its commit (`_committed`).
+        self.after_commit: set[asyncio.Task] = set()
 
     async def store(self, chat: NewChat, announce: Announce) -> bool:
         """True once `chat` is committed (its rows have their ids), `announce(chat)`'s events
@@ -280,33 +289,22 @@ class StartWriter(GroupCommit):
         self.stored += len(batch)
         # The next batch need not wait for this one's announcements and routing.
         task = self.loop.create_task(self._committed(batch))
-        self.routing.add(task)
-        task.add_done_callback(self.routing.discard)
+        self.after_commit.add(task)
+        task.add_done_callback(self.after_commit.discard)
 
     async def _write(self, conn, chats: list[NewChat]) -> None:
-        django_connection = connections["default"]
         conversations = [chat.conversation for chat in chats]
         rows: dict[type[models.Model], list[models.Model]] = {}
         async with conn.pipeline(), conn.transaction():
-            insert = _insert(Conversation)
-            cursor = conn.cursor()
-            params = [insert.params(c, django_connection) for c in conversations]
-            await cursor.executemany(insert.sql, params, returning=True)
-            for conversation, pk in zip(conversations, await _returned_ids(cursor), strict=True):
-                _stored(conversation, pk)
+            # The conversations first: the other rows need their ids.
+            await _take_ids(await _send(conn, Conversation, conversations), conversations)
             for chat in chats:
                 for row in chat.rows:
                     row.conversation_id = chat.conversation.pk  # type: ignore[attr-defined]
                     rows.setdefault(type(row), []).append(row)
-            cursors = {}
-            for model, those in rows.items():
-                insert = _insert(model)
-                cursors[model] = cursor = conn.cursor()
-                params = [insert.params(row, django_connection) for row in those]
-                await cursor.executemany(insert.sql, params, returning=True)
-            for model, those in rows.items():
-                for row, pk in zip(those, await _returned_ids(cursors[model]), strict=True):
-                    _stored(row, pk)
+            sent = [(await _send(conn, model, those), those) for model, those in rows.items()]
+            for cursor, those in sent:
+                await _take_ids(cursor, those)
 
     async def _committed(self, batch: list[_PendingChat]) -> None:
         """The committed chats are announced (each its `announce`), then routing
@@ -316,7 +314,8 @@ class StartWriter(GroupCommit):
         A chat routing failed to offer stays queued (the sweep offers it later)."""
         try:
             await events.publish([each for item in batch for each in item.announce(item.chat)])
-            await units.run_unit(_route_all, [item.chat.conversation.pk for item in batch])
+            if hooks.wanted("conversation_waiting"):  # no thread hop while routing is off
+                await units.run_unit(_route_all, [item.chat.conversation.pk for item in batch])
         except Exception:
             logger.exception("routing new chats failed; they stay in the queue")
         finally:

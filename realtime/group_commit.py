@@ -22,15 +22,12 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connections
 
+from . import units
+
 logger = logging.getLogger(__name__)
 
 #: Most items one statement stores.
 MAX_BATCH = 200
-
-#: A connection idle longer than this is checked (`SELECT 1`) before a batch is sent on it: one
-#: that died meanwhile (a database restarted, a network cut) is replaced before the batch, not
-#: found dead by it. A busy connection is never idle this long (as `realtime.units`).
-CHECK_AFTER_IDLE_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -56,8 +53,6 @@ class GroupCommit:
         self.loop = loop
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.connections: list[Any] = []
-        #: When each connection (by id) last finished a statement, on the loop's clock.
-        self.used_at: dict[int, float] = {}
         slots = self.slots or settings.CHAT_GROUP_COMMIT_CONNECTIONS
         self.workers = [loop.create_task(self._work(i)) for i in range(slots)]
         self.batches = 0
@@ -99,6 +94,8 @@ class GroupCommit:
 
     async def _work(self, slot: int) -> None:
         conn = None
+        #: When `conn` last finished a statement, on the loop's clock.
+        used_at = float("-inf")
         while True:
             batch = [await self.queue.get()]
             while len(batch) < self.max_batch and not self.queue.empty():
@@ -106,18 +103,21 @@ class GroupCommit:
             try:
                 grouped = [item for item in batch if not isinstance(item, Statement)]
                 if grouped:
-                    conn = await self._run(conn, grouped, self._store)
+                    conn = await self._run(conn, used_at, grouped, self._store)
+                    used_at = self.loop.time()
                 for item in batch:
                     if isinstance(item, Statement):
-                        conn = await self._run(conn, [item], self._execute)
+                        conn = await self._run(conn, used_at, [item], self._execute)
+                        used_at = self.loop.time()
             except asyncio.CancelledError:
                 for item in batch:
                     if not item.future.done():
                         item.future.cancel()
                 raise
 
-    async def _run(self, conn, items: list, work) -> Any:
-        """`work(conn, items)` within the deadline; returns the connection to go on with.
+    async def _run(self, conn, used_at: float, items: list, work) -> Any:
+        """`work(conn, items)` within the deadline; returns the connection to go on with (None
+        after a failure). `used_at`: when `conn` last finished a statement.
 
         On failure every item not yet answered hears "not stored" and the connection is
         dropped: unknown whether it committed, the sender resends, and a resent message finds
@@ -127,9 +127,8 @@ class GroupCommit:
             # A deadline on this task, not `wait_for`: that wraps each batch in a task of its
             # own, a few more turns of the event loop for every message at light load.
             async with asyncio.timeout(settings.CHAT_GROUP_COMMIT_TIMEOUT_SECONDS):
-                conn = await self._usable(conn)
+                conn = await self._usable(conn, used_at)
                 await work(conn, items)
-                self.used_at[id(conn)] = self.loop.time()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -142,11 +141,15 @@ class GroupCommit:
                     item.future.set_exception(DatabaseError("not stored"))
         return conn
 
-    async def _usable(self, conn):
-        """`conn`, or a new connection when there is none or it was idle and no longer answers."""
+    async def _usable(self, conn, used_at: float):
+        """`conn`, or a new connection when there is none or it was idle and no longer answers.
+
+        A connection idle longer than `units.CHECK_AFTER_IDLE_SECONDS` is checked (`SELECT 1`)
+        first: one that died meanwhile (a database restarted, a network cut) is replaced before
+        the batch, not found dead by it. A busy connection is never idle this long.
+        """
         if conn is not None and not conn.closed:
-            idle = self.loop.time() - self.used_at.get(id(conn), float("-inf"))
-            if idle < CHECK_AFTER_IDLE_SECONDS:
+            if self.loop.time() - used_at < units.CHECK_AFTER_IDLE_SECONDS:
                 return conn
             try:
                 await conn.execute("SELECT 1")
@@ -168,7 +171,6 @@ class GroupCommit:
             item.future.set_result(result)
 
     def _discard(self, conn) -> None:
-        self.used_at.pop(id(conn), None)
         if conn in self.connections:
             self.connections.remove(conn)
         with contextlib.suppress(Exception):  # already gone

@@ -9,7 +9,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.db import DatabaseError, connection
 
-from chat import configuration, services, writer
+from chat import configuration, hooks, services, writer
 from chat.models import (
     Conversation,
     HostContext,
@@ -18,6 +18,7 @@ from chat.models import (
     Topic,
     VisitorConnection,
 )
+from realtime import units
 from tests.conftest import agent_communicator, receive_type, visitor_start
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -204,7 +205,7 @@ async def test_without_a_default_topic_one_is_marked_and_the_chat_goes_to_it(age
 
 
 @pytest.mark.skipif(not POSTGRES, reason="the writer exists on PostgreSQL only")
-async def test_a_connection_that_died_while_idle_is_replaced_before_the_next_batch():
+async def test_a_connection_that_died_while_idle_is_replaced_before_the_next_batch(monkeypatch):
     # A database restart or a network cut ends the writer's connection while nobody starts a
     # chat; the next chat must not be the one that finds out (and hears "not stored").
     topic = await _topic()
@@ -218,7 +219,7 @@ async def test_a_connection_that_died_while_idle_is_replaced_before_the_next_bat
             cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
 
     await database_sync_to_async(terminate)()
-    current.used_at[id(conn)] -= 60  # idle for a minute
+    monkeypatch.setattr(units, "CHECK_AFTER_IDLE_SECONDS", 0.0)  # as if idle for a while
     assert await _store(services.new_chat(topic=topic, **_start_kwargs(2)))
     assert current.connections and current.connections[0] is not conn
     assert await database_sync_to_async(Conversation.objects.count)() == 2
@@ -245,3 +246,16 @@ async def test_a_console_has_a_new_chat_in_its_queue_before_it_is_offered(agent_
     assert seen.index("queue.added") < seen.index("conversation.offered")
     await comm.disconnect()
     await agent.disconnect()
+
+
+@pytest.mark.skipif(not POSTGRES, reason="the writer exists on PostgreSQL only")
+@pytest.mark.parametrize("routing", ["offer", "queue"])
+async def test_a_batch_is_routed_only_while_routing_is_on(routing, settings, monkeypatch):
+    # Routing off (a plain queue): nothing to offer, so no database thread after the commit.
+    settings.CHAT_ROUTING = routing
+    routed = []
+    monkeypatch.setattr(writer, "_route_all", routed.append)
+    topic = await _topic()
+    assert hooks.wanted("conversation_waiting") is (routing == "offer")
+    assert await _store(services.new_chat(topic=topic, **_start_kwargs(1)))
+    assert len(routed) == (1 if routing == "offer" else 0)

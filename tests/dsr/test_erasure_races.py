@@ -65,7 +65,7 @@ def held():
     hooks.register("conversation_erased", hold)
     yield hold
     hold.release()
-    hooks._registry["conversation_erased"].remove(hold)
+    hooks.unregister("conversation_erased", hold)
 
 
 def _active_chat(alice, *, at=None) -> Conversation:

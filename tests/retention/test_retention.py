@@ -99,8 +99,8 @@ def folded():
         return [(Feedback, "created_at")]
 
     with mock.patch.dict(hooks._registry, clear=False) as registry:
-        registry["retention_before_delete"] = [fold]
-        registry["retention_models"] = [models_]
+        registry["retention_before_delete"] = [(fold, None)]
+        registry["retention_models"] = [(models_, None)]
         yield seen
 
 
