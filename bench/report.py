@@ -514,6 +514,15 @@ def _storm_section(sm: dict[str, Any]) -> list[str]:
         f"| all resumed after SIGTERM (p50) | **{_fmt(sm.get('resume_s'))} s** "
         f"({_fmt(sm.get('resume_p50_s'))} s); not resumed within the limit: "
         f"{sm.get('not_resumed')} |",
+        *(
+            f"| {label} after SIGTERM, quartiles and last (s) | "
+            f"{' / '.join(_fmt(x) for x in sm[key])} |"
+            for label, key in (
+                ("socket open (handshake done)", "opened_s_quartiles"),
+                ("`welcome` received", "welcomed_s_quartiles"),
+            )
+            if sm.get(key)
+        ),
         f"| numbered messages sent / delivered | {sm['sent']} / {sm['delivered']} |",
         f"| lost / duplicates / stored twice (database) | **{sm['lost']} / {sm['duplicates']}"
         f"** / {_fmt(sm.get('stored_twice'))} |",

@@ -94,6 +94,9 @@ class Client:
         self.live = False  # welcome received and its pages followed
         self.loading: set[str] = set()
         self.caught_up_at: float | None = None
+        #: Since the restart: when the socket first opened (handshake done) and was welcomed.
+        self.opened_at: float | None = None
+        self.welcomed_at: float | None = None
         self.connected = asyncio.Event()
         self.stopped = False
         self.waiters: dict[Any, asyncio.Future] = {}
@@ -118,6 +121,8 @@ class Client:
         self.writer = asyncio.create_task(self._writer(self.ws, self.queue))
         self.send(self.hello())
         self.connected.set()
+        if self.opened_at is None:
+            self.opened_at = time.perf_counter()
 
     def hello(self) -> dict[str, Any]:
         frame: dict[str, Any] = {"type": "hello"}
@@ -234,6 +239,8 @@ class Client:
         self.policy.on_frame(frame)
         kind = frame.get("type")
         if kind == "welcome":
+            if self.welcomed_at is None:
+                self.welcomed_at = time.perf_counter()
             if self.role == "console":  # as the console does on every welcome
                 self.send({"type": "presence.set", "status": "online"})
             self._messages(frame.get("messages") or [])
@@ -483,7 +490,7 @@ async def storm(
         sending = asyncio.create_task(sender())
         await asyncio.sleep(2)  # messages in flight when the signal comes
         for c in clients:
-            c.caught_up_at = None
+            c.caught_up_at = c.opened_at = c.welcomed_at = None
         me = psutil.Process()
         me_cpu0 = sum(me.cpu_times()[:2])
         t_term = time.perf_counter()
@@ -508,6 +515,11 @@ async def storm(
         not_resumed = len(clients) - len(resumed)
         result["resume_s"] = round(max(resumed), 2) if resumed and not not_resumed else None
         result["resume_p50_s"] = round(sorted(resumed)[len(resumed) // 2], 2) if resumed else None
+        # Where the time went: the handshakes, then the welcomes (the catch-up's pages follow).
+        for name in ("opened", "welcomed"):
+            result[f"{name}_s_quartiles"] = _quartiles(
+                [at - t_term for c in clients if (at := getattr(c, f"{name}_at")) is not None]
+            )
         result["not_resumed"] = not_resumed
         # The clients are one process here: if it was short of CPU, it slowed the resume too.
         result["loadgen_cpu_pct"] = round(
@@ -569,6 +581,17 @@ async def storm(
         sampling.cancel()
         await asyncio.gather(*(c.stop() for c in clients), return_exceptions=True)
     return result, new
+
+
+def _quartiles(values: list[float]) -> list[float] | None:
+    """The 25th, 50th and 75th percentiles and the largest of `values`."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    return [
+        round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 2)
+        for q in (0.25, 0.5, 0.75, 1)
+    ]
 
 
 def _wait_exit(server: Server, timeout: float) -> int | None:

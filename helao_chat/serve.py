@@ -12,6 +12,11 @@ docs/benchmarks.md), both below the application and neither changing what goes o
   kernel does not take, and anything written while data is still queued, keeps Twisted's own
   buffered path, so order, back-pressure and error handling are Twisted's.
 
+The listening socket queues up to LISTEN_BACKLOG connections (default 2048) before Daphne
+accepts them, where Twisted's default is 50. When every socket of a restarted process comes
+back at once, a full queue drops the new connections' SYNs, and each client then waits for
+TCP's retransmission (1, 3, 7, 15 s ...) however idle the process is.
+
 A third, smaller: Autobahn formatted its whole configuration with `pprint` on every new
 websocket, for a debug line that is not logged (`quiet_connection_log`): about 2 % of the CPU
 of a new chat, and of every reconnect in a storm. It is formatted only if the line is written.
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -47,6 +53,33 @@ DEFAULT_FLAGS: dict[str, str] = {
     "--ping-timeout": "25",
     "--application-close-timeout": "10",
 }
+
+
+#: LISTEN_BACKLOG's default: as uvicorn's and gunicorn's. The kernel caps it at
+#: net.core.somaxconn (4096 on current Linux).
+BACKLOG_DEFAULT = 2048
+#: Endpoint kinds of Twisted's that take a `backlog`.
+_BACKLOG_KINDS = ("tcp", "tcp6", "ssl", "unix")
+_HAS_BACKLOG = re.compile(r"(?<!\\):backlog=")
+
+
+def listen_backlog(environ: Mapping[str, str] = os.environ) -> int:
+    """LISTEN_BACKLOG: how many connections the kernel queues before Daphne accepts them."""
+    raw = environ.get("LISTEN_BACKLOG", "").strip() or str(BACKLOG_DEFAULT)
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise SystemExit(f"LISTEN_BACKLOG must be a number from 1 to 65535, not {raw!r}")
+    return int(raw)
+
+
+def with_backlog(endpoints: list[str], backlog: int) -> list[str]:
+    """Twisted endpoint descriptions (Daphne's from -b/-p/-u, and -e's) with `backlog` on each
+    listening kind that takes one and names none; an inherited socket (`fd:`) is left as it is."""
+    return [
+        f"{e}:backlog={backlog}"
+        if e.split(":", 1)[0] in _BACKLOG_KINDS and not _HAS_BACKLOG.search(e)
+        else e
+        for e in endpoints
+    ]
 
 
 def with_default_flags(argv: list[str]) -> list[str]:
@@ -206,6 +239,10 @@ def server_class() -> type:
     from daphne.server import Server
 
     class StoppableServer(Server):
+        def run(self):
+            self.endpoints: list[str] = with_backlog(list(self.endpoints), listen_backlog())
+            return super().run()
+
         def listen_success(self, port):
             LISTENING.append(port)
             return super().listen_success(port)
@@ -243,6 +280,7 @@ def run(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    listen_backlog()  # a wrong value is refused before anything starts
     tune()
     graceful_stop()
     run(sys.argv[1:] if argv is None else argv)

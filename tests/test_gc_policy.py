@@ -91,3 +91,28 @@ def test_a_failing_step_does_not_end_the_thread(monkeypatch):
 
 def test_zero_turns_the_policy_off():
     assert gc_policy.start(0, 3600) is None
+
+
+def test_the_survivors_of_a_full_collection_are_frozen_while_the_policy_runs(monkeypatch):
+    # A reconnect storm: full collections come every second; each must walk only what was made
+    # since the last one, not everything since the last settle.
+    monkeypatch.setattr(gc_policy, "settle", lambda: None)
+    monkeypatch.setattr(gc_policy, "deep_collect", lambda: 0)
+    policy = gc_policy.start(3600, 0)
+    try:
+        kept = Node()
+        kept.me = kept
+        garbage = _cycle()
+        gc.collect(1)
+        assert any(o is kept for o in gc.get_objects())  # a young collection freezes nothing
+        gc.collect(2)
+        assert garbage() is None
+        assert not any(o is kept for o in gc.get_objects())  # frozen
+    finally:
+        policy.stop()
+    assert gc_policy._freeze_after not in gc.callbacks
+    gc.collect(2)
+    other = Node()
+    other.me = other
+    gc.collect(2)
+    assert any(o is other for o in gc.get_objects())  # stopped: nothing frozen any more

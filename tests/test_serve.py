@@ -203,3 +203,29 @@ def test_installing_twice_wraps_once():
     first = tcp.Connection.write
     serve.prompt_writes()
     assert tcp.Connection.write is first
+
+
+def test_the_listening_sockets_take_the_backlog_unless_they_name_one():
+    endpoints = [
+        "tcp:port=8000:interface=127.0.0.1",
+        "unix:/run/helao.sock",
+        "fd:fileno=3",  # inherited and already listening
+        "tcp:port=8001:backlog=64",
+    ]
+    assert serve.with_backlog(endpoints, 2048) == [
+        "tcp:port=8000:interface=127.0.0.1:backlog=2048",
+        "unix:/run/helao.sock:backlog=2048",
+        "fd:fileno=3",
+        "tcp:port=8001:backlog=64",
+    ]
+
+
+@pytest.mark.parametrize(("environ", "backlog"), [({}, 2048), ({"LISTEN_BACKLOG": " 512 "}, 512)])
+def test_listen_backlog_defaults_to_2048(environ, backlog):
+    assert serve.listen_backlog(environ) == backlog
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "lots", "70000"])
+def test_a_wrong_listen_backlog_is_refused_with_a_clear_error(value):
+    with pytest.raises(SystemExit, match="LISTEN_BACKLOG must be a number from 1 to 65535"):
+        serve.listen_backlog({"LISTEN_BACKLOG": value})

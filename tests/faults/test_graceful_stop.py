@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import signal
+import subprocess
 
 import pytest
 import websockets
@@ -21,13 +23,19 @@ COUNT = 30
 #: Idle visitor panels open at the stop: each consumer used to be cancelled while it left its
 #: Redis channel, and channels-redis logged an error for each.
 IDLE = 100
+#: The listening socket's queue (LISTEN_BACKLOG); Twisted's own default is 50.
+BACKLOG = 300
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     with Stack(
         tmp_path_factory.mktemp("graceful"),
-        env={"CHAT_RESTART_SPREAD_SECONDS": "1", "CHAT_MAX_CONNECTIONS_PER_IP": str(IDLE + 10)},
+        env={
+            "CHAT_RESTART_SPREAD_SECONDS": "1",
+            "CHAT_MAX_CONNECTIONS_PER_IP": str(IDLE + 10),
+            "LISTEN_BACKLOG": str(BACKLOG),
+        },
     ) as running:
         yield running
 
@@ -191,3 +199,15 @@ async def test_sigterm_tells_every_socket_to_reconnect_and_loses_nothing(stack):
     await visitor_ws.close()
     await agent_ws.close()
     await asyncio.gather(*readers)
+
+
+def test_the_listening_socket_queues_listen_backlog_connections(stack):
+    # Every socket of a restarted process comes back within seconds: with Twisted's 50, the
+    # kernel dropped the new connections' SYNs and the clients waited for TCP to retry.
+    ss = shutil.which("ss")
+    assert ss, "ss (iproute2) is needed to read a listening socket's backlog"
+    out = subprocess.run(
+        [ss, "-Hltn", f"sport = :{stack.port}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[0] == "LISTEN"
+    assert int(out[2]) == BACKLOG  # a listening socket's Send-Q is its backlog
