@@ -18,7 +18,7 @@ generation since the last one exceeds a quarter of what that one left, and after
 is very little. In a reconnect storm (thousands of sockets opening within seconds) a full
 collection came about every second, each walking everything made since the last settle, up to
 340 ms with the event loop stopped: 2.4 s of a 40 s storm. So the survivors of a full collection
-the interpreter starts itself are frozen at once too (`freeze_after_full`): each object is
+the interpreter starts itself are frozen at once too (`_freeze_after`): each object is
 walked by one full collection, not by every one until the next settle.
 """
 
