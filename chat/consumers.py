@@ -129,9 +129,10 @@ class VisitorConsumer(JsonFrameConsumer):
         if token is None:
             await self.send_json({"type": "welcome", "conversation": None, **availability})
             return
-        conversation = await self.unit(selectors.conversation_by_token, token)
-        if conversation is None:
+        returning = await self.unit(selectors.returning_visitor, token)
+        if returning is None:
             raise ChatError("bad_token", "unknown or expired conversation; start a new one")
+        conversation = returning.conversation
         current = self.conversation
         if (
             current is not None
@@ -145,7 +146,7 @@ class VisitorConsumer(JsonFrameConsumer):
         await self._subscribe(conversation)
         await self._follow_queue(True)
         welcome = {"type": "welcome", **availability}
-        welcome = await self.unit(_resume, conversation, info, page, after_id, welcome)
+        welcome = await self.unit(_resume, returning, info, page, after_id, welcome)
         if welcome.get("queue"):
             # The welcome carries the frame's fields, as a `queue.position` would.
             welcome["queue"] = self._queue_frame(welcome["queue"])
@@ -429,18 +430,21 @@ def messages_frame(
 
 
 def _resume(
-    conversation: Conversation,
+    returning: selectors.Returning,
     info: services.VisitorInfo,
     page: dict[str, str] | None,
     after_id: int | None,
     welcome: dict[str, Any],
 ) -> dict[str, Any]:
-    """The `welcome` of a visitor back in `conversation`: its connection and page recorded,
-    then a page of its messages after `after_id`."""
+    """The `welcome` of a visitor back in their chat: its connection and page recorded when
+    they changed, then a page of its messages after `after_id`."""
+    conversation = returning.conversation
     if conversation.status != Conversation.Status.CLOSED:
-        services.conversation_resume(conversation=conversation, info=info)
+        services.conversation_resume(
+            conversation=conversation, info=info, newest=returning.connection
+        )
         if page:
-            services.page_visit_record(conversation=conversation, page=page)
+            services.page_visit_after(conversation=conversation, page=page, newest=returning.page)
     fields = {**welcome, "conversation": conversation_summary(conversation)}
     if conversation.status == Conversation.Status.WAITING:
         fields["queue"] = waiting.queue_status(conversation)

@@ -308,6 +308,9 @@ class Message(models.Model):
 class VisitorConnection(models.Model):
     """The visitor's connection and device data, recorded when a conversation starts or resumes."""
 
+    #: What tells one connection from the next: a resume with all of these unchanged stores none.
+    DEVICE_FIELDS = ("ip_address", "user_agent", "browser", "os", "device_type", "screen")
+
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="connections"
     )

@@ -4,15 +4,33 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import DateTimeField, ExpressionWrapper, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    DateTimeField,
+    ExpressionWrapper,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 
 from realtime.prepared import Prepared
 
 from . import configuration, hooks
-from .models import Conversation, Message, Tag, WrapUpReason, hash_token
+from .models import (
+    Conversation,
+    Message,
+    PageVisit,
+    Tag,
+    VisitorConnection,
+    WrapUpReason,
+    hash_token,
+)
 
 # Ids are handed out before commit, so a message with a lower id can become visible after one
 # with a higher id. Catch-up re-sends this much before the last seen message; clients drop ids
@@ -20,13 +38,18 @@ from .models import Conversation, Message, Tag, WrapUpReason, hash_token
 RESUME_OVERLAP = timedelta(seconds=5)
 
 
-def conversation_by_token(token: object) -> Conversation | None:
+def _token_digest(token: object) -> str | None:
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         return None
-    return _BY_TOKEN_HASH.first(hash_token(token))
+    return hash_token(token)
 
 
-def by_token_hash(digest: str) -> QuerySet[Conversation]:
+def conversation_by_token(token: object) -> Conversation | None:
+    digest = _token_digest(token)
+    return None if digest is None else _BY_TOKEN_HASH.first(digest)
+
+
+def _of_token_hash(digest: str) -> QuerySet[Conversation]:
     """The conversation of a visitor's token: its own, or the one the e-mail's one-time link
     handed to another browser (at most one row: both are hashes of random tokens).
 
@@ -36,12 +59,62 @@ def by_token_hash(digest: str) -> QuerySet[Conversation]:
     return (
         Conversation.objects.select_related("assigned_agent")
         .filter(Q(token_hash=digest) | Q(answer_session_hash=digest))
-        .order_by()[:1]
+        .order_by()
     )
+
+
+def by_token_hash(digest: str) -> QuerySet[Conversation]:
+    return _of_token_hash(digest)[:1]
 
 
 # Every visitor's way back in (a reconnect storm runs it thousands of times): compiled once.
 _BY_TOKEN_HASH = Prepared(by_token_hash, str)
+
+
+@dataclass(frozen=True)
+class Returning:
+    """A visitor's chat found by their token, with what its newest connection (the fields of
+    `VisitorConnection.DEVICE_FIELDS`) and page (url, title) were: None where there is none."""
+
+    conversation: Conversation
+    connection: dict[str, Any] | None
+    page: tuple[str, str] | None
+
+
+def _newest(model: type[Model], field: str) -> Subquery:
+    rows = model._default_manager.filter(conversation_id=OuterRef("pk")).order_by("-id")
+    return Subquery(rows.values(field)[:1])
+
+
+_NEWEST_CONNECTION = ("id", *VisitorConnection.DEVICE_FIELDS)
+_NEWEST_PAGE = ("id", "url", "title")
+
+
+def _returning_by_token_hash(digest: str) -> QuerySet[Conversation]:
+    return _of_token_hash(digest).annotate(
+        **{f"newest_connection_{f}": _newest(VisitorConnection, f) for f in _NEWEST_CONNECTION},
+        **{f"newest_page_{f}": _newest(PageVisit, f) for f in _NEWEST_PAGE},
+    )[:1]
+
+
+_RETURNING = Prepared(_returning_by_token_hash, str)
+
+
+def returning_visitor(token: object) -> Returning | None:
+    """The chat of a visitor coming back with `token`, read with its newest connection and page
+    in the same query: the resume compares them with the visitor's own without reading them
+    again (one statement where three ran, and no transaction when nothing changed)."""
+    digest = _token_digest(token)
+    found = None if digest is None else _RETURNING.first(digest)
+    if found is None:
+        return None
+    values = vars(found)
+    connection = page = None
+    if values.pop("newest_connection_id") is not None:
+        connection = {f: values.pop(f"newest_connection_{f}") for f in _NEWEST_CONNECTION[1:]}
+    if values.pop("newest_page_id") is not None:
+        page = (values.pop("newest_page_url"), values.pop("newest_page_title"))
+    return Returning(found, connection, page)
 
 
 def chunks_by_id(

@@ -506,12 +506,15 @@ def _route_after_commit(conversation_id: int) -> None:
     )
 
 
-def conversation_resume(*, conversation: Conversation, info: VisitorInfo) -> None:
-    """Records the visitor's connection data again when the device or address has changed."""
-    last = _latest(VisitorConnection, conversation)
+def conversation_resume(
+    *, conversation: Conversation, info: VisitorInfo, newest: dict[str, Any] | None
+) -> None:
+    """Records the visitor's connection data again when the device or address has changed.
+
+    `newest` is the chat's newest connection as `selectors.returning_visitor` read it (its
+    `VisitorConnection.DEVICE_FIELDS`), None when it has none."""
     fields = _connection_fields(info)
-    compared = ("ip_address", "user_agent", "browser", "os", "device_type", "screen")
-    if last and all(getattr(last, name) == fields[name] for name in compared):
+    if newest and all(newest[name] == fields[name] for name in VisitorConnection.DEVICE_FIELDS):
         return
     VisitorConnection.objects.create(conversation=conversation, **fields)
 
@@ -727,14 +730,29 @@ def _message_announce(
         events.emit(group, event)
 
 
-@transaction.atomic
 def page_visit_record(*, conversation: Conversation, page: dict[str, str]) -> PageVisit | None:
     """Stores a page the visitor opened during an open conversation; repeats are ignored."""
     if conversation.status == Conversation.Status.CLOSED:
         return None
     last = _latest(PageVisit, conversation)
-    if last and (last.url, last.title) == (page["url"], page["title"]):
+    newest = (last.url, last.title) if last else None
+    return page_visit_after(conversation=conversation, page=page, newest=newest)
+
+
+def page_visit_after(
+    *, conversation: Conversation, page: dict[str, str], newest: tuple[str, str] | None
+) -> PageVisit | None:
+    """`page_visit_record` when the chat's newest page (url, title) is known (None: none yet).
+    A repeat is ignored without a transaction."""
+    if conversation.status == Conversation.Status.CLOSED:
         return None
+    if newest == (page["url"], page["title"]):
+        return None
+    return _page_visit_store(conversation, page)
+
+
+@transaction.atomic
+def _page_visit_store(conversation: Conversation, page: dict[str, str]) -> PageVisit:
     visit = PageVisit.objects.create(conversation=conversation, **page)
     Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=visit.created_at)
     event = {

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from chat.consumers import _resume
 from chat.models import Conversation, Message, PageVisit, hash_token
-from chat.selectors import conversation_by_token
+from chat.selectors import returning_visitor
 from chat.services import VisitorInfo
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +30,7 @@ def test_a_panel_resumes_in_the_same_queries_for_a_short_and_a_long_chat(alice):
 
     def cost() -> int:
         with CaptureQueriesContext(connection) as queries:
-            found = conversation_by_token(TOKEN)
+            found = returning_visitor(TOKEN)
             assert found is not None
             _resume(found, info, page, None, {"type": "welcome"})
         return len(queries)
