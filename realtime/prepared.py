@@ -71,6 +71,8 @@ class _Compiled:
                 )
             self.slots.extend((place, index, adapt) for place in places)
         self.queryset = queryset
+        # Shared by every run's compiler (see `_prepared_compiler`).
+        compiler.prepared_converters = {}  # type: ignore[attr-defined]
         self.compiler = compiler
         kind: Any = type(compiler)
         self.compiler_class: Any = _prepared_compiler(kind)
@@ -96,14 +98,42 @@ class _Compiled:
         return list(run)
 
 
+#: A compiled query keeps the converters of at most this many (connection, columns) pairs: one
+#: per thread that runs it, in practice (the database threads and a few of the server's).
+_CONVERTERS_KEPT = 64
+
+
 @functools.cache
 def _prepared_compiler(cls: type[SQLCompiler]) -> type[SQLCompiler]:
-    """`cls` answering `as_sql` with the SQL and parameters it was given."""
+    """`cls` answering `as_sql` with the SQL and parameters it was given, and `get_converters`
+    with the converters it found the first time for the same columns on the same connection.
+
+    The ORM looks up every column's converters again on each run (the backend's and the
+    field's, for each of a model's and its `select_related` rows' columns): a third of a
+    resuming visitor's chat read went there. The columns are the compiled query's own
+    (`select`, shared by every run), so the lookup's answer does not change between runs."""
 
     def as_sql(self, *args: Any, **kwargs: Any) -> tuple[str, list[Any]]:
         return self.prepared
 
-    return type(f"Prepared{cls.__name__}", (cls,), {"as_sql": as_sql})
+    def get_converters(self, expressions: Any) -> dict[int, Any]:
+        kept: dict[tuple[int, ...], dict[int, Any]] = self.prepared_converters
+        key = (id(self.connection), *map(id, expressions))
+        found = kept.get(key)
+        if found is None:
+            found = cls.get_converters(self, expressions)
+            if len(kept) >= _CONVERTERS_KEPT:
+                kept.clear()
+            # The columns are the compiled query's own, alive as long as it is; a converter
+            # bound to its connection (a backend's) keeps that alive, so its id is no other's.
+            kept[key] = found
+        return found
+
+    return type(
+        f"Prepared{cls.__name__}",
+        (cls,),
+        {"as_sql": as_sql, "get_converters": get_converters},
+    )
 
 
 class _Query:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 from unittest import mock
 
@@ -154,3 +155,37 @@ def test_a_time_value_is_put_where_the_backend_expects_it():
     )
     assert since.fetch(now - timedelta(hours=1)) == [newer.pk]
     assert since.fetch(now - timedelta(hours=3)) == [older.pk, newer.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_column_converters_are_looked_up_once_per_connection_and_still_applied():
+    """The ORM would look up every column's converters on each run; a compiled query keeps
+    them for its columns, one set per connection (thread), and the rows still come converted
+    (here the JSON of a host context)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from chat.models import HostContext
+
+    chat = _chat("converted-context")
+    HostContext.objects.create(conversation=chat, data={"plan": "gold", "seats": 3})
+    query = Prepared(lambda pk: HostContext.objects.filter(conversation_id=pk), int)
+
+    def rows() -> list[dict]:
+        try:
+            return [row.data for row in query.fetch(chat.pk)]
+        finally:
+            if threading.current_thread() is not threading.main_thread():
+                connection.close()
+
+    with mock.patch.object(
+        SQLCompiler, "get_converters", autospec=True, side_effect=SQLCompiler.get_converters
+    ) as look:
+        for _ in range(3):
+            assert rows() == [{"plan": "gold", "seats": 3}]
+        assert look.call_count == 1
+        with ThreadPoolExecutor(1) as pool:
+            for _ in range(2):
+                assert pool.submit(rows).result() == [{"plan": "gold", "seats": 3}]
+        assert look.call_count == 2
