@@ -72,7 +72,7 @@ class _Compiled:
             self.slots.extend((place, index, adapt) for place in places)
         self.queryset = queryset
         # Shared by every run's compiler (see `_prepared_compiler`).
-        compiler.prepared_converters = {}  # type: ignore[attr-defined]
+        compiler.prepared_converters = {}
         self.compiler = compiler
         kind: Any = type(compiler)
         self.compiler_class: Any = _prepared_compiler(kind)
