@@ -19,6 +19,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from agents.routing import websocket_urlpatterns as agent_routes  # noqa: E402
 from chat.routing import websocket_urlpatterns as visitor_routes  # noqa: E402
+from chat.services import parse_device  # noqa: E402
 from helao_chat import gc_policy  # noqa: E402
 
 # Daphne's websocket library formats the arguments of its debug log calls on every frame sent
@@ -32,6 +33,10 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter([*visitor_routes, *agent_routes]),
     }
 )
+
+# The user-agent rules are read and compiled on first use (~0.15 s of one core): here, before the
+# first socket, rather than in the first visitor's chat start with every other socket waiting.
+parse_device("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0")
 
 # Everything loaded so far (Django, the apps, their modules) lives as long as the process. Moved
 # out of the collector's reach, it is no longer rescanned by every full collection, which
