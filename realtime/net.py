@@ -41,14 +41,31 @@ def client_ip(
     return peer_ip
 
 
+# A socket's checks read its headers and its client's address several times on the way in (the
+# origin, the address's slot, the connection's record): each is worked out once and kept in the
+# scope under these keys.
+_HEADERS = "helao_chat.headers"
+_CLIENT_IP = "helao_chat.client_ip"
+
+
 def scope_headers(scope: dict) -> dict[str, str]:
-    return {k.decode("latin1").lower(): v.decode("latin1") for k, v in scope.get("headers", [])}
+    """The request's headers by lower-case name (read only: the dict is kept in the scope)."""
+    found = scope.get(_HEADERS)
+    if found is None:
+        found = scope[_HEADERS] = {
+            k.decode("latin1").lower(): v.decode("latin1") for k, v in scope.get("headers", [])
+        }
+    return found
 
 
 def scope_client_ip(scope: dict) -> str | None:
+    if _CLIENT_IP in scope:
+        return scope[_CLIENT_IP]
     headers = scope_headers(scope)
     peer = (scope.get("client") or [None])[0]
-    return client_ip(peer, headers.get("x-forwarded-for"), headers.get("x-real-ip"))
+    found = client_ip(peer, headers.get("x-forwarded-for"), headers.get("x-real-ip"))
+    scope[_CLIENT_IP] = found
+    return found
 
 
 def request_client_ip(request) -> str | None:
