@@ -193,6 +193,7 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
             "storm_duplicates": storm.get("duplicates"),
             "storm_stored_twice": storm.get("stored_twice"),
             "storm_peak_rss_mb": storm.get("peak_rss_mb"),
+            "storm_server_cpu_s": storm.get("new_process_cpu_s"),
             "storm_sockets": storm["visitors"] + storm["consoles"] if "visitors" in storm else None,
             "idle_rss_kib_per_socket_10k": _idle_figure(p.get("idle")),
             "idle_cpu_pct_10k": _get(p, "idle", "idle_cpu_pct"),
@@ -522,6 +523,15 @@ def _storm_section(sm: dict[str, Any]) -> list[str]:
                 ("`welcome` received", "welcomed_s_quartiles"),
             )
             if sm.get(key)
+        ),
+        *(
+            [
+                f"| the new process's CPU from listening until all resumed | "
+                f"{_fmt(sm['new_process_cpu_s'])} s "
+                f"({_fmt(sm['new_process_cpu_s'] * 1000 / sockets)} ms per socket) |"
+            ]
+            if sm.get("new_process_cpu_s") is not None and (sockets := sm.get("visitors", 0) + sm.get("consoles", 0))
+            else []
         ),
         f"| numbered messages sent / delivered | {sm['sent']} / {sm['delivered']} |",
         f"| lost / duplicates / stored twice (database) | **{sm['lost']} / {sm['duplicates']}"

@@ -504,6 +504,7 @@ async def storm(
         new = make_server(server.port)
         await asyncio.to_thread(new.start)
         sampler.add(new.pid)
+        new_cpu0 = _cpu_seconds(new.pid)
         result["new_process_listening_s"] = round(time.perf_counter() - t_term, 2)
         log(f"storm: new process listening {result['new_process_listening_s']} s after SIGTERM")
         deadline = t_term + limit
@@ -511,6 +512,9 @@ async def storm(
             if all(c.caught_up_at is not None for c in clients):
                 break
             await asyncio.sleep(0.1)
+        # The new process's CPU from listening until every client had caught up (or the limit):
+        # what the resumes cost it, whatever the clients' backoff made of the wall time.
+        result["new_process_cpu_s"] = round(_cpu_seconds(new.pid) - new_cpu0, 2)
         resumed = [c.caught_up_at - t_term for c in clients if c.caught_up_at is not None]
         not_resumed = len(clients) - len(resumed)
         result["resume_s"] = round(max(resumed), 2) if resumed and not not_resumed else None
@@ -581,6 +585,11 @@ async def storm(
         sampling.cancel()
         await asyncio.gather(*(c.stop() for c in clients), return_exceptions=True)
     return result, new
+
+
+def _cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def _quartiles(values: list[float]) -> list[float] | None:

@@ -135,6 +135,7 @@ def sample() -> dict:
             "rate": 20.0,
             "rss_mb_before": 150.0,
             "new_process_listening_s": 3.1,
+            "new_process_cpu_s": 3.12,
             "resume_s": 9.8,
             "resume_p50_s": 5.9,
             "not_resumed": 0,
@@ -169,6 +170,7 @@ def test_the_summary_line_keeps_every_key_with_this_runs_figures():
     assert (s["storm_resume_s"], s["storm_lost"], s["storm_duplicates"]) == (9.8, 2, 0)
     assert s["storm_peak_rss_mb"] == 170.4
     assert s["storm_sockets"] == 520
+    assert s["storm_server_cpu_s"] == 3.12
     # The 10k figure is the full count's, the older key the figure on the way (the mark).
     assert s["idle_rss_kib_per_socket_10k"] == 28.5
     assert s["idle_rss_kib_per_socket"] == 31.0
@@ -236,6 +238,7 @@ def test_the_report_has_the_rows_and_judges_each_goal(tmp_path):
     assert "14.0 SQL statements" in text  # what is left per start, from the profile
     assert "`chat/services.py:10(conversation_open)` 6.0 ms" in text
     assert "storm-0000136-c84b3b" in text  # the lost sample, to look them up
+    assert "| the new process's CPU from listening until all resumed | 3.12 s (6.00 ms" in text
 
 
 def test_a_storm_that_did_not_resume_is_not_met_and_one_not_run_is_not_measured(tmp_path):
