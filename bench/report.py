@@ -491,6 +491,7 @@ def _storm_section(sm: dict[str, Any]) -> list[str]:
     if "sent" not in sm:
         return [*lines, f"Could not run: `{sm.get('error', 'no result')}`", ""]
     setup = sm.get("setup", {})
+    sockets = sm["visitors"] + sm["consoles"]
     lines += [
         f"{sm['visitors']} visitors with active chats (each started and claimed through the "
         f"real protocol; set-up {setup.get('seconds')} s"
@@ -530,7 +531,7 @@ def _storm_section(sm: dict[str, Any]) -> list[str]:
                 f"{_fmt(sm['new_process_cpu_s'])} s "
                 f"({_fmt(sm['new_process_cpu_s'] * 1000 / sockets)} ms per socket) |"
             ]
-            if sm.get("new_process_cpu_s") is not None and (sockets := sm.get("visitors", 0) + sm.get("consoles", 0))
+            if sm.get("new_process_cpu_s") is not None and sockets
             else []
         ),
         f"| numbered messages sent / delivered | {sm['sent']} / {sm['delivered']} |",
