@@ -167,14 +167,22 @@ def refuse() -> int | None:
 def defer_socket() -> int | None:
     """None to take a new socket now; otherwise the milliseconds after which it should come
     back. While the process sheds, the same share of new sockets (of the kinds that may wait:
-    visitors') is told to come back later, spread over one to two restart spreads, instead of
-    being taken in: a process that every socket of a restarted neighbour reaches at once
-    spreads them out rather than running so far behind that their handshakes time out."""
+    visitors') is told to come back later instead of being taken in: a process that every
+    socket of a restarted neighbour reaches at once spreads them out rather than running so far
+    behind that their handshakes time out.
+
+    How much later follows how far behind: one to two times CHAT_SHED_RETRY_MS plus the shed
+    share of CHAT_RESTART_SPREAD_SECONDS. A process that has just begun to shed turns a few
+    away for a second or two; one that turns every socket away, for up to two spreads. With
+    two spreads for all, the few sockets a storm's busiest moment turned away came back when the
+    rest had long resumed (the last 1 % of a 5,100-socket storm, 6 s after the others)."""
     admission = _shedding()
     if admission is None:
         return None
     admission.deferred += 1
-    return _spread(settings.CHAT_RESTART_SPREAD_SECONDS * 1000)
+    wait_ms = settings.CHAT_SHED_RETRY_MS
+    wait_ms += admission.share * settings.CHAT_RESTART_SPREAD_SECONDS * 1000
+    return _spread(wait_ms)
 
 
 def reset() -> None:

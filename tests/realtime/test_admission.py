@@ -199,14 +199,20 @@ async def test_an_overloaded_process_refuses_new_messages_told_and_stores_the_re
 
 async def test_new_sockets_are_told_to_come_back_later_in_the_shed_share(settings):
     settings.CHAT_SHED_LAG_MS = 250
+    settings.CHAT_SHED_RETRY_MS = 1000
     settings.CHAT_RESTART_SPREAD_SECONDS = 5
     admission.reset()
     adm = admission._admissions.get()
     assert admission.defer_socket() is None, "a process keeping up takes every socket"
+    # Turning every socket away: they come back over one to two (1 s + 5 s).
     adm.share = 1.0
     waits = {admission.defer_socket() for _ in range(50)}
-    assert all(5000 <= w <= 10000 for w in waits) and len(waits) > 10
+    assert all(6000 <= w <= 12000 for w in waits) and len(waits) > 10
     assert adm.deferred == 50
+    # Just begun to shed (a tenth): the few turned away come back within one to two 1.5 s.
+    adm.share = 0.1
+    waits = {w for _ in range(2000) if (w := admission.defer_socket()) is not None}
+    assert waits and all(1500 <= w <= 3000 for w in waits)
     settings.CHAT_SHED_LAG_MS = 0
     assert admission.defer_socket() is None
     admission.reset()
