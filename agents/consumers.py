@@ -158,11 +158,16 @@ class AgentConsumer(JsonFrameConsumer):
             await self.send_json({"type": "session.ended"})
         await self.close(code=Close.FORBIDDEN)
 
-    async def _join(self, conversation_id: int) -> None:
-        if conversation_id not in self.joined:
-            self.joined.add(conversation_id)
-            for group in _chat_groups(conversation_id):
-                await self.channel_layer.group_add(group, self.channel_name)
+    async def _join(self, *conversation_ids: int) -> None:
+        """Follows the chats, all their groups at once: their subscriptions go out in one
+        batch. One after the other, a console coming back with fifty chats waited for a hundred
+        batches in turn, each a turn of a busy event loop (seconds in a reconnect storm)."""
+        new = [c for c in dict.fromkeys(conversation_ids) if c not in self.joined]
+        self.joined.update(new)
+        groups = [group for c in new for group in _chat_groups(c)]
+        await asyncio.gather(
+            *(self.channel_layer.group_add(group, self.channel_name) for group in groups)
+        )
 
     async def _leave(self, conversation_id: int) -> None:
         if conversation_id in self.joined:
@@ -179,8 +184,7 @@ class AgentConsumer(JsonFrameConsumer):
         # the read and the join would reach this console neither way. One stored meanwhile
         # may come both ways; the console keeps one per id.
         mine = await self.unit(_own_chat_ids, self.user)
-        for conversation_id in mine:
-            await self._join(conversation_id)
+        await self._join(*mine)
         await self.send_json(await self.unit(_console_state, self.user, after_id, mine))
 
     async def handle_list_page(self, frame: dict[str, Any]) -> None:

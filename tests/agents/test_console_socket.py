@@ -471,3 +471,45 @@ async def test_a_message_stored_while_the_console_resumes_reaches_the_console(al
     live = await _receive_type(comm, "message.new")
     assert live["message"]["text"] == "Meanwhile"
     await comm.disconnect()
+
+
+async def test_a_console_coming_back_follows_all_its_chats_at_once(alice, monkeypatch):
+    """Its chats' groups are joined together (one subscription batch), not one after another:
+    with fifty chats a console waited for a hundred batches in turn."""
+    from channels.layers import get_channel_layer
+
+    from chat.models import Conversation, hash_token
+
+    ids = await database_sync_to_async(
+        lambda: [
+            Conversation.objects.create(
+                token_hash=hash_token(f"console-follows-all-{i}"),
+                status=Conversation.Status.ACTIVE,
+                assigned_agent=alice,
+            ).pk
+            for i in range(5)
+        ]
+    )()
+    layer = get_channel_layer()
+    real = layer.group_add
+    steps: list[tuple[str, str]] = []
+
+    async def group_add(group, channel):
+        steps.append(("asked", group))
+        await asyncio.sleep(0.01)
+        await real(group, channel)
+        steps.append(("joined", group))
+
+    monkeypatch.setattr(layer, "group_add", group_add)
+    comm = await database_sync_to_async(agent_communicator)(alice)
+    await comm.connect()
+    await comm.send_json_to({"type": "hello"})
+    welcome = await _receive_type(comm, "welcome")
+    assert sorted(c["id"] for c in welcome["chats"]) == sorted(ids)
+    chat_groups = {g for pk in ids for g in consumers._chat_groups(pk)}
+    # (The console's own groups, joined when it connects, are not the chats'.)
+    steps = [step for step in steps if step[1] in chat_groups]
+    assert {g for _, g in steps} == chat_groups and len(steps) == 2 * len(chat_groups)
+    # Every group was asked for before the first was joined.
+    assert [kind for kind, _ in steps[: len(chat_groups)]] == ["asked"] * len(chat_groups)
+    await comm.disconnect()
