@@ -111,7 +111,9 @@ def returning_visitor(token: object) -> Returning | None:
     values = vars(found)
     connection = page = None
     if values.pop("newest_connection_id") is not None:
-        connection = {f: values.pop(f"newest_connection_{f}") for f in _NEWEST_CONNECTION[1:]}
+        connection = {
+            f: values.pop(f"newest_connection_{f}") for f in VisitorConnection.DEVICE_FIELDS
+        }
     if values.pop("newest_page_id") is not None:
         page = (values.pop("newest_page_url"), values.pop("newest_page_title"))
     return Returning(found, connection, page)
