@@ -234,11 +234,14 @@ def tune() -> None:
 
 
 def server_class() -> type:
-    """Daphne's `Server`, keeping its listening ports for a graceful stop and handing each
-    application a `Mailbox` as its input queue."""
+    """Daphne's `Server`, keeping its listening ports for a graceful stop, handing each
+    application a `Mailbox` as its input queue, and keeping its connections' books by event
+    (`helao_chat.connections`)."""
     from daphne.server import Server
 
-    class StoppableServer(Server):
+    from helao_chat.connections import EventBookkeeping
+
+    class StoppableServer(EventBookkeeping, Server):
         def run(self):
             self.endpoints: list[str] = with_backlog(list(self.endpoints), listen_backlog())
             return super().run()
@@ -262,9 +265,9 @@ def server_class() -> type:
             )
             if protocol not in self.connections:
                 return None
-            self.connections[protocol]["application_instance"] = asyncio.ensure_future(
-                application_instance, loop=asyncio.get_event_loop()
-            )
+            instance = asyncio.ensure_future(application_instance, loop=asyncio.get_event_loop())
+            self.connections[protocol]["application_instance"] = instance
+            self.application_started(protocol, instance)
             return input_queue
 
     return StoppableServer
