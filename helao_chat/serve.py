@@ -250,6 +250,13 @@ def server_class() -> type:
             LISTENING.append(port)
             return super().listen_success(port)
 
+        def reply_now(self, protocol, text: str) -> None:
+            """Sends `text` on `protocol`'s websocket at once (a `Mailbox` answer), as
+            `handle_reply` would a `websocket.send`, if the socket is still there."""
+            details = self.connections.get(protocol)
+            if details is not None and not details.get("disconnected"):
+                protocol.handle_reply({"type": "websocket.send", "text": text})
+
         def create_application(self, protocol, scope):
             """Daphne's own (daphne/server.py, 4.x), with a `Mailbox` as the application's
             input queue instead of an `asyncio.Queue`: see realtime/mailbox.py."""
@@ -259,6 +266,7 @@ def server_class() -> type:
 
             assert "application_instance" not in self.connections[protocol]
             input_queue = Mailbox()
+            input_queue.reply = partial(self.reply_now, protocol)
             scope.setdefault("asgi", {"version": "3.0"})
             application_instance = self.application(
                 scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol)

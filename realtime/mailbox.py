@@ -15,21 +15,29 @@ has one reader per queue); a second is refused rather than left waiting forever.
 `wait_any` waits on several boxes with one future and no task: a socket's consumer reads its
 frames and its channel-layer messages that way, where Channels' `await_many_dispatch` made a
 task per box for every item and an `asyncio.wait` around them.
+
+An item may be answered where it is put, without waking the reader: the reader sets `answer`
+(the item -> the reply's text, or None to queue the item as usual) and the server sets `reply`
+(sends that text on the socket at once). A socket's consumer answers its client's `ping` so,
+nothing being queued before it: an idle page sends one every 25 s.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 
 class Mailbox:
-    __slots__ = ("items", "waiter")
+    __slots__ = ("answer", "items", "reply", "waiter")
 
     def __init__(self) -> None:
         self.items: deque[Any] | None = None
         self.waiter: asyncio.Future | None = None
+        self.answer: Callable[[Any], str | None] | None = None
+        self.reply: Callable[[str], None] | None = None
 
     def qsize(self) -> int:
         return len(self.items) if self.items else 0
@@ -38,6 +46,11 @@ class Mailbox:
         return not self.items
 
     def put_nowait(self, item: Any) -> None:
+        if self.answer is not None and self.reply is not None and not self.items:
+            text = self.answer(item)
+            if text is not None:
+                self.reply(text)
+                return
         if self.items is None:
             self.items = deque((item,))
         else:

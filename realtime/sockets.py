@@ -34,6 +34,10 @@ from .net import normalise_origin, scope_client_ip, scope_headers
 from .protocol import ClientError, Close, FrameError, parse_frame
 from .units import run_unit
 
+#: The answer to a client's `ping`, encoded once.
+PONG: dict[str, Any] = {"type": "pong"}
+PONG_TEXT = frames.encode(PONG)
+
 logger = logging.getLogger(__name__)
 # What clients cause is logged one line at a time, and only so many lines a minute.
 client_log = Throttled(logger)
@@ -119,7 +123,10 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         try:
             inbox = getattr(receive, "__self__", None)
             if isinstance(inbox, Mailbox) and receive == inbox.get:
-                await self._serve(scope, inbox, send)
+                try:
+                    await self._serve(scope, inbox, send)
+                finally:
+                    inbox.answer = None  # Daphne's protocol holds the box: not this consumer
             else:  # another server (the test communicator): Channels' own loop
                 await super().__call__(scope, receive, send)
         finally:
@@ -139,6 +146,7 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.base_send = send
         receivers = [inbox.get]
+        inbox.answer = self.answer_at_once
         box = None
         if self.channel_layer is not None:
             self.channel_name = await self.channel_layer.new_channel()
@@ -424,7 +432,25 @@ class JsonFrameConsumer(AsyncWebsocketConsumer):
         return True
 
     async def handle_ping(self, frame: dict[str, Any]) -> None:
-        await self.send_json({"type": "pong"})
+        await self.send_json(PONG)
+
+    def answer_at_once(self, message: dict[str, Any]) -> str | None:
+        """The reply to a `ping` frame, given where the frame arrives (`Mailbox.answer`): the
+        frame is counted and limited as `receive` does, without waking this consumer. Anything
+        else, a socket closing, or a ping over the frame limit: None, and it is queued."""
+        text = message.get("text")
+        if (
+            text is None
+            or len(text) > 24
+            or text.replace(" ", "") != '{"type":"ping"}'
+            or getattr(self, "closing", False)
+            or getattr(self, "frames_bucket", None) is None
+            or not self.frames_bucket.take()
+        ):
+            return None
+        self.frames_seen += 1
+        self.last_frame_at = asyncio.get_running_loop().time()
+        return PONG_TEXT
 
     def origin_allowed(self) -> bool:
         """Same-origin only: the Origin must be this service's own scheme, host and port."""

@@ -534,3 +534,41 @@ async def test_a_client_sent_forwarded_for_is_not_believed(agent_online, setting
         lambda: list(Connection.objects.order_by("id").values_list("ip_address", flat=True))
     )()
     assert ips == ["203.0.113.9", "198.51.100.77"]
+
+
+async def test_a_ping_is_answered_where_it_arrives_counted_and_limited(
+    agent_online, settings, monkeypatch
+):
+    """As served (helao_chat/serve.py), a `ping` is answered by the socket's consumer where
+    Daphne puts the frame, without waking the consumer: still counted against the frame limit
+    and as the socket's latest frame."""
+    from realtime import sockets
+
+    settings.CHAT_FRAMES_PER_MINUTE = 4
+    woken: list[dict] = []
+
+    async def handle_ping(self, frame):
+        woken.append(frame)
+        await self.send_json(sockets.PONG)
+
+    monkeypatch.setattr(sockets.JsonFrameConsumer, "handle_ping", handle_ping)
+    comm = await _open()
+    # Daphne's way of sending at once (`reply_now`): straight onto the socket.
+    comm._input_queue.reply = lambda text: comm.output_queue.put_nowait(
+        {"type": "websocket.send", "text": text}
+    )
+    (consumer,) = sockets._running
+    seen, last = consumer.frames_seen, consumer.last_frame_at
+    await comm.send_to(text_data='{"type":"ping"}')  # as the widget sends it
+    assert await comm.receive_json_from() == {"type": "pong"}
+    await comm.send_to(text_data='{"type": "ping"}')
+    assert await comm.receive_json_from() == {"type": "pong"}
+    assert woken == []
+    assert consumer.frames_seen == seen + 2 and consumer.last_frame_at > last
+    # Past the limit (four frames a minute here), a ping takes the usual way and is refused.
+    await comm.send_to(text_data='{"type":"ping"}')
+    await comm.send_to(text_data='{"type":"ping"}')
+    assert [await comm.receive_json_from() for _ in range(2)] == [{"type": "pong"}] * 2
+    error = await _error(comm, '{"type":"ping"}')
+    assert error["code"] == "rate_limited" and woken == []
+    await comm.disconnect()

@@ -105,3 +105,57 @@ async def test_wait_any_refuses_a_box_that_already_has_a_reader():
         await wait_any(frames, events)
     events.put_nowait(1)
     assert await asyncio.wait_for(reader, 5) == 1
+
+
+# Answered where it is put.
+
+
+async def test_an_item_the_reader_answers_is_replied_to_at_once_and_not_queued():
+    box = Mailbox()
+    replies: list[str] = []
+    box.answer = lambda item: "pong" if item == "ping" else None
+    box.reply = replies.append
+    reader = asyncio.create_task(box.get())
+    await asyncio.sleep(0)
+    box.put_nowait("ping")
+    assert replies == ["pong"] and box.items is None and not reader.done()
+    box.put_nowait("message")  # not answered: queued for the reader as usual
+    assert await asyncio.wait_for(reader, 5) == "message"
+    assert replies == ["pong"]
+
+
+async def test_an_answerable_item_behind_queued_ones_keeps_its_place():
+    box = Mailbox()
+    replies: list[str] = []
+    box.answer = lambda item: "pong" if item == "ping" else None
+    box.reply = replies.append
+    box.put_nowait("message")
+    box.put_nowait("ping")
+    assert replies == [] and [await box.get(), await box.get()] == ["message", "ping"]
+
+
+async def test_without_a_way_to_reply_nothing_is_answered():
+    box = Mailbox()
+    asked: list[str] = []
+    box.answer = lambda item: asked.append(item) or "pong"
+    box.put_nowait("ping")  # no server reply set (the test communicator)
+    assert asked == [] and await box.get() == "ping"
+
+
+async def test_a_served_consumer_that_ended_leaves_no_answer_in_its_box():
+    """Daphne's protocol keeps its box until the connection is reaped: an answer left there
+    would keep the ended consumer (and a reference cycle) alive as long."""
+    from realtime.sockets import JsonFrameConsumer
+
+    class Ending(JsonFrameConsumer):
+        async def _serve(self, scope, inbox, send):
+            assert inbox.answer is None
+            inbox.answer = self.answer_at_once
+            raise RuntimeError("the socket's consumer ended")
+
+    box = Mailbox()
+    consumer = Ending()
+    consumer._release = lambda code: asyncio.sleep(0)
+    with pytest.raises(RuntimeError):
+        await consumer({"type": "websocket"}, box.get, None)
+    assert box.answer is None
