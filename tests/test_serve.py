@@ -229,3 +229,28 @@ def test_listen_backlog_defaults_to_2048(environ, backlog):
 def test_a_wrong_listen_backlog_is_refused_with_a_clear_error(value):
     with pytest.raises(SystemExit, match="LISTEN_BACKLOG must be a number from 1 to 65535"):
         serve.listen_backlog({"LISTEN_BACKLOG": value})
+
+
+def test_autobahn_names_its_functions_and_values_only_when_a_frame_line_is_logged(monkeypatch):
+    import autobahn.util
+    from autobahn.twisted import websocket as twisted_websocket
+    from autobahn.websocket import protocol
+
+    for module in (protocol, twisted_websocket):
+        for name in ("hltype", "hlval"):
+            monkeypatch.setattr(module, name, getattr(autobahn.util, name))
+    named = []
+    plain = autobahn.util._qn
+    monkeypatch.setattr(autobahn.util, "_qn", lambda obj: named.append(obj) or plain(obj))
+    serve.quiet_frame_log()
+    serve.quiet_frame_log()  # once is enough; twice changes nothing
+    func = protocol.hltype(
+        test_autobahn_names_its_functions_and_values_only_when_a_frame_line_is_logged
+    )
+    value = twisted_websocket.hlval(1234, color="green")
+    assert named == [], "nothing worked out while nobody logs it"
+    assert f"{func}".endswith(
+        "test_autobahn_names_its_functions_and_values_only_when_a_frame_line_is_logged>"
+    )
+    assert named and str(value) == autobahn.util.hlval(1234, color="green")
+    assert protocol.hltype.deferred is autobahn.util.hltype
