@@ -254,3 +254,31 @@ def test_autobahn_names_its_functions_and_values_only_when_a_frame_line_is_logge
     )
     assert named and str(value) == autobahn.util.hlval(1234, color="green")
     assert protocol.hltype.deferred is autobahn.util.hltype
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 15, 125, 126, 4096, 70000])
+def test_frames_are_masked_as_autobahns_own_masker_does_in_any_chunks(size):
+    import os
+    import random
+
+    from autobahn.websocket.xormasker import create_xor_masker
+
+    mask, data = os.urandom(4), os.urandom(size)
+    theirs, ours = create_xor_masker(mask, size), serve.XorMasker(mask, size)
+    expected = theirs.process(data)
+    got, at = b"", 0
+    while at < size:  # a frame's payload arrives in pieces of any length
+        step = random.randint(1, 9) if size < 200 else random.randint(1, 5000)
+        got += ours.process(data[at : at + step])
+        at += step
+    assert got == expected and ours.pointer() == size
+    ours.reset()
+    assert ours.process(expected) == data  # masking twice gives the data back
+
+
+def test_the_served_process_masks_with_its_own_masker(monkeypatch):
+    from autobahn.websocket import protocol
+
+    monkeypatch.setattr(protocol, "create_xor_masker", protocol.create_xor_masker)
+    serve.plain_masks()
+    assert protocol.create_xor_masker is serve.XorMasker
