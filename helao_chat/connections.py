@@ -130,12 +130,13 @@ class EventBookkeeping:
 
     def timeout_checker(self) -> None:
         reactor = _reactor()
-        for protocol in self.wheel.due(time.time()):
+        now = time.time()
+        for protocol in self.wheel.due(now):
             if protocol not in self.connections:
                 continue
             protocol.check_timeouts()
             if protocol in self.connections:
-                self.wheel.add(protocol, self.next_check(protocol, time.time()))
+                self.wheel.add(protocol, self.next_check(protocol, now))
         reactor.callLater(TICK_SECONDS, self.timeout_checker)
 
     def next_check(self, protocol: Any, now: float) -> float:

@@ -137,23 +137,6 @@ def prompt_writes() -> None:
     tcp.Connection.write = write  # type: ignore[method-assign]
 
 
-class _Formatted:
-    """`pformat(value)`, done when a log line is actually formatted, not before."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __format__(self, spec: str) -> str:
-        from pprint import pformat
-
-        return format(pformat(self.value), spec)
-
-    def __str__(self) -> str:
-        return format(self, "")
-
-
 class _Deferred:
     """`func(*args, **kwargs)`, worked out when a log line is actually formatted, not before."""
 
@@ -177,6 +160,12 @@ def _deferred(func: Any) -> Any:
     return later
 
 
+def _pformat(value: Any) -> str:
+    from pprint import pformat
+
+    return pformat(value)
+
+
 def quiet_connection_log() -> None:
     """Autobahn's per-connection configuration dump is formatted only when logged (its log
     calls' arguments); `Timings.__str__`, which must return a string, formats at once."""
@@ -185,9 +174,9 @@ def quiet_connection_log() -> None:
     from autobahn.websocket import protocol as _protocol
 
     protocol: Any = _protocol  # its module globals are replaced, not its typed API
-    if protocol.pformat is _Formatted:
+    if hasattr(protocol.pformat, "deferred"):
         return
-    protocol.pformat = _Formatted
+    protocol.pformat = _deferred(_pformat)
     protocol.Timings.__str__ = lambda self: pformat(self._timings)
 
 

@@ -149,67 +149,60 @@ def test_a_socket_past_its_maximum_age_is_looked_at_then(books):
     assert books.next_check(sock, books.clock.now) == sock.socket_opened + 45  # then its age
 
 
-def test_a_finished_application_is_reaped_and_a_closed_socket_forgotten(books):
+@pytest.fixture
+def loop():
     loop = asyncio.new_event_loop()
-    try:
-        sock = Socket(books, books.clock)
-        books.protocol_connected(sock)
-        app = loop.create_future()
-        books.connections[sock]["application_instance"] = app
-        books.application_started(sock, app)
-        run_for(books, 3)
-        assert books.connections[sock]["application_instance"] is app
-        app.set_result(None)
-        loop.run_until_complete(asyncio.sleep(0))  # the done callback
-        run_for(books, 1)
-        assert "application_instance" not in books.connections[sock]
-        books.protocol_disconnected(sock)
-        run_for(books, 1)
-        assert sock not in books.connections and len(books.wheel) == 0
-        assert books.attention == set()
-    finally:
-        loop.close()
+    yield loop
+    loop.close()
+
+
+def with_application(books, loop) -> tuple[Socket, asyncio.Future]:
+    """A connected socket and its application's future, as `create_application` leaves them."""
+    sock = Socket(books, books.clock)
+    books.protocol_connected(sock)
+    app = loop.create_future()
+    books.connections[sock]["application_instance"] = app
+    books.application_started(sock, app)
+    return sock, app
+
+
+def test_a_finished_application_is_reaped_and_a_closed_socket_forgotten(books, loop):
+    sock, app = with_application(books, loop)
+    run_for(books, 3)
+    assert books.connections[sock]["application_instance"] is app
+    app.set_result(None)
+    loop.run_until_complete(asyncio.sleep(0))  # the done callback
+    run_for(books, 1)
+    assert "application_instance" not in books.connections[sock]
+    books.protocol_disconnected(sock)
+    run_for(books, 1)
+    assert sock not in books.connections and len(books.wheel) == 0
+    assert books.attention == set()
 
 
 def test_a_closed_sockets_application_that_does_not_end_is_cancelled_after_the_timeout(
-    books, caplog
+    books, loop, caplog
 ):
-    loop = asyncio.new_event_loop()
-    try:
-        sock = Socket(books, books.clock)
-        books.protocol_connected(sock)
-        app = loop.create_future()
-        books.connections[sock]["application_instance"] = app
-        books.application_started(sock, app)
-        books.protocol_disconnected(sock)
-        run_for(books, 10)
-        assert not app.cancelled() and sock in books.connections
-        run_for(books, 1)
-        assert app.cancelled()
-        assert "took too long to shut down and was killed" in caplog.text
-        loop.run_until_complete(asyncio.sleep(0))
-        run_for(books, 1)
-        assert sock not in books.connections and books.attention == set()
-    finally:
-        loop.close()
+    sock, app = with_application(books, loop)
+    books.protocol_disconnected(sock)
+    run_for(books, 10)
+    assert not app.cancelled() and sock in books.connections
+    run_for(books, 1)
+    assert app.cancelled()
+    assert "took too long to shut down and was killed" in caplog.text
+    loop.run_until_complete(asyncio.sleep(0))
+    run_for(books, 1)
+    assert sock not in books.connections and books.attention == set()
 
 
-def test_an_application_that_raised_is_logged_and_its_open_socket_told(books, caplog):
-    loop = asyncio.new_event_loop()
-    try:
-        sock = Socket(books, books.clock)
-        books.protocol_connected(sock)
-        app = loop.create_future()
-        books.connections[sock]["application_instance"] = app
-        books.application_started(sock, app)
-        app.set_exception(RuntimeError("boom"))
-        loop.run_until_complete(asyncio.sleep(0))
-        run_for(books, 1)
-        assert isinstance(sock.crashed, RuntimeError)
-        assert "Exception inside application: boom" in caplog.text
-        assert sock in books.connections  # until its socket closes
-    finally:
-        loop.close()
+def test_an_application_that_raised_is_logged_and_its_open_socket_told(books, loop, caplog):
+    sock, app = with_application(books, loop)
+    app.set_exception(RuntimeError("boom"))
+    loop.run_until_complete(asyncio.sleep(0))
+    run_for(books, 1)
+    assert isinstance(sock.crashed, RuntimeError)
+    assert "Exception inside application: boom" in caplog.text
+    assert sock in books.connections  # until its socket closes
 
 
 # The served process.
